@@ -1,0 +1,77 @@
+"""The Card base class and the one way to call a card safely."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from flo_twilio.manifests import Manifest
+
+
+@dataclass
+class CardContext:
+    """What a card gets besides its options and inputs.
+
+    ``client`` is the connection's client (for Twilio: a ``TwilioClient``); ``account``
+    holds non-secret facts about the connected account, such as its ``sid``.
+    """
+
+    client: Any
+    account: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Card:
+    """A step a flow can run. Subclasses declare:
+
+    - ``name``: unique, dotted, e.g. ``"twilio.send_sms"``;
+    - ``manifest``: a ``Manifest`` describing options, inputs and outputs;
+
+    and implement ``async run(ctx, options, inputs) -> outputs``. A card whose call does
+    something that must not happen twice (a send) says so in ``changes_world``, so the
+    runner journals the intent first, and may implement ``reconcile`` to find what an
+    interrupted call did. An option marked ``x-flo-choices`` gets its dropdown from
+    ``choices``.
+    """
+
+    name: ClassVar[str]
+    manifest: ClassVar[Manifest]
+
+    def changes_world(self, options: Mapping[str, Any]) -> bool:
+        """True when calling the card twice with these options would act twice."""
+        return False
+
+    async def choices(self, ctx: CardContext, option: str) -> list[dict[str, Any]]:
+        """The values an option may take, each ``{"value", "label", ...}``."""
+        return []
+
+    async def run(
+        self, ctx: CardContext, options: Mapping[str, Any], inputs: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def reconcile(
+        self,
+        ctx: CardContext,
+        options: Mapping[str, Any],
+        inputs: Mapping[str, Any],
+        since: float,
+        exclude: frozenset[str] = frozenset(),
+    ) -> dict[str, Any] | None:
+        """Look for the result of a call made at or after ``since`` (epoch seconds).
+
+        Return its outputs when found (skipping results whose id is in ``exclude``: they
+        belong to other items), None when it did not happen. The default cannot tell.
+        """
+        raise NotImplementedError(f"{self.name} cannot reconcile an interrupted call")
+
+
+async def call_card(
+    card: Card, ctx: CardContext, options: Mapping[str, Any], inputs: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Check options and inputs against the manifest, run the card, check its outputs."""
+    card.manifest.check("options", options)
+    card.manifest.check("inputs", inputs)
+    outputs = await card.run(ctx, options, inputs)
+    card.manifest.check("outputs", outputs)
+    return outputs

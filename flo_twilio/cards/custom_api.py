@@ -1,0 +1,160 @@
+"""Custom API Action: any authenticated call to the account's Twilio API host."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+import httpx
+
+from flo_twilio.card import Card, CardContext
+from flo_twilio.client import TwilioClient, form_pairs
+from flo_twilio.client.urls import API_VERSION_PATH
+from flo_twilio.errors import InvalidInputError, Problem
+from flo_twilio.manifests import load_manifest
+
+FORBIDDEN_HEADERS = frozenset({"authorization", "host", "proxy-authorization"})
+# Fields of Twilio responses that are credentials; the card's outputs never carry them.
+SECRET_FIELDS = frozenset({"auth_token", "secret"})
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
+
+
+def safe_path(relative_url: str) -> str:
+    """``relative_url`` as a path under the API base, or an error saying why it is not one.
+
+    It must never become a URL to another host: schemes, ``//``, backslashes, ``@``,
+    ``..`` segments, whitespace and control characters are refused, also when
+    percent-encoded.
+    """
+
+    def refuse(why: str) -> InvalidInputError:
+        return InvalidInputError(
+            [
+                Problem(
+                    f"inputs.relativeUrl {why}",
+                    hint="give a path relative to the API base, like /Accounts.json",
+                )
+            ]
+        )
+
+    text = relative_url
+    for _ in range(4):  # look through layers of percent-encoding
+        if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in text):
+            raise refuse("contains whitespace or control characters")
+        if _SCHEME.match(text):
+            raise refuse("is a full URL; only a path is allowed")
+        if text.startswith(("//", "/\\")) or "\\" in text:
+            raise refuse("contains // at the start or a backslash")
+        if "@" in text:
+            raise refuse("contains @")
+        path = text.split("?", 1)[0]
+        if "#" in text:
+            raise refuse("contains a fragment (#)")
+        if any(segment in (".", "..") for segment in path.split("/")):
+            raise refuse("contains . or .. segments")
+        decoded = unquote(text)
+        if decoded == text:
+            break
+        text = decoded
+    else:
+        raise refuse("is percent-encoded too many times")
+    return relative_url if relative_url.startswith("/") else "/" + relative_url
+
+
+def query_pairs(query: Any) -> list[tuple[str, str]]:
+    """The ``query`` input (object, JSON object text or urlencoded text) as pairs."""
+    if query in (None, ""):
+        return []
+    if isinstance(query, str):
+        text = query.strip()
+        if text.startswith("{"):
+            try:
+                query = json.loads(text)
+            except ValueError:
+                raise InvalidInputError(
+                    [
+                        Problem(
+                            "inputs.query is not valid JSON",
+                            hint='e.g. {"PageSize": 20} or PageSize=20',
+                        )
+                    ]
+                ) from None
+        else:
+            return parse_qsl(text, keep_blank_values=True)
+    return form_pairs(query)
+
+
+def masked(value: Any) -> Any:
+    """A JSON value with every credential field replaced by ``***``."""
+    if isinstance(value, dict):
+        return {k: "***" if k in SECRET_FIELDS and v else masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(v) for v in value]
+    return value
+
+
+class CustomApi(Card):
+    name = "twilio.custom_api"
+    manifest = load_manifest(name)
+
+    def changes_world(self, options: Mapping[str, Any]) -> bool:
+        return options.get("method", "GET") != "GET"
+
+    async def run(
+        self, ctx: CardContext, options: Mapping[str, Any], inputs: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        client: TwilioClient = ctx.client
+        method = options["method"]
+        api = options.get("api", "api")
+        path = safe_path(inputs["relativeUrl"])
+        if api == "api":
+            path = API_VERSION_PATH + path
+        headers = dict(inputs.get("headers") or {})
+        refused = sorted(h for h in headers if h.lower() in FORBIDDEN_HEADERS)
+        if refused:
+            raise InvalidInputError(
+                [
+                    Problem(
+                        f"inputs.headers may not set {', '.join(refused)}",
+                        hint="the connected account's credentials are added for you",
+                    )
+                ]
+            )
+        request: dict[str, Any] = {"headers": headers}
+        if method in ("GET", "DELETE"):
+            request["params"] = query_pairs(inputs.get("query"))
+        elif _is_json(headers):
+            query = inputs.get("query")
+            request["content"] = (
+                query if isinstance(query, str) else json.dumps(query or {})
+            ).encode()
+        else:
+            request["form"] = dict_of_lists(query_pairs(inputs.get("query")))
+        response = await client.request(
+            method, path, base=client.product_url(api), raise_for_status=False, **request
+        )
+        return response_outputs(response)
+
+
+def dict_of_lists(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for key, value in pairs:
+        grouped.setdefault(key, []).append(value)
+    return grouped
+
+
+def _is_json(headers: Mapping[str, str]) -> bool:
+    return any(k.lower() == "content-type" and "json" in v.lower() for k, v in headers.items())
+
+
+def response_outputs(response: httpx.Response) -> dict[str, Any]:
+    body: Any = response.text
+    if "json" in response.headers.get("content-type", "") and response.content:
+        with contextlib.suppress(ValueError):
+            body = masked(json.loads(response.content))
+    headers = {k: ", ".join(response.headers.get_list(k)) for k in response.headers}
+    return {"statusCode": response.status_code, "headers": headers, "body": body}

@@ -1,0 +1,155 @@
+"""Send an SMS and Send an MMS: one POST to Messages.json each."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from flo_twilio.card import Card, CardContext
+from flo_twilio.client import TwilioClient, parse_date
+from flo_twilio.errors import InvalidInputError, Problem
+from flo_twilio.manifests import load_manifest
+
+# How far before the journalled intent a found message may have been created
+# (clocks of this machine and the API differ a little).
+CLOCK_SLACK = timedelta(minutes=2)
+
+_OUTPUT_FIELDS = {
+    "sid": "sid",
+    "status": "status",
+    "to": "to",
+    "from": "from",
+    "body": "body",
+    "price": "price",
+    "priceUnit": "price_unit",
+    "errorCode": "error_code",
+    "errorMessage": "error_message",
+    "messagingServiceSid": "messaging_service_sid",
+    "uri": "uri",
+}
+
+
+def message_params(options: Mapping[str, Any], inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The form fields of ``POST Messages.json`` for a card's options and inputs."""
+    _check_combination(options, inputs)
+    variables = inputs.get("contentVariables")
+    return {
+        "To": inputs["to"],
+        "From": options.get("from"),
+        "MessagingServiceSid": options.get("messagingServiceSid"),
+        "Body": inputs.get("body"),
+        "MediaUrl": inputs.get("mediaUrls"),
+        "ContentSid": inputs.get("contentSid"),
+        "ContentVariables": json.dumps(variables) if isinstance(variables, dict) else variables,
+        "StatusCallback": inputs.get("statusCallback"),
+        "ValidityPeriod": inputs.get("validityPeriod"),
+        "SendAt": inputs.get("sendAt"),
+        "ScheduleType": "fixed" if inputs.get("sendAt") else None,
+        "ShortenUrls": inputs.get("shortenUrls"),
+    }
+
+
+def _check_combination(options: Mapping[str, Any], inputs: Mapping[str, Any]) -> None:
+    """Rules that span several fields, which a per-field schema cannot say."""
+    problems = []
+    if inputs.get("sendAt") and not options.get("messagingServiceSid"):
+        problems.append(
+            Problem(
+                "inputs.sendAt needs a Messaging Service",
+                hint="set the option messagingServiceSid (MG...) to schedule messages",
+            )
+        )
+    sender = str(options.get("from") or "")
+    if sender and inputs["to"].startswith("whatsapp:") != sender.startswith("whatsapp:"):
+        problems.append(
+            Problem(
+                "inputs.to and options.from must both be WhatsApp addresses or neither",
+                hint="write both as whatsapp:+<number>",
+            )
+        )
+    if problems:
+        raise InvalidInputError(problems)
+
+
+def message_outputs(message: Mapping[str, Any]) -> dict[str, Any]:
+    """A Twilio message resource as the card's outputs (camelCase, typed)."""
+    outputs = {name: message.get(field) for name, field in _OUTPUT_FIELDS.items()}
+    created = parse_date(message.get("date_created"))
+    outputs["dateCreated"] = created.isoformat() if created else None
+    for name, field in (("numSegments", "num_segments"), ("numMedia", "num_media")):
+        value = message.get(field)
+        outputs[name] = int(value) if value not in (None, "") else None
+    return outputs
+
+
+class SendMessage(Card):
+    """What Send an SMS and Send an MMS share; ``capability`` filters the from dropdown."""
+
+    capability: ClassVar[str]
+
+    def changes_world(self, options: Mapping[str, Any]) -> bool:
+        return True
+
+    async def run(
+        self, ctx: CardContext, options: Mapping[str, Any], inputs: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        client: TwilioClient = ctx.client
+        return message_outputs(await client.create_message(message_params(options, inputs)))
+
+    async def choices(self, ctx: CardContext, option: str) -> list[dict[str, Any]]:
+        if option != "from":
+            return []
+        client: TwilioClient = ctx.client
+        return [
+            {
+                "value": number["phone_number"],
+                "label": f"{number.get('friendly_name') or number['phone_number']} ({number['phone_number']})",
+                "capabilities": number.get("capabilities") or {},
+            }
+            async for number in client.phone_numbers()
+            if (number.get("capabilities") or {}).get(self.capability)
+        ]
+
+    async def reconcile(
+        self,
+        ctx: CardContext,
+        options: Mapping[str, Any],
+        inputs: Mapping[str, Any],
+        since: float,
+        exclude: frozenset[str] = frozenset(),
+    ) -> dict[str, Any] | None:
+        """Find the message an interrupted send created: same To, From and body, created
+        at or after the intent, newest first."""
+        client: TwilioClient = ctx.client
+        params = message_params(options, inputs)
+        filters = {"To": params["To"], "From": params["From"]}
+        cutoff = since - CLOCK_SLACK.total_seconds()
+        async for message in client.messages({k: v for k, v in filters.items() if v}):
+            created = parse_date(message.get("date_created"))
+            if created is None or created.timestamp() < cutoff:
+                break  # the list is newest first: nothing older can be ours
+            if message["sid"] in exclude:
+                continue
+            if (message.get("body") or "") == (params["Body"] or "") and _same_media(
+                message, params
+            ):
+                return message_outputs(message)
+        return None
+
+
+def _same_media(message: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
+    return int(message.get("num_media") or 0) == len(params["MediaUrl"] or [])
+
+
+class SendSms(SendMessage):
+    name = "twilio.send_sms"
+    manifest = load_manifest(name)
+    capability = "sms"
+
+
+class SendMms(SendMessage):
+    name = "twilio.send_mms"
+    manifest = load_manifest(name)
+    capability = "mms"

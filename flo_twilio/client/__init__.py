@@ -1,0 +1,16 @@
+"""The Twilio REST client: auth, URLs, form encoding, errors, retries, paging."""
+
+from flo_twilio.client.core import Credentials, TwilioClient
+from flo_twilio.client.encoding import encode_form, form_pairs, parse_date
+from flo_twilio.client.retry import RetryPolicy
+from flo_twilio.client.urls import base_url
+
+__all__ = [
+    "Credentials",
+    "RetryPolicy",
+    "TwilioClient",
+    "base_url",
+    "encode_form",
+    "form_pairs",
+    "parse_date",
+]

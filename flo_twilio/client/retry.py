@@ -1,0 +1,49 @@
+"""When to try a request again, and how long to wait first."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import httpx
+
+try:  # the aiohttp transport wraps aiohttp errors; their cause tells what happened
+    import aiohttp
+except ImportError:  # pragma: no cover - aiohttp is a dependency of httpx-aiohttp
+    aiohttp = None  # type: ignore[assignment]
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+TOO_MANY_REQUESTS = 429
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, capped; ``max_attempts`` counts the first try."""
+
+    max_attempts: int = 6
+    base_delay: float = 0.25
+    max_delay: float = 20.0
+
+    def delay(self, attempt: int, retry_after: str | None = None) -> float:
+        """Seconds to wait before try number ``attempt + 1`` (``attempt`` starts at 1)."""
+        if retry_after:
+            try:
+                return min(max(float(retry_after), 0.0), self.max_delay)
+            except ValueError:
+                pass
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+
+def never_sent(exc: httpx.TransportError) -> bool:
+    """True when the request surely never reached the server (safe to send again).
+
+    httpx-aiohttp maps every aiohttp connection error, including a server that dropped
+    the connection after reading the request, to ``ConnectTimeout``; only the cause
+    tells a refused connection from a lost answer.
+    """
+    if not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return False
+    cause = exc.__cause__
+    if aiohttp is not None and isinstance(cause, aiohttp.ClientError):
+        return isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
+    return True

@@ -1,0 +1,47 @@
+"""The README's card reference, generated from the manifests."""
+
+from __future__ import annotations
+
+from flo_twilio.manifests import SECTIONS
+from flo_twilio.plugins import Registry
+
+START, END = "<!-- cards:start -->", "<!-- cards:end -->"
+
+
+def card_reference(registry: Registry) -> str:
+    """Markdown: one section per card, one table row per field."""
+    parts = [
+        "## Card reference",
+        "",
+        "Generated from `card_manifests/` by `flo cards list --markdown`.",
+    ]
+    for name in sorted(registry.cards):
+        manifest = registry.cards[name].manifest
+        parts += ["", f"### {manifest.data['title']} (`{name}`)", "", manifest.data["description"]]
+        for section in SECTIONS:
+            properties = manifest.properties(section)
+            required = manifest.required(section)
+            parts += [
+                "",
+                f"**{section.capitalize()}**",
+                "",
+                "| field | type | required | description |",
+                "|---|---|---|---|",
+            ]
+            for field, spec in properties.items():
+                kind = spec.get("type", "any")
+                kind = " or ".join(kind) if isinstance(kind, list) else kind
+                if "enum" in spec:
+                    kind += ": " + ", ".join(spec["enum"])
+                mark = "yes" if field in required else ""
+                parts.append(
+                    f"| `{field}` | {kind} | {mark} | {spec['description'].replace('|', '/')} |"
+                )
+    return "\n".join(parts)
+
+
+def with_reference(readme: str, reference: str) -> str:
+    """``readme`` with the text between the card markers replaced by ``reference``."""
+    head, _, rest = readme.partition(START)
+    _, _, tail = rest.partition(END)
+    return f"{head}{START}\n{reference}\n{END}{tail}"

@@ -1,0 +1,62 @@
+import json
+import re
+
+from flo_twilio import load_registry
+from flo_twilio.docs import END, START, card_reference
+from tests.helpers import ROOT, flo
+
+
+def test_version():
+    result = flo("--version")
+    assert result.code == 0 and result.out.startswith("flo-twilio ")
+
+
+def test_cards_list_json_has_the_three_manifests():
+    result = flo("cards", "list", "--json")
+    assert result.code == 0, result.err
+    cards = {card["name"]: card for card in json.loads(result.out)}
+    assert {"twilio.send_sms", "twilio.send_mms", "twilio.custom_api"} <= set(cards)
+    assert cards["twilio.send_sms"]["title"] == "Send an SMS"
+    assert cards["twilio.send_sms"]["plugin"] == "twilio"
+
+
+def test_cards_list_for_people():
+    result = flo("cards", "list")
+    assert re.search(r"^twilio\.send_sms +Send an SMS$", result.out, re.M)
+
+
+def test_cards_show_table():
+    result = flo("cards", "show", "twilio.send_sms")
+    assert result.code == 0
+    lines = result.out.splitlines()
+    to_line = next(line for line in lines if line.strip().startswith("to "))
+    assert "string" in to_line and "required" in to_line and "+12065551212" in to_line
+    assert any(line.strip().startswith("dateCreated") for line in lines)
+
+
+def test_cards_show_json_is_the_manifest():
+    result = flo("cards", "show", "twilio.custom_api", "--json")
+    manifest = json.loads(result.out)
+    assert manifest["options"]["properties"]["method"]["enum"] == [
+        "GET",
+        "POST",
+        "PUT",
+        "PATCH",
+        "DELETE",
+    ]
+
+
+def test_unknown_card_suggests_the_closest_and_exits_2():
+    result = flo("cards", "show", "twilio.send_sm")
+    assert result.code == 2
+    assert "unknown card 'twilio.send_sm'" in result.err
+    assert "did you mean twilio.send_sms" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_readme_card_reference_is_in_sync_with_the_manifests():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split(START, 1)[1].split(END, 1)[0].strip()
+    assert block == card_reference(load_registry()), (
+        "README card reference is stale: run flo cards list --markdown and paste it between the markers"
+    )

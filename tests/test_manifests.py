@@ -1,0 +1,113 @@
+import json
+
+import pytest
+
+from flo_twilio import load_registry
+from flo_twilio.errors import InvalidInputError, ManifestError
+from flo_twilio.manifests import MANIFEST_DIR, Manifest, load_manifest
+
+MANIFEST_FILES = sorted(MANIFEST_DIR.glob("*.json"))
+
+
+def test_every_card_has_a_manifest_and_every_manifest_a_card():
+    cards = load_registry().cards
+    files = {path.stem for path in MANIFEST_FILES}
+    builtin = {name for name in cards if name.startswith("twilio.")}
+    assert files == builtin == {"twilio.send_sms", "twilio.send_mms", "twilio.custom_api"}
+    for name in builtin:
+        assert cards[name].manifest.name == name
+
+
+@pytest.mark.parametrize("path", MANIFEST_FILES, ids=lambda p: p.stem)
+def test_every_manifest_passes_the_meta_schema(path):
+    data = json.loads(path.read_text())
+    manifest = Manifest(data, source=path.name)
+    assert manifest.name == path.stem
+
+
+def _described(schema, where):
+    for name, spec in schema.get("properties", {}).items():
+        assert spec.get("description"), f"{where}.{name} has no description"
+        _described(spec, f"{where}.{name}")
+
+
+@pytest.mark.parametrize("path", MANIFEST_FILES, ids=lambda p: p.stem)
+def test_every_property_is_described(path):
+    data = json.loads(path.read_text())
+    for section in ("options", "inputs", "outputs"):
+        _described(data[section], section)
+
+
+def test_meta_schema_refuses_an_undescribed_property():
+    data = json.loads((MANIFEST_DIR / "twilio.send_sms.json").read_text())
+    del data["inputs"]["properties"]["body"]["description"]
+    with pytest.raises(ManifestError, match=r"inputs\.properties\.body"):
+        Manifest(data)
+
+
+def test_meta_schema_refuses_a_missing_section():
+    data = json.loads((MANIFEST_DIR / "twilio.send_sms.json").read_text())
+    del data["outputs"]
+    with pytest.raises(ManifestError, match="outputs"):
+        Manifest(data)
+
+
+def test_phone_number_that_yaml_made_an_int_gets_the_quote_hint():
+    problems = load_manifest("twilio.send_sms").problems("inputs", {"to": 12065551212, "body": "x"})
+    assert len(problems) == 1
+    assert "inputs.to must be of type string, not integer" in str(problems[0])
+    assert "quote phone numbers" in problems[0].hint
+
+
+def test_bad_phone_number_names_the_field_and_the_fix():
+    problems = load_manifest("twilio.send_sms").problems(
+        "inputs", {"to": "2065551212", "body": "x"}
+    )
+    assert [p.message for p in problems] == ["inputs.to is not in the expected form"]
+    assert "+12065551212" in problems[0].hint
+    assert "2065551212" not in problems[0].message  # personal data is not echoed
+
+
+def test_required_fields_and_limits():
+    manifest = load_manifest("twilio.send_sms")
+    problems = manifest.problems("inputs", {"body": "x" * 1601})
+    text = "\n".join(map(str, problems))
+    assert "inputs.to is required" in text
+    assert "inputs.body must have at most 1600 characters" in text
+
+
+def test_from_or_messaging_service_is_required():
+    manifest = load_manifest("twilio.send_sms")
+    assert manifest.problems("options", {"from": "+15005550006"}) == []
+    assert manifest.problems("options", {"messagingServiceSid": "MG" + "a" * 32}) == []
+    [problem] = manifest.problems("options", {})
+    assert "messagingServiceSid" in problem.hint
+
+
+def test_formats_are_really_checked():
+    manifest = load_manifest("twilio.send_sms")
+    ok = {"to": "+12065551212", "body": "x"}
+    assert manifest.problems("inputs", {**ok, "sendAt": "2026-12-01T09:00:00Z"}) == []
+    assert manifest.problems("inputs", {**ok, "sendAt": "tomorrow"})
+    assert manifest.problems("inputs", {**ok, "sendAt": "2026-12-01T09:00:00"})  # no offset
+    assert manifest.problems("inputs", {**ok, "statusCallback": "https://example.com/cb"}) == []
+    assert manifest.problems("inputs", {**ok, "statusCallback": "https:///nohost"})
+
+
+def test_unknown_field_is_named_with_the_known_ones():
+    [problem] = load_manifest("twilio.send_sms").problems(
+        "inputs", {"to": "+12065551212", "body": "x", "boddy": "y"}
+    )
+    assert "'boddy' was unexpected" in problem.message
+    assert "body" in problem.hint
+
+
+def test_check_raises_with_every_problem():
+    with pytest.raises(InvalidInputError) as info:
+        load_manifest("twilio.send_mms").check("inputs", {"mediaUrls": ["ftp://x"] * 11})
+    messages = [p.message for p in info.value.problems]
+    # to missing, too many media, and each of the 11 URLs has the wrong scheme
+    assert len(messages) == 13
+    assert "inputs.mediaUrls must have at most 10 items" in messages
+    assert "inputs.mediaUrls.10 is not in the expected form" in messages
+    assert info.value.exit_code == 2

@@ -1,0 +1,51 @@
+"""The wheel carries the manifests: install it in a fresh venv and list the cards."""
+
+import json
+import subprocess
+import sys
+import venv
+
+import pytest
+
+from tests.helpers import ROOT
+
+
+@pytest.mark.slow
+def test_wheel_installed_in_a_fresh_venv_lists_the_cards(tmp_path):
+    dist = tmp_path / "dist"
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    [wheel] = dist.glob("flo_twilio-*.whl")
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    subprocess.run(
+        [env_dir / "bin" / "python", "-m", "pip", "install", "-q", str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = subprocess.run(
+        [env_dir / "bin" / "flo", "cards", "list", "--json"],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    cards = {card["name"] for card in json.loads(result.stdout)}
+    assert cards == {"twilio.send_sms", "twilio.send_mms", "twilio.custom_api"}
+    located = subprocess.run(
+        [
+            env_dir / "bin" / "python",
+            "-c",
+            "import flo_twilio.manifests as m; print(m.MANIFEST_DIR)",
+        ],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert str(env_dir) in located.stdout  # read from the wheel, not from this checkout
