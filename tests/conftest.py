@@ -26,3 +26,44 @@ def flo_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     ):
         monkeypatch.delenv(name, raising=False)
     return home
+
+
+from flo_twilio.client import Credentials, RetryPolicy, TwilioClient  # noqa: E402
+from flo_twilio.sandbox import Faults, SandboxState, create_app  # noqa: E402
+from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN  # noqa: E402
+
+FAST_RETRY = RetryPolicy(max_attempts=6, base_delay=0.001, max_delay=0.01)
+
+
+@pytest.fixture
+def sandbox_state() -> SandboxState:
+    return SandboxState(status_delay=0.2)
+
+
+@pytest.fixture
+def faults() -> Faults:
+    return Faults(seed=7)
+
+
+@pytest.fixture
+def sandbox_app(sandbox_state, faults):
+    return create_app(sandbox_state, faults)
+
+
+def sandbox_client(app, **kwargs) -> TwilioClient:
+    """A TwilioClient that reaches the sandbox in-process (no socket)."""
+    import httpx
+
+    return TwilioClient(
+        Credentials.of(DEFAULT_ACCOUNT_SID, auth_token=DEFAULT_AUTH_TOKEN),
+        api_base_url="http://127.0.0.1",
+        transport=httpx.ASGITransport(app),
+        retry=kwargs.pop("retry", FAST_RETRY),
+        **kwargs,
+    )
+
+
+@pytest.fixture
+async def client(sandbox_app):
+    async with sandbox_client(sandbox_app) as twilio:
+        yield twilio

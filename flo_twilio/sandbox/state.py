@@ -1,0 +1,149 @@
+"""What the sandbox remembers: accounts, API keys, numbers and messages."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_ACCOUNT_SID = "AC" + "0" * 31 + "1"
+DEFAULT_AUTH_TOKEN = "sandbox-auth-token-0000000000001"
+DEFAULT_NUMBERS = ("+15005550006", "+15017122661", "+15558675310")
+
+
+def new_sid(prefix: str) -> str:
+    return prefix + secrets.token_hex(16)
+
+
+@dataclass
+class Account:
+    sid: str
+    auth_token: str
+    friendly_name: str = "Sandbox account"
+    type: str = "Full"
+    status: str = "active"
+    created: float = field(default_factory=time.time)
+
+
+@dataclass
+class PhoneNumber:
+    sid: str
+    phone_number: str
+    friendly_name: str
+    capabilities: dict[str, bool]
+    created: float = field(default_factory=time.time)
+
+
+@dataclass
+class ApiKey:
+    sid: str
+    secret: str
+    account_sid: str
+    friendly_name: str
+    created: float = field(default_factory=time.time)
+
+
+class SandboxState:
+    """Everything in memory; with ``db_path``, messages and keys also go to SQLite so a
+    restarted sandbox remembers them. ``status_delay`` is the clock: seconds from one
+    message status to the next."""
+
+    def __init__(
+        self,
+        account_sid: str = DEFAULT_ACCOUNT_SID,
+        auth_token: str = DEFAULT_AUTH_TOKEN,
+        numbers: Iterable[str] = DEFAULT_NUMBERS,
+        *,
+        status_delay: float = 1.0,
+        unsubscribed: Iterable[str] = (),
+        db_path: str | Path | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.clock = clock
+        self.status_delay = status_delay
+        self.accounts: dict[str, Account] = {}
+        self.keys: dict[str, ApiKey] = {}
+        self.numbers: dict[str, list[PhoneNumber]] = {}
+        self.services: dict[str, str] = {}  # account sid -> its Messaging Service sid
+        self.messages: dict[str, dict[str, Any]] = {}
+        self.order: dict[str, list[str]] = {}  # account sid -> message sids, oldest first
+        self.unsubscribed = set(unsubscribed)
+        self.add_account(account_sid, auth_token, numbers)
+        self._db = _open(db_path) if db_path else None
+        if self._db:
+            self._load()
+
+    def add_account(self, sid: str, auth_token: str, numbers: Iterable[str]) -> Account:
+        account = Account(sid, auth_token)
+        self.accounts[sid] = account
+        self.order[sid] = []
+        self.services[sid] = "MG" + sid[2:]
+        self.numbers[sid] = [
+            PhoneNumber(
+                sid="PN" + secrets.token_hex(16),
+                phone_number=number,
+                friendly_name=f"Sandbox number {i + 1}",
+                capabilities={"voice": True, "sms": True, "mms": i != 1, "fax": False},
+            )
+            for i, number in enumerate(numbers)
+        ]
+        return account
+
+    def number(self, account_sid: str, phone_number: str) -> PhoneNumber | None:
+        bare = phone_number.removeprefix("whatsapp:")
+        return next((n for n in self.numbers[account_sid] if n.phone_number == bare), None)
+
+    def add_key(self, account_sid: str, friendly_name: str) -> ApiKey:
+        key = ApiKey(
+            new_sid("SK"), secrets.token_urlsafe(24), account_sid, friendly_name, self.clock()
+        )
+        self.keys[key.sid] = key
+        if self._db:
+            with self._db:
+                self._db.execute(
+                    "INSERT INTO keys VALUES (?, ?)", (key.sid, json.dumps(key.__dict__))
+                )
+        return key
+
+    def save_message(self, message: dict[str, Any]) -> None:
+        if message["sid"] not in self.messages:
+            self.order[message["account_sid"]].append(message["sid"])
+        self.messages[message["sid"]] = message
+        if self._db:
+            with self._db:
+                self._db.execute(
+                    "INSERT INTO messages VALUES (?, ?) ON CONFLICT(sid) DO UPDATE SET data = excluded.data",
+                    (message["sid"], json.dumps(message)),
+                )
+
+    def delete_message(self, sid: str) -> None:
+        message = self.messages.pop(sid)
+        self.order[message["account_sid"]].remove(sid)
+        if self._db:
+            with self._db:
+                self._db.execute("DELETE FROM messages WHERE sid = ?", (sid,))
+
+    def _load(self) -> None:
+        assert self._db is not None
+        for (data,) in self._db.execute("SELECT data FROM keys"):
+            key = ApiKey(**json.loads(data))
+            self.keys[key.sid] = key
+        for (data,) in self._db.execute("SELECT data FROM messages ORDER BY rowid"):
+            message = json.loads(data)
+            if message["account_sid"] in self.order:
+                self.messages[message["sid"]] = message
+                self.order[message["account_sid"]].append(message["sid"])
+
+
+def _open(path: str | Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("CREATE TABLE IF NOT EXISTS messages (sid TEXT PRIMARY KEY, data TEXT)")
+    db.execute("CREATE TABLE IF NOT EXISTS keys (sid TEXT PRIMARY KEY, data TEXT)")
+    return db

@@ -1,0 +1,159 @@
+"""The sandbox over real loopback HTTP: our client, Twilio's own SDK, and `flo sandbox`."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from flo_twilio.client import Credentials, TwilioClient
+from flo_twilio.errors import OutcomeUnknownError, TwilioApiError
+from flo_twilio.sandbox import Faults, SandboxState, create_app
+from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
+from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
+from tests.conftest import FAST_RETRY
+from tests.helpers import ROOT, ServerThread, free_port
+
+
+@pytest.fixture
+def live():
+    state = SandboxState(status_delay=0.2)
+    faults = Faults(seed=3)
+    with ServerThread(create_app(state, faults)) as server:
+        server.state, server.faults = state, faults
+        yield server
+
+
+def network_client(url: str) -> TwilioClient:
+    return TwilioClient(Credentials.of(SID, auth_token=TOKEN), api_base_url=url, retry=FAST_RETRY)
+
+
+@pytest.mark.anyio
+async def test_client_sends_and_pages_over_loopback(live):
+    async with network_client(live.url) as client:
+        for i in range(5):
+            await client.create_message(
+                {"To": f"+1206555010{i}", "From": "+15005550006", "Body": "hi"}
+            )
+        listed = [m async for m in client.messages(page_size=2)]
+    assert [m["to"] for m in listed] == [f"+1206555010{i}" for i in reversed(range(5))]
+
+
+@pytest.mark.anyio
+async def test_a_dropped_connection_after_create_is_outcome_unknown_and_not_resent(live):
+    live.faults.update({"ambiguous_rate": 1.0, "ambiguous_mode": "drop"})
+    async with network_client(live.url) as client:
+        with pytest.raises(OutcomeUnknownError):
+            await client.create_message({"To": "+12065551212", "From": "+15005550006", "Body": "x"})
+    assert len(live.state.messages) == 1  # created once, never sent again
+
+
+@pytest.mark.anyio
+async def test_ambiguous_500_is_outcome_unknown_over_loopback(live):
+    live.faults.update({"ambiguous_rate": 1.0})
+    async with network_client(live.url) as client:
+        with pytest.raises(OutcomeUnknownError, match="HTTP 500"):
+            await client.create_message({"To": "+12065551212", "From": "+15005550006", "Body": "x"})
+    assert len(live.state.messages) == 1
+
+
+@pytest.mark.anyio
+async def test_connection_refused_is_retried_then_reported():
+    client = network_client(f"http://127.0.0.1:{free_port()}")
+    async with client:
+        with pytest.raises(Exception, match="no answer after 6 tries"):
+            await client.create_message({"To": "+12065551212", "From": "+15005550006", "Body": "x"})
+
+
+def test_twilios_official_sdk_cannot_tell_the_difference(live):
+    from twilio.base.exceptions import TwilioRestException
+    from twilio.rest import Client
+
+    sdk = Client(SID, TOKEN)
+    sdk.api.base_url = live.url
+    sms = sdk.messages.create(to="+12065551212", from_="+15005550006", body="Hello from the SDK")
+    assert sms.sid.startswith("SM") and sms.status == "queued" and sms.num_segments == "1"
+    mms = sdk.messages.create(
+        to="+12065551212", from_="+15005550006", media_url=["https://e.com/a.png"]
+    )
+    assert mms.sid.startswith("MM") and mms.num_media == "1"
+    assert [m.sid for m in sdk.messages.list(page_size=1)] == [mms.sid, sms.sid]
+    assert sdk.messages(sms.sid).fetch().body == "Hello from the SDK"
+    numbers = sdk.incoming_phone_numbers.list(page_size=1)
+    assert [n.phone_number for n in numbers] == ["+15005550006", "+15017122661", "+15558675310"]
+    assert numbers[0].capabilities["sms"] is True
+    account = sdk.api.v2010.accounts(SID).fetch()
+    assert account.friendly_name == "Sandbox account" and account.type == "Full"
+    for kwargs, code in [
+        ({"to": "+15005550001", "from_": "+15005550006", "body": "x"}, 21211),
+        ({"to": "+12065551212", "from_": "+15005550001", "body": "x"}, 21212),
+        ({"to": "+12065551212", "from_": "+15005550007", "body": "x"}, 21606),
+        ({"to": "+15005550004", "from_": "+15005550006", "body": "x"}, 21610),
+        ({"to": "+12065551212", "from_": "+15005550006"}, 21602),
+        ({"to": "+12065551212", "from_": "+15005550006", "body": "x" * 1601}, 21617),
+        ({"to": "+12065551212", "from_": "+15005550006", "media_url": ["x"] * 11}, 21623),
+    ]:
+        with pytest.raises(TwilioRestException) as info:
+            sdk.messages.create(**kwargs)
+        assert info.value.code == code
+    wrong = Client(SID, "wrong-token")
+    wrong.api.base_url = live.url
+    with pytest.raises(TwilioRestException) as info:
+        wrong.messages(sms.sid).fetch()
+    assert (info.value.status, info.value.code) == (401, 20003)
+    key = sdk.new_keys.create(friendly_name="sdk")
+    with_key = Client(key.sid, key.secret, SID)
+    with_key.api.base_url = live.url
+    assert with_key.messages(sms.sid).fetch().sid == sms.sid
+
+
+def test_flo_sandbox_starts_in_under_a_second_and_stops_on_ctrl_c():
+    port = free_port()
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flo_twilio.cli", "sandbox", "--port", str(port)],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ready = None
+        while time.monotonic() - started < 10:
+            try:
+                httpx.get(
+                    f"http://127.0.0.1:{port}/2010-04-01/Accounts.json", auth=(SID, TOKEN)
+                ).raise_for_status()
+                ready = time.monotonic() - started
+                break
+            except httpx.HTTPError:
+                time.sleep(0.02)
+        assert ready is not None and ready < 1.0, f"ready after {ready}s"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+        assert proc.returncode == 0
+        assert SID in err and "+15005550006" in err and "Traceback" not in err
+    finally:
+        proc.kill()
+        proc.communicate()
+
+
+def test_sandbox_refuses_a_non_loopback_host():
+    from tests.helpers import flo
+
+    result = flo("sandbox", "--host", "0.0.0.0")
+    assert result.code == 2 and "loopback" in result.err
+
+
+@pytest.mark.anyio
+async def test_api_error_carries_all_four_fields(live):
+    async with network_client(live.url) as client:
+        with pytest.raises(TwilioApiError) as info:
+            await client.create_message({"To": "+15005550001", "From": "+15005550006", "Body": "x"})
+    error = info.value
+    assert (error.status, error.code, error.method) == (400, 21211, "POST")
+    assert error.more_info == "https://www.twilio.com/docs/errors/21211"
+    assert str(error).startswith("Twilio error 21211 (HTTP 400): Invalid 'To' Phone Number")
