@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import aiohttp
-
 import httpx
 
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
