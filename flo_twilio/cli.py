@@ -62,9 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true", help="print the manifest as JSON")
     show.set_defaults(handler=cards_show)
 
-    from flo_twilio import commands as more
+    from flo_twilio import cli_accounts, cli_sandbox
 
-    more.add_commands(commands)
+    cli_accounts.add_commands(commands)
+    cli_sandbox.add_commands(commands)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""Sub-commands beyond ``flo cards``: the sandbox, accounts, flows and runs."""
+"""``flo sandbox``: serve the local Twilio-compatible API."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 
 def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
-    """Register the remaining sub-commands on ``commands``."""
+    """Register ``flo sandbox`` on ``commands``."""
     sandbox = commands.add_parser(
         "sandbox", help="serve a local Twilio-compatible API (no account, no network)"
     )

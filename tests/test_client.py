@@ -1,0 +1,346 @@
+"""TwilioClient unit tests against httpx.MockTransport: the fake server is a function."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from datetime import UTC, datetime
+from urllib.parse import parse_qsl
+
+import aiohttp
+import httpx
+import pytest
+
+from flo_twilio.client import (
+    Credentials,
+    RetryPolicy,
+    TwilioClient,
+    base_url,
+    encode_form,
+    parse_date,
+)
+from flo_twilio.client import core as client_core
+from flo_twilio.client.retry import never_sent
+from flo_twilio.errors import (
+    InvalidInputError,
+    OutcomeUnknownError,
+    TwilioApiError,
+    TwilioTransportError,
+)
+
+pytestmark = pytest.mark.anyio
+
+SID = "AC" + "a" * 32
+TOKEN = "token-do-not-leak-1234567890abcdef"
+KEY, KEY_SECRET = "SK" + "b" * 32, "key-secret-do-not-leak-0987654321"
+NO_WAIT = RetryPolicy(max_attempts=4, base_delay=0, max_delay=0)
+
+
+class Recorder:
+    """A MockTransport handler that answers from a list and records each request."""
+
+    def __init__(self, *responses: httpx.Response | Exception) -> None:
+        self.responses = list(responses)
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        answer = self.responses.pop(0) if len(self.responses) > 1 else self.responses[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def twilio_error(status: int, code: int, message: str = "nope") -> httpx.Response:
+    return httpx.Response(
+        status,
+        json={
+            "code": code,
+            "message": message,
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status,
+        },
+    )
+
+
+def make(handler, credentials=None, **kwargs) -> TwilioClient:
+    return TwilioClient(
+        credentials or Credentials.of(SID, auth_token=TOKEN),
+        transport=httpx.MockTransport(handler),
+        retry=kwargs.pop("retry", NO_WAIT),
+        **kwargs,
+    )
+
+
+def basic(request: httpx.Request) -> tuple[str, str]:
+    user, _, password = (
+        base64.b64decode(request.headers["authorization"].split()[1]).decode().partition(":")
+    )
+    return user, password
+
+
+async def test_auth_token_and_headers():
+    recorder = Recorder(httpx.Response(200, json={"sid": SID, "auth_token": TOKEN}))
+    async with make(recorder) as client:
+        account = await client.fetch_account()
+    request = recorder.requests[0]
+    assert str(request.url) == f"https://api.twilio.com/2010-04-01/Accounts/{SID}.json"
+    assert basic(request) == (SID, TOKEN)
+    assert request.headers["user-agent"].startswith("flo-twilio/")
+    assert request.headers["accept"] == "application/json"
+    assert "auth_token" not in account  # never handed on
+
+
+async def test_api_key_auth_keeps_the_account_in_the_path():
+    recorder = Recorder(httpx.Response(201, json={"sid": "SM" + "c" * 32}))
+    credentials = Credentials.of(SID, api_key=KEY, api_secret=KEY_SECRET)
+    async with make(recorder, credentials) as client:
+        await client.create_message({"To": "+1", "Body": "x"})
+    assert basic(recorder.requests[0]) == (KEY, KEY_SECRET)
+    assert f"/Accounts/{SID}/Messages.json" in str(recorder.requests[0].url)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({}, "https://api.twilio.com"),
+        ({"edge": "dublin", "region": "ie1"}, "https://api.dublin.ie1.twilio.com"),
+        ({"edge": "sydney"}, "https://api.sydney.us1.twilio.com"),
+        ({"region": "ie1"}, "https://api.ie1.twilio.com"),
+        ({"api_base_url": "http://127.0.0.1:4010"}, "http://127.0.0.1:4010"),
+        ({"api_base_url": "http://localhost:4010/"}, "http://localhost:4010"),
+        ({"api_base_url": "https://proxy.example.com"}, "https://proxy.example.com"),
+    ],
+)
+def test_hosts(kwargs, expected):
+    assert base_url("api", **kwargs) == expected
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://api.example.com",
+        "ftp://127.0.0.1",
+        "https://x.com/path",
+        "https://u:p@x.com",
+        "nonsense",
+    ],
+)
+def test_unsafe_base_urls_are_refused(url):
+    with pytest.raises(InvalidInputError):
+        base_url("api", api_base_url=url)
+
+
+async def test_regional_requests_go_to_the_regional_host():
+    recorder = Recorder(httpx.Response(200, json={}))
+    async with make(recorder, edge="dublin", region="ie1") as client:
+        await client.fetch_account()
+    assert recorder.requests[0].url.host == "api.dublin.ie1.twilio.com"
+
+
+def test_form_encoding():
+    when = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+    encoded = encode_form(
+        {
+            "To": "+12065551212",
+            "MediaUrl": ["https://a/1.png", "https://a/2.png"],
+            "ShortenUrls": True,
+            "SendAsMms": False,
+            "SendAt": when,
+            "Skip": None,
+            "ContentVariables": {"1": "Ada"},
+        }
+    )
+    assert parse_qsl(encoded.decode()) == [
+        ("To", "+12065551212"),
+        ("MediaUrl", "https://a/1.png"),
+        ("MediaUrl", "https://a/2.png"),
+        ("ShortenUrls", "true"),
+        ("SendAsMms", "false"),
+        ("SendAt", "2026-11-27T10:00:00Z"),
+        ("ContentVariables", '{"1":"Ada"}'),
+    ]
+
+
+def test_rfc2822_dates_parse_timezone_aware():
+    parsed = parse_date("Thu, 30 Jul 2015 20:12:31 +0000")
+    assert parsed == datetime(2015, 7, 30, 20, 12, 31, tzinfo=UTC) and parsed.tzinfo is not None
+    assert parse_date(None) is None
+
+
+async def test_api_error_text_and_fields():
+    recorder = Recorder(twilio_error(400, 21211, "Invalid 'To' Phone Number: +1555"))
+    async with make(recorder) as client:
+        with pytest.raises(TwilioApiError) as info:
+            await client.create_message({"To": "+1555"})
+    assert str(info.value) == (
+        "Twilio error 21211 (HTTP 400): Invalid 'To' Phone Number: +1555 - https://www.twilio.com/docs/errors/21211"
+    )
+    assert (info.value.status, info.value.code, info.value.method) == (400, 21211, "POST")
+    assert info.value.path.endswith("/Messages.json")
+
+
+async def test_429_is_retried_with_retry_after_then_succeeds(monkeypatch):
+    waits = []
+
+    async def fake_sleep(seconds):
+        waits.append(seconds)
+
+    monkeypatch.setattr(client_core.asyncio, "sleep", fake_sleep)
+    limited = twilio_error(429, 20429, "Too Many Requests")
+    limited.headers["Retry-After"] = "2"
+    recorder = Recorder(limited, twilio_error(429, 20429), httpx.Response(201, json={"sid": "SM1"}))
+    async with make(
+        recorder, retry=RetryPolicy(max_attempts=5, base_delay=0.5, max_delay=8)
+    ) as client:
+        assert (await client.create_message({"To": "+1"}))["sid"] == "SM1"
+    assert len(recorder.requests) == 3
+    assert waits[0] == 2.0 and 0 <= waits[1] <= 1.0  # Retry-After, then jittered backoff
+
+
+async def test_429_retries_are_capped():
+    recorder = Recorder(twilio_error(429, 20429))
+    async with make(recorder) as client:
+        with pytest.raises(TwilioApiError, match="20429"):
+            await client.create_message({"To": "+1"})
+    assert len(recorder.requests) == NO_WAIT.max_attempts
+
+
+async def test_backoff_grows_and_is_capped():
+    policy = RetryPolicy(base_delay=1, max_delay=5)
+    for attempt, ceiling in [(1, 1), (2, 2), (3, 4), (4, 5), (10, 5)]:
+        assert all(0 <= policy.delay(attempt) <= ceiling for _ in range(50))
+
+
+@pytest.mark.parametrize(
+    "answer", [httpx.Response(500), httpx.Response(503), httpx.ReadTimeout("slow")]
+)
+async def test_an_ambiguous_post_is_never_resent(answer):
+    recorder = Recorder(answer)
+    async with make(recorder) as client:
+        with pytest.raises(OutcomeUnknownError, match="may have been processed"):
+            await client.create_message({"To": "+1"})
+    assert len(recorder.requests) == 1
+
+
+async def test_a_post_that_never_connected_is_retried():
+    recorder = Recorder(httpx.ConnectError("refused"), httpx.Response(201, json={"sid": "SM1"}))
+    async with make(recorder) as client:
+        assert (await client.create_message({"To": "+1"}))["sid"] == "SM1"
+    assert len(recorder.requests) == 2
+
+
+async def test_a_post_that_never_connected_gives_up_clearly():
+    recorder = Recorder(httpx.ConnectError("refused"))
+    async with make(recorder) as client:
+        with pytest.raises(TwilioTransportError, match="no answer after 4 tries"):
+            await client.create_message({"To": "+1"})
+
+
+@pytest.mark.parametrize("answer", [httpx.Response(500), httpx.ReadTimeout("slow")])
+async def test_get_is_retried_on_5xx_and_timeouts(answer):
+    recorder = Recorder(answer, httpx.Response(200, json={"ok": 1}))
+    async with make(recorder) as client:
+        assert await client.request_json("GET", "/x") == {"ok": 1}
+    assert len(recorder.requests) == 2
+
+
+def test_aiohttp_disconnects_are_not_mistaken_for_refused_connections():
+    def wrapped(cause: Exception) -> httpx.TransportError:
+        exc = httpx.ConnectTimeout("mapped")  # what httpx-aiohttp maps both to
+        exc.__cause__ = cause
+        return exc
+
+    assert not never_sent(wrapped(aiohttp.ServerDisconnectedError()))
+    refused = aiohttp.ClientConnectorError(None, OSError(111, "refused"))  # type: ignore[arg-type]
+    assert never_sent(wrapped(refused))
+    assert never_sent(httpx.ConnectError("refused"))
+    assert not never_sent(httpx.ReadError("reset"))
+
+
+async def test_paging_follows_next_page_uri_to_the_end():
+    pages = {
+        None: {
+            "messages": [{"sid": "1"}, {"sid": "2"}],
+            "next_page_uri": "/2010-04-01/p2?PageToken=PA2",
+        },
+        "PA2": {"messages": [{"sid": "3"}], "next_page_uri": "/2010-04-01/p3?PageToken=PA3"},
+        "PA3": {"messages": [], "next_page_uri": None},
+    }
+
+    def handler(request):
+        return httpx.Response(200, json=pages[request.url.params.get("PageToken")])
+
+    async with make(handler) as client:
+        sids = [m["sid"] async for m in client.messages(page_size=2)]
+    assert sids == ["1", "2", "3"]
+
+
+async def test_paging_refuses_to_leave_the_host():
+    handler = Recorder(
+        httpx.Response(200, json={"messages": [], "next_page_uri": "https://evil.example/x"})
+    )
+    async with make(handler) as client:
+        with pytest.raises(TwilioTransportError, match="not a path"):
+            [m async for m in client.messages()]
+
+
+async def test_in_flight_requests_are_capped():
+    in_flight = peak = 0
+
+    async def handler(request):
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.005)
+        in_flight -= 1
+        return httpx.Response(200, json={})
+
+    async with make(handler, max_in_flight=3) as client:
+        await asyncio.gather(*(client.request("GET", "/x") for _ in range(20)))
+    assert peak == 3
+
+
+async def test_redirects_are_not_followed():
+    recorder = Recorder(httpx.Response(302, headers={"Location": "https://evil.example/steal"}))
+    async with make(recorder) as client:
+        response = await client.request("GET", "/x", raise_for_status=False)
+    assert response.status_code == 302 and len(recorder.requests) == 1
+
+
+async def test_timeouts_are_on_by_default():
+    client = make(Recorder(httpx.Response(200)))
+    assert client._http.timeout.connect == 10.0 and client._http.timeout.read == 30.0
+    assert client._http.trust_env is False
+    await client.aclose()
+
+
+async def test_secrets_never_reach_logs_reprs_or_errors(caplog):
+    caplog.set_level(logging.DEBUG)
+    for name in ("httpx", "httpcore", "flo_twilio"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    recorder = Recorder(twilio_error(401, 20003, "Authenticate"))
+    key_client = make(recorder, Credentials.of(SID, api_key=KEY, api_secret=KEY_SECRET))
+    errors = []
+    for client in (make(recorder), key_client):
+        async with client:
+            logging.getLogger("flo_twilio.test").debug(
+                "token is %s, header %s",
+                TOKEN,
+                base64.b64encode(f"{SID}:{TOKEN}".encode()).decode(),
+            )
+            with pytest.raises(TwilioApiError) as info:
+                await client.fetch_account()
+            errors.append(info.value)
+            try:
+                raise RuntimeError(f"boom {KEY_SECRET}")
+            except RuntimeError:
+                logging.getLogger("httpx").exception("failed")
+            texts = [repr(client), repr(client.credentials), str(info.value), repr(info.value)]
+    texts += [record.getMessage() for record in caplog.records]
+    texts += [caplog.text]
+    assert any("token is ***" in t for t in texts)  # the redaction really ran
+    for text in texts:
+        for secret in (TOKEN, KEY_SECRET, base64.b64encode(f"{SID}:{TOKEN}".encode()).decode()):
+            assert secret not in text
