@@ -260,3 +260,23 @@ def real_keyring() -> Any:
     if isinstance(backend, fail.Keyring) or getattr(backend, "priority", 0) <= 0:
         return None
     return keyring
+
+
+def resolve_account(nickname: str | None = None) -> Account | None:
+    """The account to use: the one named, else TWILIO_* variables, else the stored default.
+
+    None means there is none: the caller falls back to the built-in sandbox.
+    """
+    if nickname == ENV_NICKNAME:
+        account = from_environment()
+        if account is None:
+            raise AccountError("no TWILIO_ACCOUNT_SID in the environment")
+        return account
+    store = AccountStore()
+    if nickname:
+        return store.get(nickname)
+    env = from_environment()
+    if env is not None:
+        return env
+    default = store.default()
+    return store.get(default) if default else None

@@ -62,6 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true", help="print the manifest as JSON")
     show.set_defaults(handler=cards_show)
 
+    options = commands.add_parser(
+        "options", help="list the choices of a card's option (a dropdown)"
+    )
+    options.add_argument("card", help="a card name, e.g. twilio.send_sms")
+    options.add_argument("option", help="an option with a dropdown, e.g. from")
+    options.add_argument("--account", help="the account's nickname (default: the default account)")
+    options.add_argument("--json", action="store_true")
+    options.set_defaults(handler=options_choices)
+
     from flo_twilio import cli_accounts, cli_sandbox
 
     cli_accounts.add_commands(commands)
@@ -110,6 +119,38 @@ def cards_show(args: argparse.Namespace) -> int:
         print(f"\n{section.capitalize()}:")
         for line in field_rows(card.manifest.properties(section), card.manifest.required(section)):
             print(line)
+    return 0
+
+
+def options_choices(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from flo_twilio.errors import InvalidInputError
+    from flo_twilio.runner.connections import choose_account, connected
+
+    reg = registry()
+    card = reg.card(args.card)()
+    spec = card.manifest.properties("options").get(args.option)
+    if spec is None or "x-flo-choices" not in spec:
+        with_choices = [
+            n for n, s in card.manifest.properties("options").items() if "x-flo-choices" in s
+        ]
+        raise InvalidInputError(
+            f"{args.card} has no option {args.option!r} with choices "
+            f"(options with choices: {', '.join(with_choices) or 'none'})"
+        )
+
+    async def fetch() -> list[dict[str, Any]]:
+        async with connected(reg, choose_account(args.account)) as ctx:
+            return await card.choices(ctx, args.option)
+
+    choices = asyncio.run(fetch())
+    if args.json:
+        print_json(choices)
+        return 0
+    for choice in choices:
+        caps = ", ".join(k for k, v in (choice.get("capabilities") or {}).items() if v)
+        print(f"{choice['value']:<18} {choice['label']}" + (f"  [{caps}]" if caps else ""))
     return 0
 
 

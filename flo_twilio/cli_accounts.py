@@ -15,6 +15,7 @@ from flo_twilio.accounts import (
     check_nickname,
     check_twilio_values,
     from_environment,
+    resolve_account,
 )
 from flo_twilio.errors import AccountError, InvalidInputError, TwilioApiError
 from flo_twilio.plugins import load_registry
@@ -168,17 +169,9 @@ def accounts_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_account(nickname: str) -> Account:
-    if nickname == ENV_NICKNAME:
-        account = from_environment()
-        if account is None:
-            raise AccountError("no TWILIO_ACCOUNT_SID in the environment")
-        return account
-    return AccountStore().get(nickname)
-
-
 def accounts_verify(args: argparse.Namespace) -> int:
-    account = load_account(args.nickname)
+    account = resolve_account(args.nickname)
+    assert account is not None
     facts = asyncio.run(verify(account))
     print(
         f"{args.nickname}: credentials accepted ({', '.join(str(v) for v in facts.values() if v)})"

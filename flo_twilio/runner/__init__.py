@@ -1,0 +1,1 @@
+"""The reference runner: flow loading, ${{ }} resolution, the engine and the journal."""
