@@ -41,6 +41,12 @@ class Card:
         """True when calling the card twice with these options would act twice."""
         return False
 
+    def preview(
+        self, ctx: CardContext, options: Mapping[str, Any], inputs: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """What calling the card would send, for a dry run; never a secret."""
+        return {"card": self.name, "options": dict(options), "inputs": dict(inputs)}
+
     async def choices(self, ctx: CardContext, option: str) -> list[dict[str, Any]]:
         """The values an option may take, each ``{"value", "label", ...}``."""
         return []

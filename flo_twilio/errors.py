@@ -14,7 +14,7 @@ FloError
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class FloError(Exception):
@@ -28,8 +28,9 @@ class Problem:
     """One thing wrong with a flow, a card's options or its inputs."""
 
     message: str
-    where: str = ""  # "file:line:col" or a field path such as "inputs.to"
+    where: str = ""  # "file:line:col", or empty
     hint: str = ""
+    path: tuple[str | int, ...] = field(default=(), compare=False)  # e.g. ("to",) in a section
 
     def __str__(self) -> str:
         text = f"{self.where}: {self.message}" if self.where else self.message

@@ -95,28 +95,36 @@ def _dotted(path: Any) -> str:
 def _explain(section: str, error: ValidationError) -> Problem:
     """Turn a jsonschema error into a message naming the field, without echoing data."""
     schema = error.schema if isinstance(error.schema, Mapping) else {}
-    field = ".".join([section, *(str(p) for p in error.absolute_path)])
+    path = tuple(error.absolute_path)
+    field = ".".join([section, *(str(p) for p in path)])
     hint = schema.get("x-flo-hint", "")
     keyword, expected, value = error.validator, error.validator_value, error.instance
     if keyword == "required":
         missing = error.message.split("'")[1] if "'" in error.message else "a field"
         prop = schema.get("properties", {}).get(missing, {})
-        return Problem(f"{field}.{missing} is required", hint=prop.get("description", ""))
+        return Problem(
+            f"{field}.{missing} is required",
+            hint=prop.get("description", ""),
+            path=(*path, missing),
+        )
     if keyword == "type":
         message = f"{field} must be of type {_names(expected)}, not {_json_type(value)}"
         if isinstance(value, int | float) and "string" in _names(expected):
             hint = hint or 'quote it in the flow file, e.g. to: "+12065551212"'
             if "\\+" in schema.get("pattern", ""):
                 hint = f"quote phone numbers: YAML reads +{value} as a number. {hint}"
-        return Problem(message, hint=hint)
+        return Problem(message, hint=hint, path=path)
     if keyword == "enum":
         expected = ", ".join(map(str, expected))
     template = _MESSAGES.get(str(keyword), "{field}: {detail}")
     message = template.format(field=field, expected=expected, detail=error.message)
-    if keyword == "additionalProperties":
-        message = f"{field}: {error.message.split('(')[-1].rstrip(')')}"
-        hint = hint or f"known fields: {', '.join(sorted(schema.get('properties', {})))}"
-    return Problem(message, hint=hint or schema.get("description", ""))
+    if keyword == "additionalProperties" and isinstance(value, Mapping):
+        known = schema.get("properties", {})
+        extra = sorted(str(k) for k in value if k not in known)
+        message = f"{field}: unknown field{'s' if len(extra) > 1 else ''} {', '.join(extra)}"
+        hint = hint or f"known fields: {', '.join(sorted(known))}"
+        path = (*path, extra[0]) if extra else path
+    return Problem(message, hint=hint or schema.get("description", ""), path=path)
 
 
 _MESSAGES = {

@@ -13,13 +13,12 @@ import httpx
 
 from flo_twilio.card import Card, CardContext
 from flo_twilio.client import TwilioClient, form_pairs
+from flo_twilio.client.redact import mask_secret_fields
 from flo_twilio.client.urls import API_VERSION_PATH
 from flo_twilio.errors import InvalidInputError, Problem
 from flo_twilio.manifests import load_manifest
 
 FORBIDDEN_HEADERS = frozenset({"authorization", "host", "proxy-authorization"})
-# Fields of Twilio responses that are credentials; the card's outputs never carry them.
-SECRET_FIELDS = frozenset({"auth_token", "secret"})
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
 
 
@@ -88,15 +87,6 @@ def query_pairs(query: Any) -> list[tuple[str, str]]:
     return form_pairs(query)
 
 
-def masked(value: Any) -> Any:
-    """A JSON value with every credential field replaced by ``***``."""
-    if isinstance(value, dict):
-        return {k: "***" if k in SECRET_FIELDS and v else masked(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [masked(v) for v in value]
-    return value
-
-
 class CustomApi(Card):
     name = "twilio.custom_api"
     manifest = load_manifest(name)
@@ -104,14 +94,44 @@ class CustomApi(Card):
     def changes_world(self, options: Mapping[str, Any]) -> bool:
         return options.get("method", "GET") != "GET"
 
+    def preview(
+        self, ctx: CardContext, options: Mapping[str, Any], inputs: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        client: TwilioClient = ctx.client
+        method, path, request = self.request(client, options, inputs)
+        preview = client.preview(
+            method,
+            path,
+            form=request.get("form"),
+            base=client.product_url(options.get("api", "api")),
+        )
+        preview["query"] = request.get("params", [])
+        preview["headers"] = request["headers"]
+        if "content" in request:
+            preview["body"] = request["content"].decode()
+        return preview
+
     async def run(
         self, ctx: CardContext, options: Mapping[str, Any], inputs: Mapping[str, Any]
     ) -> dict[str, Any]:
         client: TwilioClient = ctx.client
+        method, path, request = self.request(client, options, inputs)
+        response = await client.request(
+            method,
+            path,
+            base=client.product_url(options.get("api", "api")),
+            raise_for_status=False,
+            **request,
+        )
+        return response_outputs(response)
+
+    def request(
+        self, client: TwilioClient, options: Mapping[str, Any], inputs: Mapping[str, Any]
+    ) -> tuple[str, str, dict[str, Any]]:
+        """Method, path and the rest of the request (headers, params, form or content)."""
         method = options["method"]
-        api = options.get("api", "api")
         path = safe_path(inputs["relativeUrl"])
-        if api == "api":
+        if options.get("api", "api") == "api":
             path = API_VERSION_PATH + path
         headers = dict(inputs.get("headers") or {})
         refused = sorted(h for h in headers if h.lower() in FORBIDDEN_HEADERS)
@@ -134,10 +154,7 @@ class CustomApi(Card):
             ).encode()
         else:
             request["form"] = dict_of_lists(query_pairs(inputs.get("query")))
-        response = await client.request(
-            method, path, base=client.product_url(api), raise_for_status=False, **request
-        )
-        return response_outputs(response)
+        return method, path, request
 
 
 def dict_of_lists(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
@@ -155,6 +172,6 @@ def response_outputs(response: httpx.Response) -> dict[str, Any]:
     body: Any = response.text
     if "json" in response.headers.get("content-type", "") and response.content:
         with contextlib.suppress(ValueError):
-            body = masked(json.loads(response.content))
+            body = mask_secret_fields(json.loads(response.content))
     headers = {k: ", ".join(response.headers.get_list(k)) for k in response.headers}
     return {"statusCode": response.status_code, "headers": headers, "body": body}

@@ -98,6 +98,14 @@ class SendMessage(Card):
         client: TwilioClient = ctx.client
         return message_outputs(await client.create_message(message_params(options, inputs)))
 
+    def preview(
+        self, ctx: CardContext, options: Mapping[str, Any], inputs: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        client: TwilioClient = ctx.client
+        return client.preview(
+            "POST", f"{client.account_path}/Messages.json", form=message_params(options, inputs)
+        )
+
     async def choices(self, ctx: CardContext, option: str) -> list[dict[str, Any]]:
         if option != "from":
             return []

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from flo_twilio.client import redact
-from flo_twilio.client.encoding import encode_form
+from flo_twilio.client.encoding import encode_form, form_pairs
 from flo_twilio.client.retry import IDEMPOTENT, TOO_MANY_REQUESTS, RetryPolicy, never_sent
 from flo_twilio.client.urls import API_VERSION_PATH, base_url
 from flo_twilio.errors import (
@@ -138,6 +138,22 @@ class TwilioClient:
         if product == "api" or self.api_base_url:
             return self.base_url
         return base_url(product, region=self.region, edge=self.edge)
+
+    def preview(
+        self,
+        method: str,
+        path: str,
+        *,
+        form: Mapping[str, Any] | None = None,
+        base: str | None = None,
+    ) -> dict[str, Any]:
+        """The request ``request`` would send, with the credentials masked."""
+        return {
+            "method": method,
+            "url": (base or self.base_url) + path,
+            "auth": f"{self.credentials.username}:***",
+            "form": form_pairs(form or {}),
+        }
 
     async def request(
         self,

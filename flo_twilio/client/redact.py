@@ -17,6 +17,21 @@ def register_secret(username: str, secret: str) -> None:
         _secrets.add(base64.b64encode(f"{username}:{secret}".encode()).decode())
 
 
+# Fields of Twilio responses that are credentials (an account's token, a new key's secret).
+SECRET_FIELDS = frozenset({"auth_token", "secret"})
+
+
+def mask_secret_fields(value: Any) -> Any:
+    """A JSON value with every credential field replaced by ``***``."""
+    if isinstance(value, dict):
+        return {
+            k: MASK if k in SECRET_FIELDS and v else mask_secret_fields(v) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [mask_secret_fields(v) for v in value]
+    return value
+
+
 def redact(text: str) -> str:
     for secret in _secrets:
         if secret in text:

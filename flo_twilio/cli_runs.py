@@ -1,0 +1,287 @@
+"""``flo validate``, ``flo run``, ``flo runs`` and ``flo resume``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from flo_twilio.accounts import Account, flo_home
+from flo_twilio.errors import InvalidInputError
+from flo_twilio.runner.connections import choose_account, connected
+from flo_twilio.runner.engine import Engine, StepFailed
+from flo_twilio.runner.flow import Flow, load_flow
+from flo_twilio.runner.inputs import parse_assignments, resolve_inputs
+from flo_twilio.runner.journal import Journal
+from flo_twilio.runner.progress import Progress
+
+
+def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
+    """Register the flow and run commands on ``commands``."""
+    validate = commands.add_parser("validate", help="check a flow file; every problem at once")
+    validate.add_argument("flow", type=Path)
+    validate.set_defaults(handler=cmd_validate)
+
+    run = commands.add_parser(
+        "run", help="run a flow (on the built-in sandbox when no account is set)"
+    )
+    run.add_argument("flow", type=Path)
+    run.add_argument(
+        "--account", help="account nickname (default: the flow's, TWILIO_* or the default)"
+    )
+    run.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a flow input; NAME=@rows.csv or NAME=@data.json reads a file (repeatable)",
+    )
+    run.add_argument(
+        "--dry-run", action="store_true", help="print the requests it would send; send nothing"
+    )
+    run.add_argument(
+        "--json", action="store_true", help="print the run id, status and outputs as JSON"
+    )
+    run.set_defaults(handler=cmd_run)
+
+    runs = commands.add_parser("runs", help="list runs and show one")
+    sub = runs.add_subparsers(title="runs commands", metavar="COMMAND", required=True)
+    listing = sub.add_parser("list", help="runs, newest first")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=cmd_runs_list)
+    show = sub.add_parser("show", help="a run's steps, items and failures")
+    show.add_argument("run_id")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=cmd_runs_show)
+
+    resume = commands.add_parser(
+        "resume", help="finish an interrupted or failed run without sending twice"
+    )
+    resume.add_argument("run_id")
+    resume.add_argument(
+        "--resend-unknown",
+        action="store_true",
+        help="send again the items that may have been sent but were not found on Twilio",
+    )
+    resume.add_argument("--json", action="store_true")
+    resume.set_defaults(handler=cmd_resume)
+
+
+def journal() -> Journal:
+    return Journal(flo_home() / "runs.db")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from flo_twilio.cli import registry
+
+    flow = load_flow(args.flow, registry())
+    print(f"{args.flow}: valid ({len(flow.steps)} steps)", file=sys.stderr)
+    return 0
+
+
+def absolute_inputs(pairs: list[str]) -> list[str]:
+    """``name=@file`` with the file's absolute path, so a resume finds it from anywhere."""
+    result = []
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if sep and value.startswith("@"):
+            value = "@" + str(Path(value[1:]).resolve())
+        result.append(f"{name}{sep}{value}")
+    return result
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from flo_twilio.cli import registry
+
+    reg = registry()
+    flow = load_flow(args.flow, reg)
+    inputs = resolve_inputs(flow.inputs, parse_assignments(args.input, Path.cwd()))
+    account = choose_account(args.account or flow.account)
+    if args.dry_run:
+        return dry_run(reg, flow, account, inputs)
+    runs = journal()
+    arguments = {"inputs": absolute_inputs(args.input), "account": args.account or flow.account}
+    run_id = runs.start_run(flow.name, str(args.flow.resolve()), account.nickname, arguments)
+    print(f"run {run_id}: {flow.name} on account {account.nickname}", file=sys.stderr)
+    return execute(reg, runs, run_id, flow, account, inputs, as_json=args.json)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from flo_twilio.cli import registry
+
+    reg = registry()
+    runs = journal()
+    record = runs.run(args.run_id)
+    if record is None:
+        raise InvalidInputError(f"no run {args.run_id!r}; see flo runs list")
+    if record["status"] == "done":
+        print(f"run {args.run_id} is already done", file=sys.stderr)
+        return 0
+    flow = load_flow(Path(record["flow_path"]), reg)
+    arguments = record["arguments"]
+    inputs = resolve_inputs(flow.inputs, parse_assignments(arguments["inputs"], Path("/")))
+    account = choose_account(arguments.get("account"), quiet=record["account"] != "sandbox")
+    if account.nickname != record["account"]:
+        raise InvalidInputError(
+            f"run {args.run_id} ran on account {record['account']!r}, which is not available now"
+        )
+    print(f"resuming run {args.run_id}: {flow.name} on account {account.nickname}", file=sys.stderr)
+    return execute(
+        reg,
+        runs,
+        args.run_id,
+        flow,
+        account,
+        inputs,
+        as_json=args.json,
+        resend_unknown=args.resend_unknown,
+    )
+
+
+def execute(
+    reg: Any,
+    runs: Journal,
+    run_id: str,
+    flow: Flow,
+    account: Account,
+    inputs: dict[str, Any],
+    *,
+    as_json: bool = False,
+    resend_unknown: bool = False,
+) -> int:
+    """Run (or resume) ``run_id`` to its end; record and say how it went."""
+    progress = Progress()
+    holder: dict[str, Engine] = {}
+
+    async def main() -> Any:
+        async with connected(reg, account) as ctx:
+            engine = holder["engine"] = Engine(
+                flow, ctx, runs, run_id, resend_unknown=resend_unknown, on_item=progress.item
+            )
+            return await engine.run(inputs)
+
+    started = time.monotonic()
+    outputs: Any = None
+    stopped = ""
+    try:
+        outputs = asyncio.run(main())
+    except KeyboardInterrupt:
+        progress.close()
+        runs.set_status(run_id, "interrupted", holder["engine"].tally.as_dict() if holder else None)
+        print(f"interrupted; nothing is lost. Resume with: flo resume {run_id}", file=sys.stderr)
+        return 130
+    except StepFailed as exc:
+        stopped = str(exc)
+    progress.close()
+    tally = holder["engine"].tally
+    status = "done" if tally.ok and not stopped else "failed"
+    runs.set_status(run_id, status, tally.as_dict())
+    if as_json:
+        print(
+            json.dumps(
+                {"run": run_id, "status": status, "outputs": outputs, **tally.as_dict()},
+                indent=2,
+                default=str,
+            )
+        )
+    elif outputs is not None:
+        print(json.dumps(outputs, indent=2, ensure_ascii=False, default=str))
+    seconds = time.monotonic() - started
+    print(
+        f"run {run_id} {status}: {tally.done} done, {tally.failed} failed, {tally.unknown} unknown "
+        f"in {seconds:.1f}s",
+        file=sys.stderr,
+    )
+    for reason, count in sorted(tally.reasons.items(), key=lambda kv: -kv[1]):
+        print(f"  {count} x {reason}", file=sys.stderr)
+    if stopped:
+        print(stopped, file=sys.stderr)
+    if status != "done":
+        print(
+            f"see flo runs show {run_id}; after fixing the cause: flo resume {run_id}",
+            file=sys.stderr,
+        )
+    return 0 if status == "done" else 1
+
+
+def dry_run(reg: Any, flow: Flow, account: Account, inputs: dict[str, Any]) -> int:
+    """Render and check every call, print each request as a JSON line; send nothing."""
+    previews = 0
+
+    def show(request: dict[str, Any]) -> None:
+        nonlocal previews
+        previews += 1
+        print(json.dumps(request, ensure_ascii=False))
+
+    async def main() -> Any:
+        async with connected(reg, account) as ctx:
+            engine = Engine(flow, ctx, None, "dry-run", dry_run=True, on_preview=show)
+            outputs = await engine.run(inputs)
+            return engine.tally, outputs
+
+    try:
+        tally, _ = asyncio.run(main())
+    except StepFailed as exc:
+        raise InvalidInputError(str(exc)) from None
+    print(
+        f"dry run: {previews} requests, nothing sent; {tally.failed} items invalid", file=sys.stderr
+    )
+    for reason, count in tally.reasons.items():
+        print(f"  {count} x {reason}", file=sys.stderr)
+    return 2 if tally.failed else 0
+
+
+def cmd_runs_list(args: argparse.Namespace) -> int:
+    rows = journal().runs()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no runs yet")
+    for row in rows:
+        counts = row["counts"]
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row["created"]))
+        print(
+            f"{row['id']}  {when}  {row['status']:<11} {row['flow']:<20} "
+            f"done {counts.get('done', 0)}, failed {counts.get('failed', 0)}, "
+            f"unknown {counts.get('unknown', 0) + counts.get('intent', 0)}"
+        )
+    return 0
+
+
+def cmd_runs_show(args: argparse.Namespace) -> int:
+    runs = journal()
+    record = runs.run(args.run_id)
+    if record is None:
+        raise InvalidInputError(f"no run {args.run_id!r}; see flo runs list")
+    items = runs.items(args.run_id)
+    steps: dict[str, dict[str, int]] = {}
+    for item in items:
+        counts = steps.setdefault(item.step_id, {})
+        counts[item.state] = counts.get(item.state, 0) + 1
+    failures = [
+        {"step": i.step_id, "item": i.index, "state": i.state, "error": i.error}
+        for i in items
+        if i.state in ("failed", "unknown", "intent")
+    ]
+    if args.json:
+        print(json.dumps({**record, "steps": steps, "failures": failures}, indent=2))
+        return 0
+    print(
+        f"run {record['id']}: {record['flow']} ({record['flow_path']}) on {record['account']}: {record['status']}"
+    )
+    for step_id, counts in steps.items():
+        print(
+            f"  step {step_id}: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        )
+    for failure in failures:
+        error = failure["error"] or {"message": "interrupted: outcome to be reconciled on resume"}
+        code = f"Twilio {error['code']}: " if error.get("code") else ""
+        print(
+            f"  {failure['step']}[{failure['item']}] {failure['state']}: {code}{error.get('message')}"
+        )
+    return 0

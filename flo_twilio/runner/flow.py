@@ -1,0 +1,285 @@
+"""A flow file: load it, check everything that can be checked before anything runs."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from flo_twilio.card import Card
+from flo_twilio.errors import InvalidInputError, Problem
+from flo_twilio.plugins import Registry
+from flo_twilio.runner import refs
+from flo_twilio.runner.yamlmarks import Document, load
+
+TOP_KEYS = ("flo", "name", "description", "account", "inputs", "steps", "outputs")
+STEP_KEYS = ("id", "card", "options", "inputs", "for_each", "concurrency", "on_error")
+STEP_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+ACCOUNT_FIELDS = ("sid", "nickname")
+
+
+@dataclass
+class Step:
+    id: str
+    card: type[Card]
+    options: Any
+    inputs: Any
+    for_each: Any = None
+    concurrency: int = 10
+    on_error: str = "stop"
+    index: int = 0
+
+
+@dataclass
+class Flow:
+    name: str
+    path: Path
+    document: Document
+    description: str = ""
+    account: str | None = None
+    inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    steps: list[Step] = field(default_factory=list)
+    outputs: Any = None
+
+
+def load_flow(path: Path, registry: Registry) -> Flow:
+    """Read and check a flow; every problem found is raised at once, each with file:line:col."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInputError(
+            [Problem(f"cannot read the flow: {exc.strerror}", str(path))]
+        ) from None
+    document = load(text, str(path))
+    checker = _Checker(document, registry)
+    flow = checker.flow(path)
+    if checker.problems:
+        raise InvalidInputError(checker.problems)
+    return flow
+
+
+class _Checker:
+    def __init__(self, document: Document, registry: Registry) -> None:
+        self.doc = document
+        self.registry = registry
+        self.problems: list[Problem] = []
+
+    def problem(self, path: tuple[str | int, ...], message: str, hint: str = "") -> None:
+        self.problems.append(Problem(message, self.doc.where(path), hint))
+
+    def keys(
+        self, value: dict[str, Any], allowed: tuple[str, ...], path: tuple[str | int, ...]
+    ) -> None:
+        for key in value:
+            if key not in allowed:
+                close = difflib.get_close_matches(str(key), allowed, n=1)
+                hint = f"did you mean {close[0]}?" if close else f"allowed: {', '.join(allowed)}"
+                self.problem((*path, key), f"unknown key {key!r}", hint)
+
+    def flow(self, path: Path) -> Flow:
+        data = self.doc.data
+        flow = Flow(name=path.stem, path=path, document=self.doc)
+        if not isinstance(data, dict):
+            self.problem(
+                (), "a flow is a mapping with flo, name and steps", "see sample_flows/send_sms.yaml"
+            )
+            return flow
+        self.keys(data, TOP_KEYS, ())
+        if data.get("flo") != 1:
+            self.problem(("flo",), "the first line must be flo: 1 (the flow format version)")
+        flow.name = str(data.get("name") or path.stem)
+        flow.description = str(data.get("description") or "")
+        flow.account = data.get("account")
+        flow.inputs = self.flow_inputs(data.get("inputs") or {})
+        steps = data.get("steps")
+        if not isinstance(steps, list) or not steps:
+            self.problem(("steps",), "steps must be a list with at least one step")
+            steps = []
+        seen: dict[str, Step] = {}
+        for index, raw in enumerate(steps):
+            step = self.step(raw, index, seen)
+            if step:
+                seen[step.id] = step
+                flow.steps.append(step)
+        flow.outputs = self.compiled(data.get("outputs") or {}, ("outputs",), seen, None)
+        return flow
+
+    def flow_inputs(self, raw: Any) -> dict[str, dict[str, Any]]:
+        if not isinstance(raw, dict):
+            self.problem(("inputs",), "inputs must map each input name to a JSON Schema")
+            return {}
+        for name, schema in raw.items():
+            if not isinstance(schema, dict):
+                self.problem(
+                    ("inputs", name),
+                    f"input {name!r} must be a JSON Schema mapping",
+                    "e.g. {type: string}",
+                )
+                continue
+            try:
+                Draft202012Validator.check_schema(schema)
+            except SchemaError as exc:
+                self.problem(
+                    ("inputs", name), f"input {name!r} has an invalid schema: {exc.message}"
+                )
+        return {k: v for k, v in raw.items() if isinstance(v, dict)}
+
+    def step(self, raw: Any, index: int, seen: dict[str, Step]) -> Step | None:
+        path: tuple[str | int, ...] = ("steps", index)
+        if not isinstance(raw, dict):
+            self.problem(path, "a step is a mapping with id and card")
+            return None
+        self.keys(raw, STEP_KEYS, path)
+        step_id = raw.get("id")
+        if not isinstance(step_id, str) or not STEP_ID.match(step_id):
+            self.problem((*path, "id"), "each step needs an id of letters, digits, _ or -")
+            step_id = f"step{index + 1}"
+        elif step_id in seen:
+            self.problem(
+                (*path, "id"), f"step id {step_id!r} is used twice", "give each step its own id"
+            )
+        card = self.registry.cards.get(str(raw.get("card")))
+        if card is None:
+            close = difflib.get_close_matches(str(raw.get("card")), list(self.registry.cards), n=1)
+            hint = (
+                f"did you mean {close[0]}?"
+                if close
+                else f"known cards: {', '.join(sorted(self.registry.cards))}"
+            )
+            self.problem((*path, "card"), f"unknown card {raw.get('card')!r}", hint)
+        step = Step(id=step_id, card=card or Card, options={}, inputs={}, index=index)
+        if "for_each" in raw:
+            step.for_each = self.compiled(raw["for_each"], (*path, "for_each"), seen, None)
+        concurrency = raw.get("concurrency", 10)
+        if (
+            not isinstance(concurrency, int)
+            or isinstance(concurrency, bool)
+            or not 1 <= concurrency <= 1000
+        ):
+            self.problem(
+                (*path, "concurrency"), "concurrency must be a whole number from 1 to 1000"
+            )
+        else:
+            step.concurrency = concurrency
+        on_error = raw.get("on_error", "stop")
+        if on_error not in ("stop", "continue"):
+            self.problem((*path, "on_error"), "on_error must be stop or continue")
+        step.on_error = on_error
+        for section in ("options", "inputs"):
+            value = raw.get(section) or {}
+            if not isinstance(value, dict):
+                self.problem((*path, section), f"{section} must be a mapping of field: value")
+                continue
+            compiled = self.compiled(value, (*path, section), seen, step)
+            setattr(step, section, compiled)
+            if card is not None:
+                self.against_manifest(card, section, compiled, (*path, section))
+        return step
+
+    def compiled(
+        self, value: Any, path: tuple[str | int, ...], seen: dict[str, Step], step: Step | None
+    ) -> Any:
+        """``value`` with its templates parsed, every reference checked."""
+        try:
+            tree = refs.compile_tree(value)
+        except refs.RefError as exc:
+            self.problem(path, str(exc))
+            return value
+        for where, template in refs.templates(tree):
+            for ref in template.refs:
+                message = self.reference(ref, seen, step, path)
+                if message:
+                    self.problem((*path, *where), message[0], message[1])
+        return tree
+
+    def reference(
+        self, ref: refs.Ref, seen: dict[str, Step], step: Step | None, path: tuple[str | int, ...]
+    ) -> tuple[str, str] | None:
+        text = f"${{{{ {ref.text} }}}}"
+        if ref.root == "inputs":
+            name = ref.path[0] if ref.path else None
+            if name not in self.doc_inputs():
+                known = ", ".join(self.doc_inputs()) or "none"
+                return (
+                    f"{text}: the flow has no input {name!r}",
+                    f"declare it under inputs: (declared: {known})",
+                )
+        elif ref.root == "item":
+            in_for_each = step is not None and step.for_each is not None and "for_each" not in path
+            if not in_for_each:
+                return (
+                    f"{text}: item exists only in the options and inputs of a step with for_each",
+                    "",
+                )
+        elif ref.root == "account":
+            if ref.path[:1] not in [(f,) for f in ACCOUNT_FIELDS] or len(ref.path) != 1:
+                return f"{text}: account has {', '.join(ACCOUNT_FIELDS)}", ""
+        elif ref.root == "steps":
+            return self.step_reference(ref, seen, text)
+        return None
+
+    def step_reference(
+        self, ref: refs.Ref, seen: dict[str, Step], text: str
+    ) -> tuple[str, str] | None:
+        target_id = ref.path[0] if ref.path else None
+        source = seen.get(str(target_id))
+        if source is None:
+            later = [s for s in self.raw_step_ids() if s == target_id]
+            if later:
+                return (
+                    f"{text}: step {target_id!r} runs later",
+                    "a step can use only the outputs of steps above it",
+                )
+            return (
+                f"{text}: there is no step {target_id!r}",
+                f"steps so far: {', '.join(seen) or 'none'}",
+            )
+        if len(ref.path) < 2 or ref.path[1] != "outputs":
+            return f"{text}: write steps.{target_id}.outputs.<name>", ""
+        rest = list(ref.path[2:])
+        if source.for_each is not None and rest:
+            if not isinstance(rest[0], int):
+                return (
+                    f"{text}: step {target_id!r} runs for_each, so its outputs are a list",
+                    f"use steps.{target_id}.outputs[0].<name>",
+                )
+            rest = rest[1:]
+        if rest and source.card is not Card:
+            names = source.card.manifest.properties("outputs")
+            if rest[0] not in names:
+                close = difflib.get_close_matches(str(rest[0]), list(names), n=1)
+                hint = (
+                    f"did you mean {close[0]}?"
+                    if close
+                    else f"outputs of {source.card.name}: {', '.join(names)}"
+                )
+                return f"{text}: {source.card.name} has no output {rest[0]!r}", hint
+        return None
+
+    def doc_inputs(self) -> dict[str, Any]:
+        raw = self.doc.data.get("inputs") if isinstance(self.doc.data, dict) else None
+        return raw if isinstance(raw, dict) else {}
+
+    def raw_step_ids(self) -> list[Any]:
+        steps = self.doc.data.get("steps") if isinstance(self.doc.data, dict) else None
+        return [s.get("id") for s in steps or [] if isinstance(s, dict)]
+
+    def against_manifest(
+        self, card: type[Card], section: str, compiled: dict[str, Any], path: tuple[str | int, ...]
+    ) -> None:
+        """Literal values are checked now; referenced ones when they are known, at run time."""
+        literal = {k: v for k, v in compiled.items() if not any(refs.templates(v))}
+        referenced = set(compiled) - set(literal)
+        for problem in card.manifest.problems(section, literal):
+            if problem.path and problem.path[0] in referenced:
+                continue
+            if not problem.path and referenced:
+                continue
+            self.problems.append(
+                Problem(problem.message, self.doc.where((*path, *problem.path)), problem.hint)
+            )
