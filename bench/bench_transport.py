@@ -20,10 +20,10 @@ from bench.common import (
     TOKEN,
     fan_out,
     report,
-    sandbox_process,
     with_aiohttp,
 )
 from flo_twilio.client import Credentials, TwilioClient
+from flo_twilio.sandbox.server import sandbox_process
 
 CONCURRENCY = 16
 

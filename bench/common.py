@@ -1,56 +1,18 @@
-"""What the benchmarks share: a sandbox in its own process, and timing."""
+"""What the benchmarks share: the sandbox in its own process, clients, and reporting."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import subprocess
-import sys
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
-import httpx
 
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
 
 FORM = {"To": "+12065551212", "From": "+15005550006", "Body": "Benchmark message"}
 MESSAGES_PATH = f"/2010-04-01/Accounts/{SID}/Messages.json"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def sandbox_process(*args: str) -> Iterator[str]:
-    """``flo sandbox`` in another process (so it has its own core); yields its URL."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "flo_twilio.cli", "sandbox", "--port", str(port), *args],
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                httpx.get(f"{url}/2010-04-01/Accounts.json", auth=(SID, TOKEN)).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def report(name: str, count: int, seconds: float, cpu: float | None = None) -> float:

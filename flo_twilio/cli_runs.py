@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 from flo_twilio.accounts import Account, flo_home
 from flo_twilio.errors import InvalidInputError
 from flo_twilio.runner.connections import choose_account, connected
-from flo_twilio.runner.engine import Engine, StepFailed
+from flo_twilio.runner.engine import Engine, Halted, StepFailed
 from flo_twilio.runner.flow import Flow, load_flow
 from flo_twilio.runner.inputs import parse_assignments, resolve_inputs
 from flo_twilio.runner.journal import Journal
@@ -162,6 +163,7 @@ def execute(
             engine = holder["engine"] = Engine(
                 flow, ctx, runs, run_id, resend_unknown=resend_unknown, on_item=progress.item
             )
+            stop_on_ctrl_c(engine)
             return await engine.run(inputs)
 
     started = time.monotonic()
@@ -169,7 +171,7 @@ def execute(
     stopped = ""
     try:
         outputs = asyncio.run(main())
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError, Halted):
         progress.close()
         runs.set_status(run_id, "interrupted", holder["engine"].tally.as_dict() if holder else None)
         print(f"interrupted; nothing is lost. Resume with: flo resume {run_id}", file=sys.stderr)
@@ -206,6 +208,22 @@ def execute(
             file=sys.stderr,
         )
     return 0 if status == "done" else 1
+
+
+def stop_on_ctrl_c(engine: Engine) -> None:
+    """First Ctrl-C: send nothing new, let the requests in flight finish (so their outcome
+    is known). Second Ctrl-C: stop at once; those in flight are reconciled on resume."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+
+    def on_sigint() -> None:
+        if engine.halt.is_set() and task is not None:
+            task.cancel()
+            return
+        engine.halt.set()
+        print("\nstopping after the requests in flight; Ctrl-C again to stop now", file=sys.stderr)
+
+    loop.add_signal_handler(signal.SIGINT, on_sigint)
 
 
 def dry_run(reg: Any, flow: Flow, account: Account, inputs: dict[str, Any]) -> int:

@@ -8,7 +8,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from flo_twilio.sandbox.server import free_port, sandbox_process
+
 ROOT = Path(__file__).parent.parent
+__all__ = ["ROOT", "Result", "ServerThread", "flo", "free_port", "sandbox_process"]
 
 
 @dataclass
@@ -32,14 +35,6 @@ def flo(
         timeout=120,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class ServerThread:

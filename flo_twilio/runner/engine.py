@@ -28,6 +28,10 @@ class StepFailed(FloError):
     """A step stopped the run (its on_error is stop, or it has no for_each)."""
 
 
+class Halted(FloError):
+    """The run was asked to stop; what was in flight finished first."""
+
+
 @dataclass
 class Tally:
     """What happened to the items of a run, for the summary and the exit code."""
@@ -105,10 +109,13 @@ class Engine:
             self.prior = {(i.step_id, i.index): i for i in journal.items(run_id)}
         self.claimed: dict[str, set[str]] = {}  # step id -> result ids already owned by items
         self.locks: dict[str, asyncio.Lock] = {}
+        self.halt = asyncio.Event()  # set: start nothing new, let what is in flight finish
 
     async def run(self, inputs: dict[str, Any]) -> Any:
         scope: dict[str, Any] = {"inputs": inputs, "steps": {}, "account": dict(self.ctx.account)}
         for step in self.flow.steps:
+            if self.halt.is_set():
+                raise Halted(f"stopped before step {step.id}")
             card = step.card()
             self.locks[step.id] = asyncio.Lock()
             self.claimed[step.id] = {
@@ -148,7 +155,7 @@ class Engine:
 
         async def worker() -> None:
             for index, item in numbered:
-                if stop.is_set():
+                if stop.is_set() or self.halt.is_set():
                     return
                 try:
                     results[index] = await self.item(step, card, index, item, scope)
@@ -158,6 +165,8 @@ class Engine:
                         stop.set()
 
         await asyncio.gather(*(worker() for _ in range(step.concurrency)))
+        if self.halt.is_set():
+            raise Halted(f"stopped during step {step.id}")
         if stop.is_set():
             raise StepFailed(f"step {step.id} stopped at its first failure (on_error: stop)")
         return [results.get(i) for i in range(len(results))]

@@ -69,8 +69,11 @@ class _Checker:
         self.registry = registry
         self.problems: list[Problem] = []
 
-    def problem(self, path: tuple[str | int, ...], message: str, hint: str = "") -> None:
-        self.problems.append(Problem(message, self.doc.where(path), hint))
+    def problem(
+        self, path: tuple[str | int, ...], message: str, hint: str = "", at_key: bool = False
+    ) -> None:
+        where = self.doc.where_key(path) if at_key else self.doc.where(path)
+        self.problems.append(Problem(message, where, hint))
 
     def keys(
         self, value: dict[str, Any], allowed: tuple[str, ...], path: tuple[str | int, ...]
@@ -79,7 +82,7 @@ class _Checker:
             if key not in allowed:
                 close = difflib.get_close_matches(str(key), allowed, n=1)
                 hint = f"did you mean {close[0]}?" if close else f"allowed: {', '.join(allowed)}"
-                self.problem((*path, key), f"unknown key {key!r}", hint)
+                self.problem((*path, key), f"unknown key {key!r}", hint, at_key=True)
 
     def flow(self, path: Path) -> Flow:
         data = self.doc.data

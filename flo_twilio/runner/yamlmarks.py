@@ -28,6 +28,12 @@ class Document:
     data: Any
     marks: dict[Path, Mark]
     filename: str
+    key_marks: dict[Path, Mark]
+
+    def where_key(self, path: Path) -> str:
+        """``file:line:col`` of the key that ends ``path`` (for unknown or duplicate keys)."""
+        mark = self.key_marks.get(path)
+        return mark.at(self.filename) if mark else self.where(path)
 
     def where(self, path: Path) -> str:
         """``file:line:col`` of the value at ``path``, or of its nearest parent."""
@@ -44,7 +50,8 @@ def load(text: str, filename: str) -> Document:
     try:
         node = loader.get_single_node()
         marks: dict[Path, Mark] = {}
-        data = _build(loader, node, (), marks, filename) if node is not None else None
+        key_marks: dict[Path, Mark] = {}
+        data = _build(loader, node, (), marks, key_marks, filename) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Mark(mark.line + 1, mark.column + 1).at(filename) if mark else filename
@@ -59,7 +66,7 @@ def load(text: str, filename: str) -> Document:
         ) from None
     finally:
         loader.dispose()
-    return Document(data, marks, filename)
+    return Document(data, marks, filename, key_marks)
 
 
 def _mark(node: yaml.Node) -> Mark:
@@ -67,7 +74,12 @@ def _mark(node: yaml.Node) -> Mark:
 
 
 def _build(
-    loader: yaml.SafeLoader, node: yaml.Node, path: Path, marks: dict[Path, Mark], filename: str
+    loader: yaml.SafeLoader,
+    node: yaml.Node,
+    path: Path,
+    marks: dict[Path, Mark],
+    key_marks: dict[Path, Mark],
+    filename: str,
 ) -> Any:
     marks[path] = _mark(node)
     if isinstance(node, yaml.MappingNode):
@@ -76,7 +88,7 @@ def _build(
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
             if key in result:
-                first = marks[(*path, key)]
+                first = key_marks[(*path, key)]
                 raise InvalidInputError(
                     [
                         Problem(
@@ -86,10 +98,12 @@ def _build(
                         )
                     ]
                 )
-            result[key] = _build(loader, value_node, (*path, key), marks, filename)
+            key_marks[(*path, key)] = _mark(key_node)
+            result[key] = _build(loader, value_node, (*path, key), marks, key_marks, filename)
         return result
     if isinstance(node, yaml.SequenceNode):
         return [
-            _build(loader, child, (*path, i), marks, filename) for i, child in enumerate(node.value)
+            _build(loader, child, (*path, i), marks, key_marks, filename)
+            for i, child in enumerate(node.value)
         ]
     return loader.construct_object(node, deep=True)

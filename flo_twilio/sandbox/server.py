@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
 
+import httpx
 import uvicorn
 
 from flo_twilio.sandbox.app import create_app
 from flo_twilio.sandbox.faults import Faults
-from flo_twilio.sandbox.state import SandboxState
+from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, SandboxState
 
 
 def serve(state: SandboxState, faults: Faults, host: str = "127.0.0.1", port: int = 4010) -> None:
@@ -29,3 +35,41 @@ def serve(state: SandboxState, faults: Faults, host: str = "127.0.0.1", port: in
     uvicorn.run(
         app, host=host, port=port, log_level="warning", access_log=False, server_header=False
     )
+
+
+@contextlib.contextmanager
+def sandbox_process(*args: str, port: int | None = None) -> Iterator[str]:
+    """``flo sandbox ARGS`` in a child process on a free loopback port; yields its URL.
+
+    For tests, benchmarks and fault drills that need the sandbox on its own core, or a
+    server that outlives the process that is killed.
+    """
+    port = port or free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flo_twilio.cli", "sandbox", "--port", str(port), *args],
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                httpx.get(
+                    f"{url}/2010-04-01/Accounts.json",
+                    auth=(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN),
+                ).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"flo sandbox {' '.join(args)} did not start") from None
+                time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

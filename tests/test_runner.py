@@ -1,0 +1,286 @@
+"""flo run / runs / resume, end to end: the command as a user runs it, against the sandbox."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from flo_twilio.accounts import Account, AccountStore
+from flo_twilio.sandbox import Faults, SandboxState, create_app
+from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
+from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
+from tests.helpers import ROOT, ServerThread, flo
+
+SAMPLES = sorted((ROOT / "sample_flows").glob("*.yaml"))
+SAMPLE_INPUTS = {"bulk_sms": ["--input", "recipients=@sample_flows/recipients.csv"]}
+
+
+@pytest.fixture
+def live(flo_home):
+    """A sandbox on loopback, connected as the default account 'live'."""
+    state, faults = SandboxState(status_delay=0.2), Faults(seed=11)
+    with ServerThread(create_app(state, faults)) as server:
+        AccountStore().save(
+            Account(
+                "live",
+                values={"account_sid": SID, "api_base_url": server.url},
+                secrets={"auth_token": TOKEN},
+            )
+        )
+        server.state, server.faults = state, faults
+        yield server
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
+def test_every_sample_flow_runs_on_the_built_in_sandbox(sample):
+    result = flo("run", str(sample.relative_to(ROOT)), *SAMPLE_INPUTS.get(sample.stem, []))
+    assert result.code == 0, result.err
+    assert "no message left this machine" in result.err
+    outputs = json.loads(result.out)
+    assert outputs and all(v is not None for v in outputs.values())
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
+def test_every_sample_flow_runs_against_a_sandbox_over_loopback(live, sample):
+    result = flo("run", str(sample.relative_to(ROOT)), *SAMPLE_INPUTS.get(sample.stem, []))
+    assert result.code == 0, result.err
+    assert "no message left" not in result.err and "on account live" in result.err
+    if sample.stem != "custom_api":
+        assert live.state.messages
+
+
+def test_outputs_wire_into_the_next_step(live):
+    result = flo("run", "sample_flows/sms_then_fetch.yaml", "--json")
+    report = json.loads(result.out)
+    assert report["status"] == "done"
+    assert (
+        report["outputs"]["sid"] in live.state.messages and report["outputs"]["fetchedWith"] == 200
+    )
+
+
+def test_bulk_outputs_are_in_input_order(live):
+    result = flo(
+        "run", "sample_flows/bulk_sms.yaml", "--input", "recipients=@sample_flows/recipients.csv"
+    )
+    sent = json.loads(result.out)["sent"]
+    assert [m["to"] for m in sent] == [f"+1206555010{i}" for i in range(5)]
+    assert sent[1]["body"] == "Hi Grace, welcome aboard"
+    assert "send: 5 done, 0 failed" in result.err
+
+
+def test_dry_run_sends_nothing_and_masks_the_secret(live):
+    result = flo(
+        "run",
+        "sample_flows/bulk_sms.yaml",
+        "--input",
+        "recipients=@sample_flows/recipients.csv",
+        "--dry-run",
+    )
+    assert result.code == 0, result.err
+    requests = [json.loads(line) for line in result.out.splitlines()]
+    assert len(requests) == 5 and not live.state.messages
+    assert requests[0]["method"] == "POST" and requests[0]["url"].endswith(
+        f"/Accounts/{SID}/Messages.json"
+    )
+    assert requests[0]["auth"] == f"{SID}:***"
+    assert ["Body", "Hi Ada, welcome aboard"] in requests[0]["form"]
+    assert TOKEN not in result.out + result.err
+
+
+def test_failed_items_are_counted_and_named_and_the_rest_go_on(live, tmp_path):
+    rows = write(
+        tmp_path,
+        "rows.csv",
+        "phone,name\n+12065550100,A\n+15005550001,B\n12065550102,C\n+15005550004,D\n+12065550104,E\n",
+    )
+    result = flo("run", "sample_flows/bulk_sms.yaml", "--input", f"recipients=@{rows}")
+    assert result.code == 1
+    assert "3 done, 3 failed" not in result.err and "2 failed" not in result.err
+    assert "run " in result.err and "failed: 2 done, 3 failed, 0 unknown" in result.err
+    assert "Twilio 21211" in result.err and "Twilio 21610" in result.err and "item 2" in result.err
+    sent = json.loads(result.out)["sent"]
+    assert [m is None for m in sent] == [False, True, True, True, False]
+    run_id = json.loads(flo("runs", "list", "--json").out)[0]["id"]
+    shown = json.loads(flo("runs", "show", run_id, "--json").out)
+    codes = sorted(f["error"].get("code") or 0 for f in shown["failures"])
+    assert codes == [0, 21211, 21610] and shown["status"] == "failed"
+    assert "Twilio 21211" in flo("runs", "show", run_id).out
+
+
+def test_on_error_stop_stops_the_step(live, tmp_path):
+    flow = (
+        (ROOT / "sample_flows/bulk_sms.yaml")
+        .read_text()
+        .replace("on_error: continue", "on_error: stop")
+        .replace("concurrency: 20", "concurrency: 1")
+    )
+    path = write(tmp_path, "stop.yaml", flow)
+    rows = write(
+        tmp_path, "rows.csv", "phone,name\n+15005550001,A\n+12065550101,B\n+12065550102,C\n"
+    )
+    result = flo("run", str(path), "--input", f"recipients=@{rows}")
+    assert result.code == 1 and "on_error: stop" in result.err
+    assert not live.state.messages
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        ([], "input 'recipients' is required"),
+        (["--input", "recipients=@nope.csv"], "no file"),
+        (
+            ["--input", "recipients=@sample_flows/recipients.csv", "--input", "extra=1"],
+            "no input 'extra'",
+        ),
+        (["--input", "recipients=[1, 2]"], "recipients.0: 1 is not of type 'object'"),
+    ],
+)
+def test_bad_inputs_exit_2_and_send_nothing(live, args, says):
+    result = flo("run", "sample_flows/bulk_sms.yaml", *args)
+    assert result.code == 2 and says in result.err, result.err
+    assert not live.state.messages and "Traceback" not in result.err
+
+
+def test_the_journal_and_outputs_never_hold_a_secret(live, flo_home, tmp_path):
+    flow = write(
+        tmp_path,
+        "account.yaml",
+        """
+flo: 1
+steps:
+  - id: me
+    card: twilio.custom_api
+    options: {method: GET}
+    inputs: {relativeUrl: "/Accounts/${{ account.sid }}.json"}
+  - id: key
+    card: twilio.custom_api
+    options: {method: POST}
+    inputs: {relativeUrl: "/Accounts/${{ account.sid }}/Keys.json", query: {FriendlyName: k}}
+outputs:
+  account: ${{ steps.me.outputs.body }}
+  key: ${{ steps.key.outputs.body }}
+""",
+    )
+    result = flo("run", str(flow), "--json")
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert report["outputs"]["account"]["auth_token"] == "***"
+    assert report["outputs"]["key"]["secret"] == "***"
+    key_secrets = [k.secret for k in live.state.keys.values()]
+    stored = b"".join(p.read_bytes() for p in flo_home.rglob("runs.db*"))
+    for secret in [TOKEN, *key_secrets]:
+        assert secret.encode() not in stored and secret not in result.out + result.err
+    assert b"auth_token" in stored  # the field is there, masked
+
+
+def test_resume_of_a_finished_run_does_nothing(live):
+    flo("run", "sample_flows/send_sms.yaml")
+    run_id = json.loads(flo("runs", "list", "--json").out)[0]["id"]
+    result = flo("resume", run_id)
+    assert result.code == 0 and "already done" in result.err
+    assert len(live.state.messages) == 1
+    assert flo("resume", "no-such-run").code == 2
+
+
+def test_ctrl_c_stops_cleanly_and_the_run_resumes_without_duplicates(live, tmp_path):
+    live.faults.update({"latency": 0.2})  # 20 in flight: about 100 sends a second
+    rows = write(
+        tmp_path,
+        "rows.csv",
+        "phone,name\n" + "".join(f"+1206556{i:04d},N{i}\n" for i in range(400)),
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "flo_twilio.cli",
+            "run",
+            "sample_flows/bulk_sms.yaml",
+            "--input",
+            f"recipients=@{rows}",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "flo resume" in err and "Traceback" not in err
+    run = json.loads(flo("runs", "list", "--json").out)[0]
+    assert run["status"] == "interrupted"
+    assert 0 < len(live.state.messages) < 400
+    live.faults.update({"latency": 0})
+    resumed = flo("resume", run["id"])
+    assert resumed.code == 0, resumed.err
+    per_recipient = {}
+    for message in live.state.messages.values():
+        per_recipient[message["to"]] = per_recipient.get(message["to"], 0) + 1
+    assert len(per_recipient) == 400 and set(per_recipient.values()) == {1}
+
+
+@pytest.mark.anyio
+async def test_for_each_streams_its_items():
+    """At most `concurrency` items are pulled ahead of those finished."""
+    from flo_twilio import load_registry
+    from flo_twilio.card import CardContext
+    from flo_twilio.runner.engine import Engine
+    from flo_twilio.runner.flow import load_flow
+
+    flow = load_flow(ROOT / "sample_flows/bulk_sms.yaml", load_registry())
+    flow.steps[0].concurrency = 4
+    pulled = finished = worst = 0
+
+    class Rows:
+        def __iter__(self):
+            nonlocal pulled, worst
+            for i in range(1000):
+                pulled += 1
+                worst = max(worst, pulled - finished)
+                yield {"phone": f"+1206557{i:04d}", "name": "x"}
+
+    def on_item(step, ok):
+        nonlocal finished
+        finished += 1
+
+    class Journal:
+        def items(self, run_id):
+            return []
+
+        def intent(self, *args):
+            return 0.0
+
+        def finish(self, *args, **kwargs):
+            pass
+
+    from tests.conftest import sandbox_client
+
+    async with sandbox_client(create_app(SandboxState())) as client:
+        engine = Engine(flow, CardContext(client, {"sid": SID}), Journal(), "r", on_item=on_item)
+        outputs = await engine.run({"recipients": Rows()})
+    assert len(outputs["sent"]) == 1000 and finished == 1000
+    assert worst <= 5
+
+
+def test_a_flow_input_file_changed_since_the_run_started_is_refused(live, tmp_path):
+    rows = write(tmp_path, "rows.csv", "phone,name\n+15005550001,A\n+12065550101,B\n")
+    first = flo("run", "sample_flows/bulk_sms.yaml", "--input", f"recipients=@{rows}")
+    assert first.code == 1
+    run_id = json.loads(flo("runs", "list", "--json").out)[0]["id"]
+    rows.write_text("phone,name\n+12065550100,A\n+12065550109,Z\n")
+    result = flo("resume", run_id)
+    assert result.code == 2 and "not what it was" in result.err
