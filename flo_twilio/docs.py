@@ -5,7 +5,7 @@ from __future__ import annotations
 from flo_twilio.manifests import SECTIONS
 from flo_twilio.plugins import Registry
 
-START, END = "<!-- cards:start -->", "<!-- cards:end -->"
+START, END = "<!-- cards:start -->", "<!-- cards:end -->"  # where it stands in the README
 
 
 def card_reference(registry: Registry) -> str:
@@ -38,10 +38,3 @@ def card_reference(registry: Registry) -> str:
                     f"| `{field}` | {kind} | {mark} | {spec['description'].replace('|', '/')} |"
                 )
     return "\n".join(parts)
-
-
-def with_reference(readme: str, reference: str) -> str:
-    """``readme`` with the text between the card markers replaced by ``reference``."""
-    head, _, rest = readme.partition(START)
-    _, _, tail = rest.partition(END)
-    return f"{head}{START}\n{reference}\n{END}{tail}"

@@ -11,7 +11,7 @@ from pathlib import Path
 from flo_twilio.sandbox.server import free_port, sandbox_process
 
 ROOT = Path(__file__).parent.parent
-__all__ = ["ROOT", "Result", "ServerThread", "flo", "free_port", "sandbox_process"]
+__all__ = ["ROOT", "Result", "ServerThread", "flo", "free_port", "in_terminal", "sandbox_process"]
 
 
 @dataclass
@@ -65,3 +65,37 @@ class ServerThread:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+
+
+def in_terminal(
+    *args: str, replies: tuple[tuple[str, str], ...] = (), timeout: float = 60
+) -> tuple[int, str]:
+    """Run ``flo ARGS`` in a pseudo-terminal, typing each reply when its prompt appears."""
+    import os
+    import pty
+    import select
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: become flo
+        os.chdir(ROOT)
+        os.execv(sys.executable, [sys.executable, "-m", "flo_twilio.cli", *args])
+    output, pending = b"", list(replies)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if not select.select([fd], [], [], 0.1)[0]:
+                continue
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+            if pending and pending[0][0].encode() in output:
+                os.write(fd, (pending.pop(0)[1] + "\n").encode())
+    finally:
+        os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), output.decode(errors="replace")

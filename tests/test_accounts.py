@@ -226,3 +226,20 @@ def test_secrets_go_to_a_real_keyring_when_there_is_one(flo_home, monkeypatch):
         assert AccountStore().keyring is None
     finally:
         keyring.set_keyring(previous)
+
+
+def test_add_asks_at_a_terminal_and_never_echoes_the_token(sandbox_url, flo_home):
+    from tests.helpers import in_terminal
+
+    code, screen = in_terminal(
+        "accounts",
+        "add",
+        "typed",
+        "--api-base-url",
+        sandbox_url,
+        replies=(("Account SID: ", SID), ("Auth Token: ", TOKEN)),
+    )
+    assert code == 0, screen
+    assert "connected typed" in screen and SID in screen
+    assert TOKEN not in screen
+    assert AccountStore().get("typed").secrets == {"auth_token": TOKEN}

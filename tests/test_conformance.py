@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import json
 import subprocess
-import time
 
 import httpx
 import pytest
@@ -18,6 +17,7 @@ from flo_twilio import CardContext, call_card
 from flo_twilio.cards import CustomApi, SendMms, SendSms
 from flo_twilio.client import Credentials, TwilioClient
 from flo_twilio.client.core import network_transport
+from flo_twilio.sandbox.server import wait_until_serving
 from tests import twilio_spec
 from tests.helpers import free_port
 from tests.test_cards import Recording
@@ -38,15 +38,9 @@ def prism_url():
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{url}/2010-04-01/Accounts.json", auth=(SID, "x"))
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    pytest.fail("Prism did not start")
-                time.sleep(0.2)
+        wait_until_serving(
+            proc, lambda: httpx.get(f"{url}/2010-04-01/Accounts.json", auth=(SID, "x")), 60
+        )
         yield url
     finally:
         proc.terminate()

@@ -284,3 +284,23 @@ def test_a_flow_input_file_changed_since_the_run_started_is_refused(live, tmp_pa
     rows.write_text("phone,name\n+12065550100,A\n+12065550109,Z\n")
     result = flo("resume", run_id)
     assert result.code == 2 and "not what it was" in result.err
+
+
+def test_a_terminal_gets_a_progress_bar(live):
+    from tests.helpers import in_terminal
+
+    code, screen = in_terminal(
+        "run", "sample_flows/bulk_sms.yaml", "--input", "recipients=@sample_flows/recipients.csv"
+    )
+    assert code == 0, screen
+    assert "send" in screen and "5/5" in screen and "0 failed" in screen
+
+
+def test_flo_options_lists_the_from_dropdown(live):
+    result = flo("options", "twilio.send_mms", "from", "--account", "live", "--json")
+    assert result.code == 0, result.err
+    assert [c["value"] for c in json.loads(result.out)] == ["+15005550006", "+15558675310"]
+    table = flo("options", "twilio.send_sms", "from")
+    assert "+15017122661" in table.out and "Sandbox number 2" in table.out
+    wrong = flo("options", "twilio.send_sms", "to")
+    assert wrong.code == 2 and "options with choices: from" in wrong.err

@@ -109,13 +109,12 @@ class Journal:
 
     # Items.
 
-    def items(self, run_id: str, step_id: str | None = None) -> list[Item]:
-        query = "SELECT step_id, idx, key, state, inputs, outputs, error, started FROM items WHERE run_id = ?"
-        args: tuple[Any, ...] = (run_id,)
-        if step_id is not None:
-            query += " AND step_id = ?"
-            args += (step_id,)
-        rows = self.db.execute(query + " ORDER BY step_id, idx", args).fetchall()
+    def items(self, run_id: str) -> list[Item]:
+        rows = self.db.execute(
+            "SELECT step_id, idx, key, state, inputs, outputs, error, started FROM items "
+            "WHERE run_id = ? ORDER BY step_id, idx",
+            (run_id,),
+        ).fetchall()
         return [
             Item(
                 s,

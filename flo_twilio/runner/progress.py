@@ -66,6 +66,9 @@ class Progress:
 
     def close(self) -> None:
         if self.bar is not None:
+            for step_id, task in self.tasks.items():  # streamed items: the total is known now
+                count = self.counts[step_id]
+                self.bar.update(task, total=count.done + count.failed)
             self.bar.stop()
             return
         for step_id, count in self.counts.items():

@@ -7,7 +7,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import uvicorn
@@ -51,22 +52,31 @@ def sandbox_process(*args: str, port: int | None = None) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                httpx.get(
-                    f"{url}/2010-04-01/Accounts.json",
-                    auth=(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN),
-                ).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError(f"flo sandbox {' '.join(args)} did not start") from None
-                time.sleep(0.05)
+        wait_until_serving(
+            proc,
+            lambda: httpx.get(
+                f"{url}/2010-04-01/Accounts.json", auth=(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN)
+            ).raise_for_status(),
+        )
         yield url
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def wait_until_serving(
+    proc: subprocess.Popen[Any], probe: Callable[[], object], seconds: float = 15
+) -> None:
+    """Call ``probe`` until it stops raising httpx errors; fail if ``proc`` dies or time runs out."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            probe()
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"{proc.args!r} did not start serving") from None
+            time.sleep(0.05)
 
 
 def free_port() -> int:
