@@ -178,6 +178,10 @@ def execute(
         return 130
     except StepFailed as exc:
         stopped = str(exc)
+    except InvalidInputError:
+        progress.close()
+        runs.set_status(run_id, "failed")
+        raise
     progress.close()
     tally = holder["engine"].tally
     status = "done" if tally.ok and not stopped else "failed"

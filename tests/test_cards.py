@@ -375,3 +375,54 @@ async def test_custom_api_other_products_and_no_proxy():
     assert str(seen[1].url) == "https://api.dublin.ie1.twilio.com/2010-04-01/Accounts.json"
     with pytest.raises(InvalidInputError, match="method"):
         await call_card(CustomApi(), ctx, {"method": "TRACE"}, {"relativeUrl": "/x"})
+
+
+# Property: whatever relativeUrl a flow feeds it, the Custom API Action either refuses it or
+# calls the account's own API host.
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from flo_twilio.cards.custom_api import safe_path  # noqa: E402
+
+PIECES = st.sampled_from(
+    [
+        "/",
+        "//",
+        "\\",
+        "@",
+        ".",
+        "..",
+        "%2e",
+        "%2E",
+        "%2f",
+        "%5c",
+        "%40",
+        "%25",
+        ":",
+        "?",
+        "#",
+        "http:",
+        "evil.example",
+        "Accounts",
+        ".json",
+        " ",
+        "\t",
+        "\n",
+        "\x00",
+        "a",
+        "%",
+    ]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.one_of(PIECES, st.text(max_size=3)), max_size=8).map("".join))
+def test_any_relative_url_stays_on_the_api_host(relative_url):
+    try:
+        path = safe_path(relative_url)
+    except InvalidInputError:
+        return
+    url = httpx.URL("https://api.twilio.com" + "/2010-04-01" + path)
+    assert url.host == "api.twilio.com" and url.scheme == "https"
+    assert url.userinfo == b"" and ".." not in url.path.split("/")

@@ -262,6 +262,8 @@ async def test_concurrency_cap_and_injected_faults_are_not_processed(sandbox_sta
         assert (await c.post(MESSAGES, data=OK)).json()["code"] == 20429
         bad = await c.post("/_sandbox/faults", json={"no_such_fault": 1})
         assert bad.status_code == 400
+        wrong_type = await c.post("/_sandbox/faults", json={"rate_500": "often"})
+        assert wrong_type.status_code == 400 and "rate_500" in wrong_type.json()["message"]
 
 
 async def test_ambiguous_500_creates_the_message(sandbox_state):

@@ -31,13 +31,14 @@ class Faults:
         self._random = random.Random(self.seed)
 
     def update(self, changes: dict[str, Any]) -> None:
-        known = {f.name: f.type for f in fields(self)}
+        """Change faults at run time; raises ValueError (naming the field) on a bad value."""
+        known = [f.name for f in fields(self)]
         for name, value in changes.items():
             if name not in known:
                 raise ValueError(f"unknown fault {name!r}; known: {', '.join(known)}")
+            if not _fits(name, value):
+                raise ValueError(f"{name} must be {_KINDS.get(name, 'a number of 0 or more')}")
             setattr(self, name, value)
-        if self.ambiguous_mode not in ("500", "drop"):
-            raise ValueError("ambiguous_mode must be 500 or drop")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -51,3 +52,18 @@ class Faults:
 
     def ambiguous(self) -> bool:
         return bool(self.ambiguous_rate) and self._random.random() < self.ambiguous_rate
+
+
+_KINDS = {
+    "max_concurrency": "a whole number or null",
+    "seed": "a whole number or null",
+    "ambiguous_mode": "500 or drop",
+}
+
+
+def _fits(name: str, value: Any) -> bool:
+    if name in ("max_concurrency", "seed"):
+        return value is None or (isinstance(value, int) and not isinstance(value, bool))
+    if name == "ambiguous_mode":
+        return value in ("500", "drop")
+    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
