@@ -9,7 +9,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from flo_twilio.card import Card, CardContext
 from flo_twilio.errors import FloError, InvalidInputError, OutcomeUnknownError, TwilioApiError
@@ -22,6 +22,10 @@ log = logging.getLogger("flo_twilio.runner")
 
 class ItemError(Exception):
     """One item did not complete; the journal has why."""
+
+
+class ReconcileFailed(Exception):
+    """Looking a call up failed: whether it happened is still unknown."""
 
 
 class StepFailed(FloError):
@@ -182,7 +186,7 @@ class Engine:
             card.manifest.check("options", options)
             card.manifest.check("inputs", inputs)
         except (refs.RefError, InvalidInputError) as exc:
-            return self.failed(
+            self.failed(
                 step, index, "", None, {"type": "InvalidInput", "message": f"item {index}: {exc}"}
             )
         key = item_key(options, inputs)
@@ -204,11 +208,11 @@ class Engine:
         mutating = card.changes_world(options)
         assert self.journal is not None
         if mutating and prior is not None and prior.state in ("intent", "unknown"):
-            found = await self.reconcile(step, card, options, inputs, prior.started)
+            found = await self.look_up(step, index, key, card, options, inputs, prior.started)
             if found is not None:
                 return self.done(step, index, key, inputs, found)
             if not self.resend_unknown:
-                return self.failed(
+                self.failed(
                     step,
                     index,
                     key,
@@ -224,12 +228,12 @@ class Engine:
         try:
             outputs = await card.run(self.ctx, options, inputs)
         except OutcomeUnknownError as exc:
-            found = await self.reconcile(step, card, options, inputs, started)
+            found = await self.look_up(step, index, key, card, options, inputs, started)
             if found is not None:
                 return self.done(step, index, key, inputs, found)
-            return self.failed(step, index, key, inputs, error_record(exc), unknown=True)
+            self.failed(step, index, key, inputs, error_record(exc), unknown=True)
         except FloError as exc:
-            return self.failed(step, index, key, inputs, error_record(exc))
+            self.failed(step, index, key, inputs, error_record(exc))
         for problem in card.manifest.problems("outputs", outputs):
             log.warning(
                 "step %s: %s returned outputs that break its manifest: %s",
@@ -249,11 +253,27 @@ class Engine:
                     self.ctx, options, inputs, since, frozenset(self.claimed[step.id])
                 )
             except (NotImplementedError, FloError) as exc:
-                log.warning("step %s: could not reconcile: %s", step.id, exc)
-                return None
+                raise ReconcileFailed(f"could not look it up ({exc})") from None
             if isinstance(found, dict) and found.get("sid"):
                 self.claimed[step.id].add(str(found["sid"]))
             return found
+
+    async def look_up(
+        self, step: Step, index: int, key: str, card: Card, options: Any, inputs: Any, since: float
+    ) -> Any:
+        """``reconcile``; when the look-up itself fails the item stays unknown, and is never
+        sent again on that account (not even with --resend-unknown)."""
+        try:
+            return await self.reconcile(step, card, options, inputs, since)
+        except ReconcileFailed as exc:
+            self.failed(
+                step,
+                index,
+                key,
+                inputs,
+                {"type": "OutcomeUnknown", "message": str(exc)},
+                unknown=True,
+            )
 
     def done(self, step: Step, index: int, key: str, inputs: Any, outputs: Any) -> Any:
         assert self.journal is not None
@@ -274,7 +294,7 @@ class Engine:
         inputs: Any,
         error: dict[str, Any],
         unknown: bool = False,
-    ) -> Any:
+    ) -> NoReturn:
         if self.journal is not None:
             state = "unknown" if unknown else "failed"
             self.journal.finish(
