@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 
 from flo_twilio import Card, CardContext, Registry
@@ -33,7 +35,7 @@ class Send(Card):
 
     name = "demo.send"
     manifest = Manifest(MANIFEST)
-    calls: list[str] = []
+    calls: ClassVar[list[str]] = []
     outcome = "ok"
     lookup: object = None
 
@@ -84,7 +86,7 @@ async def test_an_unknown_outcome_found_by_reconcile_is_done(flow, journal):
 async def test_an_interrupted_intent_is_reconciled_not_resent(flow, journal):
     journal.intent("r2", "s", 0, item_key({}, {"to": "a"}), {"to": "a"})  # died mid-call
     Send.lookup = {"sid": "S-was-sent"}
-    engine, error = await run(flow, journal, "r2")
+    _, error = await run(flow, journal, "r2")
     assert error is None and Send.calls == []
 
 
@@ -95,7 +97,7 @@ async def test_not_found_is_resent_only_when_asked(flow, journal):
     Send.outcome = "ok"
     _, error = await run(flow, journal, "r3")
     assert error is not None and Send.calls == ["a"]  # the first try only
-    engine, error = await run(flow, journal, "r3", resend_unknown=True)
+    _, error = await run(flow, journal, "r3", resend_unknown=True)
     assert error is None and Send.calls == ["a", "a"] and journal.items("r3")[0].state == "done"
 
 
@@ -103,7 +105,7 @@ async def test_a_failed_look_up_never_resends_even_when_asked(flow, journal):
     Send.outcome = "unknown"
     await run(flow, journal, "r4")
     Send.outcome, Send.lookup = "ok", TwilioTransportError("no answer")
-    engine, error = await run(flow, journal, "r4", resend_unknown=True)
+    _, error = await run(flow, journal, "r4", resend_unknown=True)
     assert error is not None and Send.calls == ["a"]
     item = journal.items("r4")[0]
     assert item.state == "unknown" and "could not look it up" in item.error["message"]
