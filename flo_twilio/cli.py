@@ -45,7 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="flo", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="flo", description="Twilio cards, accounts, a local sandbox, flows and their runs."
+    )
     parser.add_argument("--version", action="version", version=f"flo-twilio {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 

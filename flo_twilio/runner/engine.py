@@ -186,9 +186,7 @@ class Engine:
             card.manifest.check("options", options)
             card.manifest.check("inputs", inputs)
         except (refs.RefError, InvalidInputError) as exc:
-            self.failed(
-                step, index, "", None, {"type": "InvalidInput", "message": f"item {index}: {exc}"}
-            )
+            self.failed(step, index, "", None, {"type": "InvalidInput", "message": str(exc)})
         key = item_key(options, inputs)
         if self.dry_run:
             self.on_preview(
