@@ -93,6 +93,9 @@ def check_twilio_values(values: Mapping[str, str], secrets: Mapping[str, str]) -
             )
     elif not secrets.get("auth_token"):
         problems.append(Problem("an Auth Token (or an API key and secret) is required"))
+    cap = values.get("max_in_flight", "1")
+    if not cap.isdigit() or int(cap) < 1:
+        problems.append(Problem("--max-in-flight must be a whole number of 1 or more"))
     if problems:
         raise InvalidInputError(problems)
 

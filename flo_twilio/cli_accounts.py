@@ -39,6 +39,9 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     add.add_argument(
         "--api-base-url", help="a Twilio-compatible server, e.g. http://127.0.0.1:4010"
     )
+    add.add_argument(
+        "--max-in-flight", type=int, help="requests in flight at once for this account (default 25)"
+    )
     add.add_argument("--no-verify", action="store_true", help="store without checking with Twilio")
     add.add_argument(
         "--mint-api-key",
@@ -97,9 +100,9 @@ def accounts_add(args: argparse.Namespace) -> int:
             )
         token = getpass.getpass("Auth Token: ")
     values = {"account_sid": sid}
-    for name in ("api_key", "region", "edge", "api_base_url"):
-        if getattr(args, name):
-            values[name] = getattr(args, name)
+    for name in ("api_key", "region", "edge", "api_base_url", "max_in_flight"):
+        if getattr(args, name) is not None:
+            values[name] = str(getattr(args, name))
     secrets = {"api_secret": secret or ""} if args.api_key else {"auth_token": token or ""}
     check_twilio_values(values, secrets)
     account = Account(nickname, values=values, secrets=secrets)

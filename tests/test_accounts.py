@@ -138,6 +138,18 @@ def test_mint_api_key_stores_only_the_key(sandbox_url, flo_home):
     assert flo("accounts", "verify", "keyed").code == 0  # the key works
 
 
+def test_in_flight_cap_is_kept_per_account(sandbox_url):
+    import asyncio
+
+    from flo_twilio.cards.connection import connect
+
+    assert add(sandbox_url, "capped", TOKEN, "--max-in-flight", "3").code == 0
+    client = connect(AccountStore().get("capped").connection_values())
+    assert client._in_flight._value == 3
+    asyncio.run(client.aclose())
+    assert add(sandbox_url, "zero", TOKEN, "--max-in-flight", "0").code == 2
+
+
 def test_api_key_accounts(sandbox_url, flo_home):
     assert add(sandbox_url, "base").code == 0
     stored = json.loads((flo_home / "accounts.json").read_text())

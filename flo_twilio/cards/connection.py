@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from flo_twilio.client import Credentials, TwilioClient
+from flo_twilio.client.core import DEFAULT_MAX_IN_FLIGHT
 from flo_twilio.connection import ConnectionType, Field
 
 FIELDS = (
@@ -21,6 +22,9 @@ FIELDS = (
         "api_base_url",
         "Another Twilio-compatible server, e.g. http://127.0.0.1:4010.",
         required=False,
+    ),
+    Field(
+        "max_in_flight", "Requests in flight at once for this account (default 25).", required=False
     ),
 )
 
@@ -41,6 +45,7 @@ def connect(
         edge=values.get("edge") or None,
         api_base_url=values.get("api_base_url") or None,
         transport=transport,
+        max_in_flight=int(values.get("max_in_flight") or DEFAULT_MAX_IN_FLIGHT),
     )
 
 
