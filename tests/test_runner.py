@@ -217,7 +217,9 @@ def test_ctrl_c_stops_cleanly_and_the_run_resumes_without_duplicates(live, tmp_p
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(1.0)
+    deadline = time.monotonic() + 20
+    while len(live.state.messages) < 20 and time.monotonic() < deadline:  # well under way
+        time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
