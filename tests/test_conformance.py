@@ -66,9 +66,9 @@ def assert_conforms(wire: Recording) -> None:
 async def run(prism_url, card, options, inputs, api_key=False):
     wire = Recording(network_transport())
     credentials = (
-        Credentials.of(SID, api_key="SK" + "c" * 32, api_secret="s")
+        Credentials.of(SID, api_key="SK" + "c" * 32, api_secret="conformance-secret")
         if api_key
-        else Credentials.of(SID, "t")
+        else Credentials.of(SID, "conformance-token")
     )
     async with TwilioClient(credentials, api_base_url=prism_url, transport=wire) as client:
         outputs = await call_card(card, CardContext(client, {"sid": SID}), options, inputs)
@@ -178,7 +178,7 @@ async def test_prism_really_reports_violations(prism_url):
     """The check can fail: a request Twilio's spec forbids is caught."""
     wire = Recording(network_transport())
     async with TwilioClient(
-        Credentials.of(SID, "t"), api_base_url=prism_url, transport=wire
+        Credentials.of(SID, "conformance-token"), api_base_url=prism_url, transport=wire
     ) as client:
         await client.request(
             "POST",

@@ -10,9 +10,13 @@ MASK = "***"
 _secrets: set[str] = set()
 
 
+# Shorter strings are not masked: a one-letter "secret" would mask every word.
+MIN_SECRET_LENGTH = 8
+
+
 def register_secret(username: str, secret: str) -> None:
     """Mask ``secret``, and the Basic auth value built from it, in every log record."""
-    if secret:
+    if len(secret) >= MIN_SECRET_LENGTH:
         _secrets.add(secret)
         _secrets.add(base64.b64encode(f"{username}:{secret}".encode()).decode())
 
