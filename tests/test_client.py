@@ -344,3 +344,11 @@ async def test_secrets_never_reach_logs_reprs_or_errors(caplog):
     for text in texts:
         for secret in (TOKEN, KEY_SECRET, base64.b64encode(f"{SID}:{TOKEN}".encode()).decode()):
             assert secret not in text
+
+
+def test_redaction_masks_real_secrets_but_not_short_strings():
+    from flo_twilio.client.redact import redact, register_secret
+
+    register_secret("user", "tiny")
+    register_secret("user", "a-long-enough-secret-value")
+    assert redact("tiny a-long-enough-secret-value") == "tiny ***"
