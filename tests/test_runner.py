@@ -107,7 +107,6 @@ def test_failed_items_are_counted_and_named_and_the_rest_go_on(live, tmp_path):
     )
     result = flo("run", "sample_flows/bulk_sms.yaml", "--input", f"recipients=@{rows}")
     assert result.code == 1
-    assert "3 done, 3 failed" not in result.err and "2 failed" not in result.err
     assert "run " in result.err and "failed: 2 done, 3 failed, 0 unknown" in result.err
     assert "Twilio 21211" in result.err and "Twilio 21610" in result.err
     assert "1 x inputs.to is not in the expected form" in result.err

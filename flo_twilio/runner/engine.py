@@ -84,8 +84,12 @@ def error_record(exc: BaseException) -> dict[str, Any]:
 
 
 def reason_of(error: dict[str, Any]) -> str:
+    """What went wrong, the same for every item that failed the same way: Twilio puts the
+    item's own detail (often the phone number) after a colon, which is left out."""
     code = error.get("code")
-    return f"Twilio {code}: {error.get('message')}" if code else str(error.get("message"))
+    if code:
+        return f"Twilio {code}: {str(error.get('message')).split(': ')[0]}"
+    return str(error.get("message"))
 
 
 class Engine:
