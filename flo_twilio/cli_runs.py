@@ -122,6 +122,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if record["status"] == "done":
         print(f"run {args.run_id} is already done", file=sys.stderr)
         return 0
+    runs.claim(args.run_id)
     flow = load_flow(Path(record["flow_path"]), reg)
     arguments = record["arguments"]
     inputs = resolve_inputs(flow.inputs, parse_assignments(arguments["inputs"], Path("/")))

@@ -3,21 +3,24 @@ card that changes the world is called, its outcome after; a resumed run reads bo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import sqlite3
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from flo_twilio.client.redact import mask_secret_fields, redact
+from flo_twilio.errors import InvalidInputError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY, flow TEXT, flow_path TEXT, account TEXT, arguments TEXT,
-    status TEXT, created REAL, updated REAL, summary TEXT
+    status TEXT, created REAL, updated REAL, summary TEXT, pid INTEGER
 );
 CREATE TABLE IF NOT EXISTS items (
     run_id TEXT, step_id TEXT, idx INTEGER, key TEXT, state TEXT,
@@ -41,6 +44,18 @@ class Item:
     outputs: Any
     error: Any
     started: float
+
+
+def alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def scrub(value: Any) -> str:
@@ -68,10 +83,34 @@ class Journal:
         run_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
         now = time.time()
         self.db.execute(
-            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, 'running', ?, ?, '{}')",
-            (run_id, flow, flow_path, account, scrub(arguments), now, now),
+            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, 'running', ?, ?, '{}', ?)",
+            (run_id, flow, flow_path, account, scrub(arguments), now, now, os.getpid()),
         )
         return run_id
+
+    def claim(self, run_id: str) -> None:
+        """Mark the run as running in this process; refuse when another live process runs it
+        (two processes resuming one run could both send an item)."""
+        with self.lock():
+            row = self.db.execute("SELECT status, pid FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row and row[0] == "running" and row[1] != os.getpid() and alive(row[1]):
+                raise InvalidInputError(
+                    f"run {run_id} is running in process {row[1]}; wait for it, or stop it first"
+                )
+            self.db.execute(
+                "UPDATE runs SET status = 'running', pid = ?, updated = ? WHERE id = ?",
+                (os.getpid(), time.time(), run_id),
+            )
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     def set_status(self, run_id: str, status: str, summary: dict[str, Any] | None = None) -> None:
         self.db.execute(
@@ -88,7 +127,9 @@ class Journal:
         return [self._run_row(row) for row in rows]
 
     def _run_row(self, row: tuple[Any, ...]) -> dict[str, Any]:
-        run_id, flow, flow_path, account, arguments, status, created, updated, summary = row
+        run_id, flow, flow_path, account, arguments, status, created, updated, summary, pid = row
+        if status == "running" and not alive(pid):
+            status = "interrupted"  # its process is gone (killed, or the machine stopped)
         counts = dict(
             self.db.execute(
                 "SELECT state, COUNT(*) FROM items WHERE run_id = ? GROUP BY state", (run_id,)
