@@ -288,7 +288,8 @@ def test_a_flow_input_file_changed_since_the_run_started_is_refused(live, tmp_pa
     assert result.code == 2 and "not what it was" in result.err
 
 
-def test_a_terminal_gets_a_progress_bar(live):
+def test_a_terminal_gets_a_progress_bar():
+    """On the built-in sandbox: a terminal is made with fork, which wants one thread."""
     from tests.helpers import in_terminal
 
     code, screen = in_terminal(
