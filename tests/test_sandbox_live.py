@@ -157,3 +157,60 @@ async def test_api_error_carries_all_four_fields(live):
     assert (error.status, error.code, error.method) == (400, 21211, "POST")
     assert error.more_info == "https://www.twilio.com/docs/errors/21211"
     assert str(error).startswith("Twilio error 21211 (HTTP 400): Invalid 'To' Phone Number")
+
+
+def test_status_callbacks_reach_a_receiver_over_loopback():
+    from urllib.parse import parse_qsl
+
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from flo_twilio.client.signature import is_valid
+
+    received = []
+
+    async def hook(request: Request) -> Response:
+        form = dict(parse_qsl((await request.body()).decode()))
+        received.append((form, request.headers["x-twilio-signature"]))
+        return Response()
+
+    receiver = Starlette(routes=[Route("/status", hook, methods=["POST"])])
+    with (
+        ServerThread(receiver) as hooks,
+        ServerThread(create_app(SandboxState(status_delay=0.05))) as sandbox,
+    ):
+        callback = f"{hooks.url}/status"
+        form = {
+            "To": "+150055530007",
+            "From": "+15005550006",
+            "Body": "x",
+            "StatusCallback": callback,
+        }
+        httpx.post(
+            f"{sandbox.url}/2010-04-01/Accounts/{SID}/Messages.json", data=form, auth=(SID, TOKEN)
+        )
+        deadline = time.monotonic() + 5
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.02)
+    [(params, sig)] = received
+    assert params["MessageStatus"] == "failed" and params["ErrorCode"] == "30007"
+    assert is_valid(TOKEN, callback, params.items(), sig)
+
+
+def test_flo_sandbox_db_keeps_messages_across_a_restart(tmp_path):
+    from tests.helpers import sandbox_process
+
+    db = str(tmp_path / "sandbox.db")
+    messages = f"/2010-04-01/Accounts/{SID}/Messages.json"
+    with sandbox_process("--db", db) as url:
+        created = httpx.post(
+            url + messages,
+            auth=(SID, TOKEN),
+            data={"To": "+12065551212", "From": "+15005550006", "Body": "kept"},
+        )
+        assert created.status_code == 201
+    with sandbox_process("--db", db) as url:
+        listed = httpx.get(url + messages, auth=(SID, TOKEN)).json()["messages"]
+    assert [m["sid"] for m in listed] == [created.json()["sid"]]
