@@ -126,10 +126,10 @@ class AccountStore:
     Loading refuses a symlink or a file that others can read, as ssh does.
     """
 
-    def __init__(self, home: Path | None = None, use_keyring: bool | None = None) -> None:
+    def __init__(self, home: Path | None = None) -> None:
         self.home = home or flo_home()
         self.path = self.home / "accounts.json"
-        self.keyring = real_keyring() if use_keyring is None or use_keyring else None
+        self.keyring = real_keyring()
 
     # Reading.
 

@@ -11,7 +11,16 @@ from pathlib import Path
 from flo_twilio.sandbox.server import free_port, sandbox_process
 
 ROOT = Path(__file__).parent.parent
-__all__ = ["ROOT", "Result", "ServerThread", "flo", "free_port", "in_terminal", "sandbox_process"]
+__all__ = [
+    "ROOT",
+    "Result",
+    "ServerThread",
+    "callback_receiver",
+    "flo",
+    "free_port",
+    "in_terminal",
+    "sandbox_process",
+]
 
 
 @dataclass
@@ -99,3 +108,22 @@ def in_terminal(
         os.close(fd)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
+
+
+def callback_receiver(path: str):
+    """An ASGI app that records each POST to ``path`` as (form, X-Twilio-Signature)."""
+    from urllib.parse import parse_qsl
+
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    received: list[tuple[dict[str, str], str]] = []
+
+    async def hook(request: Request) -> Response:
+        form = dict(parse_qsl((await request.body()).decode()))
+        received.append((form, request.headers["x-twilio-signature"]))
+        return Response()
+
+    return Starlette(routes=[Route(path, hook, methods=["POST"])]), received

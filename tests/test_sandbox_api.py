@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
-
 import httpx
 import pytest
 
@@ -301,19 +299,10 @@ def test_signature_matches_twilios_test_vector():
 
 async def test_status_callbacks_are_posted_and_signed():
     import anyio
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import Response
-    from starlette.routing import Route
 
-    received = []
+    from tests.helpers import callback_receiver
 
-    async def hook(request: Request) -> Response:
-        form = dict(parse_qsl((await request.body()).decode()))
-        received.append((form, request.headers["x-twilio-signature"]))
-        return Response()
-
-    receiver = Starlette(routes=[Route("/cb", hook, methods=["POST"])])
+    receiver, received = callback_receiver("/cb")
     state = SandboxState(status_delay=0.05)
     app = create_app(state, callback_transport=httpx.ASGITransport(receiver))
     url = "http://127.0.0.1:9/cb"

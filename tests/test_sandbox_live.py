@@ -160,23 +160,10 @@ async def test_api_error_carries_all_four_fields(live):
 
 
 def test_status_callbacks_reach_a_receiver_over_loopback():
-    from urllib.parse import parse_qsl
-
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import Response
-    from starlette.routing import Route
-
     from flo_twilio.client.signature import is_valid
+    from tests.helpers import callback_receiver
 
-    received = []
-
-    async def hook(request: Request) -> Response:
-        form = dict(parse_qsl((await request.body()).decode()))
-        received.append((form, request.headers["x-twilio-signature"]))
-        return Response()
-
-    receiver = Starlette(routes=[Route("/status", hook, methods=["POST"])])
+    receiver, received = callback_receiver("/status")
     with (
         ServerThread(receiver) as hooks,
         ServerThread(create_app(SandboxState(status_delay=0.05))) as sandbox,

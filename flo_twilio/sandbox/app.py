@@ -287,7 +287,6 @@ def paged(
         page = max(int(query.get("Page", 0)), 0)
     except ValueError:
         return error(400, 20001, "PageSize and Page must be integers")
-    start = 0
     token = query.get("PageToken", "")
     if token.startswith("PA"):
         after = token[2:]
