@@ -11,10 +11,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from flo_twilio import __version__
-from flo_twilio.client.redact import redact
 from flo_twilio.errors import FloError
 from flo_twilio.manifests import SECTIONS
 from flo_twilio.plugins import Registry, load_registry
+from flo_twilio.redaction import redact, redacted_stdio
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -26,7 +26,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return int(args.handler(args) or 0)
+        with redacted_stdio():
+            return int(args.handler(args) or 0)
     except FloError as exc:
         print(f"error: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code

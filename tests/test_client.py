@@ -277,15 +277,6 @@ async def test_paging_follows_next_page_uri_to_the_end():
     assert sids == ["1", "2", "3"]
 
 
-async def test_paging_refuses_to_leave_the_host():
-    handler = Recorder(
-        httpx.Response(200, json={"messages": [], "next_page_uri": "https://evil.example/x"})
-    )
-    async with make(handler) as client:
-        with pytest.raises(TwilioTransportError, match="not a path"):
-            [m async for m in client.messages()]
-
-
 async def test_in_flight_requests_are_capped():
     in_flight = peak = 0
 
@@ -347,8 +338,8 @@ async def test_secrets_never_reach_logs_reprs_or_errors(caplog):
 
 
 def test_redaction_masks_real_secrets_but_not_short_strings():
-    from flo_twilio.client.redact import redact, register_secret
+    from flo_twilio.redaction import redact, register_secret
 
-    register_secret("user", "tiny")
-    register_secret("user", "a-long-enough-secret-value")
+    register_secret("tiny")
+    register_secret("a-long-enough-secret-value")
     assert redact("tiny a-long-enough-secret-value") == "tiny ***"

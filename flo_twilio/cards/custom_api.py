@@ -13,12 +13,32 @@ import httpx
 
 from flo_twilio.card import Card, CardContext
 from flo_twilio.client import TwilioClient, form_pairs
-from flo_twilio.client.redact import mask_secret_fields
 from flo_twilio.client.urls import API_VERSION_PATH
 from flo_twilio.errors import InvalidInputError, Problem
 from flo_twilio.manifests import load_manifest
+from flo_twilio.redaction import mask_secret_fields
 
-FORBIDDEN_HEADERS = frozenset({"authorization", "host", "proxy-authorization"})
+# Headers the connection sets itself: credentials, the host, and the message framing
+# (hop-by-hop headers, RFC 9110 section 7.6.1; a second Content-Length or a
+# Transfer-Encoding could smuggle a request).
+FORBIDDEN_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "upgrade",
+        "expect",
+    }
+)
+HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # a token, RFC 9110 section 5.6.2
+HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")  # visible ASCII, spaces and tabs
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
 
 
@@ -133,17 +153,7 @@ class CustomApi(Card):
         path = safe_path(inputs["relativeUrl"])
         if options.get("api", "api") == "api":
             path = API_VERSION_PATH + path
-        headers = dict(inputs.get("headers") or {})
-        refused = sorted(h for h in headers if h.lower() in FORBIDDEN_HEADERS)
-        if refused:
-            raise InvalidInputError(
-                [
-                    Problem(
-                        f"inputs.headers may not set {', '.join(refused)}",
-                        hint="the connected account's credentials are added for you",
-                    )
-                ]
-            )
+        headers = checked_headers(inputs.get("headers") or {})
         request: dict[str, Any] = {"headers": headers}
         if method in ("GET", "DELETE"):
             request["params"] = query_pairs(inputs.get("query"))
@@ -155,6 +165,37 @@ class CustomApi(Card):
         else:
             request["form"] = dict_of_lists(query_pairs(inputs.get("query")))
         return method, path, request
+
+
+def checked_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """``headers`` when every name is an HTTP token the flow may set and every value is
+    plain text; else an error listing each problem. Nothing is sent either way."""
+    problems = []
+    for name, value in headers.items():
+        if not HEADER_NAME.fullmatch(name):
+            problems.append(
+                Problem(
+                    f"inputs.headers: {name!r} is not a valid header name",
+                    hint="letters, digits and !#$%&'*+-.^_`|~ only: no spaces, colons or control characters",
+                )
+            )
+        elif name.lower() in FORBIDDEN_HEADERS:
+            problems.append(
+                Problem(
+                    f"inputs.headers may not set {name}",
+                    hint="the account's credentials, the host and the message framing are set for you",
+                )
+            )
+        if not HEADER_VALUE.fullmatch(value):
+            problems.append(
+                Problem(
+                    f"inputs.headers: the value of {name!r} contains line breaks, control or non-ASCII characters",
+                    hint="give plain ASCII text on one line",
+                )
+            )
+    if problems:
+        raise InvalidInputError(problems)
+    return dict(headers)
 
 
 def dict_of_lists(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
@@ -169,9 +210,13 @@ def _is_json(headers: Mapping[str, str]) -> bool:
 
 
 def response_outputs(response: httpx.Response) -> dict[str, Any]:
+    """Status, headers and body, with credential fields masked whatever the body's format
+    (JSON, or XML, form or CSV text: Twilio answers XML for a path without ``.json``)."""
     body: Any = response.text
     if "json" in response.headers.get("content-type", "") and response.content:
         with contextlib.suppress(ValueError):
-            body = mask_secret_fields(json.loads(response.content))
+            body = json.loads(response.content)
     headers = {k: ", ".join(response.headers.get_list(k)) for k in response.headers}
-    return {"statusCode": response.status_code, "headers": headers, "body": body}
+    return mask_secret_fields(
+        {"statusCode": response.status_code, "headers": headers, "body": body}
+    )

@@ -10,25 +10,28 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
-from flo_twilio.client import redact
 from flo_twilio.client.encoding import encode_form, form_pairs
 from flo_twilio.client.retry import IDEMPOTENT, TOO_MANY_REQUESTS, RetryPolicy, never_sent
 from flo_twilio.client.urls import API_VERSION_PATH, base_url
 from flo_twilio.errors import (
     OutcomeUnknownError,
     TwilioApiError,
+    TwilioError,
     TwilioTransportError,
 )
+from flo_twilio.redaction import register_secret
 
 log = logging.getLogger("flo_twilio.client")
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0, pool=None)
 DEFAULT_MAX_IN_FLIGHT = 25
 DEFAULT_RETRY = RetryPolicy()
+# Paging stops with an error past this many pages (at Twilio's largest page size, a
+# million records): a server that never says "last page" cannot keep flo busy forever.
+MAX_PAGES = 1000
 
 
 @dataclass(frozen=True, repr=False)
@@ -97,8 +100,7 @@ class TwilioClient:
         self.base_url = base_url("api", region=region, edge=edge, api_base_url=api_base_url)
         self.retry = retry
         self._in_flight = asyncio.Semaphore(max_in_flight)
-        redact.install()
-        redact.register_secret(credentials.username, credentials.secret)
+        register_secret(credentials.secret, username=credentials.username)
         self._http = httpx.AsyncClient(
             auth=httpx.BasicAuth(credentials.username, credentials.secret),
             transport=transport or network_transport(),
@@ -215,20 +217,49 @@ class TwilioClient:
         return json.loads(response.content) if response.content else {}
 
     async def paginate(
-        self, path: str, key: str, params: Mapping[str, Any] | None = None, page_size: int = 50
+        self,
+        path: str,
+        key: str,
+        params: Mapping[str, Any] | None = None,
+        page_size: int = 50,
+        max_pages: int = MAX_PAGES,
     ) -> AsyncIterator[dict[str, Any]]:
-        """Yield every record of a list resource, following ``next_page_uri`` to the end."""
+        """Yield every record of a list resource, following ``next_page_uri`` to the end.
+
+        Paging stops with an error on a next page that is not a path on this host, on a
+        page seen before, and after ``max_pages`` pages.
+        """
         query: Any = {**(params or {}), "PageSize": page_size}
         next_path: str | None = path
+        seen: set[str] = set()
         while next_path:
+            if len(seen) == max_pages:
+                raise TwilioError(f"GET {path}: stopped after {max_pages} pages (the limit)")
+            seen.add(next_path)
             page = await self.request_json("GET", next_path, params=query)
             for record in page.get(key) or []:
                 yield record
             next_path, query = page.get("next_page_uri"), None
-            if next_path and (urlsplit(next_path).netloc or not next_path.startswith("/")):
-                raise TwilioTransportError(
-                    f"refusing a next_page_uri that is not a path: {next_path!r}"
+            if next_path and not self._same_host_path(next_path):
+                raise TwilioError(
+                    f"GET {path}: refusing a next_page_uri off this API host: {next_path!r}"
                 )
+            if next_path in seen:
+                raise TwilioError(
+                    f"GET {path}: the next page repeats a page already read: {next_path!r}"
+                )
+
+    def _same_host_path(self, next_path: Any) -> bool:
+        """Whether ``next_path`` is a plain path that stays on the account's API host."""
+        if not isinstance(next_path, str) or not next_path.startswith("/"):
+            return False
+        if next_path.startswith("//") or any(c == "\\" or c.isspace() for c in next_path):
+            return False
+        try:
+            base, target = httpx.URL(self.base_url), httpx.URL(self.base_url + next_path)
+        except httpx.InvalidURL:
+            return False
+        return (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
 
     # The resources the cards and accounts use.
 

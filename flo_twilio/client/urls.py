@@ -1,13 +1,28 @@
-"""Where an account's requests go: api.twilio.com, a region/edge host, or an override."""
+"""Where an account's requests go: api.twilio.com, a region/edge host, or an override.
+
+Every part is checked where it enters (the command line, the environment, the accounts
+file) and again when a URL is built, so credentials only ever go to ``*.twilio.com`` or to
+the base URL the account was explicitly given.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from urllib.parse import urlsplit
+
+import httpx
 
 from flo_twilio.errors import InvalidInputError, Problem
 
 API_VERSION_PATH = "/2010-04-01"
+TWILIO_DOMAIN = "twilio.com"
+DEFAULT_PORTS = {"http": 80, "https": 443}
+# A DNS label in lower case: Twilio's regions (us1, ie1, au1...), edges (dublin,
+# sao-paulo, ashburn-ix...) and product hosts (api, messaging...) all fit it.
+HOST_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+EXAMPLE_BASE = "e.g. http://127.0.0.1:4010"
+LABEL_EXAMPLES = {"region": "us1, ie1 or au1", "edge": "dublin, sydney or ashburn", "api": "api"}
 
 
 def is_loopback(host: str) -> bool:
@@ -17,6 +32,55 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def _refuse(message: str, hint: str) -> InvalidInputError:
+    return InvalidInputError([Problem(message, hint=hint)])
+
+
+def check_label(kind: str, value: str) -> str:
+    """``value`` if it can only be one label of a host name under twilio.com."""
+    if not HOST_LABEL.fullmatch(value):
+        raise _refuse(
+            f"{kind} {value!r} is not a Twilio {kind}",
+            f"use lower-case letters, digits and '-', e.g. {LABEL_EXAMPLES.get(kind, 'api')}",
+        )
+    return value
+
+
+def check_base_url(url: str) -> str:
+    """``url`` as ``scheme://host[:port]`` when it is exactly that (no user info, path,
+    query or fragment; plain http only to this machine), else an error saying why."""
+    if any(c.isspace() or not c.isprintable() or c == "\\" for c in url):
+        raise _refuse(
+            f"api_base_url {url!r} contains spaces, control characters or a backslash",
+            EXAMPLE_BASE,
+        )
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise _refuse(f"api_base_url {url!r} is not a valid URL ({exc})", EXAMPLE_BASE) from None
+    host = parts.hostname or ""
+    if parts.scheme not in ("https", "http") or not host:
+        raise _refuse(f"api_base_url {url!r} is not an http(s) URL", "e.g. https://api.twilio.com")
+    if parts.scheme == "http" and not is_loopback(host):
+        raise _refuse(
+            f"api_base_url {url!r} uses plain http to a host that is not this machine",
+            "use https, or http only for 127.0.0.1/localhost",
+        )
+    if "@" in parts.netloc or "?" in url or "#" in url or parts.path.strip("/"):
+        raise _refuse(
+            f"api_base_url {url!r} must be a scheme and host only "
+            "(no user name, password, path, query or fragment)",
+            "e.g. http://127.0.0.1:4010; the credentials are the account's own",
+        )
+    base = f"{parts.scheme}://{parts.netloc}"
+    sent_to = httpx.URL(base)  # the parser that sends must agree on the host and port
+    default = DEFAULT_PORTS[parts.scheme]
+    if sent_to.host != host or (sent_to.port or default) != (port or default):
+        raise _refuse(f"api_base_url {url!r} is ambiguous", EXAMPLE_BASE)
+    return base
 
 
 def base_url(
@@ -35,38 +99,14 @@ def base_url(
         return check_base_url(api_base_url)
     if edge and not region:
         region = "us1"
-    host = ".".join(part for part in (product, edge, region) if part)
-    return f"https://{host}.twilio.com"
-
-
-def check_base_url(url: str) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.scheme not in ("https", "http") or not host:
-        raise InvalidInputError(
-            [
-                Problem(
-                    f"api_base_url {url!r} is not an http(s) URL",
-                    hint="e.g. https://api.twilio.com",
-                )
-            ]
-        )
-    if parts.scheme == "http" and not is_loopback(host):
-        raise InvalidInputError(
-            [
-                Problem(
-                    f"api_base_url {url!r} uses plain http to a host that is not this machine",
-                    hint="use https, or http only for 127.0.0.1/localhost",
-                )
-            ]
-        )
-    if parts.path.strip("/") or parts.query or parts.fragment or parts.username:
-        raise InvalidInputError(
-            [
-                Problem(
-                    f"api_base_url {url!r} must be a scheme and host only",
-                    hint="e.g. http://127.0.0.1:4010",
-                )
-            ]
-        )
-    return f"{parts.scheme}://{parts.netloc}"
+    labels = [check_label("api", product)]
+    if edge:
+        labels.append(check_label("edge", edge))
+    if region:
+        labels.append(check_label("region", region))
+    url = f"https://{'.'.join(labels)}.{TWILIO_DOMAIN}"
+    if not httpx.URL(url).host.endswith(
+        "." + TWILIO_DOMAIN
+    ):  # cannot happen; never send if it does
+        raise _refuse(f"{url} is not a Twilio host", "check the account's region and edge")
+    return url

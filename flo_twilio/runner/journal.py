@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flo_twilio.client.redact import mask_secret_fields, redact
 from flo_twilio.errors import InvalidInputError
+from flo_twilio.redaction import safe_json
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -60,7 +60,7 @@ def alive(pid: int | None) -> bool:
 
 def scrub(value: Any) -> str:
     """JSON text of ``value`` with credential fields masked and registered secrets redacted."""
-    return redact(json.dumps(mask_secret_fields(value), ensure_ascii=False, default=str))
+    return safe_json(value)
 
 
 class Journal:
