@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flo_twilio.accounts import Account, flo_home
+from flo_twilio.accounts import Account, secure_home
 from flo_twilio.errors import InvalidInputError
+from flo_twilio.redaction import safe_json
 from flo_twilio.runner.connections import choose_account, connected
 from flo_twilio.runner.engine import Engine, Halted, StepFailed
 from flo_twilio.runner.flow import Flow, load_flow
@@ -73,7 +74,7 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
 
 
 def journal() -> Journal:
-    return Journal(flo_home() / "runs.db")
+    return Journal(secure_home() / "runs.db")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -189,14 +190,13 @@ def execute(
     runs.set_status(run_id, status, tally.as_dict())
     if as_json:
         print(
-            json.dumps(
+            safe_json(
                 {"run": run_id, "status": status, "outputs": outputs, **tally.as_dict()},
                 indent=2,
-                default=str,
             )
         )
     elif outputs is not None:
-        print(json.dumps(outputs, indent=2, ensure_ascii=False, default=str))
+        print(safe_json(outputs, indent=2))
     seconds = time.monotonic() - started
     print(
         f"run {run_id} {status}: {tally.done} done, {tally.failed} failed, {tally.unknown} unknown "
@@ -238,7 +238,7 @@ def dry_run(reg: Any, flow: Flow, account: Account, inputs: dict[str, Any]) -> i
     def show(request: dict[str, Any]) -> None:
         nonlocal previews
         previews += 1
-        print(json.dumps(request, ensure_ascii=False))
+        print(safe_json(request))
 
     async def main() -> Any:
         async with connected(reg, account) as ctx:

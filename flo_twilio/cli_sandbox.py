@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
+import sys
 from typing import Any
+
+TOKEN_VARIABLE = "FLO_SANDBOX_AUTH_TOKEN"
 
 
 def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
@@ -14,7 +19,16 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=4010)
     sandbox.add_argument("--account-sid", help="the account's SID (default: a fixed sandbox SID)")
-    sandbox.add_argument("--auth-token", help="the account's Auth Token (default: a fixed one)")
+    sandbox.add_argument(
+        "--auth-token",
+        help=f"the account's Auth Token; '-' reads it from stdin (default: ${TOKEN_VARIABLE}, "
+        "else a fixed one). A value given here is visible to other users in ps",
+    )
+    sandbox.add_argument(
+        "--client-timeout",
+        type=float,
+        help="seconds a client may stay idle or take to send a request (default 10)",
+    )
     sandbox.add_argument(
         "--number", action="append", help="a phone number of the account (repeatable)"
     )
@@ -61,7 +75,7 @@ def run_sandbox(args: argparse.Namespace) -> int:
         )
     state = SandboxState(
         args.account_sid or DEFAULT_ACCOUNT_SID,
-        args.auth_token or DEFAULT_AUTH_TOKEN,
+        sandbox_token(args.auth_token) or DEFAULT_AUTH_TOKEN,
         args.number or DEFAULT_NUMBERS,
         status_delay=args.status_delay,
         unsubscribed=args.unsubscribed,
@@ -76,5 +90,17 @@ def run_sandbox(args: argparse.Namespace) -> int:
         ambiguous_mode=args.ambiguous_mode,
         latency=args.latency,
     )
-    serve(state, faults, args.host, args.port)
+    if args.client_timeout is not None and not args.client_timeout > 0:
+        raise InvalidInputError("--client-timeout must be a number of seconds above 0")
+    serve(state, faults, args.host, args.port, client_timeout=args.client_timeout)
     return 0
+
+
+def sandbox_token(flag: str | None) -> str:
+    """The token from ``--auth-token`` ('-': stdin, or a hidden prompt at a terminal), else
+    from the environment; empty for the default."""
+    if flag != "-":
+        return flag or os.environ.get(TOKEN_VARIABLE, "")
+    if sys.stdin.isatty():
+        return getpass.getpass("Sandbox Auth Token: ")
+    return sys.stdin.readline().strip()

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlencode
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -20,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from flo_twilio.sandbox.callbacks import Callbacks
 from flo_twilio.sandbox.faults import Faults
+from flo_twilio.sandbox.limits import MAX_BODY, BodyLimit
 from flo_twilio.sandbox.messages import (
     MessageError,
     create_message,
@@ -77,6 +79,8 @@ class Sandbox:
         self.in_flight = 0
 
     def authenticate(self, request: Request, account_sid: str | None) -> Account | Response:
+        """The account the request's Basic auth proves, or Twilio's 401. Whether it was an
+        API key is kept in ``request.state.by_api_key``."""
         header = request.headers.get("authorization", "")
         try:
             scheme, _, encoded = header.partition(" ")
@@ -86,7 +90,8 @@ class Sandbox:
         if scheme.lower() != "basic":
             return error(401, 20003, "Authentication Error - No credentials provided")
         key = self.state.keys.get(username)
-        if key and key.secret == password:
+        request.state.by_api_key = bool(key and key.secret == password)
+        if key and request.state.by_api_key:
             owner = key.account_sid
         else:
             account = self.state.accounts.get(username)
@@ -98,9 +103,13 @@ class Sandbox:
         return self.state.accounts[owner]
 
     def guarded(
-        self, handler: Handler, *, drills: bool = True
+        self, handler: Handler, *, drills: bool = True, auth_token_only: bool = False
     ) -> Callable[[Request], Awaitable[Response]]:
-        """Auth and (with ``drills``) the concurrency cap and injected faults, then the handler."""
+        """Auth and (with ``drills``) the concurrency cap and injected faults, then the handler.
+
+        With ``auth_token_only``, API keys are refused: like Twilio's standard keys, they
+        cannot mint keys (nor, here, change the fault drills).
+        """
 
         async def endpoint(request: Request) -> Response:
             self.in_flight += 1
@@ -113,6 +122,12 @@ class Sandbox:
                 account = self.authenticate(request, request.path_params.get("account_sid"))
                 if isinstance(account, Response):
                     return account
+                if auth_token_only and request.state.by_api_key:
+                    return error(
+                        401,
+                        20003,
+                        "Authenticate: this needs the account's Auth Token, not an API key",
+                    )
                 injected = self.faults.injected_status() if drills else None
                 if injected:
                     return error(injected, *FAULT_ERRORS[injected])
@@ -125,12 +140,12 @@ class Sandbox:
     # Accounts, numbers, keys.
 
     async def list_accounts(self, request: Request, account: Account) -> Response:
-        return paged(request, [account_json(account)], "accounts")
+        return paged(request, [account_json(account, request)], "accounts")
 
     async def fetch_account(self, request: Request, account: Account) -> Response:
         if request.path_params["account_sid"] != account.sid:
             return not_found(request)
-        return JSONResponse(account_json(account))
+        return JSONResponse(account_json(account, request))
 
     async def list_numbers(self, request: Request, account: Account) -> Response:
         numbers = [number_json(account.sid, n) for n in self.state.numbers[account.sid]]
@@ -230,8 +245,10 @@ def create_app(
     state: SandboxState | None = None,
     faults: Faults | None = None,
     callback_transport: Any = None,
+    max_body: int = MAX_BODY,
 ) -> Starlette:
-    """The sandbox as an ASGI app; ``app.state.sandbox`` holds its state and faults."""
+    """The sandbox as an ASGI app; ``app.state.sandbox`` holds its state and faults.
+    Request bodies over ``max_body`` bytes are refused with 413."""
     state = state or SandboxState()
     sandbox = Sandbox(state, faults or Faults(), Callbacks(state, callback_transport))
     g = sandbox.guarded
@@ -240,7 +257,7 @@ def create_app(
         Route(f"{V}/Accounts.json", g(sandbox.list_accounts), methods=["GET"]),
         Route(f"{a}.json", g(sandbox.fetch_account), methods=["GET"]),
         Route(f"{a}/IncomingPhoneNumbers.json", g(sandbox.list_numbers), methods=["GET"]),
-        Route(f"{a}/Keys.json", g(sandbox.create_key), methods=["POST"]),
+        Route(f"{a}/Keys.json", g(sandbox.create_key, auth_token_only=True), methods=["POST"]),
         Route(f"{a}/Messages.json", g(sandbox.create_message), methods=["POST"]),
         Route(f"{a}/Messages.json", g(sandbox.list_messages), methods=["GET"]),
         Route(f"{a}/Messages/{{sid}}.json", g(sandbox.fetch_message), methods=["GET"]),
@@ -248,12 +265,18 @@ def create_app(
         Route(f"{a}/Messages/{{sid}}.json", g(sandbox.delete_message), methods=["DELETE"]),
         Route(f"{a}/Messages/{{sid}}/Media.json", g(sandbox.list_media), methods=["GET"]),
         Route(
-            "/_sandbox/faults", g(sandbox.faults_endpoint, drills=False), methods=["GET", "POST"]
+            "/_sandbox/faults",
+            g(sandbox.faults_endpoint, drills=False, auth_token_only=True),
+            methods=["GET", "POST"],
         ),
     ]
     app = Starlette(
         routes=routes,
-        exception_handlers={HTTPException: http_error},  # type: ignore[dict-item]
+        middleware=[Middleware(BodyLimit, max_body=max_body)],
+        exception_handlers={
+            HTTPException: http_error,  # type: ignore[dict-item]
+            Exception: internal_error,
+        },
     )
     app.state.sandbox = sandbox
     return app
@@ -263,6 +286,11 @@ async def http_error(request: Request, exc: HTTPException) -> Response:
     if exc.status_code == 405:
         return error(405, 20004, "Method not allowed")
     return not_found(request)
+
+
+async def internal_error(request: Request, exc: Exception) -> Response:
+    """A bug in the sandbox still answers in Twilio's JSON error form."""
+    return error(500, 20500, f"Internal Server Error ({type(exc).__name__})")
 
 
 def not_found(request: Request) -> Response:
@@ -333,10 +361,12 @@ def sent_matches(state: SandboxState, message: dict[str, Any], dates: dict[str, 
     return all(checks[op] for op in dates)
 
 
-def account_json(account: Account) -> dict[str, Any]:
+def account_json(account: Account, request: Request) -> dict[str, Any]:
+    """The account's record; its Auth Token only for a caller who proved it, never for an
+    API key (a key must not lead to the token)."""
     uri = f"{V}/Accounts/{account.sid}"
     return {
-        "auth_token": account.auth_token,
+        "auth_token": None if request.state.by_api_key else account.auth_token,
         "date_created": twilio_date(account.created),
         "date_updated": twilio_date(account.created),
         "friendly_name": account.friendly_name,

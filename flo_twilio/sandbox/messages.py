@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from flo_twilio.client.encoding import format_date
 from flo_twilio.sandbox.state import SandboxState, new_sid
@@ -86,7 +87,8 @@ def segments(body: str) -> int:
 def create_message(
     state: SandboxState, account_sid: str, form: dict[str, list[str]]
 ) -> dict[str, Any]:
-    """Validate a ``POST Messages.json`` form as Twilio does and store the message."""
+    """Validate a ``POST Messages.json`` form as Twilio does, then store the message
+    (nothing is stored when any check fails)."""
     first = {k: v[0] for k, v in form.items() if v}
     to, sender = first.get("To"), first.get("From")
     service, body = first.get("MessagingServiceSid"), first.get("Body")
@@ -101,10 +103,10 @@ def create_message(
         raise MessageError(21617)
     if len(media) > 10:
         raise MessageError(21623)
-    if any(not url.startswith(("http://", "https://")) for url in media):
+    if not all(map(is_http_url, media)):
         raise MessageError(21620)
     callback = first.get("StatusCallback")
-    if callback and not callback.startswith(("http://", "https://")):
+    if callback and not is_http_url(callback):
         raise MessageError(21609)
     _check_to(state, to)
     if sender:
@@ -129,6 +131,19 @@ def create_message(
     }
     state.save_message(message)
     return message
+
+
+def is_http_url(url: str) -> bool:
+    """Whether Twilio would take ``url`` as a media or callback URL: http(s), a host, a
+    valid port, no spaces or control characters."""
+    if any(c.isspace() or not c.isprintable() for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError:  # e.g. http://[10.1.2.3]/, not an IPv6 address in brackets
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _check_to(state: SandboxState, to: str) -> None:

@@ -15,11 +15,19 @@ import uvicorn
 
 from flo_twilio.sandbox.app import create_app
 from flo_twilio.sandbox.faults import Faults
+from flo_twilio.sandbox.limits import CLIENT_TIMEOUT, timed_protocol
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, SandboxState
 
 
-def serve(state: SandboxState, faults: Faults, host: str = "127.0.0.1", port: int = 4010) -> None:
-    """Run until Ctrl-C; print how to connect first."""
+def serve(
+    state: SandboxState,
+    faults: Faults,
+    host: str = "127.0.0.1",
+    port: int = 4010,
+    client_timeout: float | None = None,
+) -> None:
+    """Run until Ctrl-C; print how to connect first. Clients idle or slow to send a
+    request for ``client_timeout`` seconds (default ``CLIENT_TIMEOUT``) are disconnected."""
     app = create_app(state, faults)
     for sid, account in state.accounts.items():
         numbers = ", ".join(n.phone_number for n in state.numbers[sid])
@@ -34,7 +42,13 @@ def serve(state: SandboxState, faults: Faults, host: str = "127.0.0.1", port: in
             flush=True,
         )
     uvicorn.run(
-        app, host=host, port=port, log_level="warning", access_log=False, server_header=False
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        http=timed_protocol(client_timeout or CLIENT_TIMEOUT),
     )
 
 

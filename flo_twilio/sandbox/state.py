@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import secrets
 import sqlite3
 import time
@@ -141,6 +143,11 @@ class SandboxState:
 
 
 def _open(path: str | Path) -> sqlite3.Connection:
+    """The SQLite file at ``path``, private to this user (0600, as are its -wal and -shm
+    files, which SQLite creates with the database's mode): it holds API key secrets."""
+    with contextlib.suppress(OSError):  # a bad path: sqlite3 says what is wrong with it
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        os.chmod(path, 0o600)
     db = sqlite3.connect(path, check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
