@@ -57,7 +57,12 @@ def recording_client(sent: list[httpx.Request]) -> TwilioClient:
 
 def call(client: TwilioClient, headers: dict[str, str], method: str = "POST") -> dict:
     inputs = {"relativeUrl": "/Accounts.json", "headers": headers, "query": {"a": "b"}}
-    return asyncio.run(call_card(CustomApi(), CardContext(client), {"method": method}, inputs))
+
+    async def run() -> dict:
+        async with client:
+            return await call_card(CustomApi(), CardContext(client), {"method": method}, inputs)
+
+    return asyncio.run(run())
 
 
 @pytest.mark.parametrize("headers", ATTACK, ids=repr)
