@@ -106,11 +106,14 @@ def mask_text(text: str) -> str:
 
 def _mask_csv(text: str) -> str:
     """CSV whose header row names a credential column, with that column masked."""
-    header = next(csv.reader([text.partition("\n")[0]]), [])
-    columns = [i for i, name in enumerate(header) if is_credential_field(name.strip())]
-    if len(header) < 2 or not columns:
+    try:
+        header = next(csv.reader([text.partition("\n")[0]]), [])
+        columns = [i for i, name in enumerate(header) if is_credential_field(name.strip())]
+        if len(header) < 2 or not columns:
+            return text
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error:  # not CSV after all (a NUL, a huge field...)
         return text
-    rows = list(csv.reader(io.StringIO(text)))
     for row in rows[1:]:
         for i in columns:
             if i < len(row) and row[i]:

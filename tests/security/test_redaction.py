@@ -144,6 +144,11 @@ def test_credential_values_are_masked_in_every_format(template, name):
     assert "AC1" in masked  # the rest is kept
 
 
+@pytest.mark.parametrize("text", ["secret\x00,x\na,b", "auth_token," + "x" * 200_000 + "\na,b"])
+def test_text_that_is_not_csv_after_all_is_no_crash(text):
+    assert mask_text(text) == text
+
+
 def test_masking_leaves_other_text_alone():
     for text in ["Your code is 1234", "<Body>secretive</Body>", "secrets=", "the secret is out"]:
         assert mask_text(text) == text
