@@ -144,22 +144,22 @@ def print_json(value: Any) -> None:
 
 
 def cards_list(args: argparse.Namespace) -> int:
+    """The installed cards; exit 1 when a plugin failed to load (its cards are missing)."""
     reg = registry()
     cards = [reg.cards[name] for name in sorted(reg.cards)]
     if args.json:
         print_json(
             [{**card.manifest.data, "plugin": reg.providers[f"card:{card.name}"]} for card in cards]
         )
-        return 0
-    if args.markdown:
+    elif args.markdown:
         from flo_twilio.docs import card_reference
 
         print(card_reference(reg))
-        return 0
-    width = max((len(card.name) for card in cards), default=0)
-    for card in cards:
-        print(f"{card.name:<{width}}  {card.manifest.data['title']}")
-    return 0
+    else:
+        width = max((len(card.name) for card in cards), default=0)
+        for card in cards:
+            print(f"{card.name:<{width}}  {card.manifest.data['title']}")
+    return 1 if reg.failures else 0
 
 
 def cards_show(args: argparse.Namespace) -> int:
