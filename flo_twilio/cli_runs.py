@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from flo_twilio.accounts import Account, flo_home
-from flo_twilio.errors import AccountError, InvalidInputError
+from flo_twilio.errors import AccountError, InvalidInputError, Problem
 from flo_twilio.runner.connections import account_facts, choose_account, connected
 from flo_twilio.runner.engine import Engine, Halted, StepFailed
 from flo_twilio.runner.flow import Flow, load_flow
@@ -137,6 +137,15 @@ def absolute_inputs(pairs: list[str]) -> list[str]:
 def cmd_run(args: argparse.Namespace) -> int:
     from flo_twilio.cli import registry
 
+    if args.dry_run and args.json:
+        raise InvalidInputError(
+            [
+                Problem(
+                    "--dry-run prints one JSON line per request, not one JSON document",
+                    hint="leave out --json; each line of --dry-run is JSON",
+                )
+            ]
+        )
     reg = registry()
     flow, inputs, account, files = checked(args, reg)
     if args.dry_run:

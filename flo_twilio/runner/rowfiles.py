@@ -291,7 +291,7 @@ class JsonLinesFile(RowFile):
                     continue
                 if line.strip():
                     try:
-                        yield where, json_value(line, where)
+                        yield where, json_value(line.rstrip("\r\n"), where)
                     except InvalidInputError as exc:
                         report(exc.problems[0])
 
@@ -383,25 +383,27 @@ class _JsonText:
     def value(self) -> Any:
         self.peek()
         decoder = json.JSONDecoder()
-        while True:
+        while True:  # positions are taken relative to self.position: more() moves the text
             try:
                 value, end = decoder.raw_decode(self.text, self.position)
-                if end < len(self.text) or not self.more():
-                    break
             except json.JSONDecodeError as exc:
+                offset = exc.pos - self.position
                 if len(self.text) - self.position > MAX_ROW:
                     raise refused(
                         self.where(), f"an item is longer than {MAX_ROW:,} characters"
                     ) from None
                 if self.more():
                     continue
-                self.skip(exc.pos - self.position)
+                self.skip(offset)
                 raise refused(self.where(), f"not valid JSON: {exc.msg}") from None
             except RecursionError:
                 raise refused(self.where(), TOO_DEEP) from None
+            length = end - self.position
+            if end < len(self.text) or not self.more():
+                break
         if too_deep(value):
             raise refused(self.where(), TOO_DEEP)
-        self.skip(end - self.position)
+        self.skip(length)
         return value
 
 
