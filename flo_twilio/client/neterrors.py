@@ -36,7 +36,8 @@ def cause(exc: BaseException) -> str:
         if isinstance(error, socket.gaierror):
             return "the name does not resolve (DNS); check the host name and the network"
         if isinstance(error, ssl.SSLError):
-            return f"TLS failed ({error.reason or error}); is it an http server, or a proxy?"
+            reason = getattr(error, "reason", None) or error
+            return f"TLS failed ({reason}); is it an http server, or a proxy?"
         if isinstance(error, ConnectionRefusedError):
             return "connection refused: nothing listens on that port"
         if isinstance(error, ConnectionResetError):
