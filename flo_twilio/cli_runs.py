@@ -13,7 +13,7 @@ from typing import Any
 
 from flo_twilio.accounts import Account, flo_home
 from flo_twilio.errors import AccountError, InvalidInputError, Problem
-from flo_twilio.runner.connections import account_facts, choose_account, connected
+from flo_twilio.runner.connections import choose_account, connected
 from flo_twilio.runner.engine import Engine, Halted, StepFailed
 from flo_twilio.runner.flow import Flow, load_flow
 from flo_twilio.runner.inputs import FileOptions, parse_assignments, resolve_inputs
@@ -109,10 +109,20 @@ def checked(
         account = choose_account(args.account or flow.account, quiet=partial)
     except AccountError as exc:
         raise InvalidInputError(str(exc)) from None
-    rows = precheck(flow, inputs, account_facts(account))
+    rows = pre_pass(reg, flow, inputs, account)
     for name, count in rows.items():
         print(f"{name}: {count:,} row{'s' * (count != 1)} checked", file=sys.stderr)
     return flow, inputs, account, files
+
+
+def pre_pass(reg: Any, flow: Flow, inputs: dict[str, Any], account: Account) -> dict[str, int]:
+    """``precheck`` with the account's card context: calls are built, nothing is sent."""
+
+    async def check() -> dict[str, int]:
+        async with connected(reg, account) as ctx:
+            return precheck(flow, inputs, ctx)
+
+    return asyncio.run(check())
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -184,7 +194,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         raise InvalidInputError(
             f"run {args.run_id} ran on account {record['account']!r}, which is not available now"
         )
-    precheck(flow, inputs, account_facts(account))
+    pre_pass(reg, flow, inputs, account)
     print(f"resuming run {args.run_id}: {flow.name} on account {account.nickname}", file=sys.stderr)
     return execute(
         reg,

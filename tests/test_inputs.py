@@ -269,3 +269,23 @@ def test_a_file_changed_after_its_check_is_refused_when_read_again(tmp_path):
         InvalidInputError, match=r"rows\.csv:1:1: the file changed after it was checked"
     ):
         list(source)
+
+
+def test_rules_that_span_fields_are_checked_before_the_first_send(sandbox, tmp_path):
+    rows = rows_file(tmp_path, "phone,name\n+12065550100,Ada\nwhatsapp:+12065550101,Bob\n")
+    result = refused(sandbox, BULK, "--input", f"recipients=@{rows}")
+    assert f"{rows}:3:1: step send: inputs.to and options.from must both be WhatsApp" in result.err
+
+
+def test_a_custom_api_path_from_an_input_is_checked_before_anything_is_sent(sandbox, tmp_path):
+    flow = rows_file(
+        tmp_path,
+        "flo: 1\ninputs:\n  path: {type: string}\nsteps:\n  - id: get\n    card: twilio.custom_api\n"
+        "    options: {method: POST}\n    inputs: {relativeUrl: '${{ inputs.path }}'}\n",
+        "flow.yaml",
+    )
+    result = refused(sandbox, str(flow), "--input", "path=https://elsewhere.example/x")
+    assert (
+        "flow.yaml:8:27: step get, from ${{ inputs.path }}: inputs.relativeUrl is a full URL"
+        in (result.err)
+    )

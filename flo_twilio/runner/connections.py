@@ -24,11 +24,6 @@ def choose_account(nickname: str | None, *, quiet: bool = False) -> Account:
     return embedded_account()
 
 
-def account_facts(account: Account) -> dict[str, Any]:
-    """What flows see of an account as ``${{ account.* }}``: never a secret."""
-    return {"sid": account.values.get("account_sid"), "nickname": account.nickname}
-
-
 @asynccontextmanager
 async def connected(
     registry: Registry, account: Account, transport: Any = None
@@ -41,4 +36,5 @@ async def connected(
         transport = embedded_transport()
     extra = {"transport": transport} if transport is not None else {}
     async with connection.connect(account.connection_values(), **extra) as client:
-        yield CardContext(client, account_facts(account))
+        facts = {"sid": account.values.get("account_sid"), "nickname": account.nickname}
+        yield CardContext(client, facts)
