@@ -91,7 +91,8 @@ def fail(
             }
             for p in problems or [Problem(message, hint=hint)]
         ]
-        print_json({"error": {**listed[0], "problems": listed}, "exit_code": code})
+        # ASCII: a message may quote bytes of another encoding (a file name, an argument)
+        print(json.dumps({"error": {**listed[0], "problems": listed}, "exit_code": code}, indent=2))
     return code
 
 

@@ -104,7 +104,11 @@ def checked(
     flow = load_flow(args.flow, reg)
     files = FileOptions.of(args.encoding, args.delimiter)
     given = parse_assignments(args.input, Path.cwd(), files)
-    inputs = resolve_inputs(flow.inputs, given, partial=partial)
+
+    def declared(name: str) -> str:
+        return flow.document.where(("inputs", name))
+
+    inputs = resolve_inputs(flow.inputs, given, partial=partial, declared=declared)
     try:
         account = choose_account(args.account or flow.account, quiet=partial)
     except AccountError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import codecs
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from flo_twilio.runner.rowfiles import (
     JsonLinesFile,
     RowFile,
     json_file,
-    too_deep,
+    unusable,
 )
 
 QUOTE_NUMBERS = "quote phone numbers and other text: unquoted, +12065551212 is read as a number"
@@ -126,12 +126,17 @@ def value_problems(schema: Mapping[str, Any], value: Any, label: str) -> list[Pr
 
 
 def resolve_inputs(
-    schemas: Mapping[str, dict[str, Any]], given: Mapping[str, Any], *, partial: bool = False
+    schemas: Mapping[str, dict[str, Any]],
+    given: Mapping[str, Any],
+    *,
+    partial: bool = False,
+    declared: Callable[[str], str] = lambda name: "",
 ) -> dict[str, Any]:
     """Given values typed by their schema, defaults filled in, everything checked.
 
-    ``partial`` (for ``flo validate``) leaves out required inputs that were not given.
-    Row files are checked row by row later, by the pre-pass.
+    ``partial`` (for ``flo validate``) leaves out required inputs that were not given;
+    ``declared`` says where an input is declared (for a default's or a missing input's
+    problem). Row files are checked row by row later, by the pre-pass.
     """
     problems: list[Problem] = []
     resolved: dict[str, Any] = {}
@@ -140,6 +145,7 @@ def resolve_inputs(
             problems.append(
                 Problem(
                     f"the flow has no input {name!r}",
+                    f"--input {name}",
                     hint=f"its inputs: {', '.join(schemas) or 'none'}",
                 )
             )
@@ -154,11 +160,12 @@ def resolve_inputs(
             problems.append(
                 Problem(
                     f"input {name!r} is required",
+                    declared(name),
                     hint=f"pass --input {name}=... ({schema.get('description', schema.get('type', 'a value'))})",
                 )
             )
             continue
-        where = f"--input {name}" if name in given else ""
+        where = f"--input {name}" if name in given else declared(name)
         if isinstance(value, RowFile):
             kind = schema.get("type", "array")
             if kind != "array" and not (isinstance(kind, list) and "array" in kind):
@@ -168,8 +175,8 @@ def resolve_inputs(
                         where,
                     )
                 )
-        elif too_deep(value):
-            problems.append(Problem(f"input {name}: {TOO_DEEP}", where))
+        elif unusable(value):
+            problems.append(Problem(f"input {name}: {unusable(value)}", where))
         else:
             problems += [
                 Problem(p.message, where, p.hint)

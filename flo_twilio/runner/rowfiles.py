@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, Any, ClassVar
 
 from flo_twilio.errors import InvalidInputError, Problem
-from flo_twilio.runner.yamlmarks import MAX_DEPTH
+from flo_twilio.runner.yamlmarks import MAX_DEPTH, not_unicode
 
 MAX_CELL = csv.field_size_limit()  # characters in one CSV cell (128 KiB)
 MAX_ROW = 1 << 20  # characters in one JSON row
@@ -28,6 +28,7 @@ MAX_JSON_FILE = 16 << 20  # characters in a JSON file read whole (not a list)
 CHUNK = 1 << 16
 DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\t": "\t", "|": "|"}
 TOO_DEEP = f"lists and objects are nested more than {MAX_DEPTH} deep"
+NOT_UNICODE = "text that is not Unicode (a lone surrogate, as a byte of another encoding gives)"
 NOT_UTF8_HINT = (
     "the file is not UTF-8. If a spreadsheet saved it, pass --encoding cp1252 (Excel on "
     "Windows) or --encoding mac-roman (Excel on a Mac), or save it again as 'CSV UTF-8'"
@@ -52,20 +53,24 @@ def refused(where: Where | str, message: str, hint: str = "") -> InvalidInputErr
     return InvalidInputError([Problem(message, str(where), hint)])
 
 
-def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
-    """True when lists and objects in ``value`` nest more than ``limit`` deep (no recursion)."""
+def unusable(value: Any, limit: int = MAX_DEPTH) -> str | None:
+    """Why ``value`` cannot be sent, or None: lists and objects nested more than ``limit``
+    deep, or text that is not Unicode (a lone surrogate, as a JSON "\\ud800" escape or a
+    byte of another encoding on the command line gives). Walked without recursion."""
     level: list[tuple[Any, int]] = [(value, 1)]
     while level:
         item, depth = level.pop()
-        children = (
-            item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
-        )
-        if children is None:
+        if isinstance(item, str):
+            if not_unicode(item):
+                return NOT_UNICODE
+            continue
+        children = list(item.items()) if isinstance(item, dict) else item
+        if not isinstance(children, list):
             continue
         if depth > limit:
-            return True
+            return TOO_DEEP
         level.extend((child, depth + 1) for child in children)
-    return False
+    return None
 
 
 class RowFile:
@@ -119,7 +124,7 @@ class RowFile:
             )
         try:
             yield from self.rows(report)
-        except UnicodeDecodeError:
+        except UnicodeError:
             raise self.not_decodable() from None
 
     def rows(self, report: Report) -> Iterator[tuple[Where, Any]]:
@@ -150,6 +155,10 @@ class RowFile:
                         self.label, number, max(exc.start - len(exc.object) + len(line), 0) + 1
                     )
                     return refused(where, f"byte 0x{byte:02X} is not {name}", hint)
+                except UnicodeError as exc:  # e.g. UTF-16 without its byte order mark
+                    return refused(
+                        Where(self.label, number), f"the file is not {name}: {exc}", hint
+                    )
         return refused(f"{self.label}:1:1", f"the file is not {name}", hint)
 
 
@@ -306,8 +315,9 @@ def json_value(text: str, where: Where) -> Any:
         raise refused(Where(where.file, line, column), f"not valid JSON: {exc.msg}") from None
     except RecursionError:
         raise refused(where, TOO_DEEP) from None
-    if too_deep(value):
-        raise refused(where, TOO_DEEP)
+    reason = unusable(value)
+    if reason:
+        raise refused(where, reason)
     return value
 
 
@@ -401,8 +411,9 @@ class _JsonText:
             length = end - self.position
             if end < len(self.text) or not self.more():
                 break
-        if too_deep(value):
-            raise refused(self.where(), TOO_DEEP)
+        reason = unusable(value)
+        if reason:
+            raise refused(self.where(), reason)
         self.skip(length)
         return value
 
@@ -416,7 +427,7 @@ def json_file(path: Path, label: str, encoding: str = "utf-8-sig") -> Any:
             if text.lstrip().startswith("["):
                 return array
             text += handle.read(MAX_JSON_FILE + 1 - len(text))
-    except UnicodeDecodeError:
+    except UnicodeError:
         raise array.not_decodable() from None
     if len(text) > MAX_JSON_FILE:
         raise refused(

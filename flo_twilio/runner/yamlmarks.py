@@ -27,6 +27,7 @@ _NOT_PRINTABLE = re.compile(
     "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 )
 _PLAIN = (str, int, float, bool, type(None))
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _TEXT_TAGS = ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value")
 
 
@@ -185,6 +186,11 @@ def _scan(text: str, filename: str) -> None:
         loader.dispose()
 
 
+def not_unicode(text: str) -> bool:
+    """True when ``text`` holds a lone surrogate: it cannot be written as UTF-8 or sent."""
+    return not text.isascii() and bool(_SURROGATE.search(text))
+
+
 def _mark(node: yaml.Node) -> Mark:
     return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
 
@@ -208,6 +214,8 @@ class _Builder:
                 if not isinstance(key_node, yaml.ScalarNode):
                     raise self.refuse(key_node, "a key must be plain text", "write key: value")
                 key = key_node.value
+                if not_unicode(key):
+                    raise self.refuse(key_node, "this key is not Unicode (a lone surrogate)", "")
                 if key in result:
                     first = self.key_marks[(*path, key)]
                     raise self.refuse(
@@ -225,6 +233,10 @@ class _Builder:
         except (ValueError, OverflowError) as exc:  # e.g. an integer of 5,000 digits
             reason = str(exc).split(";")[0]
             raise self.refuse(node, f"cannot read this value: {reason}", "quote it") from None
+        if isinstance(value, str) and not_unicode(value):
+            raise self.refuse(
+                node, "this text is not Unicode (a lone surrogate)", "write the character itself"
+            )
         if not isinstance(value, _PLAIN):
             raise self.refuse(
                 node,
