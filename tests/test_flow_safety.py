@@ -168,3 +168,8 @@ def test_validate_checks_input_files_as_run_does(tmp_path):
     )
     rows.write_text("phone,name\n+12065550100,Ada\n")
     assert run_flo("validate", flow, "--input", f"recipients=@{rows}").code == 0
+
+
+def test_a_lone_surrogate_escape_in_a_flow_is_refused(tmp_path):
+    result = validate(tmp_path, 'flo: 1\nname: "\\ud800"\nsteps:' + STEP)
+    assert result.code == 2 and "flow.yaml:2:7: this text is not Unicode" in result.err

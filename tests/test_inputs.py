@@ -286,3 +286,28 @@ def test_a_custom_api_path_from_an_input_is_checked_before_anything_is_sent(sand
     )
     result = refused(sandbox, str(flow), "--input", "path=https://elsewhere.example/x")
     assert "flow.yaml:8:13: step get: inputs.relativeUrl is a full URL" in result.err
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (
+            ["--input", "recipients=@rows.csv", "--encoding", "utf-16"],
+            "rows.csv:1:1: the file is not utf-16",
+        ),
+        (["--input", "recipients=@rows.json"], "rows.json:1:2: text that is not Unicode"),
+        (
+            ["--input", 'recipients=[{"phone": "+12065550100", "name": "\udcff"}]'],
+            "text that is not Unicode",
+        ),
+    ],
+    ids=["utf-16-without-bom", "json-surrogate-escape", "argument-in-another-encoding"],
+)
+def test_text_that_cannot_be_sent_is_refused_where_it_enters(
+    sandbox, tmp_path, monkeypatch, args, says
+):
+    monkeypatch.chdir(tmp_path)
+    rows_file(tmp_path, "phone,name\n+12065550100,Ada\n")
+    rows_file(tmp_path, '[{"phone": "+12065550100", "name": "\\ud800"}]', "rows.json")
+    result = refused(sandbox, BULK, *args)
+    assert says in result.err

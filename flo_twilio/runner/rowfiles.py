@@ -64,7 +64,7 @@ def unusable(value: Any, limit: int = MAX_DEPTH) -> str | None:
             if not_unicode(item):
                 return NOT_UNICODE
             continue
-        children = list(item.items()) if isinstance(item, dict) else item
+        children = [*item, *item.values()] if isinstance(item, dict) else item
         if not isinstance(children, list):
             continue
         if depth > limit:
