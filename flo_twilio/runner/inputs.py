@@ -112,10 +112,15 @@ def _value(name: str, raw: str, base: Path, files: FileOptions) -> Any:
     )
 
 
-def value_problems(schema: Mapping[str, Any], value: Any, label: str) -> list[Problem]:
-    """What is wrong with ``value`` for ``schema``, each message starting with ``label``."""
+def value_problems(
+    schema: Mapping[str, Any] | Draft202012Validator, value: Any, label: str
+) -> list[Problem]:
+    """What is wrong with ``value`` for ``schema`` (or its validator, when it checks many
+    values), each message starting with ``label``."""
     problems = []
-    errors = Draft202012Validator(schema).iter_errors(value)
+    if not isinstance(schema, Draft202012Validator):
+        schema = Draft202012Validator(schema)
+    errors = schema.iter_errors(value)
     for error in sorted(errors, key=lambda e: [str(p) for p in e.absolute_path]):
         problem = _explain(label, error)
         expected = error.validator_value if error.validator == "type" else ()
