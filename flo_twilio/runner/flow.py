@@ -15,7 +15,7 @@ from flo_twilio.card import Card
 from flo_twilio.errors import InvalidInputError, Problem
 from flo_twilio.plugins import Registry
 from flo_twilio.runner import refs
-from flo_twilio.runner.inputs import value_problems
+from flo_twilio.runner.inputs import takes_list, value_problems
 from flo_twilio.runner.yamlmarks import Document, load_bytes
 
 TOP_KEYS = ("flo", "name", "description", "account", "inputs", "steps", "outputs")
@@ -291,13 +291,10 @@ class _Checker:
         if whole.root != "inputs" or len(whole.path) != 1:
             return
         declared = self.doc_inputs().get(str(whole.path[0]))
-        declared_type = declared.get("type") if isinstance(declared, dict) else None
-        if declared_type not in (None, "array") and not (
-            isinstance(declared_type, list) and "array" in declared_type
-        ):
+        if isinstance(declared, dict) and not takes_list(declared):
             self.problem(
                 path,
-                f"for_each: input {whole.path[0]!r} is of type {declared_type}, not a list",
+                f"for_each: input {whole.path[0]!r} is of type {declared['type']}, not a list",
                 "declare it with type: array, or iterate over another input",
             )
 

@@ -112,6 +112,12 @@ def _value(name: str, raw: str, base: Path, files: FileOptions) -> Any:
     )
 
 
+def takes_list(schema: Mapping[str, Any]) -> bool:
+    """True when a value of ``schema`` may be a list (its type is absent or allows array)."""
+    kind = schema.get("type", "array")
+    return kind == "array" or (isinstance(kind, list) and "array" in kind)
+
+
 def value_problems(
     schema: Mapping[str, Any] | Draft202012Validator, value: Any, label: str
 ) -> list[Problem]:
@@ -172,11 +178,11 @@ def resolve_inputs(
             continue
         where = f"--input {name}" if name in given else declared(name)
         if isinstance(value, RowFile):
-            kind = schema.get("type", "array")
-            if kind != "array" and not (isinstance(kind, list) and "array" in kind):
+            if not takes_list(schema):
                 problems.append(
                     Problem(
-                        f"input {name!r} is of type {kind}: a {value.kind} file is a list of rows",
+                        f"input {name!r} is of type {schema['type']}: a {value.kind} file is a "
+                        "list of rows",
                         where,
                     )
                 )
