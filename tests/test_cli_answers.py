@@ -114,3 +114,15 @@ def test_a_run_whose_items_twilio_refused_does_not_advise_resume(monkeypatch, tm
     assert result.code == 1 and len(sandbox.messages) == 1
     assert "see flo runs show" in result.err and "flo resume" not in result.err
     assert recorded_runs()[0]["status"] == "failed"
+
+
+def test_progress_writes_to_the_stderr_of_the_moment():
+    """Not the one at import: a host (or main's redaction) may have replaced it since."""
+    import contextlib
+    import io
+
+    from flo_twilio.runner.progress import Progress
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stderr(buffer):
+        assert Progress().stream is buffer
