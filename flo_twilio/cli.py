@@ -8,10 +8,10 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from flo_twilio import __version__
-from flo_twilio.errors import FloError
+from flo_twilio.errors import FloError, InvalidInputError, Problem
 from flo_twilio.manifests import SECTIONS
 from flo_twilio.plugins import Registry, load_registry
 from flo_twilio.redaction import redact, redacted_stdio
@@ -19,34 +19,86 @@ from flo_twilio.redaction import redact, redacted_stdio
 Handler = Callable[[argparse.Namespace], int]
 
 
+class UsageError(Exception):
+    """The command line itself is wrong (argparse's complaint)."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises UsageError, so --json can answer it in JSON."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(self, message)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not hasattr(args, "handler"):
-        parser.print_help(sys.stderr)
-        return 2
+    """Run one ``flo`` command; with ``--json`` stdout gets exactly one JSON document,
+    an error included. A closed stdout (``flo runs list | head -1``) ends quietly."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in arguments
     try:
         with redacted_stdio():
-            return int(args.handler(args) or 0)
+            code = dispatch(arguments, as_json)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def dispatch(arguments: list[str], as_json: bool) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(arguments)
+        if not hasattr(args, "handler"):
+            parser.print_help(sys.stderr)
+            return 2
+        return int(args.handler(args) or 0)
+    except UsageError as exc:
+        exc.parser.print_usage(sys.stderr)
+        return fail(2, f"{exc.parser.prog}: {exc}", as_json, hint=f"see {exc.parser.prog} --help")
     except FloError as exc:
-        print(f"error: {redact(str(exc))}", file=sys.stderr)
-        return exc.exit_code
+        problems = exc.problems if isinstance(exc, InvalidInputError) else [Problem(str(exc))]
+        return fail(exc.exit_code, str(exc), as_json, problems=problems)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        return fail(130, "interrupted", as_json)
+    except BrokenPipeError:
+        raise
     except Exception as exc:  # the last line of defence: a message, never a secret
         if os.environ.get("FLO_DEBUG"):
             print(redact(traceback.format_exc()), file=sys.stderr)
-        print(
-            f"internal error: {type(exc).__name__}: {redact(str(exc))} "
-            "(set FLO_DEBUG=1 to see the traceback)",
-            file=sys.stderr,
+        return fail(
+            1,
+            f"internal error: {type(exc).__name__}: {exc}",
+            as_json,
+            hint="set FLO_DEBUG=1 to see the traceback",
         )
-        return 1
+
+
+def fail(
+    code: int, message: str, as_json: bool, hint: str = "", problems: list[Problem] | None = None
+) -> int:
+    """Say what went wrong on stderr, and with --json as one JSON document on stdout."""
+    print(f"error: {redact(message)}" + (f" ({hint})" if hint else ""), file=sys.stderr)
+    if as_json:
+        listed = [
+            {
+                "message": redact(p.message),
+                "location": redact(p.where) or None,
+                "hint": redact(p.hint) or None,
+            }
+            for p in problems or [Problem(message, hint=hint)]
+        ]
+        # ASCII: a message may quote bytes of another encoding (a file name, an argument)
+        print(json.dumps({"error": {**listed[0], "problems": listed}, "exit_code": code}, indent=2))
+    return code
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="flo", description="Twilio cards, accounts, a local sandbox, flows and their runs."
     )
     parser.add_argument("--version", action="version", version=f"flo-twilio {__version__}")
@@ -94,22 +146,22 @@ def print_json(value: Any) -> None:
 
 
 def cards_list(args: argparse.Namespace) -> int:
+    """The installed cards; exit 1 when a plugin failed to load (its cards are missing)."""
     reg = registry()
     cards = [reg.cards[name] for name in sorted(reg.cards)]
     if args.json:
         print_json(
             [{**card.manifest.data, "plugin": reg.providers[f"card:{card.name}"]} for card in cards]
         )
-        return 0
-    if args.markdown:
+    elif args.markdown:
         from flo_twilio.docs import card_reference
 
         print(card_reference(reg))
-        return 0
-    width = max((len(card.name) for card in cards), default=0)
-    for card in cards:
-        print(f"{card.name:<{width}}  {card.manifest.data['title']}")
-    return 0
+    else:
+        width = max((len(card.name) for card in cards), default=0)
+        for card in cards:
+            print(f"{card.name:<{width}}  {card.manifest.data['title']}")
+    return 1 if reg.failures else 0
 
 
 def cards_show(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ from flo_twilio.accounts import (
     from_environment,
     resolve_account,
 )
-from flo_twilio.errors import AccountError, InvalidInputError, TwilioApiError
+from flo_twilio.errors import AccountError, InvalidInputError, Problem, TwilioApiError
 from flo_twilio.plugins import load_registry
 
 
@@ -49,6 +49,9 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
         help="use the Auth Token once to create an API key, and store only the key",
     )
     add.add_argument("--default", action="store_true", help="make it the default account")
+    add.add_argument(
+        "--replace", action="store_true", help="replace the account already called NICKNAME"
+    )
     add.set_defaults(handler=accounts_add)
 
     listing = sub.add_parser("list", help="list connected accounts (never their secrets)")
@@ -75,7 +78,7 @@ def read_secret(flag: str, value: str | None, prompt: str) -> str | None:
             "line is visible to other users of this machine and kept in shell history"
         )
     if sys.stdin.isatty():
-        return getpass.getpass(prompt)
+        return getpass.getpass(prompt).strip()
     return sys.stdin.readline().strip()
 
 
@@ -86,6 +89,15 @@ def accounts_add(args: argparse.Namespace) -> int:
             "'env' is the account from TWILIO_* environment variables; pick another nickname"
         )
     store = AccountStore()
+    if nickname in store.nicknames() and not args.replace:
+        raise InvalidInputError(
+            [
+                Problem(
+                    f"there is already an account called {nickname!r}",
+                    hint="pass --replace to replace it, or pick another nickname (flo accounts list)",
+                )
+            ]
+        )
     sid = args.account_sid
     token = read_secret("--auth-token", args.auth_token, "Auth Token: ")
     secret = read_secret("--api-secret", args.api_secret, "API key secret: ")
@@ -98,7 +110,7 @@ def accounts_add(args: argparse.Namespace) -> int:
             raise InvalidInputError(
                 "pass --auth-token - with the token on stdin (or --api-key with --api-secret -)"
             )
-        token = getpass.getpass("Auth Token: ")
+        token = getpass.getpass("Auth Token: ").strip()
     values = {"account_sid": sid}
     for name in ("api_key", "region", "edge", "api_base_url", "max_in_flight"):
         if getattr(args, name) is not None:
@@ -112,6 +124,7 @@ def accounts_add(args: argparse.Namespace) -> int:
         asyncio.run(mint_api_key(account))
     if not args.no_verify:
         account.facts = asyncio.run(verify(account))
+    first = not store.default()
     store.save(account, make_default=args.default)
     facts = ", ".join(str(v) for v in account.facts.values() if v)
     print(
@@ -119,6 +132,12 @@ def accounts_add(args: argparse.Namespace) -> int:
         f"secret kept in {'the OS keyring' if account.secret_store == 'keyring' else store.path}",
         file=sys.stderr,
     )
+    if first and not args.default:
+        print(
+            f"{nickname} is the default account (the first one added): flows run on it "
+            "unless they name another; change it with flo accounts default NICKNAME",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -149,10 +168,12 @@ async def mint_api_key(account: Account) -> None:
 def accounts_list(args: argparse.Namespace) -> int:
     store = AccountStore()
     default = store.default()
-    rows = [{**store.get(n).public(), "default": n == default} for n in store.nicknames()]
+    accounts = [store.get(n) for n in store.nicknames()]
     env = from_environment()
-    if env:
-        rows.append({**env.public(), "default": False})
+    rows = [
+        {**a.public(), "api_host": api_host(a), "default": a.nickname == default}
+        for a in [*accounts, *([env] if env else [])]
+    ]
     if args.json:
         from flo_twilio.cli import print_json
 
@@ -166,10 +187,22 @@ def accounts_list(args: argparse.Namespace) -> int:
         mark = "*" if row["default"] else " "
         about = ", ".join(str(row[k]) for k in ("friendly_name", "type") if row.get(k))
         print(
-            f"{mark} {row['nickname']:<16} {row['account_sid']}  {row['auth']:<10} "
-            f"secret in {row['secret_kept_in']:<11} {about}"
+            f"{mark} {row['nickname']:<16} {row['account_sid']}  {row['api_host']:<28} "
+            f"{row['auth']:<10} secret in {row['secret_kept_in']:<11} {about}"
         )
     return 0
+
+
+def api_host(account: Account) -> str:
+    """Where the account's requests go, e.g. https://api.twilio.com."""
+    from flo_twilio.client.urls import base_url
+
+    values = account.values
+    return base_url(
+        region=values.get("region"),
+        edge=values.get("edge"),
+        api_base_url=values.get("api_base_url"),
+    )
 
 
 def accounts_verify(args: argparse.Namespace) -> int:

@@ -12,36 +12,30 @@ from pathlib import Path
 from typing import Any
 
 from flo_twilio.accounts import Account, secure_home
-from flo_twilio.errors import InvalidInputError
+from flo_twilio.errors import AccountError, InvalidInputError, Problem
 from flo_twilio.redaction import safe_json
 from flo_twilio.runner.connections import choose_account, connected
 from flo_twilio.runner.engine import Engine, Halted, StepFailed
 from flo_twilio.runner.flow import Flow, load_flow
-from flo_twilio.runner.inputs import parse_assignments, resolve_inputs
+from flo_twilio.runner.inputs import FileOptions, parse_assignments, resolve_inputs
 from flo_twilio.runner.journal import Journal
+from flo_twilio.runner.precheck import precheck
 from flo_twilio.runner.progress import Progress
 
 
 def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     """Register the flow and run commands on ``commands``."""
-    validate = commands.add_parser("validate", help="check a flow file; every problem at once")
-    validate.add_argument("flow", type=Path)
+    validate = commands.add_parser(
+        "validate",
+        help="check a flow (and any inputs given) exactly as flo run does before sending",
+    )
+    add_run_arguments(validate)
     validate.set_defaults(handler=cmd_validate)
 
     run = commands.add_parser(
         "run", help="run a flow (on the built-in sandbox when no account is set)"
     )
-    run.add_argument("flow", type=Path)
-    run.add_argument(
-        "--account", help="account nickname (default: the flow's, TWILIO_* or the default)"
-    )
-    run.add_argument(
-        "--input",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a flow input; NAME=@rows.csv or NAME=@data.json reads a file (repeatable)",
-    )
+    add_run_arguments(run)
     run.add_argument(
         "--dry-run", action="store_true", help="print the requests it would send; send nothing"
     )
@@ -73,14 +67,73 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     resume.set_defaults(handler=cmd_resume)
 
 
+def add_run_arguments(command: argparse.ArgumentParser) -> None:
+    """The flow and how its inputs are given: shared by flo run and flo validate."""
+    command.add_argument("flow", type=Path)
+    command.add_argument(
+        "--account", help="account nickname (default: the flow's, TWILIO_* or the default)"
+    )
+    command.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a flow input (JSON for non-text inputs); NAME=@rows.csv, NAME=@data.json or "
+        "NAME=@rows.jsonl reads a file row by row (repeatable)",
+    )
+    command.add_argument(
+        "--encoding",
+        help="text encoding of @files (default: UTF-8, with or without BOM), e.g. cp1252",
+    )
+    command.add_argument(
+        "--delimiter",
+        choices=[",", ";", "tab", "|"],
+        help="CSV delimiter (default: sniffed from the header line among , ; and tab)",
+    )
+
+
 def journal() -> Journal:
     return Journal(secure_home() / "runs.db")
+
+
+def checked(
+    args: argparse.Namespace, reg: Any, *, partial: bool = False
+) -> tuple[Flow, dict[str, Any], Account, FileOptions]:
+    """Everything flo run checks before it sends or records anything: the flow, the inputs,
+    the account, then every input row and every call known before the run (the pre-pass).
+    ``partial`` (flo validate) does not require inputs that were not given."""
+    flow = load_flow(args.flow, reg)
+    files = FileOptions.of(args.encoding, args.delimiter)
+    given = parse_assignments(args.input, Path.cwd(), files)
+
+    def declared(name: str) -> str:
+        return flow.document.where(("inputs", name))
+
+    inputs = resolve_inputs(flow.inputs, given, partial=partial, declared=declared)
+    try:
+        account = choose_account(args.account or flow.account, quiet=partial)
+    except AccountError as exc:
+        raise InvalidInputError(str(exc)) from None
+    rows = pre_pass(reg, flow, inputs, account)
+    for name, count in rows.items():
+        print(f"{name}: {count:,} row{'s' * (count != 1)} checked", file=sys.stderr)
+    return flow, inputs, account, files
+
+
+def pre_pass(reg: Any, flow: Flow, inputs: dict[str, Any], account: Account) -> dict[str, int]:
+    """``precheck`` with the account's card context: calls are built, nothing is sent."""
+
+    async def check() -> dict[str, int]:
+        async with connected(reg, account) as ctx:
+            return precheck(flow, inputs, ctx)
+
+    return asyncio.run(check())
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from flo_twilio.cli import registry
 
-    flow = load_flow(args.flow, registry())
+    flow, *_ = checked(args, registry(), partial=True)
     print(f"{args.flow}: valid ({len(flow.steps)} steps)", file=sys.stderr)
     return 0
 
@@ -99,14 +152,25 @@ def absolute_inputs(pairs: list[str]) -> list[str]:
 def cmd_run(args: argparse.Namespace) -> int:
     from flo_twilio.cli import registry
 
+    if args.dry_run and args.json:
+        raise InvalidInputError(
+            [
+                Problem(
+                    "--dry-run prints one JSON line per request, not one JSON document",
+                    hint="leave out --json; each line of --dry-run is JSON",
+                )
+            ]
+        )
     reg = registry()
-    flow = load_flow(args.flow, reg)
-    inputs = resolve_inputs(flow.inputs, parse_assignments(args.input, Path.cwd()))
-    account = choose_account(args.account or flow.account)
+    flow, inputs, account, files = checked(args, reg)
     if args.dry_run:
         return dry_run(reg, flow, account, inputs)
     runs = journal()
-    arguments = {"inputs": absolute_inputs(args.input), "account": args.account or flow.account}
+    arguments = {
+        "inputs": absolute_inputs(args.input),
+        "account": args.account or flow.account,
+        "files": files.arguments(),
+    }
     run_id = runs.start_run(flow.name, str(args.flow.resolve()), account.nickname, arguments)
     print(f"run {run_id}: {flow.name} on account {account.nickname}", file=sys.stderr)
     return execute(reg, runs, run_id, flow, account, inputs, as_json=args.json)
@@ -122,16 +186,20 @@ def cmd_resume(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"no run {args.run_id!r}; see flo runs list")
     if record["status"] == "done":
         print(f"run {args.run_id} is already done", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"run": args.run_id, "status": "done"}, indent=2))
         return 0
     runs.claim(args.run_id)
     flow = load_flow(Path(record["flow_path"]), reg)
     arguments = record["arguments"]
-    inputs = resolve_inputs(flow.inputs, parse_assignments(arguments["inputs"], Path("/")))
+    files = FileOptions(**arguments.get("files", {}))
+    inputs = resolve_inputs(flow.inputs, parse_assignments(arguments["inputs"], Path("/"), files))
     account = choose_account(arguments.get("account"), quiet=record["account"] != "sandbox")
     if account.nickname != record["account"]:
         raise InvalidInputError(
             f"run {args.run_id} ran on account {record['account']!r}, which is not available now"
         )
+    pre_pass(reg, flow, inputs, account)
     print(f"resuming run {args.run_id}: {flow.name} on account {account.nickname}", file=sys.stderr)
     return execute(
         reg,
@@ -175,7 +243,10 @@ def execute(
         outputs = asyncio.run(main())
     except (KeyboardInterrupt, asyncio.CancelledError, Halted):
         progress.close()
-        runs.set_status(run_id, "interrupted", holder["engine"].tally.as_dict() if holder else None)
+        summary = holder["engine"].tally.as_dict() if holder else None
+        runs.set_status(run_id, "interrupted", summary)
+        if as_json:
+            print(json.dumps({"run": run_id, "status": "interrupted", **(summary or {})}, indent=2))
         print(f"interrupted; nothing is lost. Resume with: flo resume {run_id}", file=sys.stderr)
         return 130
     except StepFailed as exc:
@@ -208,11 +279,25 @@ def execute(
     if stopped:
         print(stopped, file=sys.stderr)
     if status != "done":
-        print(
-            f"see flo runs show {run_id}; after fixing the cause: flo resume {run_id}",
-            file=sys.stderr,
-        )
+        advice = f"; after fixing the cause: flo resume {run_id}" if resumable(runs, run_id) else ""
+        print(f"see flo runs show {run_id}{advice}", file=sys.stderr)
     return 0 if status == "done" else 1
+
+
+def resumable(runs: Journal, run_id: str) -> bool:
+    """True when a resume can end differently: some item's outcome is unknown, or failed for
+    a cause outside the flow and its inputs (the network, Twilio's side, the credentials).
+    Invalid input and Twilio's refusal of an item's own data fail the same way again."""
+    for item in runs.items(run_id):
+        error = item.error or {}
+        if item.state in ("intent", "unknown"):
+            return True
+        if item.state != "failed" or str(error.get("type")).startswith("InvalidInput"):
+            continue
+        status = error.get("status")
+        if status is None or status in (401, 403, 429) or status >= 500:
+            return True
+    return False
 
 
 def stop_on_ctrl_c(engine: Engine) -> None:

@@ -41,7 +41,13 @@ def _is_uri(value: object) -> bool:
     if not isinstance(value, str):
         return True
     parts = urlsplit(value)
-    return bool(parts.scheme and parts.netloc) and not any(c.isspace() for c in value)
+    # A space inside is sent percent-encoded (as a browser does); other whitespace is not.
+    inner = value.replace(" ", "")
+    return (
+        bool(parts.scheme and parts.netloc)
+        and value == value.strip()
+        and not any(c.isspace() for c in inner)
+    )
 
 
 @cache

@@ -24,16 +24,19 @@ BUILTIN_PLUGINS = (("twilio", "flo_twilio.cards"),)
 def get_plugin_manager(*, load_entry_points: bool = True) -> pluggy.PluginManager:
     """A new plugin manager with the built-in plugins and, by default, every installed one.
 
-    A plugin that fails to import is logged by name and listed in ``pm.flo_failures``;
-    the others still load.
+    A plugin that fails to import is listed in ``pm.flo_failures`` (for the host to report
+    once) and logged at debug level; the others still load.
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     failures: list[str] = []
-    sources: list[tuple[str, str]] = list(BUILTIN_PLUGINS)
+    sources: list[tuple[str, str, str | None]] = [(*b, None) for b in BUILTIN_PLUGINS]
     if load_entry_points:
-        sources += [(ep.name, ep.value) for ep in entry_points(group=hookspecs.PROJECT)]
-    for name, target in sources:
+        sources += [
+            (ep.name, ep.value, ep.dist.name if ep.dist else None)
+            for ep in entry_points(group=hookspecs.PROJECT)
+        ]
+    for name, target, package in sources:
         if pm.has_plugin(name):
             continue
         try:
@@ -43,11 +46,24 @@ def get_plugin_manager(*, load_entry_points: bool = True) -> pluggy.PluginManage
                 plugin = getattr(plugin, attr)
             pm.register(plugin, name=name)
         except Exception as exc:  # a broken plugin must not hide the others
-            failures.append(f"plugin {name!r} ({target}) failed to load: {exc!r}")
-            log.warning(failures[-1])
+            failures.append(failure(name, target, package, exc))
+            log.debug("%s", failures[-1], exc_info=True)
     pm.check_pending()
     pm.flo_failures = failures  # type: ignore[attr-defined]
     return pm
+
+
+def failure(name: str, target: str, package: str | None, exc: BaseException) -> str:
+    """A plugin's failure to load, in plain words, with what to do about it."""
+    fix = (
+        f"pip install --force-reinstall {package}, or pip uninstall {package}"
+        if package
+        else ("reinstall or uninstall the package that provides it")
+    )
+    return (
+        f"the plugin {name!r} ({target}) could not be loaded: {type(exc).__name__}: {exc}; "
+        f"its cards are missing. To fix it: {fix}"
+    )
 
 
 @dataclass
@@ -78,11 +94,18 @@ def load_registry(pm: pluggy.PluginManager | None = None) -> Registry:
     pm = pm or get_plugin_manager()
     registry = Registry(failures=list(getattr(pm, "flo_failures", [])))
     for impl in pm.hook.flo_register_cards.get_hookimpls():
-        cards = cast(list[type[Card]], impl.function() or [])
+        cards = cast(list[type[Card]], _call(impl, registry.failures))
         for card in cards:
-            _add(registry.cards, registry.providers, "card", card.name, card, impl.plugin_name)
+            _add(
+                registry.cards,
+                registry.providers,
+                "card",
+                getattr(card, "name", None),
+                card,
+                impl.plugin_name,
+            )
     for impl in pm.hook.flo_register_connections.get_hookimpls():
-        connections = cast(list[ConnectionType[Any]], impl.function() or [])
+        connections = cast(list[ConnectionType[Any]], _call(impl, registry.failures))
         for conn in connections:
             _add(
                 registry.connections,
@@ -95,8 +118,25 @@ def load_registry(pm: pluggy.PluginManager | None = None) -> Registry:
     return registry
 
 
+def _call(impl: Any, failures: list[str]) -> list[Any]:
+    """A plugin's hook result; a hook that raises is a failure of that plugin only."""
+    try:
+        return list(impl.function() or [])
+    except Exception as exc:
+        failures.append(
+            f"the plugin {impl.plugin_name!r} failed in {impl.function.__name__}(): "
+            f"{type(exc).__name__}: {exc}; its cards are missing"
+        )
+        return []
+
+
 def _add(
-    table: dict[str, Any], providers: dict[str, str], kind: str, name: str, value: Any, plugin: str
+    table: dict[str, Any],
+    providers: dict[str, str],
+    kind: str,
+    name: Any,
+    value: Any,
+    plugin: str,
 ) -> None:
     if not isinstance(name, str) or not name:
         raise PluginError(f"plugin {plugin!r} registered a {kind} without a name")

@@ -103,19 +103,19 @@ def test_failed_items_are_counted_and_named_and_the_rest_go_on(live, tmp_path):
     rows = write(
         tmp_path,
         "rows.csv",
-        "phone,name\n+12065550100,A\n+15005550001,B\n12065550102,C\n+15005550004,D\n+12065550104,E\n",
+        "phone,name\n+12065550100,A\n+15005550001,B\n+15005550009,C\n+15005550004,D\n+12065550104,E\n",
     )
     result = flo("run", "sample_flows/bulk_sms.yaml", "--input", f"recipients=@{rows}")
     assert result.code == 1
     assert "run " in result.err and "failed: 2 done, 3 failed, 0 unknown" in result.err
     assert "Twilio 21211" in result.err and "Twilio 21610" in result.err
-    assert "1 x inputs.to is not in the expected form" in result.err
+    assert "Twilio 21614" in result.err and "after fixing the cause" not in result.err
     sent = json.loads(result.out)["sent"]
     assert [m is None for m in sent] == [False, True, True, True, False]
     run_id = json.loads(flo("runs", "list", "--json").out)[0]["id"]
     shown = json.loads(flo("runs", "show", run_id, "--json").out)
     codes = sorted(f["error"].get("code") or 0 for f in shown["failures"])
-    assert codes == [0, 21211, 21610] and shown["status"] == "failed"
+    assert codes == [21211, 21610, 21614] and shown["status"] == "failed"
     assert "Twilio 21211" in flo("runs", "show", run_id).out
 
 
@@ -144,7 +144,7 @@ def test_on_error_stop_stops_the_step(live, tmp_path):
             ["--input", "recipients=@sample_flows/recipients.csv", "--input", "extra=1"],
             "no input 'extra'",
         ),
-        (["--input", "recipients=[1, 2]"], "recipients.0: 1 is not of type 'object'"),
+        (["--input", "recipients=[1, 2]"], "recipients.0 must be of type object, not integer"),
     ],
 )
 def test_bad_inputs_exit_2_and_send_nothing(live, args, says):

@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from flo_twilio.card import Card, CardContext
 from flo_twilio.client import TwilioClient, parse_date
@@ -40,15 +41,21 @@ def message_params(options: Mapping[str, Any], inputs: Mapping[str, Any]) -> dic
         "From": options.get("from"),
         "MessagingServiceSid": options.get("messagingServiceSid"),
         "Body": inputs.get("body"),
-        "MediaUrl": inputs.get("mediaUrls"),
+        "MediaUrl": [browser_url(url) for url in inputs.get("mediaUrls") or []] or None,
         "ContentSid": inputs.get("contentSid"),
         "ContentVariables": json.dumps(variables) if isinstance(variables, dict) else variables,
-        "StatusCallback": inputs.get("statusCallback"),
+        "StatusCallback": browser_url(inputs.get("statusCallback")),
         "ValidityPeriod": inputs.get("validityPeriod"),
         "SendAt": inputs.get("sendAt"),
         "ScheduleType": "fixed" if inputs.get("sendAt") else None,
         "ShortenUrls": inputs.get("shortenUrls"),
     }
+
+
+def browser_url(url: Any) -> Any:
+    """A URL percent-encoded as a browser encodes it before requesting it: a space becomes
+    %20, non-ASCII characters their UTF-8 bytes in %XX; what is encoded already stays."""
+    return quote(url, safe=":/?#[]@!$&'()*+,;=%~") if isinstance(url, str) else url
 
 
 def _check_combination(options: Mapping[str, Any], inputs: Mapping[str, Any]) -> None:

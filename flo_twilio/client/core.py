@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from flo_twilio.client.encoding import encode_form, form_pairs
+from flo_twilio.client.neterrors import unreachable
 from flo_twilio.client.retry import IDEMPOTENT, TOO_MANY_REQUESTS, RetryPolicy, never_sent
 from flo_twilio.client.urls import API_VERSION_PATH, base_url
 from flo_twilio.errors import (
@@ -197,7 +198,7 @@ class TwilioClient:
                 if not retryable:
                     raise OutcomeUnknownError(method, path, type(exc).__name__) from None
                 raise TwilioTransportError(
-                    f"{method} {path}: no answer after {attempt} tries ({type(exc).__name__})"
+                    f"{method} {path}: no answer after {attempt} tries; {unreachable(exc, url)}"
                 ) from None
             status = response.status_code
             retryable = status == TOO_MANY_REQUESTS or (status >= 500 and method in IDEMPOTENT)

@@ -15,7 +15,8 @@ from flo_twilio.card import Card
 from flo_twilio.errors import InvalidInputError, Problem
 from flo_twilio.plugins import Registry
 from flo_twilio.runner import refs
-from flo_twilio.runner.yamlmarks import Document, load
+from flo_twilio.runner.inputs import takes_list, value_problems
+from flo_twilio.runner.yamlmarks import Document, load_bytes
 
 TOP_KEYS = ("flo", "name", "description", "account", "inputs", "steps", "outputs")
 STEP_KEYS = ("id", "card", "options", "inputs", "for_each", "concurrency", "on_error")
@@ -50,12 +51,12 @@ class Flow:
 def load_flow(path: Path, registry: Registry) -> Flow:
     """Read and check a flow; every problem found is raised at once, each with file:line:col."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise InvalidInputError(
             [Problem(f"cannot read the flow: {exc.strerror}", str(path))]
         ) from None
-    document = load(text, str(path))
+    document = load_bytes(raw, str(path))
     checker = _Checker(document, registry)
     flow = checker.flow(path)
     if checker.problems:
@@ -130,6 +131,12 @@ class _Checker:
                 self.problem(
                     ("inputs", name), f"input {name!r} has an invalid schema: {exc.message}"
                 )
+                continue
+            if "default" in schema:
+                for problem in value_problems(schema, schema["default"], f"the default of {name}"):
+                    self.problem(
+                        ("inputs", name, "default", *problem.path), problem.message, problem.hint
+                    )
         return {k: v for k, v in raw.items() if isinstance(v, dict)}
 
     def step(self, raw: Any, index: int, seen: dict[str, Step]) -> Step | None:
@@ -158,6 +165,7 @@ class _Checker:
         step = Step(id=step_id, card=card or Card, options={}, inputs={}, index=index)
         if "for_each" in raw:
             step.for_each = self.compiled(raw["for_each"], (*path, "for_each"), seen, None)
+            self.for_each_is_a_list(step.for_each, (*path, "for_each"))
         concurrency = raw.get("concurrency", 10)
         if (
             not isinstance(concurrency, int)
@@ -188,16 +196,15 @@ class _Checker:
         self, value: Any, path: tuple[str | int, ...], seen: dict[str, Step], step: Step | None
     ) -> Any:
         """``value`` with its templates parsed, every reference checked."""
-        try:
-            tree = refs.compile_tree(value)
-        except refs.RefError as exc:
-            self.problem(path, str(exc))
-            return value
+        errors: list[tuple[tuple[str | int, ...], str]] = []
+        tree = refs.compile_tree(value, errors)
+        for where, error in errors:
+            self.problem((*path, *where), error)
         for where, template in refs.templates(tree):
             for ref in template.refs:
-                message = self.reference(ref, seen, step, path)
-                if message:
-                    self.problem((*path, *where), message[0], message[1])
+                found = self.reference(ref, seen, step, path)
+                if found:
+                    self.problem((*path, *where), *found)
         return tree
 
     def reference(
@@ -263,6 +270,33 @@ class _Checker:
                 )
                 return f"{text}: {source.card.name} has no output {rest[0]!r}", hint
         return None
+
+    def for_each_is_a_list(self, for_each: Any, path: tuple[str | int, ...]) -> None:
+        """A literal for_each must be a list, and so must an input it names whole."""
+        if isinstance(for_each, list):
+            return
+        whole = for_each.whole if isinstance(for_each, refs.Template) else None
+        if whole is None or whole.root == "account":
+            kind = "a mapping" if isinstance(for_each, dict) else "text"
+            if not isinstance(for_each, dict | str | refs.Template):
+                kind = (
+                    "nothing" if for_each is None else f"the {type(for_each).__name__} {for_each}"
+                )
+            self.problem(
+                path,
+                f"for_each must be a list (or one ${{{{ }}}} reference to a list), not {kind}",
+                "e.g. for_each: ${{ inputs.recipients }}",
+            )
+            return
+        if whole.root != "inputs" or len(whole.path) != 1:
+            return
+        declared = self.doc_inputs().get(str(whole.path[0]))
+        if isinstance(declared, dict) and not takes_list(declared):
+            self.problem(
+                path,
+                f"for_each: input {whole.path[0]!r} is of type {declared['type']}, not a list",
+                "declare it with type: array, or iterate over another input",
+            )
 
     def doc_inputs(self) -> dict[str, Any]:
         raw = self.doc.data.get("inputs") if isinstance(self.doc.data, dict) else None

@@ -18,7 +18,8 @@ class Count:
 
 
 class Progress:
-    def __init__(self, stream: TextIO = sys.stderr) -> None:
+    def __init__(self, stream: TextIO | None = None) -> None:
+        stream = stream or sys.stderr  # looked up now: stderr may have been replaced since import
         self.stream = stream
         self.counts: dict[str, Count] = {}
         self.bar: Any = None

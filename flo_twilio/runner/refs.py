@@ -67,32 +67,53 @@ def parse_ref(expression: str) -> Ref:
 
 
 def parse(value: str) -> str | Template:
-    """``value`` unchanged when it has no reference, else a Template."""
+    """``value`` unchanged when it has no reference, else a Template; a RefError names
+    every reference in ``value`` that cannot be read."""
     if "${{" not in value:
         return value
     parts: list[str | Ref] = []
+    errors: list[str] = []
     position = 0
     for match in _TEMPLATE.finditer(value):
         if match.start() > position:
             parts.append(value[position : match.start()])
-        parts.append(parse_ref(match.group(1)))
+        try:
+            parts.append(parse_ref(match.group(1)))
+        except RefError as exc:
+            errors.append(str(exc))
         position = match.end()
     rest = value[position:]
     if "${{" in rest:
-        raise RefError("a ${{ is not closed with }}")
+        errors.append("a ${{ is not closed with }}")
+    if errors:
+        raise RefError("; ".join(errors))
     if rest:
         parts.append(rest)
     return Template(tuple(parts))
 
 
-def compile_tree(value: Any) -> Any:
-    """Every string in ``value`` (dicts and lists walked) parsed into a Template if needed."""
+def compile_tree(
+    value: Any,
+    errors: list[tuple[tuple[str | int, ...], str]] | None = None,
+    path: tuple[str | int, ...] = (),
+) -> Any:
+    """Every string in ``value`` (dicts and lists walked) parsed into a Template if needed.
+
+    With ``errors``, a string that cannot be parsed is kept as it is and (its path, why)
+    appended, so that every bad reference is found; without, the first raises RefError.
+    """
     if isinstance(value, str):
-        return parse(value)
+        if errors is None:
+            return parse(value)
+        try:
+            return parse(value)
+        except RefError as exc:
+            errors.append((path, str(exc)))
+            return value
     if isinstance(value, dict):
-        return {k: compile_tree(v) for k, v in value.items()}
+        return {k: compile_tree(v, errors, (*path, k)) for k, v in value.items()}
     if isinstance(value, list):
-        return [compile_tree(v) for v in value]
+        return [compile_tree(v, errors, (*path, i)) for i, v in enumerate(value)]
     return value
 
 

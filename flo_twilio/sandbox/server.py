@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import socket
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 import uvicorn
 
+from flo_twilio.errors import InvalidInputError, Problem
 from flo_twilio.sandbox.app import create_app
 from flo_twilio.sandbox.faults import Faults
 from flo_twilio.sandbox.limits import CLIENT_TIMEOUT, timed_protocol
@@ -26,30 +28,71 @@ def serve(
     port: int = 4010,
     client_timeout: float | None = None,
 ) -> None:
-    """Run until Ctrl-C; print how to connect first. Clients idle or slow to send a
-    request for ``client_timeout`` seconds (default ``CLIENT_TIMEOUT``) are disconnected."""
-    app = create_app(state, faults)
-    for sid, account in state.accounts.items():
-        numbers = ", ".join(n.phone_number for n in state.numbers[sid])
-        print(
-            f"flo sandbox: a Twilio-compatible API on http://{host}:{port}\n"
-            f"  account sid:  {sid}\n"
-            f"  auth token:   {account.auth_token}\n"
-            f"  numbers:      {numbers}\n"
-            f"  connect it:   flo accounts add sandbox --account-sid {sid} --auth-token - "
-            f"--api-base-url http://{host}:{port}",
-            file=sys.stderr,
-            flush=True,
-        )
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
+    """Run until Ctrl-C; say how to connect once the port is bound and listening.
+
+    A port that is taken is an InvalidInputError (one line, with a --port hint). Clients
+    idle or slow to send a request for ``client_timeout`` seconds (default
+    ``CLIENT_TIMEOUT``) are disconnected."""
+    sock = bind(host, port)
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        create_app(state, faults),
         log_level="warning",
         access_log=False,
         server_header=False,
         http=timed_protocol(client_timeout or CLIENT_TIMEOUT),
     )
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if not self.should_exit:
+                print(banner(state, host, port), file=sys.stderr, flush=True)
+
+    Server(config).run(sockets=[sock])
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        taken = exc.errno == errno.EADDRINUSE
+        raise InvalidInputError(
+            [
+                Problem(
+                    f"cannot listen on {host}:{port}: {exc.strerror}",
+                    hint=f"another program uses port {port}; pick another with --port {port + 1}"
+                    if taken
+                    else "check --host and --port",
+                )
+            ]
+        ) from None
+    return sock
+
+
+def shown_token(token: str) -> str:
+    """The token for the banner: the public default as it is, any other one never."""
+    return token if token == DEFAULT_AUTH_TOKEN else "(the one you gave)"
+
+
+def banner(state: SandboxState, host: str, port: int) -> str:
+    """How to connect to each of the sandbox's accounts."""
+    lines = []
+    for sid, account in state.accounts.items():
+        numbers = ", ".join(n.phone_number for n in state.numbers[sid])
+        lines.append(
+            f"flo sandbox: a Twilio-compatible API on http://{host}:{port}\n"
+            f"  account sid:  {sid}\n"
+            f"  auth token:   {shown_token(account.auth_token)}\n"
+            f"  numbers:      {numbers}\n"
+            f"  connect it:   flo accounts add sandbox --account-sid {sid} --auth-token - "
+            f"--api-base-url http://{host}:{port}"
+        )
+    return "\n".join(lines)
 
 
 @contextlib.contextmanager

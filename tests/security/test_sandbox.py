@@ -201,7 +201,7 @@ def start_sandbox(
         [sys.executable, "-m", "flo_twilio.cli", "sandbox", "--port", str(port), *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         cwd=ROOT,
         env={**os.environ, **(env or {})},
     )
@@ -225,3 +225,6 @@ def test_the_sandbox_token_can_stay_off_the_command_line(source):
     finally:
         proc.terminate()
         proc.wait(10)
+        banner = proc.stderr.read().decode()
+        proc.stderr.close()
+    assert "auth token:" in banner and token not in banner  # the banner never echoes it

@@ -1,0 +1,263 @@
+"""The pre-pass: inputs checked in full before anything changes the world.
+
+Every row of every input file is read and checked against the input's ``items`` schema,
+and every call whose values depend only on inputs and the account (each item of such a
+``for_each`` step, and such single steps) is rendered as the engine will render it, checked
+against its card's manifest and built by the card's ``preview`` (which checks what spans
+several fields), with nothing sent. Problems are collected, the first ``MAX_SHOWN`` listed
+with where they are, and raised together.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from flo_twilio.card import Card, CardContext
+from flo_twilio.errors import InvalidInputError, Problem
+from flo_twilio.runner import refs
+from flo_twilio.runner.flow import Flow, Step
+from flo_twilio.runner.inputs import value_problems
+from flo_twilio.runner.rowfiles import CsvFile, RowFile, Where
+
+MAX_SHOWN = 20
+# Where a problem of one call is, and what fed the field: (section, path) -> (where, from).
+Place = Callable[[str, tuple[str | int, ...]], tuple[str, str]]
+
+
+def precheck(flow: Flow, inputs: Mapping[str, Any], ctx: CardContext) -> dict[str, int]:
+    """Check every input row and every call known before the run; raise InvalidInputError
+    listing what is wrong. Returns how many rows each input file has."""
+    return PrePass(flow, inputs, ctx).run()
+
+
+class Findings:
+    """The problems found: the first ``cap`` kept, the others counted."""
+
+    def __init__(self, cap: int = MAX_SHOWN) -> None:
+        self.cap = cap
+        self.shown: list[Problem] = []
+        self.more = 0
+
+    def __call__(self, problem: Problem) -> None:
+        if len(self.shown) < self.cap:
+            self.shown.append(problem)
+        else:
+            self.more += 1
+
+    def raise_any(self) -> None:
+        if self.more:
+            self.shown.append(Problem(f"and {self.more:,} more problems"))
+        if self.shown:
+            raise InvalidInputError(self.shown)
+
+
+class PrePass:
+    def __init__(self, flow: Flow, inputs: Mapping[str, Any], ctx: CardContext) -> None:
+        self.flow, self.inputs, self.ctx = flow, inputs, ctx
+        self.scope = {"inputs": inputs, "account": dict(ctx.account)}
+        self.found = Findings()
+        self.cards: dict[str, Card] = {step.id: step.card() for step in flow.steps}
+
+    def run(self) -> dict[str, int]:
+        known = {name for name, value in self.inputs.items() if not isinstance(value, RowFile)}
+        counts: dict[str, int] = {}
+        for name, value in self.inputs.items():
+            if isinstance(value, RowFile):
+                steps = [
+                    s for s in self.flow.steps if iterates(s, name) and checkable(s, self.inputs)
+                ]
+                rows = self.rows(name, value, steps)
+                if rows is not None:
+                    counts[name] = rows
+                    known.add(name)
+        for step in self.flow.steps:
+            if not checkable(step, known) or any(iterates(step, n) for n in counts):
+                continue
+            if step.for_each is None:
+                self.call(f"step {step.id}", step, self.scope, self.in_flow(step))
+            else:
+                self.items(step)
+        self.found.raise_any()
+        return counts
+
+    def rows(self, name: str, source: RowFile, steps: list[Step]) -> int | None:
+        """Read the whole file once; the number of rows, or None when it cannot be used."""
+        schema = self.flow.inputs[name]
+        items = schema.get("items")
+        if not isinstance(items, dict):
+            items = {}
+        count = 0
+        validator = Draft202012Validator(items)
+        try:
+            for where, row in source.located(self.found):
+                if count == 0 and not self.has_columns(source, items):
+                    return None
+                count += 1
+                row_problems = value_problems(validator, row, f"{name}[{count - 1}]")
+                for problem in row_problems:
+                    self.found(row_problem(source, where, problem, name))
+                if row_problems:
+                    continue
+                for step in steps:
+                    scope = {**self.scope, "item": row}
+                    self.call(f"step {step.id}", step, scope, in_row(source, where, step))
+        except InvalidInputError as exc:
+            for problem in exc.problems:
+                self.found(problem)
+            return None
+        if count == 0 and not self.has_columns(source, items):
+            return None
+        self.count(name, source, schema, count)
+        return count
+
+    def has_columns(self, source: RowFile, items: Mapping[str, Any]) -> bool:
+        """A CSV header without a required column is one problem, not one per row."""
+        if not isinstance(source, CsvFile):
+            return True
+        missing = [c for c in items.get("required", []) if c not in source.header]
+        for column in missing:
+            close = difflib.get_close_matches(column, source.header, n=1)
+            self.found(
+                Problem(
+                    f"no column {column!r} (columns found: {', '.join(source.header)})",
+                    str(Where(source.label, source.header_line)),
+                    f"did you mean {close[0]}?" if close else f"add a column named {column}",
+                )
+            )
+        return not missing
+
+    def count(self, name: str, source: RowFile, schema: Mapping[str, Any], count: int) -> None:
+        where = f"{source.label}:1:1"
+        if count == 0 and schema.get("minItems") != 0:
+            self.found(
+                Problem(
+                    "the file has no rows",
+                    where,
+                    f"add rows, or allow an empty list with minItems: 0 in the flow's input {name}",
+                )
+            )
+        elif count < schema.get("minItems", 0):
+            self.found(
+                Problem(
+                    f"the file has {count} rows; {name} needs at least {schema['minItems']}", where
+                )
+            )
+        elif count > schema.get("maxItems", count):
+            self.found(
+                Problem(
+                    f"the file has {count} rows; {name} takes at most {schema['maxItems']}", where
+                )
+            )
+
+    def items(self, step: Step) -> None:
+        """Each item of a for_each step whose list is known before the run."""
+        where = self.flow.document.where(("steps", step.index, "for_each"))
+        try:
+            items = refs.render(step.for_each, self.scope)
+        except refs.RefError as exc:
+            self.found(Problem(f"step {step.id}: for_each: {exc}", where))
+            return
+        if not isinstance(items, list):
+            kind = type(items).__name__
+            self.found(Problem(f"step {step.id}: for_each must be a list, not {kind}", where))
+            return
+        for index, item in enumerate(items):
+            scope = {**self.scope, "item": item}
+            self.call(f"step {step.id} item {index}", step, scope, self.in_flow(step))
+
+    def call(self, label: str, step: Step, scope: Mapping[str, Any], place: Place) -> None:
+        """Render one call as the engine will, check it against the card's manifest, and
+        have the card build it (without sending)."""
+        rendered: dict[str, Any] = {}
+        for section in ("options", "inputs"):
+            try:
+                rendered[section] = refs.render(getattr(step, section), scope)
+            except refs.RefError as exc:
+                where, _ = place(section, ())
+                self.found(Problem(f"{label}: {exc}", where))
+                return
+        problems = [
+            (section, problem)
+            for section, values in rendered.items()
+            for problem in step.card.manifest.problems(section, values)
+        ]
+        if not problems:
+            try:
+                self.cards[step.id].preview(self.ctx, rendered["options"], rendered["inputs"])
+            except InvalidInputError as exc:
+                problems = [("inputs", problem) for problem in exc.problems]
+        for section, problem in problems:
+            where, source = place(section, problem.path)
+            self.found(Problem(f"{label}{source}: {problem.message}", where, problem.hint))
+
+    def in_flow(self, step: Step) -> Place:
+        """Problems of a call whose values are all in the flow or its inputs: the field's place."""
+
+        def place(section: str, path: tuple[str | int, ...]) -> tuple[str, str]:
+            where = self.flow.document.where(("steps", step.index, section, *path))
+            ref = feeding(step, section, path)
+            return where, f", from ${{{{ {ref} }}}}" if ref else ""
+
+        return place
+
+
+def references(step: Step) -> Iterable[refs.Ref]:
+    for value in (step.for_each, step.options, step.inputs):
+        for _, template in refs.templates(value):
+            yield from template.refs
+
+
+def checkable(step: Step, inputs: Iterable[str]) -> bool:
+    """True when the step's values depend only on known inputs, its item and the account."""
+    available = set(inputs)
+    return all(
+        ref.root in ("item", "account")
+        or (ref.root == "inputs" and bool(ref.path) and ref.path[0] in available)
+        for ref in references(step)
+    )
+
+
+def iterates(step: Step, name: str) -> bool:
+    """True when the step's for_each is the input ``name``, whole."""
+    whole = step.for_each.whole if isinstance(step.for_each, refs.Template) else None
+    return whole is not None and whole.root == "inputs" and whole.path == (name,)
+
+
+def row_problem(source: RowFile, where: Where, problem: Problem, name: str) -> Problem:
+    """A row's problem at the row's line and, for CSV, the column's number."""
+    column = source.column(str(problem.path[0])) if problem.path else None
+    place = Where(where.file, where.line, column or where.column)
+    if column and problem.message.endswith(" is required"):
+        return Problem(
+            f"column {problem.path[0]!r} is empty",
+            str(place),
+            f"fill it in, or leave the row out: the flow's input {name} requires it",
+        )
+    return Problem(problem.message, str(place), problem.hint)
+
+
+def feeding(step: Step, section: str, path: tuple[str | int, ...]) -> refs.Ref | None:
+    """The one reference a field's value comes from, if it comes from exactly one."""
+    value = getattr(step, section)
+    field = value.get(path[0]) if path and isinstance(value, dict) else None
+    found = [ref for _, template in refs.templates(field) for ref in template.refs]
+    return found[0] if len(found) == 1 else None
+
+
+def in_row(source: RowFile, where: Where, step: Step) -> Place:
+    """Problems of a call made from a file's row: the row's line, and the column that fed it."""
+
+    def place(section: str, path: tuple[str | int, ...]) -> tuple[str, str]:
+        ref = feeding(step, section, path)
+        if ref is None or ref.root != "item" or not ref.path:
+            return str(where), ""
+        column = source.column(str(ref.path[0]))
+        if column is None:
+            return str(where), f", from ${{{{ {ref} }}}}"
+        return str(Where(where.file, where.line, column)), f", column {ref.path[0]}"
+
+    return place
