@@ -49,7 +49,8 @@ def serve(
             if not self.should_exit:
                 print(banner(state, host, port), file=sys.stderr, flush=True)
 
-    Server(config).run(sockets=[sock])
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled
+        Server(config).run(sockets=[sock])
 
 
 def bind(host: str, port: int) -> socket.socket:
