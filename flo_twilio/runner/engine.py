@@ -239,6 +239,8 @@ class Engine:
             else:
                 outputs = await self.fan_out(step, card, scope)
             scope["steps"][step.id] = {"outputs": outputs}
+        if self.journal is not None:
+            await self.journal.durable()
         return None if self.dry_run else self.outputs(scope)
 
     def outputs(self, scope: dict[str, Any]) -> Any:
@@ -409,6 +411,7 @@ class Engine:
             call.started = self.journal.intent(
                 self.run_id, call.step.id, call.index, call.key, call.inputs
             )
+            await self.journal.durable()
         try:
             outputs = await call.card.run(self.ctx, call.options, call.inputs)
         except OutcomeUnknownError as exc:
@@ -501,9 +504,8 @@ class Engine:
     def wait(self, call: Call, later: list[Later], error: dict[str, Any]) -> str:
         """Record the item unknown and look it up again once the settle window has passed
         since its intent."""
-        note = {**error, "message": f"{error['message']}; not found yet"}
-        self.record(call, "unknown", note)
-        heapq.heappush(later, Later(call.started + self.settle, call.index, call, True, note))
+        self.record(call, "unknown", {**error, "message": f"{error['message']}; not found yet"})
+        heapq.heappush(later, Later(call.started + self.settle, call.index, call, True, error))
         return "later"
 
     def retry(self, call: Call, later: list[Later], error: dict[str, Any]) -> str:
@@ -528,7 +530,7 @@ class Engine:
                     heapq.heappush(later, entry)
                     return
                 if entry.look_up:
-                    await self.look_again(entry.call, later)
+                    await self.look_again(entry.call, later, entry.error)
                 else:
                     await self.send(entry.call, later)
 
@@ -544,19 +546,19 @@ class Engine:
             self.count(step, "unknown" if entry.look_up else "failed", reason_of(entry.error))
         later.clear()
 
-    async def look_again(self, call: Call, later: list[Later]) -> None:
+    async def look_again(self, call: Call, later: list[Later], error: dict[str, Any]) -> None:
         """A call's settle window has passed: found now, or surely never made."""
         try:
             if await self.look_up(call):
                 return
         except (CannotLookUp, LookUpFailed) as exc:
-            self.unknown(call, str(exc))
+            self.unknown(call, f"{error['message']}; {exc}")
             return
         if call.sent_again:
             self.unknown(
                 call,
-                "sent again after it was not found, and that send's outcome is unknown too; "
-                f"flo resume {self.run_id} looks it up again",
+                f"{error['message']}; it was sent again after it was not found, and that is "
+                f"not found either: flo resume {self.run_id} looks it up again",
             )
             return
         call.sent_again = True

@@ -1,6 +1,10 @@
 """The run journal: SQLite (WAL) under FLO_HOME. An item's intent is committed before a
 card that changes the world is called, its outcome after; a resumed run reads both.
 
+Items' writes made while a run's event loop turns are committed together, once per turn: one
+fsync for all of them. ``durable`` waits for that commit (an intent must be durable before
+its call leaves); an outcome lost to a crash before its commit costs a look-up, never a send.
+
 Results found by reconciliation, and the results of sends, are *claimed* per account: no
 other item of any run can take a claimed result. Everything that grows with the number of
 items (a step's outputs, a resume's earlier rows, counts) is read a page at a time or
@@ -8,6 +12,7 @@ counted in SQL, so memory stays flat however many rows a run has."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import json
@@ -99,6 +104,7 @@ class Journal:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         new = not path.exists()
         self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        self._committed: asyncio.Future[None] | None = None  # the batch's commit, once due
         if new:
             os.chmod(path, 0o600)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -111,10 +117,12 @@ class Journal:
                     self.db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
+        self.commit()
         self.db.close()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
+        self.commit()
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -172,6 +180,7 @@ class Journal:
             )
 
     def set_status(self, run_id: str, status: str, summary: dict[str, Any] | None = None) -> None:
+        self.commit()
         self.db.execute(
             "UPDATE runs SET status = ?, updated = ?, summary = COALESCE(?, summary) WHERE id = ?",
             (status, time.time(), scrub(summary) if summary is not None else None, run_id),
@@ -260,18 +269,56 @@ class Journal:
     def claimed(self, account_sid: str) -> Claims:
         return Claims(self, account_sid)
 
-    # Items: writing.
+    # Items: writing, in batches.
+
+    @contextlib.contextmanager
+    def batched(self) -> Iterator[None]:
+        """Write into the open batch; it is committed at the event loop's next turn (at once
+        outside an event loop)."""
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN IMMEDIATE")
+        if self._committed is None:
+            with contextlib.suppress(RuntimeError):  # no running loop
+                loop = asyncio.get_running_loop()
+                self._committed = loop.create_future()
+                loop.call_soon(self.commit)
+        yield
+        if self._committed is None:
+            self.commit()
+
+    def commit(self) -> None:
+        """Commit the open batch now, if there is one."""
+        committed, self._committed = self._committed, None
+        if committed is not None and (committed.done() or committed.get_loop().is_closed()):
+            committed = None  # nobody can be waiting for it any more
+        try:
+            if self.db.in_transaction:
+                self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if committed is None:
+                raise
+            committed.set_exception(exc)
+        else:
+            if committed is not None:
+                committed.set_result(None)
+
+    async def durable(self) -> None:
+        """Wait until every write made so far is committed."""
+        if self._committed is not None:
+            await asyncio.shield(self._committed)
 
     def intent(self, run_id: str, step_id: str, index: int, key: str, inputs: Any) -> float:
-        """Commit that this item is about to be called; returns the time recorded."""
+        """Write that this item is about to be called (``durable`` before calling it);
+        returns the time recorded."""
         now = time.time()
-        self.db.execute(
-            "INSERT INTO items VALUES (?, ?, ?, ?, 'intent', ?, NULL, NULL, ?, ?) "
-            "ON CONFLICT (run_id, step_id, idx) DO UPDATE SET state = 'intent', "
-            "key = excluded.key, inputs = excluded.inputs, started = excluded.started, "
-            "updated = excluded.updated, error = NULL",
-            (run_id, step_id, index, key, scrub(inputs), now, now),
-        )
+        with self.batched():
+            self.db.execute(
+                "INSERT INTO items VALUES (?, ?, ?, ?, 'intent', ?, NULL, NULL, ?, ?) "
+                "ON CONFLICT (run_id, step_id, idx) DO UPDATE SET state = 'intent', "
+                "key = excluded.key, inputs = excluded.inputs, started = excluded.started, "
+                "updated = excluded.updated, error = NULL",
+                (run_id, step_id, index, key, scrub(inputs), now, now),
+            )
         return now
 
     def finish(
@@ -292,7 +339,7 @@ class Journal:
         ``claim`` = (account sid, result sid) for it in the same transaction. With
         ``exclusive``, a result another item has claimed is not taken: False, nothing written."""
         now = time.time()
-        with self.transaction():
+        with self.batched():
             if claim is not None:
                 taken = self.db.execute(
                     "INSERT INTO claims VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",

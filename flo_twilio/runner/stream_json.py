@@ -10,6 +10,14 @@ from typing import Any
 
 def write_json(value: Any, write: Callable[[str], Any], indent: int = 2, level: int = 0) -> None:
     inner, outer = " " * indent * (level + 1), " " * indent * level
+    if isinstance(value, dict | list):
+        try:  # plain data: at once
+            text = json.dumps(value, ensure_ascii=False, indent=indent)
+        except TypeError:  # it holds a list to stream
+            pass
+        else:
+            write(text.replace("\n", "\n" + outer))
+            return
     if isinstance(value, Mapping):
         write("{")
         for number, (key, item) in enumerate(value.items()):
