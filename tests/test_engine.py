@@ -176,7 +176,7 @@ async def test_an_old_intent_not_found_is_sent_again_at_once(single, journal):
     journal.intent("r4", "s", 0, item_key({}, {"to": "a"}), {"to": "a"})
     journal.db.execute("UPDATE items SET started = started - 3600")
     _, error, _, waits = await run(single, journal, "r4", settle=60)
-    assert error is None and Send.calls == ["a"] and not waits
+    assert error is None and Send.calls == ["a"] and Send.looked == ["a"] and not waits
 
 
 async def test_a_resend_is_made_once_then_the_item_stays_unknown(single, journal):
@@ -285,6 +285,14 @@ async def test_outputs_are_read_from_the_journal_in_input_order(tmp_path, journa
     sent = engine.outputs_seen["all"]
     assert len(sent) == 3 and sent[1] is None and sent[2]["sid"].startswith("S-c")
     assert [o and o["sid"][:3] for o in sent] == ["S-a", None, "S-c"]
+
+
+async def test_outputs_keep_their_places_when_a_row_is_missing(tmp_path, journal):
+    await run(bulk(tmp_path), journal, "r18", {"to": list("abc")})
+    journal.db.execute("DELETE FROM items WHERE idx = 1")
+    outputs = journal.outputs("r18", "s", 3)
+    assert [o and o["sid"][:3] for o in outputs] == ["S-a", None, "S-c"]
+    assert outputs[1] is None and outputs[-1]["sid"].startswith("S-c") and len(outputs) == 3
 
 
 async def test_no_journal_row_makes_a_resume_crash(tmp_path, journal):

@@ -40,6 +40,7 @@ DEFAULT_SETTLE = 60.0  # seconds; longer than the client's request deadline (30 
 SETTLE_VARIABLE = "FLO_SETTLE_SECONDS"
 RETRY_PAUSES = (1.0, 5.0, 15.0)  # before each new try of a call the API did not take
 CLAIM_RACES = 5  # look-ups in a row whose result another process claimed first
+NOT_FOUND_YET = "; not found yet"
 
 
 def settle_window(seconds: float | None = None) -> float:
@@ -402,7 +403,8 @@ class Engine:
         if self.resend_unknown or time.time() >= call.started + self.settle:
             call.sent_again = True
             return await self.send(call, later)
-        return self.wait(call, later, error or {"type": "OutcomeUnknown", "message": "interrupted"})
+        interrupted = {"type": "OutcomeUnknown", "message": "interrupted during its call"}
+        return self.wait(call, later, error or interrupted)
 
     async def send(self, call: Call, later: list[Later]) -> str:
         """Call the card (its intent committed first when it changes the world)."""
@@ -462,7 +464,6 @@ class Engine:
     def succeed(self, call: Call, outputs: Any, *, exclusive: bool) -> str:
         """Record the call done, claiming its result; "taken" when ``exclusive`` and another
         item claimed that result first."""
-        assert self.journal is not None
         sid = outputs.get("sid") if isinstance(outputs, dict) else None
         claim = (self.account_sid, str(sid)) if call.mutating and sid else None
         problems = call.card.manifest.problems("outputs", outputs)
@@ -473,29 +474,12 @@ class Engine:
                 f"{problems[0]}" + ("; it was not sent again" if call.mutating else ""),
                 "happened": call.mutating,
             }
-            self.journal.finish(
-                self.run_id,
-                call.step.id,
-                call.index,
-                "failed",
-                key=call.key,
-                inputs=call.inputs,
-                outputs=outputs,
-                error=error,
-                claim=claim,
-            )
+            if not self.record(
+                call, "failed", error, outputs=outputs, claim=claim, exclusive=exclusive
+            ):
+                return "taken"
             return self.count(call.step, "failed", reason_of(error))
-        if not self.journal.finish(
-            self.run_id,
-            call.step.id,
-            call.index,
-            "done",
-            key=call.key,
-            inputs=call.inputs,
-            outputs=outputs,
-            claim=claim,
-            exclusive=exclusive,
-        ):
+        if not self.record(call, "done", outputs=outputs, claim=claim, exclusive=exclusive):
             return "taken"
         return self.count(call.step, "done")
 
@@ -504,7 +488,8 @@ class Engine:
     def wait(self, call: Call, later: list[Later], error: dict[str, Any]) -> str:
         """Record the item unknown and look it up again once the settle window has passed
         since its intent."""
-        self.record(call, "unknown", {**error, "message": f"{error['message']}; not found yet"})
+        error = {**error, "message": str(error.get("message")).removesuffix(NOT_FOUND_YET)}
+        self.record(call, "unknown", {**error, "message": error["message"] + NOT_FOUND_YET})
         heapq.heappush(later, Later(call.started + self.settle, call.index, call, True, error))
         return "later"
 
@@ -591,16 +576,29 @@ class Engine:
 
     # Outcomes.
 
-    def record(self, call: Call, state: str, error: dict[str, Any]) -> None:
+    def record(
+        self,
+        call: Call,
+        state: str,
+        error: dict[str, Any] | None = None,
+        *,
+        outputs: Any = None,
+        claim: tuple[str, str] | None = None,
+        exclusive: bool = False,
+    ) -> bool:
+        """Journal the call's outcome; False when ``exclusive`` and ``claim`` was taken."""
         assert self.journal is not None
-        self.journal.finish(
+        return self.journal.finish(
             self.run_id,
             call.step.id,
             call.index,
             state,
             key=call.key,
             inputs=call.inputs,
+            outputs=outputs,
             error=error,
+            claim=claim,
+            exclusive=exclusive,
         )
 
     def fail(self, call: Call, error: dict[str, Any]) -> str:
