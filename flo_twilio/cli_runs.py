@@ -15,7 +15,14 @@ from flo_twilio.accounts import Account, flo_home
 from flo_twilio.errors import InvalidInputError
 from flo_twilio.runner import lifecycle
 from flo_twilio.runner.connections import choose_account, connected
-from flo_twilio.runner.engine import Engine, Halted, OutputsFailed, StepFailed, settle_window
+from flo_twilio.runner.engine import (
+    DEFAULT_SETTLE,
+    Engine,
+    Halted,
+    OutputsFailed,
+    StepFailed,
+    settle_window,
+)
 from flo_twilio.runner.flow import Flow, load_flow
 from flo_twilio.runner.inputs import parse_assignments, resolve_inputs
 from flo_twilio.runner.journal import Journal
@@ -149,7 +156,7 @@ def execute(
     *,
     as_json: bool = False,
     resend_unknown: bool = False,
-    settle: float | None = None,
+    settle: float = DEFAULT_SETTLE,
 ) -> int:
     """Run (or resume) ``run_id`` to its end; record and say how it went."""
     progress = Progress()
@@ -163,7 +170,7 @@ def execute(
                 runs,
                 run_id,
                 resend_unknown=resend_unknown,
-                settle=settle_window(settle),
+                settle=settle,
                 on_item=progress.item,
                 on_wait=progress.note,
             )

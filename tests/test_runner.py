@@ -403,6 +403,7 @@ def test_a_killed_run_shows_interrupted_and_one_plain_resume_finishes_it(
     run.wait()
     [record] = json.loads(flo("runs", "list", "--json").out)
     assert record["status"] == "interrupted"
+    live.faults.update({"latency": 1.0})  # so the first resume is still running when checked
     first = subprocess.Popen(
         [*command, "resume", record["id"]],
         cwd=ROOT,
