@@ -4,6 +4,7 @@ journal: unknown is not failed, the settle window, one resend, trouble kept to i
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
 from typing import Any, ClassVar
@@ -293,6 +294,7 @@ async def test_outputs_keep_their_places_when_a_row_is_missing(tmp_path, journal
     outputs = journal.outputs("r18", "s", 3)
     assert [o and o["sid"][:3] for o in outputs] == ["S-a", None, "S-c"]
     assert outputs[1] is None and outputs[-1]["sid"].startswith("S-c") and len(outputs) == 3
+    assert json.loads(str(outputs)) == list(outputs)  # interpolated as a list would be
 
 
 async def test_no_journal_row_makes_a_resume_crash(tmp_path, journal):

@@ -433,6 +433,7 @@ def test_a_run_on_the_built_in_sandbox_is_resumed_and_listed(tmp_path, flo_home)
     run_id = str(read_journal(journal, "SELECT id FROM runs"))
     resumed = flo("resume", run_id, env={"FLO_SETTLE_SECONDS": SETTLE})
     assert resumed.code == 0, resumed.err
+    assert (flo_home / "sandbox.db").stat().st_mode & 0o777 == 0o600  # it holds bodies
     state = SandboxState(db_path=flo_home / "sandbox.db")
     assert Counter(m["to"] for m in state.messages.values()) == Counter(recipients)
     listed = json.loads(flo("run", "sample_flows/custom_api.yaml").out)

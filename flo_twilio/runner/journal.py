@@ -436,6 +436,9 @@ class StepOutputs(Sequence[Any]):
             expected = item.index + 1
         yield from itertools.repeat(None, self.length - expected)
 
+    def __str__(self) -> str:  # interpolated into a string, as a list would be
+        return json.dumps(list(self), ensure_ascii=False)
+
     def __repr__(self) -> str:
         return f"<outputs of {self.length} items of step {self.step_id}>"
 

@@ -27,10 +27,12 @@ def embedded_account() -> Account:
 
 
 def embedded_state() -> SandboxState:
-    """The built-in sandbox's state, kept under FLO_HOME."""
+    """The built-in sandbox's state, kept under FLO_HOME (private: it holds message bodies)."""
     home = flo_home()
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return SandboxState(db_path=home / "sandbox.db")
+    path = home / "sandbox.db"
+    path.touch(mode=0o600, exist_ok=True)
+    return SandboxState(db_path=path)
 
 
 def embedded_transport(state: SandboxState | None = None) -> httpx.AsyncBaseTransport:
