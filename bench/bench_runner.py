@@ -79,7 +79,7 @@ def main(count: int = 3000) -> None:
             "flo run bulk_sms.yaml (whole command)", count, flo_run(url, rows, Path(tmp) / "home")
         )
     print(
-        f"\nflo run reaches {runner / bare:.2f}x the bare client's rate (journal: 2 commits per message)"
+        f"\nflo run reaches {runner / bare:.2f}x the bare client's rate (journal: a durable intent before each send)"
     )
 
 

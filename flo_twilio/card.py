@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -62,12 +62,14 @@ class Card:
         options: Mapping[str, Any],
         inputs: Mapping[str, Any],
         since: float,
-        exclude: frozenset[str] = frozenset(),
+        exclude: Container[str] = frozenset(),
     ) -> dict[str, Any] | None:
-        """Look for the result of a call made at or after ``since`` (epoch seconds).
+        """Look for the result of a call made at or after ``since`` (epoch seconds on this
+        machine's clock; convert it to the API's).
 
-        Return its outputs when found (skipping results whose id is in ``exclude``: they
-        belong to other items), None when it did not happen. The default cannot tell.
+        Return its outputs when found, None when it is not there. Skip results whose id is
+        ``in exclude``: they belong to other items, of this run or any other. Raise when the
+        look-up itself fails; the default cannot look anything up.
         """
         raise NotImplementedError(f"{self.name} cannot reconcile an interrupted call")
 

@@ -14,13 +14,27 @@ from typing import Any
 from flo_twilio.accounts import Account, secure_home
 from flo_twilio.errors import AccountError, InvalidInputError, Problem
 from flo_twilio.redaction import safe_json
+from flo_twilio.runner import lifecycle
 from flo_twilio.runner.connections import choose_account, connected
-from flo_twilio.runner.engine import Engine, Halted, StepFailed
+from flo_twilio.runner.engine import (
+    DEFAULT_SETTLE,
+    Engine,
+    Halted,
+    OutputsFailed,
+    StepFailed,
+    settle_window,
+)
 from flo_twilio.runner.flow import Flow, load_flow
 from flo_twilio.runner.inputs import FileOptions, parse_assignments, resolve_inputs
 from flo_twilio.runner.journal import Journal
 from flo_twilio.runner.precheck import precheck
 from flo_twilio.runner.progress import Progress
+from flo_twilio.runner.stream_json import write_json
+
+SETTLE_HELP = (
+    "seconds after an intent before an item not found on Twilio is sent again "
+    "(default: $FLO_SETTLE_SECONDS or 60; keep it longer than the 30 s request deadline)"
+)
 
 
 def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
@@ -42,6 +56,7 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     run.add_argument(
         "--json", action="store_true", help="print the run id, status and outputs as JSON"
     )
+    run.add_argument("--settle", type=float, metavar="SECONDS", help=SETTLE_HELP)
     run.set_defaults(handler=cmd_run)
 
     runs = commands.add_parser("runs", help="list runs and show one")
@@ -52,6 +67,7 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     show = sub.add_parser("show", help="a run's steps, items and failures")
     show.add_argument("run_id")
     show.add_argument("--json", action="store_true")
+    show.add_argument("--flow", action="store_true", help="print the flow as the run started")
     show.set_defaults(handler=cmd_runs_show)
 
     resume = commands.add_parser(
@@ -61,8 +77,10 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     resume.add_argument(
         "--resend-unknown",
         action="store_true",
-        help="send again the items that may have been sent but were not found on Twilio",
+        help="send again now, without waiting for the settle window, the items that may have "
+        "been sent but were not found on Twilio",
     )
+    resume.add_argument("--settle", type=float, metavar="SECONDS", help=SETTLE_HELP)
     resume.add_argument("--json", action="store_true")
     resume.set_defaults(handler=cmd_resume)
 
@@ -138,17 +156,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def absolute_inputs(pairs: list[str]) -> list[str]:
-    """``name=@file`` with the file's absolute path, so a resume finds it from anywhere."""
-    result = []
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if sep and value.startswith("@"):
-            value = "@" + str(Path(value[1:]).resolve())
-        result.append(f"{name}{sep}{value}")
-    return result
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from flo_twilio.cli import registry
 
@@ -165,51 +172,45 @@ def cmd_run(args: argparse.Namespace) -> int:
     flow, inputs, account, files = checked(args, reg)
     if args.dry_run:
         return dry_run(reg, flow, account, inputs)
+    settle = settle_window(args.settle)
     runs = journal()
-    arguments = {
-        "inputs": absolute_inputs(args.input),
-        "account": args.account or flow.account,
-        "files": files.arguments(),
-    }
-    run_id = runs.start_run(flow.name, str(args.flow.resolve()), account.nickname, arguments)
+    run_id = lifecycle.start(runs, flow, account, args.input, args.account or flow.account, files)
     print(f"run {run_id}: {flow.name} on account {account.nickname}", file=sys.stderr)
-    return execute(reg, runs, run_id, flow, account, inputs, as_json=args.json)
+    return execute(reg, runs, run_id, flow, account, inputs, as_json=args.json, settle=settle)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from flo_twilio.cli import registry
 
     reg = registry()
+    settle = settle_window(args.settle)
     runs = journal()
     record = runs.run(args.run_id)
-    if record is None:
-        raise InvalidInputError(f"no run {args.run_id!r}; see flo runs list")
-    if record["status"] == "done":
+    if record is not None and record["status"] == "done":
         print(f"run {args.run_id} is already done", file=sys.stderr)
         if args.json:
             print(json.dumps({"run": args.run_id, "status": "done"}, indent=2))
         return 0
-    runs.claim(args.run_id)
-    flow = load_flow(Path(record["flow_path"]), reg)
-    arguments = record["arguments"]
-    files = FileOptions(**arguments.get("files", {}))
-    inputs = resolve_inputs(flow.inputs, parse_assignments(arguments["inputs"], Path("/"), files))
-    account = choose_account(arguments.get("account"), quiet=record["account"] != "sandbox")
-    if account.nickname != record["account"]:
-        raise InvalidInputError(
-            f"run {args.run_id} ran on account {record['account']!r}, which is not available now"
-        )
-    pre_pass(reg, flow, inputs, account)
-    print(f"resuming run {args.run_id}: {flow.name} on account {account.nickname}", file=sys.stderr)
+    run = lifecycle.reopen(
+        runs,
+        args.run_id,
+        reg,
+        check=lambda flow, inputs, account: pre_pass(reg, flow, inputs, account),
+    )
+    print(
+        f"resuming run {args.run_id}: {run.flow.name} on account {run.account.nickname}",
+        file=sys.stderr,
+    )
     return execute(
         reg,
         runs,
         args.run_id,
-        flow,
-        account,
-        inputs,
+        run.flow,
+        run.account,
+        run.inputs,
         as_json=args.json,
         resend_unknown=args.resend_unknown,
+        settle=settle,
     )
 
 
@@ -223,6 +224,7 @@ def execute(
     *,
     as_json: bool = False,
     resend_unknown: bool = False,
+    settle: float = DEFAULT_SETTLE,
 ) -> int:
     """Run (or resume) ``run_id`` to its end; record and say how it went."""
     progress = Progress()
@@ -231,7 +233,14 @@ def execute(
     async def main() -> Any:
         async with connected(reg, account) as ctx:
             engine = holder["engine"] = Engine(
-                flow, ctx, runs, run_id, resend_unknown=resend_unknown, on_item=progress.item
+                flow,
+                ctx,
+                runs,
+                run_id,
+                resend_unknown=resend_unknown,
+                settle=settle,
+                on_item=progress.item,
+                on_wait=progress.note,
             )
             stop_on_ctrl_c(engine)
             return await engine.run(inputs)
@@ -249,25 +258,25 @@ def execute(
             print(json.dumps({"run": run_id, "status": "interrupted", **(summary or {})}, indent=2))
         print(f"interrupted; nothing is lost. Resume with: flo resume {run_id}", file=sys.stderr)
         return 130
-    except StepFailed as exc:
+    except (StepFailed, OutputsFailed) as exc:
         stopped = str(exc)
     except InvalidInputError:
         progress.close()
-        runs.set_status(run_id, "failed")
+        runs.set_status(run_id, "failed", holder["engine"].tally.as_dict() if holder else None)
         raise
     progress.close()
     tally = holder["engine"].tally
-    status = "done" if tally.ok and not stopped else "failed"
+    status = lifecycle.status_of(tally, bool(stopped))
     runs.set_status(run_id, status, tally.as_dict())
     if as_json:
-        print(
-            safe_json(
-                {"run": run_id, "status": status, "outputs": outputs, **tally.as_dict()},
-                indent=2,
-            )
+        write_json(
+            {"run": run_id, "status": status, "outputs": outputs, **tally.as_dict()},
+            sys.stdout.write,
         )
+        print()
     elif outputs is not None:
-        print(safe_json(outputs, indent=2))
+        write_json(outputs, sys.stdout.write)
+        print()
     seconds = time.monotonic() - started
     print(
         f"run {run_id} {status}: {tally.done} done, {tally.failed} failed, {tally.unknown} unknown "
@@ -278,7 +287,13 @@ def execute(
         print(f"  {count} x {reason}", file=sys.stderr)
     if stopped:
         print(stopped, file=sys.stderr)
-    if status != "done":
+    if status == "incomplete":
+        print(
+            f"the outcome of {tally.unknown} items is still unknown: flo resume {run_id} "
+            f"looks them up again (see flo runs show {run_id})",
+            file=sys.stderr,
+        )
+    elif status != "done":
         advice = f"; after fixing the cause: flo resume {run_id}" if resumable(runs, run_id) else ""
         print(f"see flo runs show {run_id}{advice}", file=sys.stderr)
     return 0 if status == "done" else 1
@@ -288,7 +303,11 @@ def resumable(runs: Journal, run_id: str) -> bool:
     """True when a resume can end differently: some item's outcome is unknown, or failed for
     a cause outside the flow and its inputs (the network, Twilio's side, the credentials).
     Invalid input and Twilio's refusal of an item's own data fail the same way again."""
-    for item in runs.items(run_id):
+    for item in (
+        item
+        for step_id in runs.step_ids(run_id)
+        for item in runs.items(run_id, step_id, states=("intent", "unknown", "failed"))
+    ):
         error = item.error or {}
         if item.state in ("intent", "unknown"):
             return True
@@ -328,11 +347,11 @@ def dry_run(reg: Any, flow: Flow, account: Account, inputs: dict[str, Any]) -> i
     async def main() -> Any:
         async with connected(reg, account) as ctx:
             engine = Engine(flow, ctx, None, "dry-run", dry_run=True, on_preview=show)
-            outputs = await engine.run(inputs)
-            return engine.tally, outputs
+            await engine.run(inputs)
+            return engine.tally
 
     try:
-        tally, _ = asyncio.run(main())
+        tally = asyncio.run(main())
     except StepFailed as exc:
         raise InvalidInputError(str(exc)) from None
     print(
@@ -345,6 +364,8 @@ def dry_run(reg: Any, flow: Flow, account: Account, inputs: dict[str, Any]) -> i
 
 def cmd_runs_list(args: argparse.Namespace) -> int:
     rows = journal().runs()
+    for row in rows:
+        del row["bound"]  # the flow's text: flo runs show RUN_ID --flow
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -361,34 +382,50 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
     return 0
 
 
+SHOWN_PROBLEMS = 20  # in text; --json lists them all
+
+
 def cmd_runs_show(args: argparse.Namespace) -> int:
     runs = journal()
     record = runs.run(args.run_id)
     if record is None:
         raise InvalidInputError(f"no run {args.run_id!r}; see flo runs list")
-    items = runs.items(args.run_id)
-    steps: dict[str, dict[str, int]] = {}
-    for item in items:
-        counts = steps.setdefault(item.step_id, {})
-        counts[item.state] = counts.get(item.state, 0) + 1
-    failures = [
-        {"step": i.step_id, "item": i.index, "state": i.state, "error": i.error}
-        for i in items
-        if i.state in ("failed", "unknown", "intent")
-    ]
+    bound = record.pop("bound") or {}
+    if args.flow:
+        if "flow" not in bound:
+            raise InvalidInputError(f"run {args.run_id} was recorded without its flow")
+        print(bound["flow"], end="")
+        return 0
+    steps = runs.step_counts(args.run_id)
+
+    def problems() -> Any:
+        for step_id in steps:
+            for item in runs.items(args.run_id, step_id, states=("failed", "unknown", "intent")):
+                yield {
+                    "step": step_id,
+                    "item": item.index,
+                    "state": item.state,
+                    "error": item.error,
+                }
+
     if args.json:
-        print(json.dumps({**record, "steps": steps, "failures": failures}, indent=2))
+        write_json({**record, "steps": steps, "failures": problems()}, sys.stdout.write)
+        print()
         return 0
     print(
-        f"run {record['id']}: {record['flow']} ({record['flow_path']}) on {record['account']}: {record['status']}"
+        f"run {record['id']}: {record['flow']} ({record['flow_path']}) on {record['account']}: "
+        f"{record['status']}"
     )
     for step_id, counts in steps.items():
         print(
             f"  step {step_id}: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
         )
-    for failure in failures:
+    for shown, failure in enumerate(problems()):
+        if shown == SHOWN_PROBLEMS:
+            print(f"  ... and more: flo runs show {args.run_id} --json lists them all")
+            break
         error = failure["error"] or {"message": "interrupted: outcome to be reconciled on resume"}
-        code = f"Twilio {error['code']}: " if error.get("code") else ""
+        code = f"Twilio {error.get('code')}: " if error.get("code") else ""
         print(
             f"  {failure['step']}[{failure['item']}] {failure['state']}: {code}{error.get('message')}"
         )

@@ -86,7 +86,7 @@ def test_a_closed_pipe_ends_quietly():
 
 def test_the_resume_hint_appears_only_where_a_resume_can_succeed(flo_home):
     runs = Journal(flo_home / "runs.db")
-    run_id = runs.start_run("f", "/f.yaml", "sandbox", {})
+    run_id = runs.start_run("f", "/f.yaml", "sandbox", {}, {})
     runs.finish(run_id, "send", 0, "failed", key="a", inputs={}, error={"type": "InvalidInput"})
     twilio_refused = {"type": "TwilioApiError", "status": 400, "code": 21211}
     runs.finish(run_id, "send", 1, "failed", key="b", inputs={}, error=twilio_refused)

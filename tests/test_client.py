@@ -133,7 +133,7 @@ def test_unsafe_base_urls_are_refused(url):
 
 
 async def test_regional_requests_go_to_the_regional_host():
-    recorder = Recorder(httpx.Response(200, json={}))
+    recorder = Recorder(httpx.Response(200, json={"sid": SID}))
     async with make(recorder, edge="dublin", region="ie1") as client:
         await client.fetch_account()
     assert recorder.requests[0].url.host == "api.dublin.ie1.twilio.com"

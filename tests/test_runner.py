@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -77,7 +78,7 @@ def test_bulk_outputs_are_in_input_order(live):
     sent = json.loads(result.out)["sent"]
     assert [m["to"] for m in sent] == [f"+1206555010{i}" for i in range(5)]
     assert sent[1]["body"] == "Hi Grace, welcome aboard"
-    assert "send: 5 done, 0 failed" in result.err
+    assert "send: 5 done, 0 failed, 0 unknown" in result.err
 
 
 def test_dry_run_sends_nothing_and_masks_the_secret(live):
@@ -108,6 +109,7 @@ def test_failed_items_are_counted_and_named_and_the_rest_go_on(live, tmp_path):
     result = flo("run", "sample_flows/bulk_sms.yaml", "--input", f"recipients=@{rows}")
     assert result.code == 1
     assert "run " in result.err and "failed: 2 done, 3 failed, 0 unknown" in result.err
+    assert "send: 2 done, 3 failed, 0 unknown" in result.err  # the progress line agrees
     assert "Twilio 21211" in result.err and "Twilio 21610" in result.err
     assert "Twilio 21614" in result.err and "after fixing the cause" not in result.err
     sent = json.loads(result.out)["sent"]
@@ -236,12 +238,13 @@ def test_ctrl_c_stops_cleanly_and_the_run_resumes_without_duplicates(live, tmp_p
 
 
 @pytest.mark.anyio
-async def test_for_each_streams_its_items():
+async def test_for_each_streams_its_items(tmp_path):
     """At most `concurrency` items are pulled ahead of those finished."""
     from flo_twilio import load_registry
     from flo_twilio.card import CardContext
     from flo_twilio.runner.engine import Engine
     from flo_twilio.runner.flow import load_flow
+    from flo_twilio.runner.journal import Journal
 
     flow = load_flow(ROOT / "sample_flows/bulk_sms.yaml", load_registry())
     flow.steps[0].concurrency = 4
@@ -255,37 +258,104 @@ async def test_for_each_streams_its_items():
                 worst = max(worst, pulled - finished)
                 yield {"phone": f"+1206557{i:04d}", "name": "x"}
 
-    def on_item(step, ok):
+    def on_item(step, state):
         nonlocal finished
         finished += 1
 
-    class Journal:
-        def items(self, run_id):
-            return []
-
-        def intent(self, *args):
-            return 0.0
-
-        def finish(self, *args, **kwargs):
-            pass
-
     from tests.conftest import sandbox_client
 
+    journal = Journal(tmp_path / "runs.db")
     async with sandbox_client(create_app(SandboxState())) as client:
-        engine = Engine(flow, CardContext(client, {"sid": SID}), Journal(), "r", on_item=on_item)
+        engine = Engine(flow, CardContext(client, {"sid": SID}), journal, "r", on_item=on_item)
         outputs = await engine.run({"recipients": Rows()})
     assert len(outputs["sent"]) == 1000 and finished == 1000
     assert worst <= 5
 
 
-def test_a_flow_input_file_changed_since_the_run_started_is_refused(live, tmp_path):
-    rows = write(tmp_path, "rows.csv", "phone,name\n+15005550001,A\n+12065550101,B\n")
-    first = flo("run", "sample_flows/bulk_sms.yaml", "--input", f"recipients=@{rows}")
-    assert first.code == 1
-    run_id = json.loads(flo("runs", "list", "--json").out)[0]["id"]
-    rows.write_text("phone,name\n+12065550100,A\n+12065550109,Z\n")
+# A run is bound to what it started with.
+
+BLOCKED = "+12065550300"  # replied STOP during the first run; welcome again on resume
+
+
+@pytest.fixture
+def half_done(live, tmp_path):
+    """A bulk run whose first item failed (21610) and 29 others were sent; the number is
+    then allowed again, so a resume would send it: (run id, rows, flow)."""
+    flow = write(tmp_path, "bulk.yaml", (ROOT / "sample_flows/bulk_sms.yaml").read_text())
+    rows = write(
+        tmp_path,
+        "rows.csv",
+        "phone,name\n" + "".join(f"+120655503{i:02d},N{i}\n" for i in range(30)),
+    )
+    live.state.unsubscribed.add(BLOCKED)
+    result = flo("run", str(flow), "--input", f"recipients=@{rows}")
+    assert result.code == 1 and "29 done, 1 failed" in result.err, result.err
+    live.state.unsubscribed.clear()
+    return json.loads(flo("runs", "list", "--json").out)[0]["id"], rows, flow
+
+
+def per_recipient(state) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for message in state.messages.values():
+        counts[message["to"]] = counts.get(message["to"], 0) + 1
+    return counts
+
+
+def test_a_renamed_step_is_refused_before_anything_is_sent(live, half_done):
+    run_id, _, flow = half_done
+    original = flow.read_text()
+    flow.write_text(original.replace("id: send", "id: welcome").replace("s.send.", "s.welcome."))
     result = flo("resume", run_id)
-    assert result.code == 2 and "not what it was" in result.err
+    assert result.code == 2, result.err
+    assert "step 1 (send) is now called 'welcome'" in result.err and "--flow" in result.err
+    assert len(live.state.messages) == 29
+    flow.write_text(original)
+    assert flo("resume", run_id).code == 0
+    assert set(per_recipient(live.state).values()) == {1} and len(live.state.messages) == 30
+
+
+def test_an_edited_input_file_is_refused_before_anything_is_sent(live, half_done):
+    run_id, rows, _ = half_done
+    rows.write_text(rows.read_text().replace("N25", "Nina"))
+    result = flo("resume", run_id)
+    assert result.code == 2 and f"input file {rows} changed since the run started" in result.err
+    assert len(live.state.messages) == 29  # item 0 would go first, were it not refused
+
+
+def test_an_account_re_pointed_at_another_sid_is_refused(live, half_done):
+    run_id, _, _ = half_done
+    other_sid, other_token = "AC" + "2" * 32, "another-token-0000000000000000002"
+    live.state.add_account(other_sid, other_token, ["+15005550006"])
+    AccountStore().save(
+        Account(
+            "live",
+            values={"account_sid": other_sid, "api_base_url": live.url},
+            secrets={"auth_token": other_token},
+        )
+    )
+    result = flo("resume", run_id)
+    assert result.code == 2, result.err
+    assert f"account 'live' is now {other_sid}; the run started on {SID}" in result.err
+    assert len(live.state.messages) == 29
+
+
+def test_edits_that_cannot_send_twice_are_allowed(live, half_done):
+    run_id, _, flow = half_done
+    text = flow.read_text().replace("concurrency: 20", "concurrency: 3")
+    flow.write_text(text.replace("on_error: continue", "on_error: stop") + "# reviewed\n")
+    result = flo("resume", run_id)
+    assert result.code == 0, result.err
+    assert set(per_recipient(live.state).values()) == {1} and len(live.state.messages) == 30
+
+
+def test_a_deleted_flow_resumes_from_the_copy_kept_with_the_run(live, half_done):
+    run_id, _, flow = half_done
+    original = flow.read_text()
+    flow.unlink()
+    assert flo("runs", "show", run_id, "--flow").out == original
+    result = flo("resume", run_id)
+    assert result.code == 0, result.err
+    assert set(per_recipient(live.state).values()) == {1} and len(live.state.messages) == 30
 
 
 def test_a_terminal_gets_a_progress_bar():
@@ -309,7 +379,10 @@ def test_flo_options_lists_the_from_dropdown(live):
     assert wrong.code == 2 and "options with choices: from" in wrong.err
 
 
-def test_a_killed_run_shows_interrupted_and_two_resumes_cannot_race(live, tmp_path):
+def test_a_killed_run_shows_interrupted_and_one_plain_resume_finishes_it(
+    live, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("FLO_SETTLE_SECONDS", "1")
     live.faults.update({"latency": 0.2})
     rows = write(
         tmp_path,
@@ -330,6 +403,7 @@ def test_a_killed_run_shows_interrupted_and_two_resumes_cannot_race(live, tmp_pa
     run.wait()
     [record] = json.loads(flo("runs", "list", "--json").out)
     assert record["status"] == "interrupted"
+    live.faults.update({"latency": 1.0})  # so the first resume is still running when checked
     first = subprocess.Popen(
         [*command, "resume", record["id"]],
         cwd=ROOT,
@@ -343,10 +417,34 @@ def test_a_killed_run_shows_interrupted_and_two_resumes_cannot_race(live, tmp_pa
     assert second.code == 2 and "is running in process" in second.err
     live.faults.update({"latency": 0})
     _, err = first.communicate(timeout=60)
-    assert first.returncode in (0, 1), err  # 1: items in flight at the kill stay unknown
-    final = flo("resume", record["id"], "--resend-unknown")
-    assert final.code == 0, final.err
-    counts = {}
-    for message in live.state.messages.values():
-        counts[message["to"]] = counts.get(message["to"], 0) + 1
-    assert len(counts) == 300 and set(counts.values()) == {1}
+    assert first.returncode == 0, err
+    assert set(per_recipient(live.state).values()) == {1} and len(live.state.messages) == 300
+
+
+def test_a_pid_reused_by_another_process_does_not_block_a_resume(live, half_done):
+    from flo_twilio.runner import process
+
+    run_id, _, _ = half_done
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        time.sleep(0.1)
+        db = sqlite3.connect(flo_home_db())
+        live_owner = process.identity(sleeper.pid)
+        boot, pid, _ = live_owner.split(":")
+        for owner, refused in ((live_owner, True), (f"{boot}:{pid}:1", False)):
+            with db:
+                db.execute(
+                    "UPDATE runs SET status = 'running', owner = ? WHERE id = ?", (owner, run_id)
+                )
+            result = flo("resume", run_id)
+            assert (result.code == 2 and "is running in process" in result.err) is refused
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert set(per_recipient(live.state).values()) == {1} and len(live.state.messages) == 30
+
+
+def flo_home_db() -> Path:
+    from flo_twilio.accounts import flo_home
+
+    return flo_home() / "runs.db"

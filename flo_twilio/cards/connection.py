@@ -10,6 +10,7 @@ import httpx
 from flo_twilio.client import Credentials, TwilioClient
 from flo_twilio.client.core import DEFAULT_MAX_IN_FLIGHT
 from flo_twilio.connection import ConnectionType, Field
+from flo_twilio.errors import AccountError
 
 FIELDS = (
     Field("account_sid", "Account SID from the Twilio console (AC followed by 32 hex characters)."),
@@ -50,8 +51,14 @@ def connect(
 
 
 async def verify(client: TwilioClient) -> dict[str, Any]:
-    """Fetch the account: proves the credentials and tells its name and type."""
+    """Fetch the account: proves the credentials, that the answer is this very account, and
+    tells its name and type."""
     account = await client.fetch_account()
+    if account.get("sid") != client.account_sid:
+        raise AccountError(
+            f"the answer to GET /Accounts/{client.account_sid}.json is not that account "
+            f"(its sid is {account.get('sid')!r}): is the API base URL a Twilio API?"
+        )
     return {k: account.get(k) for k in ("friendly_name", "type", "status")}
 
 

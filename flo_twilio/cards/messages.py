@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from datetime import timedelta
+from collections.abc import Container, Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 from flo_twilio.card import Card, CardContext
+from flo_twilio.cards.matching import body_matcher
 from flo_twilio.client import TwilioClient, parse_date
 from flo_twilio.errors import InvalidInputError, Problem
 from flo_twilio.manifests import load_manifest
 
-# How far before the journalled intent a found message may have been created
-# (clocks of this machine and the API differ a little).
-CLOCK_SLACK = timedelta(minutes=2)
+# How much earlier than the intent (in the API's clock, measured from its Date header) a
+# found message may say it was created: date_created has whole seconds, and the hosts
+# behind the API keep their clocks to well within a second of each other.
+CREATED_MARGIN = 2.0
+# The same, when the API sends no Date header to measure its clock by.
+UNMEASURED_SLACK = 120.0
 
 _OUTPUT_FIELDS = {
     "sid": "sid",
@@ -133,22 +136,33 @@ class SendMessage(Card):
         options: Mapping[str, Any],
         inputs: Mapping[str, Any],
         since: float,
-        exclude: frozenset[str] = frozenset(),
+        exclude: Container[str] = frozenset(),
     ) -> dict[str, Any] | None:
-        """Find the message an interrupted send created: same To, From and body, created
-        at or after the intent, newest first."""
+        """Find the message an interrupted send created: same To, sender, media and body
+        (as Twilio may have rewritten it), created at or after the intent in the API's
+        clock, and not in ``exclude``; newest first."""
         client: TwilioClient = ctx.client
         params = message_params(options, inputs)
-        filters = {"To": params["To"], "From": params["From"]}
-        cutoff = since - CLOCK_SLACK.total_seconds()
-        async for message in client.messages({k: v for k, v in filters.items() if v}):
+        filters = {k: params[k] for k in ("To", "From") if params[k]}
+        same_body = body_matcher(
+            params["Body"] or "",
+            smart_encoding=bool(params["MessagingServiceSid"]),
+            shortened_links=bool(params["ShortenUrls"]),
+        )
+        cutoff: float | None = None
+        async for message in client.messages(filters):
+            if cutoff is None:  # the first page's Date header has measured the API's clock
+                cutoff = client.clock.earliest_api_time(since, UNMEASURED_SLACK) - CREATED_MARGIN
             created = parse_date(message.get("date_created"))
-            if created is None or created.timestamp() < cutoff:
-                break  # the list is newest first: nothing older can be ours
-            if message["sid"] in exclude:
+            if created is None:
                 continue
-            if (message.get("body") or "") == (params["Body"] or "") and _same_media(
-                message, params
+            if created.timestamp() < cutoff:
+                break  # the list is newest first: nothing older can be ours
+            if (
+                message.get("sid") not in exclude
+                and same_body(message.get("body") or "")
+                and _same_media(message, params)
+                and _same_service(message, params)
             ):
                 return message_outputs(message)
         return None
@@ -156,6 +170,11 @@ class SendMessage(Card):
 
 def _same_media(message: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
     return int(message.get("num_media") or 0) == len(params["MediaUrl"] or [])
+
+
+def _same_service(message: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
+    service = params["MessagingServiceSid"]
+    return not service or message.get("messaging_service_sid") == service
 
 
 class SendSms(SendMessage):

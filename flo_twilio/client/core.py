@@ -6,6 +6,8 @@ import asyncio
 import json
 import logging
 import platform
+import re
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -13,12 +15,15 @@ from typing import Any
 
 import httpx
 
+from flo_twilio.client.clock import ClockOffset
 from flo_twilio.client.encoding import encode_form, form_pairs
 from flo_twilio.client.neterrors import unreachable
 from flo_twilio.client.retry import IDEMPOTENT, TOO_MANY_REQUESTS, RetryPolicy, never_sent
 from flo_twilio.client.urls import API_VERSION_PATH, base_url
 from flo_twilio.errors import (
+    InvalidInputError,
     OutcomeUnknownError,
+    Problem,
     TwilioApiError,
     TwilioError,
     TwilioTransportError,
@@ -28,6 +33,9 @@ from flo_twilio.redaction import register_secret
 log = logging.getLogger("flo_twilio.client")
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0, pool=None)
+# No try of a call starts, and none is waited for, later than this after the call began: a
+# request flo gave up on has reached Twilio by then or never will.
+DEFAULT_DEADLINE = 30.0
 DEFAULT_MAX_IN_FLIGHT = 25
 DEFAULT_RETRY = RetryPolicy()
 # Paging stops with an error past this many pages (at Twilio's largest page size, a
@@ -81,6 +89,8 @@ class TwilioClient:
     Requests are capped at ``max_in_flight`` at once; 429s are retried with backoff,
     requests that never left are retried, GET/DELETE are retried on 5xx, and a POST
     whose outcome is unknown raises ``OutcomeUnknownError`` instead of being resent.
+    Every call, retries included, ends within ``deadline`` seconds. ``clock`` holds the
+    offset of the API's clock, measured from the ``Date`` header of every answer.
     """
 
     def __init__(
@@ -94,12 +104,14 @@ class TwilioClient:
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         retry: RetryPolicy = DEFAULT_RETRY,
+        deadline: float = DEFAULT_DEADLINE,
     ) -> None:
         self.credentials = credentials
         self.account_sid = credentials.account_sid
         self.region, self.edge, self.api_base_url = region, edge, api_base_url
         self.base_url = base_url("api", region=region, edge=edge, api_base_url=api_base_url)
-        self.retry = retry
+        self.retry, self.deadline = retry, deadline
+        self.clock = ClockOffset()
         self._in_flight = asyncio.Semaphore(max_in_flight)
         register_secret(credentials.secret, username=credentials.username)
         self._http = httpx.AsyncClient(
@@ -172,50 +184,101 @@ class TwilioClient:
     ) -> httpx.Response:
         """Send one request to ``base`` (default: the account's API host) + ``path``.
 
-        With ``raise_for_status`` an error status raises ``TwilioApiError``; without it
-        every answer is returned, and only a lost answer to a POST raises.
+        With ``raise_for_status`` an error status or a redirect raises ``TwilioApiError``;
+        without it every answer is returned, and only a lost answer to a POST raises.
+        Headers that HTTP cannot carry are refused before anything is sent.
         """
         method = method.upper()
-        url = (base or self.base_url) + path
         send_headers = dict(headers or {})
+        check_headers(send_headers)
         if form is not None:
             content = encode_form(form)
             send_headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        request = self._http.build_request(
+            method,
+            (base or self.base_url) + path,
+            params=params,
+            content=content,
+            headers=send_headers,
+        )
+        call = _Call(method, path, time.monotonic() + self.deadline)
+        try:
+            async with asyncio.timeout(self.deadline):
+                response = await self._send(call, request)
+        except TimeoutError:
+            reason = f"no answer within {self.deadline:g}s"
+            if call.on_wire and method not in IDEMPOTENT:
+                raise OutcomeUnknownError(method, path, reason) from None
+            raise TwilioTransportError(f"{method} {path}: {reason}") from None
+        status = response.status_code
+        if raise_for_status and 300 <= status < 400:
+            raise redirect_error(response, method, path)
+        if status >= 500 and method not in IDEMPOTENT and raise_for_status:
+            raise OutcomeUnknownError(method, path, f"HTTP {status}")
+        if status >= 400 and raise_for_status:
+            raise api_error(response, method, path)
+        return response
+
+    async def _send(self, call: _Call, request: httpx.Request) -> httpx.Response:
+        """Try ``request`` until it is answered, retrying what may be retried in time."""
+        method, path = call.method, call.path
         attempt = 0
         while True:
             attempt += 1
             try:
-                async with self._in_flight:
-                    response = await self._http.request(
-                        method, url, params=params, content=content, headers=send_headers
-                    )
-                    await response.aread()
+                response = await self._attempt(call, request)
             except httpx.TransportError as exc:
                 retryable = never_sent(exc) or method in IDEMPOTENT
-                if retryable and attempt < self.retry.max_attempts:
-                    await asyncio.sleep(self.retry.delay(attempt))
+                delay = self.retry.delay(attempt)
+                if retryable and attempt < self.retry.max_attempts and call.has_time(delay):
+                    call.on_wire = False
+                    await asyncio.sleep(delay)
                     continue
                 if not retryable:
                     raise OutcomeUnknownError(method, path, type(exc).__name__) from None
                 raise TwilioTransportError(
-                    f"{method} {path}: no answer after {attempt} tries; {unreachable(exc, url)}"
+                    f"{method} {path}: no answer after {attempt} tries; {unreachable(exc, str(request.url))}"
                 ) from None
+            except Exception as exc:  # a transport's own failure: did it leave? nobody knows
+                if method not in IDEMPOTENT:
+                    raise OutcomeUnknownError(method, path, type(exc).__name__) from None
+                raise TwilioTransportError(f"{method} {path}: {type(exc).__name__}") from None
             status = response.status_code
             retryable = status == TOO_MANY_REQUESTS or (status >= 500 and method in IDEMPOTENT)
-            if retryable and attempt < self.retry.max_attempts:
+            delay = self.retry.delay(attempt, response.headers.get("Retry-After"))
+            if retryable and attempt < self.retry.max_attempts and call.has_time(delay):
                 log.debug("%s %s: HTTP %s, retry %s", method, path, status, attempt)
-                await asyncio.sleep(self.retry.delay(attempt, response.headers.get("Retry-After")))
+                await asyncio.sleep(delay)
                 continue
-            if status >= 500 and method not in IDEMPOTENT and raise_for_status:
-                raise OutcomeUnknownError(method, path, f"HTTP {status}")
-            if status >= 400 and raise_for_status:
-                raise api_error(response, method, path)
             return response
 
-    async def request_json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        """``request`` and decode the JSON body."""
+    async def _attempt(self, call: _Call, request: httpx.Request) -> httpx.Response:
+        async with self._in_flight:
+            call.on_wire = True
+            sent = time.time()
+            response = await self._http.send(request)
+            await response.aread()
+            call.on_wire = False
+        self.clock.observe(response.headers.get("date"), sent, time.time())
+        return response
+
+    async def request_json(
+        self, method: str, path: str, expect: str | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """``request`` and decode the JSON object it answers, which must have the key
+        ``expect``. Any other answer to a POST leaves its outcome unknown."""
         response = await self.request(method, path, **kwargs)
-        return json.loads(response.content) if response.content else {}
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and (expect is None or expect in body):
+            return body
+        kind = response.headers.get("content-type") or "no content type"
+        what = f"HTTP {response.status_code} without {expect or 'a JSON object'} ({kind})"
+        if method.upper() not in IDEMPOTENT:
+            raise OutcomeUnknownError(method.upper(), path, what)
+        raise TwilioApiError(response.status_code, None, f"the answer has no resource: {what}")
 
     async def paginate(
         self,
@@ -237,7 +300,7 @@ class TwilioClient:
             if len(seen) == max_pages:
                 raise TwilioError(f"GET {path}: stopped after {max_pages} pages (the limit)")
             seen.add(next_path)
-            page = await self.request_json("GET", next_path, params=query)
+            page = await self.request_json("GET", next_path, expect=key, params=query)
             for record in page.get(key) or []:
                 yield record
             next_path, query = page.get("next_page_uri"), None
@@ -265,7 +328,9 @@ class TwilioClient:
     # The resources the cards and accounts use.
 
     async def create_message(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        return await self.request_json("POST", f"{self.account_path}/Messages.json", form=params)
+        return await self.request_json(
+            "POST", f"{self.account_path}/Messages.json", expect="sid", form=params
+        )
 
     def messages(
         self, filters: Mapping[str, Any] | None = None, page_size: int = 100
@@ -282,15 +347,67 @@ class TwilioClient:
 
     async def fetch_account(self) -> dict[str, Any]:
         """The account's record, without its ``auth_token``."""
-        account = await self.request_json("GET", f"{self.account_path}.json")
+        account = await self.request_json("GET", f"{self.account_path}.json", expect="sid")
         account.pop("auth_token", None)
         return account
 
     async def create_api_key(self, friendly_name: str) -> dict[str, Any]:
         """A new API key; its ``secret`` is returned this once."""
         return await self.request_json(
-            "POST", f"{self.account_path}/Keys.json", form={"FriendlyName": friendly_name}
+            "POST",
+            f"{self.account_path}/Keys.json",
+            expect="sid",
+            form={"FriendlyName": friendly_name},
         )
+
+
+class _Call:
+    """One call in progress: when it must end, and whether a try of it is on the wire."""
+
+    def __init__(self, method: str, path: str, ends: float) -> None:
+        self.method, self.path, self.ends = method, path, ends
+        self.on_wire = False
+
+    def has_time(self, delay: float) -> bool:
+        return time.monotonic() + delay < self.ends
+
+
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_FIELD_VALUE = re.compile(r"^[\t\x20-\x7e]*$")
+
+
+def check_headers(headers: Mapping[str, Any]) -> None:
+    """Refuse headers HTTP cannot carry (names not tokens; values not one line of ASCII)."""
+    problems = [
+        Problem(
+            f"request header {name!r} cannot be sent: "
+            + (
+                "its name is not a header name"
+                if not _TOKEN.match(str(name))
+                else "its value must be one line of ASCII text"
+            ),
+            hint="names are letters, digits and -; put other text in the body",
+        )
+        for name, value in headers.items()
+        if not _TOKEN.match(str(name))
+        or not isinstance(value, str)
+        or not _FIELD_VALUE.match(value)
+    ]
+    if problems:
+        raise InvalidInputError(problems)
+
+
+def redirect_error(response: httpx.Response, method: str, path: str) -> TwilioApiError:
+    """Twilio's API never redirects: a 3xx comes from something else, and is not followed."""
+    where = response.headers.get("location") or "elsewhere"
+    return TwilioApiError(
+        status=response.status_code,
+        code=None,
+        message=f"answered with a redirect to {where}, which is not followed "
+        "(is the account's API base URL right?)",
+        method=method,
+        path=path,
+    )
 
 
 def api_error(response: httpx.Response, method: str, path: str) -> TwilioApiError:

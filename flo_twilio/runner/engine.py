@@ -1,31 +1,58 @@
 """Run a checked flow: steps in order, for_each items with bounded concurrency, every
-world-changing call journalled first so that a resumed run sends nothing twice."""
+world-changing call journalled first so that a resumed run sends nothing twice.
+
+An item ends *done*, *failed* (it did not happen; a resume tries it again) or *unknown* (it
+may have happened). Unknown is not failed and never stops a step. An item whose outcome is
+unknown is looked up (reconciled) at once; not found, it is looked up again once the settle
+window has passed since its intent (by then the API has either created it or never got
+it), and still absent then, it is sent again, once, under a new intent. Only an item whose
+look-up keeps failing stays unknown. A call the API refused to take (429, no connection) is
+sent again after a pause. Whatever goes wrong inside one item stays in that item.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import heapq
 import json
-import logging
-from collections.abc import Callable, Iterable
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any
 
 from flo_twilio.card import Card, CardContext
-from flo_twilio.errors import FloError, InvalidInputError, OutcomeUnknownError, TwilioApiError
+from flo_twilio.errors import (
+    FloError,
+    InvalidInputError,
+    OutcomeUnknownError,
+    Problem,
+    TwilioApiError,
+    TwilioTransportError,
+)
 from flo_twilio.runner import refs
 from flo_twilio.runner.flow import Flow, Step
 from flo_twilio.runner.journal import Item, Journal
 
-log = logging.getLogger("flo_twilio.runner")
+DEFAULT_SETTLE = 60.0  # seconds; longer than the client's request deadline (30 s)
+SETTLE_VARIABLE = "FLO_SETTLE_SECONDS"
+RETRY_PAUSES = (1.0, 5.0, 15.0)  # before each new try of a call the API did not take
+CLAIM_RACES = 5  # look-ups in a row whose result another process claimed first
+NOT_FOUND_YET = "; not found yet"
 
 
-class ItemError(Exception):
-    """One item did not complete; the journal has why."""
-
-
-class ReconcileFailed(Exception):
-    """Looking a call up failed: whether it happened is still unknown."""
+def settle_window(seconds: float | None = None) -> float:
+    """``seconds``, else $FLO_SETTLE_SECONDS, else 60."""
+    if seconds is None:
+        try:
+            seconds = float(os.environ.get(SETTLE_VARIABLE) or DEFAULT_SETTLE)
+        except ValueError:
+            raise InvalidInputError(f"{SETTLE_VARIABLE} must be a number of seconds") from None
+    if seconds < 0:
+        raise InvalidInputError("the settle window must be 0 seconds or more")
+    return seconds
 
 
 class StepFailed(FloError):
@@ -36,21 +63,36 @@ class Halted(FloError):
     """The run was asked to stop; what was in flight finished first."""
 
 
+class OutputsFailed(FloError):
+    """The flow's outputs could not be rendered (its steps are done)."""
+
+
+class RunChanged(InvalidInputError):
+    """An item is not what it was when the run started."""
+
+
+class CannotLookUp(Exception):
+    """The card has no way to look a call up."""
+
+
+class LookUpFailed(Exception):
+    """Looking a call up failed: whether it happened is still unknown."""
+
+
 @dataclass
 class Tally:
-    """What happened to the items of a run, for the summary and the exit code."""
+    """What happened to the items of a run, for the progress line, the summary and the exit
+    code: the same counts for all three."""
 
     done: int = 0
     failed: int = 0
     unknown: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
 
-    def fail(self, reason: str, unknown: bool = False) -> None:
-        if unknown:
-            self.unknown += 1
-        else:
-            self.failed += 1
-        self.reasons[reason] = self.reasons.get(reason, 0) + 1
+    def count(self, state: str, reason: str = "") -> None:
+        setattr(self, state, getattr(self, state) + 1)
+        if reason:
+            self.reasons[reason] = self.reasons.get(reason, 0) + 1
 
     @property
     def ok(self) -> bool:
@@ -92,9 +134,78 @@ def reason_of(error: dict[str, Any]) -> str:
     return str(error.get("message"))
 
 
+def not_taken(exc: FloError) -> bool:
+    """The API surely did not act on the call: it may simply be sent again later."""
+    return isinstance(exc, TwilioTransportError) or (
+        isinstance(exc, TwilioApiError) and exc.status == 429
+    )
+
+
+def plain(value: Any) -> Any:
+    """``value`` with a step's journal-backed outputs made into a list (what cards get)."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list) or (
+        isinstance(value, Sequence) and not isinstance(value, str | bytes)
+    ):
+        return [plain(v) for v in value]
+    return value
+
+
+@dataclass
+class Call:
+    """One item's call: what it renders to, and how far it has come."""
+
+    step: Step
+    card: Card
+    index: int
+    options: Any
+    inputs: Any
+    key: str
+    mutating: bool
+    started: float = 0.0  # when its latest intent was committed
+    sent_again: bool = False  # sent again after it was not found: once is all
+    tries: int = 0  # sent again after the API did not take it
+
+
+@dataclass(order=True)
+class Later:
+    """A call to finish later: look it up again (its outcome is unknown) or send it again
+    (the API did not take it), at ``due``."""
+
+    due: float
+    index: int
+    call: Call = field(compare=False)
+    look_up: bool = field(compare=False)
+    error: dict[str, Any] = field(compare=False)
+
+
+class Placeholders(Sequence[Any]):
+    """A dry run's for_each outputs: the same placeholders for every item."""
+
+    def __init__(self, step: Step, length: int) -> None:
+        self.value = {
+            name: f"<{step.id}.{name}>" for name in step.card.manifest.properties("outputs")
+        }
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.value
+
+    def __iter__(self) -> Iterator[Any]:
+        return (self.value for _ in range(self.length))
+
+
 class Engine:
     """Runs one flow for one run id. ``dry_run`` renders and checks every call and hands
-    each to ``on_preview`` instead of making it; nothing is journalled then."""
+    each to ``on_preview`` instead of making it; nothing is journalled then.
+
+    ``on_item(step, state)`` hears each item end (done, failed or unknown); ``on_wait(step,
+    message)`` hears what the run waits for, and how long.
+    """
 
     def __init__(
         self,
@@ -105,18 +216,17 @@ class Engine:
         *,
         resend_unknown: bool = False,
         dry_run: bool = False,
-        on_item: Callable[[Step, bool], None] = lambda step, ok: None,
+        settle: float = DEFAULT_SETTLE,
+        on_item: Callable[[Step, str], None] = lambda step, state: None,
+        on_wait: Callable[[Step, str], None] = lambda step, message: None,
         on_preview: Callable[[dict[str, Any]], None] = lambda request: None,
     ) -> None:
         self.flow, self.ctx, self.journal, self.run_id = flow, ctx, journal, run_id
-        self.resend_unknown, self.dry_run = resend_unknown, dry_run
-        self.on_item, self.on_preview = on_item, on_preview
+        self.resend_unknown, self.dry_run, self.settle = resend_unknown, dry_run, settle
+        self.on_item, self.on_wait, self.on_preview = on_item, on_wait, on_preview
         self.tally = Tally()
-        self.prior: dict[tuple[str, int], Item] = {}
-        if journal is not None:
-            self.prior = {(i.step_id, i.index): i for i in journal.items(run_id)}
-        self.claimed: dict[str, set[str]] = {}  # step id -> result ids already owned by items
-        self.locks: dict[str, asyncio.Lock] = {}
+        self.account_sid = str(ctx.account.get("sid") or "")
+        self.claimed = journal.claimed(self.account_sid) if journal else frozenset[str]()
         self.halt = asyncio.Event()  # set: start nothing new, let what is in flight finish
 
     async def run(self, inputs: dict[str, Any]) -> Any:
@@ -125,21 +235,51 @@ class Engine:
             if self.halt.is_set():
                 raise Halted(f"stopped before step {step.id}")
             card = step.card()
-            self.locks[step.id] = asyncio.Lock()
-            self.claimed[step.id] = {
-                str(i.outputs.get("sid"))
-                for (s, _), i in self.prior.items()
-                if s == step.id and i.state == "done" and isinstance(i.outputs, dict)
-            }
             if step.for_each is None:
-                try:
-                    outputs = await self.item(step, card, 0, None, scope)
-                except ItemError as exc:
-                    raise StepFailed(f"step {step.id} failed: {exc}") from None
+                outputs = await self.single(step, card, scope)
             else:
-                outputs = await self.fan_out(step, card, self.items_of(step, scope), scope)
+                outputs = await self.fan_out(step, card, scope)
             scope["steps"][step.id] = {"outputs": outputs}
-        return refs.render(self.flow.outputs, scope)
+        if self.journal is not None:
+            await self.journal.durable()
+        return None if self.dry_run else self.outputs(scope)
+
+    def outputs(self, scope: dict[str, Any]) -> Any:
+        """The flow's outputs; one that cannot be rendered ends the run, located."""
+        if not isinstance(self.flow.outputs, dict):
+            return refs.render(self.flow.outputs, scope)
+        rendered = {}
+        for name, value in self.flow.outputs.items():
+            try:
+                rendered[name] = refs.render(value, scope)
+            except refs.RefError as exc:
+                where = self.flow.document.where(("outputs", name))
+                problem = Problem(
+                    f"outputs.{name} cannot be rendered: {exc}",
+                    where,
+                    "every item is done; fix the output and start a new run to see it",
+                )
+                raise OutputsFailed(str(problem)) from None
+        return rendered
+
+    # Steps.
+
+    async def single(self, step: Step, card: Card, scope: dict[str, Any]) -> Any:
+        """A step without for_each: its one item to the end, its outputs for the next."""
+        later: list[Later] = []
+        prior = self.journal.item(self.run_id, step.id, 0) if self.journal else None
+        state = await self.item(step, card, 0, None, scope, prior, later)
+        if self.dry_run:
+            return Placeholders(step, 1)[0]
+        await self.finish_later(step, later)
+        if self.halt.is_set():
+            raise Halted(f"stopped during step {step.id}")
+        assert self.journal is not None
+        item = self.journal.item(self.run_id, step.id, 0)
+        if item is not None and item.state == "done":
+            return item.outputs
+        why = reason_of(item.error or {}) if item is not None else state
+        raise StepFailed(f"step {step.id} did not finish ({why}); the steps after it did not run")
 
     def items_of(self, step: Step, scope: dict[str, Any]) -> Iterable[Any]:
         try:
@@ -152,156 +292,331 @@ class Engine:
             )
         return items
 
-    async def fan_out(
-        self, step: Step, card: Card, items: Iterable[Any], scope: dict[str, Any]
-    ) -> list[Any]:
-        """Each item through ``item``, ``step.concurrency`` at a time, streamed from ``items``;
-        outputs in input order (None for an item that failed)."""
-        results: dict[int, Any] = {}
-        numbered = enumerate(items)
+    async def fan_out(self, step: Step, card: Card, scope: dict[str, Any]) -> Sequence[Any]:
+        """Each item through ``item``, ``step.concurrency`` at a time, streamed from the
+        for_each list; then what waits. Outputs stay in the journal."""
+        numbered = enumerate(self.items_of(step, scope))
+        prior = self.journal.prior(self.run_id, step.id) if self.journal else None
+        later: list[Later] = []
         stop = asyncio.Event()
+        fatal: list[Exception] = []
+        stopped_at_failure = False
+        length = 0
 
         async def worker() -> None:
-            for index, item in numbered:
-                if stop.is_set() or self.halt.is_set():
-                    return
+            nonlocal stopped_at_failure, length
+            while not (stop.is_set() or self.halt.is_set()):
                 try:
-                    results[index] = await self.item(step, card, index, item, scope)
-                except ItemError:
-                    results[index] = None
-                    if step.on_error == "stop":
-                        stop.set()
+                    index, item = next(numbered)
+                except StopIteration:
+                    return
+                except Exception as exc:  # the list itself broke (an unreadable row...)
+                    fatal.append(
+                        StepFailed(f"step {step.id}: cannot read item {length + 1}: {exc}")
+                    )
+                    stop.set()
+                    return
+                length = index + 1
+                try:
+                    state = await self.item(
+                        step, card, index, item, scope, prior.get(index) if prior else None, later
+                    )
+                except Exception as exc:  # the run cannot go on; the others finish first
+                    fatal.append(exc)
+                    stop.set()
+                    return
+                if state == "failed" and step.on_error == "stop":
+                    stopped_at_failure = True
+                    stop.set()
 
         await asyncio.gather(*(worker() for _ in range(step.concurrency)))
+        if fatal:
+            self.abandon(step, later)
+            raise fatal[0]
+        if self.dry_run:
+            return Placeholders(step, length)
+        await self.finish_later(step, later)
         if self.halt.is_set():
             raise Halted(f"stopped during step {step.id}")
-        if stop.is_set():
+        if stopped_at_failure:
             raise StepFailed(f"step {step.id} stopped at its first failure (on_error: stop)")
-        return [results.get(i) for i in range(len(results))]
+        assert self.journal is not None
+        return self.journal.outputs(self.run_id, step.id, length)
+
+    # Items.
 
     async def item(
-        self, step: Step, card: Card, index: int, item: Any, scope: dict[str, Any]
-    ) -> Any:
-        """One call of a card, journalled; returns its outputs or raises ItemError."""
+        self,
+        step: Step,
+        card: Card,
+        index: int,
+        item: Any,
+        scope: dict[str, Any],
+        prior: Item | None,
+        later: list[Later],
+    ) -> str:
+        """Take one item as far as it can go now: its state (done, failed, unknown), or
+        "later" when it waits in ``later``. Raises only what ends the run."""
         try:
             item_scope = {**scope, "item": item} if step.for_each is not None else scope
-            options = refs.render(step.options, item_scope)
-            inputs = refs.render(step.inputs, item_scope)
+            options = plain(refs.render(step.options, item_scope))
+            inputs = plain(refs.render(step.inputs, item_scope))
             card.manifest.check("options", options)
             card.manifest.check("inputs", inputs)
+            mutating = card.changes_world(options)
+            if self.dry_run:
+                self.on_preview(
+                    {"step": step.id, "item": index, **card.preview(self.ctx, options, inputs)}
+                )
+                return "done"
         except (refs.RefError, InvalidInputError) as exc:
-            self.failed(step, index, "", None, {"type": "InvalidInput", "message": str(exc)})
-        key = item_key(options, inputs)
-        if self.dry_run:
-            self.on_preview(
-                {"step": step.id, "item": index, **card.preview(self.ctx, options, inputs)}
-            )
-            return {name: f"<{step.id}.{name}>" for name in card.manifest.properties("outputs")}
-        prior = self.prior.get((step.id, index))
-        if prior is not None and prior.key and prior.key != key:
-            raise InvalidInputError(
+            return self.fail_item(step, index, {"type": "InvalidInput", "message": str(exc)})
+        except Exception as exc:
+            return self.fail_item(step, index, {"type": type(exc).__name__, "message": str(exc)})
+        call = Call(step, card, index, options, inputs, item_key(options, inputs), mutating)
+        if prior is not None and prior.key and prior.key != call.key:
+            raise RunChanged(
                 f"step {step.id} item {index} is not what it was when the run started; "
                 "resume with the same flow and inputs, or start a new run"
             )
         if prior is not None and prior.state == "done":
-            self.tally.done += 1
-            self.on_item(step, True)
-            return prior.outputs
-        mutating = card.changes_world(options)
-        assert self.journal is not None
-        if mutating and prior is not None and prior.state in ("intent", "unknown"):
-            found = await self.look_up(step, index, key, card, options, inputs, prior.started)
-            if found is not None:
-                return self.done(step, index, key, inputs, found)
-            if not self.resend_unknown:
-                self.failed(
-                    step,
-                    index,
-                    key,
-                    inputs,
-                    {
-                        "type": "OutcomeUnknown",
-                        "message": "it may have been sent, and it was not found on Twilio; "
-                        f"flo resume {self.run_id} --resend-unknown sends it again",
-                    },
-                    unknown=True,
-                )
-        started = self.journal.intent(self.run_id, step.id, index, key, inputs) if mutating else 0.0
+            return self.count(step, "done")
+        if prior is not None and prior.state == "failed" and (prior.error or {}).get("happened"):
+            return self.count(step, "failed", reason_of(prior.error))
+        if mutating and prior is not None and prior.state != "failed":  # intent or unknown
+            call.started = prior.started
+            return await self.recover(call, later, prior.error or {})
+        return await self.send(call, later)
+
+    async def recover(self, call: Call, later: list[Later], error: dict[str, Any]) -> str:
+        """An earlier try's outcome is unknown: find it, or send again once it is safe."""
         try:
-            outputs = await card.run(self.ctx, options, inputs)
+            state = await self.look_up(call)
+        except CannotLookUp as exc:
+            if self.resend_unknown:
+                return await self.send(call, later)
+            return self.unknown(call, str(exc))
+        except LookUpFailed as exc:
+            return self.wait(call, later, {"type": "OutcomeUnknown", "message": str(exc)})
+        if state:
+            return state
+        if self.resend_unknown or time.time() >= call.started + self.settle:
+            call.sent_again = True
+            return await self.send(call, later)
+        interrupted = {"type": "OutcomeUnknown", "message": "interrupted during its call"}
+        return self.wait(call, later, error or interrupted)
+
+    async def send(self, call: Call, later: list[Later]) -> str:
+        """Call the card (its intent committed first when it changes the world)."""
+        assert self.journal is not None
+        if call.mutating:
+            call.started = self.journal.intent(
+                self.run_id, call.step.id, call.index, call.key, call.inputs
+            )
+            await self.journal.durable()
+        try:
+            outputs = await call.card.run(self.ctx, call.options, call.inputs)
         except OutcomeUnknownError as exc:
-            found = await self.look_up(step, index, key, card, options, inputs, started)
-            if found is not None:
-                return self.done(step, index, key, inputs, found)
-            self.failed(step, index, key, inputs, error_record(exc), unknown=True)
+            return await self.after_unknown(call, later, error_record(exc))
         except FloError as exc:
-            self.failed(step, index, key, inputs, error_record(exc))
-        for problem in card.manifest.problems("outputs", outputs):
-            log.warning(
-                "step %s: %s returned outputs that break its manifest: %s",
-                step.id,
-                card.name,
-                problem,
-            )
-        return self.done(step, index, key, inputs, outputs)
+            if not_taken(exc) and call.tries < len(RETRY_PAUSES):
+                return self.retry(call, later, error_record(exc))
+            return self.fail(call, error_record(exc))
+        except Exception as exc:  # a card's own failure
+            record = {"type": type(exc).__name__, "message": f"{call.card.name}: {exc}"}
+            if call.mutating:  # whether it acted before failing, nobody knows
+                return await self.after_unknown(call, later, record)
+            return self.fail(call, record)
+        return self.succeed(call, outputs, exclusive=False)
 
-    async def reconcile(
-        self, step: Step, card: Card, options: Any, inputs: Any, since: float
-    ) -> Any:
-        """Look the call up; a found result is claimed so no other item takes it."""
-        async with self.locks[step.id]:
-            try:
-                found = await card.reconcile(
-                    self.ctx, options, inputs, since, frozenset(self.claimed[step.id])
-                )
-            except (NotImplementedError, FloError) as exc:
-                raise ReconcileFailed(f"could not look it up ({exc})") from None
-            if isinstance(found, dict) and found.get("sid"):
-                self.claimed[step.id].add(str(found["sid"]))
-            return found
-
-    async def look_up(
-        self, step: Step, index: int, key: str, card: Card, options: Any, inputs: Any, since: float
-    ) -> Any:
-        """``reconcile``; when the look-up itself fails the item stays unknown, and is never
-        sent again on that account (not even with --resend-unknown)."""
+    async def after_unknown(self, call: Call, later: list[Later], error: dict[str, Any]) -> str:
+        """The call may or may not have happened: look it up now, and again later."""
         try:
-            return await self.reconcile(step, card, options, inputs, since)
-        except ReconcileFailed as exc:
-            self.failed(
-                step,
-                index,
-                key,
-                inputs,
-                {"type": "OutcomeUnknown", "message": str(exc)},
-                unknown=True,
+            state = await self.look_up(call)
+        except CannotLookUp as exc:
+            return self.unknown(call, f"{error['message']}; {exc}")
+        except LookUpFailed:
+            state = None
+        return state or self.wait(call, later, error)
+
+    async def look_up(self, call: Call) -> str | None:
+        """Reconcile the call: None when not found; else the result is claimed for this item
+        and recorded, and its state returned."""
+        for _ in range(CLAIM_RACES):
+            try:
+                found = await call.card.reconcile(
+                    self.ctx, call.options, call.inputs, call.started, self.claimed
+                )
+            except NotImplementedError:
+                raise CannotLookUp(
+                    f"{call.card.name} cannot look a call up: check on Twilio, then "
+                    f"flo resume {self.run_id} --resend-unknown sends it again"
+                ) from None
+            except Exception as exc:
+                raise LookUpFailed(f"could not look it up ({exc})") from None
+            if found is None:
+                return None
+            state = self.succeed(call, found, exclusive=True)
+            if state != "taken":
+                return state
+        raise LookUpFailed("every result found was claimed by another run first")
+
+    def succeed(self, call: Call, outputs: Any, *, exclusive: bool) -> str:
+        """Record the call done, claiming its result; "taken" when ``exclusive`` and another
+        item claimed that result first."""
+        sid = outputs.get("sid") if isinstance(outputs, dict) else None
+        claim = (self.account_sid, str(sid)) if call.mutating and sid else None
+        problems = call.card.manifest.problems("outputs", outputs)
+        if problems:
+            error = {
+                "type": "BadOutputs",
+                "message": f"{call.card.name} answered outputs that break its manifest: "
+                f"{problems[0]}" + ("; it was not sent again" if call.mutating else ""),
+                "happened": call.mutating,
+            }
+            if not self.record(
+                call, "failed", error, outputs=outputs, claim=claim, exclusive=exclusive
+            ):
+                return "taken"
+            return self.count(call.step, "failed", reason_of(error))
+        if not self.record(call, "done", outputs=outputs, claim=claim, exclusive=exclusive):
+            return "taken"
+        return self.count(call.step, "done")
+
+    # Waiting.
+
+    def wait(self, call: Call, later: list[Later], error: dict[str, Any]) -> str:
+        """Record the item unknown and look it up again once the settle window has passed
+        since its intent."""
+        error = {**error, "message": str(error.get("message")).removesuffix(NOT_FOUND_YET)}
+        self.record(call, "unknown", {**error, "message": error["message"] + NOT_FOUND_YET})
+        heapq.heappush(later, Later(call.started + self.settle, call.index, call, True, error))
+        return "later"
+
+    def retry(self, call: Call, later: list[Later], error: dict[str, Any]) -> str:
+        """Record the item failed (it did not happen) and send it again after a pause."""
+        self.record(call, "failed", error)
+        due = time.time() + RETRY_PAUSES[call.tries]
+        call.tries += 1
+        heapq.heappush(later, Later(due, call.index, call, False, error))
+        return "later"
+
+    async def finish_later(self, step: Step, later: list[Later]) -> None:
+        """Finish what waits, each at its due time, ``step.concurrency`` at a time, saying what
+        is waited for; stopped short by a halt, what is left keeps its journalled state."""
+        if not later:
+            return
+        announcer = asyncio.create_task(self.announce(step, later))
+
+        async def worker() -> None:
+            while later and not self.halt.is_set():
+                entry = heapq.heappop(later)
+                if not await self.pause(entry.due - time.time()):
+                    heapq.heappush(later, entry)
+                    return
+                if entry.look_up:
+                    await self.look_again(entry.call, later, entry.error)
+                else:
+                    await self.send(entry.call, later)
+
+        try:
+            await asyncio.gather(*(worker() for _ in range(step.concurrency)))
+        finally:
+            announcer.cancel()
+        self.abandon(step, later)
+
+    def abandon(self, step: Step, later: list[Later]) -> None:
+        """Count what still waits (the run stops) as it is journalled: unknown, or failed."""
+        for entry in later:
+            self.count(step, "unknown" if entry.look_up else "failed", reason_of(entry.error))
+        later.clear()
+
+    async def look_again(self, call: Call, later: list[Later], error: dict[str, Any]) -> None:
+        """A call's settle window has passed: found now, or surely never made."""
+        try:
+            if await self.look_up(call):
+                return
+        except (CannotLookUp, LookUpFailed) as exc:
+            self.unknown(call, f"{error['message']}; {exc}")
+            return
+        if call.sent_again:
+            self.unknown(
+                call,
+                f"{error['message']}; it was sent again after it was not found, and that is "
+                f"not found either: flo resume {self.run_id} looks it up again",
             )
+            return
+        call.sent_again = True
+        await self.send(call, later)
 
-    def done(self, step: Step, index: int, key: str, inputs: Any, outputs: Any) -> Any:
-        assert self.journal is not None
-        self.journal.finish(
-            self.run_id, step.id, index, "done", key=key, inputs=inputs, outputs=outputs
-        )
-        if isinstance(outputs, dict) and outputs.get("sid"):
-            self.claimed[step.id].add(str(outputs["sid"]))
-        self.tally.done += 1
-        self.on_item(step, True)
-        return outputs
+    async def announce(self, step: Step, later: list[Later]) -> None:
+        """Say what the run waits for, now and every 15 seconds while it waits."""
+        while later:
+            looks = [e for e in later if e.look_up]
+            seconds = max(0.0, max(e.due for e in later) - time.time())
+            if looks and seconds > 0:
+                self.on_wait(
+                    step,
+                    f"waiting up to {seconds:.1f}s to look up again {len(looks)} items whose "
+                    "outcome is unknown (by then Twilio has either created them or never got "
+                    "them); those not found are sent again",
+                )
+            if len(later) > len(looks):
+                self.on_wait(
+                    step, f"sending again {len(later) - len(looks)} items Twilio did not take"
+                )
+            await asyncio.sleep(15)
 
-    def failed(
+    async def pause(self, seconds: float) -> bool:
+        """Sleep ``seconds``; False when halted meanwhile."""
+        if seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.halt.wait(), seconds)
+        return not self.halt.is_set()
+
+    # Outcomes.
+
+    def record(
         self,
-        step: Step,
-        index: int,
-        key: str,
-        inputs: Any,
-        error: dict[str, Any],
-        unknown: bool = False,
-    ) -> NoReturn:
+        call: Call,
+        state: str,
+        error: dict[str, Any] | None = None,
+        *,
+        outputs: Any = None,
+        claim: tuple[str, str] | None = None,
+        exclusive: bool = False,
+    ) -> bool:
+        """Journal the call's outcome; False when ``exclusive`` and ``claim`` was taken."""
+        assert self.journal is not None
+        return self.journal.finish(
+            self.run_id,
+            call.step.id,
+            call.index,
+            state,
+            key=call.key,
+            inputs=call.inputs,
+            outputs=outputs,
+            error=error,
+            claim=claim,
+            exclusive=exclusive,
+        )
+
+    def fail(self, call: Call, error: dict[str, Any]) -> str:
+        self.record(call, "failed", error)
+        return self.count(call.step, "failed", reason_of(error))
+
+    def unknown(self, call: Call, message: str) -> str:
+        error = {"type": "OutcomeUnknown", "message": message}
+        self.record(call, "unknown", error)
+        return self.count(call.step, "unknown", reason_of(error))
+
+    def fail_item(self, step: Step, index: int, error: dict[str, Any]) -> str:
+        """An item that could not even be made into a call."""
         if self.journal is not None:
-            state = "unknown" if unknown else "failed"
-            self.journal.finish(
-                self.run_id, step.id, index, state, key=key, inputs=inputs, error=error
-            )
-        self.tally.fail(reason_of(error), unknown)
-        self.on_item(step, False)
-        raise ItemError(reason_of(error))
+            self.journal.finish(self.run_id, step.id, index, "failed", error=error)
+        return self.count(step, "failed", reason_of(error))
+
+    def count(self, step: Step, state: str, reason: str = "") -> str:
+        self.tally.count(state, reason)
+        self.on_item(step, state)
+        return state

@@ -1,21 +1,33 @@
 """The run journal: SQLite (WAL) under FLO_HOME. An item's intent is committed before a
-card that changes the world is called, its outcome after; a resumed run reads both."""
+card that changes the world is called, its outcome after; a resumed run reads both.
+
+Items' writes made while a run's event loop turns are committed together, once per turn: one
+fsync for all of them. ``durable`` waits for that commit (an intent must be durable before
+its call leaves); an outcome lost to a crash before its commit costs a look-up, never a send.
+
+Results found by reconciliation, and the results of sends, are *claimed* per account: no
+other item of any run can take a claimed result. Everything that grows with the number of
+items (a step's outputs, a resume's earlier rows, counts) is read a page at a time or
+counted in SQL, so memory stays flat however many rows a run has."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import itertools
 import json
 import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from flo_twilio.errors import InvalidInputError
 from flo_twilio.redaction import safe_json
+from flo_twilio.runner import process
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -27,11 +39,19 @@ CREATE TABLE IF NOT EXISTS items (
     inputs TEXT, outputs TEXT, error TEXT, started REAL, updated REAL,
     PRIMARY KEY (run_id, step_id, idx)
 );
+CREATE TABLE IF NOT EXISTS claims (
+    account_sid TEXT, sid TEXT, run_id TEXT, step_id TEXT, idx INTEGER,
+    PRIMARY KEY (account_sid, sid)
+);
 """
+# Columns added since the first journals: who runs the run, and what it is bound to.
+ADDED_COLUMNS = {"owner": "TEXT", "bound": "TEXT"}
 
-# intent: committed before the call; done / failed: its outcome; unknown: the call may
-# have happened and reconciliation could not tell.
-FINISHED = ("done", "failed")
+# intent: committed before the call; done / failed: its outcome (failed: it did not happen,
+# unless its error says "happened"); unknown: the call may have happened, and it was not
+# found (yet). Any other state read back is taken as unknown.
+STATES = ("intent", "done", "failed", "unknown")
+PAGE = 500
 
 
 @dataclass
@@ -46,64 +66,63 @@ class Item:
     started: float
 
 
-def alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def scrub(value: Any) -> str:
     """JSON text of ``value`` with credential fields masked and registered secrets redacted."""
     return safe_json(value)
+
+
+def _loads(text: Any) -> Any:
+    """A journal cell's JSON value; None for an empty or unreadable cell."""
+    if not isinstance(text, str | bytes) or not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _item(row: tuple[Any, ...]) -> Item:
+    """A row as an Item, whatever it holds: no row can stop a resume."""
+    step_id, index, key, state, inputs, outputs, error, started = row
+    return Item(
+        str(step_id),
+        int(index),
+        key if isinstance(key, str) else "",
+        state if state in STATES else "unknown",
+        _loads(inputs),
+        _loads(outputs),
+        _loads(error),
+        float(started) if isinstance(started, int | float) else 0.0,
+    )
+
+
+ITEM_COLUMNS = "step_id, idx, key, state, inputs, outputs, error, started"
 
 
 class Journal:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         new = not path.exists()
-        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        self._committed: asyncio.Future[None] | None = None  # the batch's commit, once due
         if new:
             os.chmod(path, 0o600)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")  # an intent survives a crash or power loss
         self.db.executescript(SCHEMA)
+        have = {row[1] for row in self.db.execute("PRAGMA table_info(runs)")}
+        for column, kind in ADDED_COLUMNS.items():
+            if column not in have:
+                with contextlib.suppress(sqlite3.OperationalError):  # another process added it
+                    self.db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
+        self.commit()
         self.db.close()
 
-    # Runs.
-
-    def start_run(self, flow: str, flow_path: str, account: str, arguments: dict[str, Any]) -> str:
-        run_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
-        now = time.time()
-        self.db.execute(
-            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, 'running', ?, ?, '{}', ?)",
-            (run_id, flow, flow_path, account, scrub(arguments), now, now, os.getpid()),
-        )
-        return run_id
-
-    def claim(self, run_id: str) -> None:
-        """Mark the run as running in this process; refuse when another live process runs it
-        (two processes resuming one run could both send an item)."""
-        with self.lock():
-            row = self.db.execute("SELECT status, pid FROM runs WHERE id = ?", (run_id,)).fetchone()
-            if row and row[0] == "running" and row[1] != os.getpid() and alive(row[1]):
-                raise InvalidInputError(
-                    f"run {run_id} is running in process {row[1]}; wait for it, or stop it first"
-                )
-            self.db.execute(
-                "UPDATE runs SET status = 'running', pid = ?, updated = ? WHERE id = ?",
-                (os.getpid(), time.time(), run_id),
-            )
-
     @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
+    def transaction(self) -> Iterator[None]:
+        self.commit()
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -112,23 +131,73 @@ class Journal:
             raise
         self.db.execute("COMMIT")
 
+    # Runs.
+
+    def start_run(
+        self,
+        flow: str,
+        flow_path: str,
+        account: str,
+        arguments: dict[str, Any],
+        bound: dict[str, Any],
+    ) -> str:
+        """Record a new run, owned by this process; ``bound`` is what it is bound to."""
+        run_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+        now = time.time()
+        self.db.execute(
+            "INSERT INTO runs (id, flow, flow_path, account, arguments, status, created, "
+            "updated, summary, pid, owner, bound) "
+            "VALUES (?, ?, ?, ?, ?, 'running', ?, ?, '{}', ?, ?, ?)",
+            (
+                run_id,
+                flow,
+                flow_path,
+                account,
+                scrub(arguments),
+                now,
+                now,
+                os.getpid(),
+                process.identity(),
+                scrub(bound),
+            ),
+        )
+        return run_id
+
+    def take_over(self, run_id: str) -> None:
+        """Mark the run as running in this process; refuse when another live process runs it
+        (two processes resuming one run could both send an item)."""
+        with self.transaction():
+            row = self.db.execute(
+                "SELECT status, pid, owner FROM runs WHERE id = ?", (run_id,)
+            ).fetchone()
+            if row and row[0] == "running" and row[2] != process.identity() and _alive(*row[1:]):
+                raise InvalidInputError(
+                    f"run {run_id} is running in process {row[1]}; wait for it, or stop it first"
+                )
+            self.db.execute(
+                "UPDATE runs SET status = 'running', pid = ?, owner = ?, updated = ? WHERE id = ?",
+                (os.getpid(), process.identity(), time.time(), run_id),
+            )
+
     def set_status(self, run_id: str, status: str, summary: dict[str, Any] | None = None) -> None:
+        self.commit()
         self.db.execute(
             "UPDATE runs SET status = ?, updated = ?, summary = COALESCE(?, summary) WHERE id = ?",
             (status, time.time(), scrub(summary) if summary is not None else None, run_id),
         )
 
     def run(self, run_id: str) -> dict[str, Any] | None:
-        row = self.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        row = self.db.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
         return self._run_row(row) if row else None
 
     def runs(self) -> list[dict[str, Any]]:
-        rows = self.db.execute("SELECT * FROM runs ORDER BY created DESC").fetchall()
+        rows = self.db.execute(f"SELECT {RUN_COLUMNS} FROM runs ORDER BY created DESC").fetchall()
         return [self._run_row(row) for row in rows]
 
     def _run_row(self, row: tuple[Any, ...]) -> dict[str, Any]:
-        run_id, flow, flow_path, account, arguments, status, created, updated, summary, pid = row
-        if status == "running" and not alive(pid):
+        run_id, flow, flow_path, account, arguments, status, created, updated, summary = row[:9]
+        pid, owner, bound = row[9:]
+        if status == "running" and not _alive(pid, owner):
             status = "interrupted"  # its process is gone (killed, or the machine stopped)
         counts = dict(
             self.db.execute(
@@ -140,46 +209,116 @@ class Journal:
             "flow": flow,
             "flow_path": flow_path,
             "account": account,
-            "arguments": json.loads(arguments),
+            "arguments": _loads(arguments) or {},
             "status": status,
             "created": created,
             "updated": updated,
-            "summary": json.loads(summary),
+            "summary": _loads(summary) or {},
             "counts": counts,
+            "bound": _loads(bound),
         }
 
-    # Items.
+    # Items: reading, a page at a time.
 
-    def items(self, run_id: str) -> list[Item]:
+    def item(self, run_id: str, step_id: str, index: int) -> Item | None:
+        row = self.db.execute(
+            f"SELECT {ITEM_COLUMNS} FROM items WHERE run_id = ? AND step_id = ? AND idx = ?",
+            (run_id, step_id, index),
+        ).fetchone()
+        return _item(row) if row else None
+
+    def items(
+        self, run_id: str, step_id: str, start: int = 0, states: Sequence[str] = ()
+    ) -> Iterator[Item]:
+        """The step's rows from index ``start`` on, in order (only ``states`` if given)."""
+        where = f" AND state IN ({', '.join('?' * len(states))})" if states else ""
+        while True:
+            rows = self.db.execute(
+                f"SELECT {ITEM_COLUMNS} FROM items WHERE run_id = ? AND step_id = ? "
+                f"AND idx >= ?{where} ORDER BY idx LIMIT {PAGE}",
+                (run_id, step_id, start, *states),
+            ).fetchall()
+            yield from (_item(row) for row in rows)
+            if len(rows) < PAGE:
+                return
+            start = rows[-1][1] + 1
+
+    def step_ids(self, run_id: str) -> list[str]:
         rows = self.db.execute(
-            "SELECT step_id, idx, key, state, inputs, outputs, error, started FROM items "
-            "WHERE run_id = ? ORDER BY step_id, idx",
+            "SELECT step_id FROM items WHERE run_id = ? GROUP BY step_id ORDER BY MIN(rowid)",
             (run_id,),
-        ).fetchall()
-        return [
-            Item(
-                s,
-                i,
-                k,
-                st,
-                json.loads(inp),
-                json.loads(out) if out else None,
-                json.loads(err) if err else None,
-                started,
-            )
-            for s, i, k, st, inp, out, err, started in rows
-        ]
+        )
+        return [row[0] for row in rows]
+
+    def step_counts(self, run_id: str) -> dict[str, dict[str, int]]:
+        """Items per state of each step, counted in SQL."""
+        counts: dict[str, dict[str, int]] = {step: {} for step in self.step_ids(run_id)}
+        for step_id, state, count in self.db.execute(
+            "SELECT step_id, state, COUNT(*) FROM items WHERE run_id = ? GROUP BY step_id, state",
+            (run_id,),
+        ):
+            counts[step_id][state if state in STATES else "unknown"] = count
+        return counts
+
+    def prior(self, run_id: str, step_id: str) -> PriorItems:
+        return PriorItems(self, run_id, step_id)
+
+    def outputs(self, run_id: str, step_id: str, count: int) -> StepOutputs:
+        return StepOutputs(self, run_id, step_id, count)
+
+    def claimed(self, account_sid: str) -> Claims:
+        return Claims(self, account_sid)
+
+    # Items: writing, in batches.
+
+    @contextlib.contextmanager
+    def batched(self) -> Iterator[None]:
+        """Write into the open batch; it is committed at the event loop's next turn (at once
+        outside an event loop)."""
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN IMMEDIATE")
+        if self._committed is None:
+            with contextlib.suppress(RuntimeError):  # no running loop
+                loop = asyncio.get_running_loop()
+                self._committed = loop.create_future()
+                loop.call_soon(self.commit)
+        yield
+        if self._committed is None:
+            self.commit()
+
+    def commit(self) -> None:
+        """Commit the open batch now, if there is one."""
+        committed, self._committed = self._committed, None
+        if committed is not None and (committed.done() or committed.get_loop().is_closed()):
+            committed = None  # nobody can be waiting for it any more
+        try:
+            if self.db.in_transaction:
+                self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if committed is None:
+                raise
+            committed.set_exception(exc)
+        else:
+            if committed is not None:
+                committed.set_result(None)
+
+    async def durable(self) -> None:
+        """Wait until every write made so far is committed."""
+        if self._committed is not None:
+            await asyncio.shield(self._committed)
 
     def intent(self, run_id: str, step_id: str, index: int, key: str, inputs: Any) -> float:
-        """Commit that this item is about to be called; returns the time recorded."""
+        """Write that this item is about to be called (``durable`` before calling it);
+        returns the time recorded."""
         now = time.time()
-        self.db.execute(
-            "INSERT INTO items VALUES (?, ?, ?, ?, 'intent', ?, NULL, NULL, ?, ?) "
-            "ON CONFLICT (run_id, step_id, idx) DO UPDATE SET state = 'intent', "
-            "key = excluded.key, inputs = excluded.inputs, started = excluded.started, "
-            "updated = excluded.updated, error = NULL",
-            (run_id, step_id, index, key, scrub(inputs), now, now),
-        )
+        with self.batched():
+            self.db.execute(
+                "INSERT INTO items VALUES (?, ?, ?, ?, 'intent', ?, NULL, NULL, ?, ?) "
+                "ON CONFLICT (run_id, step_id, idx) DO UPDATE SET state = 'intent', "
+                "key = excluded.key, inputs = excluded.inputs, started = excluded.started, "
+                "updated = excluded.updated, error = NULL",
+                (run_id, step_id, index, key, scrub(inputs), now, now),
+            )
         return now
 
     def finish(
@@ -193,23 +332,125 @@ class Journal:
         inputs: Any = None,
         outputs: Any = None,
         error: Any = None,
-    ) -> None:
-        """Record an item's outcome (creating its row when no intent was needed)."""
+        claim: tuple[str, str] | None = None,
+        exclusive: bool = False,
+    ) -> bool:
+        """Record an item's outcome (creating its row when no intent was needed), claiming
+        ``claim`` = (account sid, result sid) for it in the same transaction. With
+        ``exclusive``, a result another item has claimed is not taken: False, nothing written."""
         now = time.time()
-        self.db.execute(
-            "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (run_id, step_id, idx) DO UPDATE SET state = excluded.state, "
-            "outputs = excluded.outputs, error = excluded.error, updated = excluded.updated",
-            (
-                run_id,
-                step_id,
-                index,
-                key,
-                state,
-                scrub(inputs),
-                scrub(outputs) if outputs is not None else None,
-                scrub(error) if error is not None else None,
-                now,
-                now,
-            ),
-        )
+        with self.batched():
+            if claim is not None:
+                taken = self.db.execute(
+                    "INSERT INTO claims VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (*claim, run_id, step_id, index),
+                ).rowcount
+                if not taken and exclusive and not self._claimed_by(claim, run_id, step_id, index):
+                    return False
+            self.db.execute(
+                "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (run_id, step_id, idx) DO UPDATE SET state = excluded.state, "
+                "outputs = excluded.outputs, error = excluded.error, updated = excluded.updated",
+                (
+                    run_id,
+                    step_id,
+                    index,
+                    key,
+                    state,
+                    scrub(inputs),
+                    scrub(outputs) if outputs is not None else None,
+                    scrub(error) if error is not None else None,
+                    now,
+                    now,
+                ),
+            )
+        return True
+
+    def _claimed_by(self, claim: tuple[str, str], run_id: str, step_id: str, index: int) -> bool:
+        row = self.db.execute(
+            "SELECT run_id, step_id, idx FROM claims WHERE account_sid = ? AND sid = ?", claim
+        ).fetchone()
+        return row is not None and tuple(row) == (run_id, step_id, index)
+
+
+RUN_COLUMNS = (
+    "id, flow, flow_path, account, arguments, status, created, updated, summary, pid, owner, bound"
+)
+
+
+def _alive(pid: Any, owner: Any) -> bool:
+    """Whether the process recorded for a run lives (by PID alone for runs recorded before
+    owners were)."""
+    if owner:
+        return process.alive(owner)
+    return isinstance(pid, int) and process.alive(f"{process.UNKNOWN}:{pid}:{process.UNKNOWN}")
+
+
+class PriorItems:
+    """A step's rows from an earlier process, fetched a page at a time as the step reaches
+    its items in order (``get`` with rising indexes)."""
+
+    def __init__(self, journal: Journal, run_id: str, step_id: str) -> None:
+        self.journal, self.run_id, self.step_id = journal, run_id, step_id
+        self.rows: dict[int, Item] = {}
+        self.loaded_to = 0  # rows below this index have been read
+
+    def get(self, index: int) -> Item | None:
+        if index >= self.loaded_to:
+            rows = self.journal.items(self.run_id, self.step_id, start=index)
+            page = [row for _, row in zip(range(PAGE), rows, strict=False)]
+            self.rows = {row.index: row for row in page}
+            self.loaded_to = page[-1].index + 1 if len(page) == PAGE else 2**62
+        return self.rows.get(index)
+
+
+class StepOutputs(Sequence[Any]):
+    """A for_each step's outputs in input order (None where an item did not finish), read from
+    the journal when they are used, never held all at once."""
+
+    def __init__(self, journal: Journal, run_id: str, step_id: str, count: int) -> None:
+        self.journal, self.run_id, self.step_id, self.length = journal, run_id, step_id, count
+
+    def __len__(self) -> int:
+        return self.length
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Any]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self.length))]
+        if not -self.length <= index < self.length:
+            raise IndexError(index)
+        item = self.journal.item(self.run_id, self.step_id, index % self.length)
+        return item.outputs if item is not None and item.state == "done" else None
+
+    def __iter__(self) -> Iterator[Any]:
+        expected = 0
+        for item in self.journal.items(self.run_id, self.step_id):
+            if item.index >= self.length:
+                break
+            yield from itertools.repeat(None, item.index - expected)
+            yield item.outputs if item.state == "done" else None
+            expected = item.index + 1
+        yield from itertools.repeat(None, self.length - expected)
+
+    def __str__(self) -> str:  # interpolated into a string, as a list would be
+        return json.dumps(list(self), ensure_ascii=False)
+
+    def __repr__(self) -> str:
+        return f"<outputs of {self.length} items of step {self.step_id}>"
+
+
+class Claims:
+    """The result sids claimed on an account, by any item of any run: ``sid in claims``."""
+
+    def __init__(self, journal: Journal, account_sid: str) -> None:
+        self.journal, self.account_sid = journal, account_sid
+
+    def __contains__(self, sid: object) -> bool:
+        row = self.journal.db.execute(
+            "SELECT 1 FROM claims WHERE account_sid = ? AND sid = ?", (self.account_sid, sid)
+        ).fetchone()
+        return row is not None

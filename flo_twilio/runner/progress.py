@@ -1,4 +1,5 @@
-"""Progress of for_each steps on stderr: a live bar at a terminal, one line per step otherwise."""
+"""Progress of for_each steps on stderr: a live bar at a terminal, one line per step otherwise.
+It counts what the run's summary counts: done, failed and unknown items."""
 
 from __future__ import annotations
 
@@ -14,7 +15,15 @@ from flo_twilio.runner.flow import Step
 class Count:
     done: int = 0
     failed: int = 0
+    unknown: int = 0
     started: float = field(default_factory=time.monotonic)
+
+    @property
+    def total(self) -> int:
+        return self.done + self.failed + self.unknown
+
+    def __str__(self) -> str:
+        return f"{self.done} done, {self.failed} failed, {self.unknown} unknown"
 
 
 class Progress:
@@ -33,47 +42,50 @@ class Progress:
                 TextColumn("{task.description}"),
                 BarColumn(),
                 MofNCompleteColumn(),
-                TextColumn("{task.fields[failed]} failed, {task.fields[rate]}/s"),
+                TextColumn("{task.fields[failed]} failed, {task.fields[unknown]} unknown"),
+                TextColumn("{task.fields[rate]}/s"),
                 TimeRemainingColumn(),
                 console=Console(file=stream),
                 transient=False,
             )
             self.bar.start()
 
-    def item(self, step: Step, ok: bool) -> None:
+    def item(self, step: Step, state: str) -> None:
         if step.for_each is None:
             return
         count = self.counts.setdefault(step.id, Count())
-        if ok:
-            count.done += 1
-        else:
-            count.failed += 1
+        setattr(count, state, getattr(count, state) + 1)
         if self.bar is not None:
             task = self.tasks.get(step.id)
             if task is None:
                 task = self.tasks[step.id] = self.bar.add_task(
-                    step.id, total=None, failed=0, rate=0
+                    step.id, total=None, failed=0, unknown=0, rate=0
                 )
             self.bar.update(
                 task,
-                completed=count.done + count.failed,
+                completed=count.total,
                 failed=count.failed,
+                unknown=count.unknown,
                 rate=f"{self.rate(count):.0f}",
             )
 
+    def note(self, step: Step, message: str) -> None:
+        """Say what the step is doing besides its items (waiting, mostly)."""
+        line = f"{step.id}: {message}"
+        if self.bar is not None:
+            self.bar.console.print(line)
+        else:
+            print(line, file=self.stream, flush=True)
+
     @staticmethod
     def rate(count: Count) -> float:
-        return (count.done + count.failed) / max(time.monotonic() - count.started, 1e-6)
+        return count.total / max(time.monotonic() - count.started, 1e-6)
 
     def close(self) -> None:
         if self.bar is not None:
             for step_id, task in self.tasks.items():  # streamed items: the total is known now
-                count = self.counts[step_id]
-                self.bar.update(task, total=count.done + count.failed)
+                self.bar.update(task, total=self.counts[step_id].total)
             self.bar.stop()
             return
         for step_id, count in self.counts.items():
-            print(
-                f"{step_id}: {count.done} done, {count.failed} failed ({self.rate(count):.0f}/s)",
-                file=self.stream,
-            )
+            print(f"{step_id}: {count} ({self.rate(count):.0f}/s)", file=self.stream)

@@ -1,10 +1,15 @@
-"""The in-process sandbox flows run against when no account is configured."""
+"""The in-process sandbox flows run against when no account is configured. It keeps its
+messages in ``$FLO_HOME/sandbox.db``, so a run on it can be resumed (and its messages
+listed) by a later process, as on any account."""
 
 from __future__ import annotations
 
-import httpx
+from email.utils import formatdate
 
-from flo_twilio.accounts import Account
+import httpx
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from flo_twilio.accounts import Account, flo_home
 from flo_twilio.sandbox.app import create_app
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, SandboxState
 
@@ -21,6 +26,32 @@ def embedded_account() -> Account:
     )
 
 
+def embedded_state() -> SandboxState:
+    """The built-in sandbox's state, kept under FLO_HOME (private: it holds message bodies)."""
+    home = flo_home()
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = home / "sandbox.db"
+    path.touch(mode=0o600, exist_ok=True)
+    return SandboxState(db_path=path)
+
+
 def embedded_transport(state: SandboxState | None = None) -> httpx.AsyncBaseTransport:
-    """A transport that answers from a fresh in-process sandbox: no socket at all."""
-    return httpx.ASGITransport(create_app(state or SandboxState()))
+    """A transport that answers from an in-process sandbox: no socket at all."""
+    state = state or embedded_state()
+    return httpx.ASGITransport(DateHeader(create_app(state), state))
+
+
+class DateHeader:
+    """Adds the ``Date`` header a server over a socket would, from the sandbox's clock."""
+
+    def __init__(self, app: ASGIApp, state: SandboxState) -> None:
+        self.app, self.state = app, state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def dated(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                date = formatdate(self.state.clock(), usegmt=True).encode()
+                message["headers"] = [*message.get("headers", []), (b"date", date)]
+            await send(message)
+
+        await self.app(scope, receive, dated)

@@ -1,0 +1,38 @@
+"""Indented JSON written piece by piece: a list that lives in the journal (a for_each step's
+outputs, a run's failures) goes out item by item and is never held whole."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from flo_twilio.redaction import mask_secret_fields
+
+
+def write_json(value: Any, write: Callable[[str], Any], indent: int = 2, level: int = 0) -> None:
+    inner, outer = " " * indent * (level + 1), " " * indent * level
+    if isinstance(value, dict | list):
+        try:  # plain data: at once
+            text = json.dumps(mask_secret_fields(value), ensure_ascii=False, indent=indent)
+        except TypeError:  # it holds a list to stream
+            pass
+        else:
+            write(text.replace("\n", "\n" + outer))
+            return
+    if isinstance(value, Mapping):
+        write("{")
+        for number, (key, item) in enumerate(value.items()):
+            write(f"{',' if number else ''}\n{inner}{json.dumps(str(key), ensure_ascii=False)}: ")
+            write_json(item, write, indent, level + 1)
+        write(f"\n{outer}}}" if value else "}")
+    elif isinstance(value, Iterable) and not isinstance(value, str | bytes):
+        write("[")
+        empty = True
+        for item in value:
+            write(f"{'' if empty else ','}\n{inner}")
+            write_json(item, write, indent, level + 1)
+            empty = False
+        write("]" if empty else f"\n{outer}]")
+    else:
+        write(json.dumps(mask_secret_fields(value), ensure_ascii=False, default=str))
