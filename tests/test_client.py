@@ -15,19 +15,16 @@ import pytest
 from flo_twilio.client import (
     Credentials,
     RetryPolicy,
+    TwilioApiError,
     TwilioClient,
+    TwilioTransportError,
     base_url,
     encode_form,
     parse_date,
 )
 from flo_twilio.client import core as client_core
 from flo_twilio.client.retry import never_sent
-from flo_twilio.errors import (
-    InvalidInputError,
-    OutcomeUnknownError,
-    TwilioApiError,
-    TwilioTransportError,
-)
+from flo_twilio.errors import InvalidInputError, OutcomeUnknownError
 
 pytestmark = pytest.mark.anyio
 

@@ -7,7 +7,8 @@ from typing import ClassVar
 import pytest
 
 from flo_twilio import Card, CardContext, Registry
-from flo_twilio.errors import OutcomeUnknownError, TwilioTransportError
+from flo_twilio.client import TwilioTransportError
+from flo_twilio.errors import OutcomeUnknownError
 from flo_twilio.manifests import Manifest
 from flo_twilio.runner.engine import Engine, item_key
 from flo_twilio.runner.flow import load_flow

@@ -14,15 +14,11 @@ from typing import Any
 import httpx
 
 from flo_twilio.client.encoding import encode_form, form_pairs
+from flo_twilio.client.errors import TwilioApiError, TwilioError, TwilioTransportError
 from flo_twilio.client.neterrors import unreachable
 from flo_twilio.client.retry import IDEMPOTENT, TOO_MANY_REQUESTS, RetryPolicy, never_sent
 from flo_twilio.client.urls import API_VERSION_PATH, base_url
-from flo_twilio.errors import (
-    OutcomeUnknownError,
-    TwilioApiError,
-    TwilioError,
-    TwilioTransportError,
-)
+from flo_twilio.errors import OutcomeUnknownError
 from flo_twilio.redaction import register_secret
 
 log = logging.getLogger("flo_twilio.client")
