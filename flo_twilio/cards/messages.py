@@ -9,9 +9,9 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from flo_twilio.card import Card, CardContext
+from flo_twilio.cards.manifest_folder import load_manifest
 from flo_twilio.client import TwilioClient, parse_date
 from flo_twilio.errors import InvalidInputError, Problem
-from flo_twilio.manifests import load_manifest
 
 # How far before the journalled intent a found message may have been created
 # (clocks of this machine and the API differ a little).
