@@ -141,7 +141,7 @@ def test_mint_api_key_stores_only_the_key(sandbox_url, flo_home):
 def test_in_flight_cap_is_kept_per_account(sandbox_url):
     import asyncio
 
-    from flo_twilio.cards.connection import connect
+    from flo_twilio.cards.twilio_connection import connect
 
     assert add(sandbox_url, "capped", TOKEN, "--max-in-flight", "3").code == 0
     client = connect(AccountStore().get("capped").connection_values())
@@ -227,11 +227,13 @@ def test_secrets_go_to_a_real_keyring_when_there_is_one(flo_home, monkeypatch):
     keyring.set_keyring(memory)
     try:
         store = AccountStore()
-        store.save(Account("kr", values={"account_sid": SID}, secrets={"auth_token": TOKEN}))
+        store.save(
+            Account("kr", "twilio", values={"account_sid": SID}, secrets={"auth_token": TOKEN})
+        )
         assert memory.store == {("flo-twilio", "kr:auth_token"): TOKEN}
         assert TOKEN not in everything_under(flo_home)
         assert store.get("kr").secrets == {"auth_token": TOKEN}
-        assert store.get("kr").public()["secret_kept_in"] == "keyring"
+        assert store.get("kr").secret_store == "keyring"
         store.remove("kr")
         assert memory.store == {}
         monkeypatch.setenv("FLO_NO_KEYRING", "1")

@@ -79,6 +79,7 @@ def test_killed_and_resumed_runs_send_exactly_once(tmp_path, drill):
         AccountStore().save(
             Account(
                 "drill",
+                "twilio",
                 values={"account_sid": SID, "api_base_url": url},
                 secrets={"auth_token": TOKEN},
             )

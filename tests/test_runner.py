@@ -29,6 +29,7 @@ def live(flo_home):
         AccountStore().save(
             Account(
                 "live",
+                "twilio",
                 values={"account_sid": SID, "api_base_url": server.url},
                 secrets={"auth_token": TOKEN},
             )
