@@ -257,3 +257,37 @@ def test_add_asks_at_a_terminal_and_never_echoes_the_token(flo_home):
     assert "connected typed" in screen and SID in screen
     assert TOKEN not in screen
     assert AccountStore().get("typed").secrets == {"auth_token": TOKEN}
+
+
+def test_an_api_key_account_takes_its_secret_from_stdin_and_can_be_the_default(
+    sandbox_url, monkeypatch
+):
+    import io
+    import sys
+
+    import httpx
+
+    from tests.inprocess import run_flo
+
+    def add(nickname, *extra, stdin=""):
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        common = ("--account-sid", SID, "--api-base-url", sandbox_url)
+        return run_flo("accounts", "add", nickname, *common, *extra)
+
+    assert add("first", "--auth-token", "-", stdin=TOKEN + "\n").code == 0
+    key = httpx.post(
+        f"{sandbox_url}/2010-04-01/Accounts/{SID}/Keys.json", auth=(SID, TOKEN), data={}
+    ).json()
+    without = add("bykey", "--api-key", key["sid"])
+    assert (
+        without.code == 2 and "--api-secret is required when not run at a terminal" in without.err
+    )
+    keyed = add(
+        "bykey", "--api-key", key["sid"], "--api-secret", "-", "--default", stdin=key["secret"]
+    )
+    assert keyed.code == 0, keyed.err  # verified with the key
+    stored = AccountStore().get("bykey")
+    assert stored.values["api_key"] == key["sid"] and stored.secrets == {
+        "api_secret": key["secret"]
+    }
+    assert AccountStore().default() == "bykey"
