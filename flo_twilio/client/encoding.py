@@ -22,6 +22,7 @@ def form_pairs(params: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def encode_form(params: Mapping[str, Any]) -> bytes:
+    """``params`` as an ``application/x-www-form-urlencoded`` body (see ``form_pairs``)."""
     return urlencode(form_pairs(params)).encode("ascii")
 
 
