@@ -58,7 +58,11 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
         parser_class=type("AccountsParser", (LateOptions, type(accounts)), {}),
     )
 
-    add = sub.add_parser("add", help="connect an account (verifies the credentials first)")
+    add = sub.add_parser(
+        "add",
+        help="connect an account (verifies the credentials first)",
+        allow_abbrev=False,  # --type is read before the options exist: no --ty for it
+    )
     add.add_argument("nickname")
     add.add_argument(
         "--no-verify", action="store_true", help="store without checking the credentials"
@@ -87,10 +91,14 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
 def add_type_options(parser: argparse.ArgumentParser, args: Sequence[str]) -> None:
     """``--type``, and one option per field of the type it names (``--mint-api-key`` too
     when the type can mint keys)."""
-    chosen = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    chosen = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
     chosen.add_argument("--type", default=DEFAULT_TYPE)
+    try:
+        name = chosen.parse_known_args(args)[0].type
+    except argparse.ArgumentError:  # --type without a value: the command's parser says so
+        name = DEFAULT_TYPE
     registry = load_registry()
-    kind = registry.connection(chosen.parse_known_args(args)[0].type)
+    kind = registry.connection(name)
     parser.add_argument(
         "--type",
         default=DEFAULT_TYPE,
