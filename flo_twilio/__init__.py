@@ -11,9 +11,7 @@ from flo_twilio.errors import (
     OutcomeUnknownError,
     PluginError,
     Problem,
-    TwilioApiError,
-    TwilioError,
-    TwilioTransportError,
+    ProviderError,
 )
 from flo_twilio.hookspecs import hookimpl
 from flo_twilio.plugins import Registry, get_plugin_manager, load_registry
@@ -33,10 +31,8 @@ __all__ = [
     "OutcomeUnknownError",
     "PluginError",
     "Problem",
+    "ProviderError",
     "Registry",
-    "TwilioApiError",
-    "TwilioError",
-    "TwilioTransportError",
     "__version__",
     "call_card",
     "get_plugin_manager",

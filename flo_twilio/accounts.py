@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flo_twilio.client.urls import check_base_url, check_label
+from flo_twilio.connection import ConnectionType
 from flo_twilio.errors import AccountError, InvalidInputError, Problem
 from flo_twilio.redaction import register_secret
 
@@ -33,8 +33,6 @@ except ImportError:  # Windows: no flock; the store is then not locked
 log = logging.getLogger("flo_twilio.accounts")
 
 NICKNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
-API_KEY_SID = re.compile(r"SK[0-9a-fA-F]{32}")
 KEYRING_SERVICE = "flo-twilio"
 ENV_NICKNAME = "env"
 
@@ -75,11 +73,12 @@ def secure_home(home: Path | None = None) -> Path:
 
 @dataclass
 class Account:
-    """One connected account. ``values`` are the connection fields that are not secret;
-    ``secrets`` are loaded on demand and never written anywhere but their store."""
+    """One connected account of a connection type (``connection``, e.g. "twilio").
+    ``values`` are its fields that are not secret; ``secrets`` are loaded on demand and
+    never written anywhere but their store."""
 
     nickname: str
-    connection: str = "twilio"
+    connection: str
     values: dict[str, str] = field(default_factory=dict)
     secret_store: str = "file"  # "file", "keyring" or "environment"
     facts: dict[str, Any] = field(default_factory=dict)
@@ -87,22 +86,20 @@ class Account:
 
     def __post_init__(self) -> None:
         """Register the secrets for redaction the moment the account exists."""
-        for name, secret in self.secrets.items():
-            if not isinstance(secret, str):
-                continue
-            username = self.values.get("api_key" if name == "api_secret" else "account_sid")
-            register_secret(secret, username=username)
+        for secret in self.secrets.values():
+            if isinstance(secret, str):
+                register_secret(secret)
 
     def connection_values(self) -> dict[str, str]:
         return {**self.values, **self.secrets}
 
-    def public(self) -> dict[str, Any]:
-        """What may be shown: never a secret."""
+    def public(self, kind: ConnectionType[Any]) -> dict[str, Any]:
+        """What may be shown (``kind`` is its connection type): never a secret."""
         return {
             "nickname": self.nickname,
             "connection": self.connection,
             **self.values,
-            "auth": "api_key" if self.values.get("api_key") else "auth_token",
+            **kind.describe(self.values),
             "secret_kept_in": self.secret_store,
             **{k: v for k, v in self.facts.items() if v is not None},
         }
@@ -121,70 +118,36 @@ def check_nickname(nickname: str) -> str:
     return nickname
 
 
-def check_twilio_values(values: Mapping[str, str], secrets: Mapping[str, str]) -> None:
-    """Refuse, listing every problem, an account that could not be used safely."""
-    problems = value_problems(values)
-    if values.get("api_key") and not secrets.get("api_secret"):
-        problems.append(
-            Problem("an API key needs its secret", hint="--api-secret - and the secret on stdin")
-        )
-    elif not values.get("api_key") and not secrets.get("auth_token"):
-        problems.append(Problem("an Auth Token (or an API key and secret) is required"))
-    if problems:
-        raise InvalidInputError(problems)
+def connection_types() -> dict[str, ConnectionType[Any]]:
+    """The connection types the installed plugins provide, by name."""
+    from flo_twilio.plugins import load_registry
+
+    return load_registry().connections
 
 
-def value_problems(values: Mapping[str, str]) -> list[Problem]:
-    """What is wrong with an account's values: SIDs, cap, region, edge and base URL."""
-    problems = [Problem(f"{k} must be text") for k, v in values.items() if not isinstance(v, str)]
-    values = {k: v for k, v in values.items() if isinstance(v, str)}
-    if not ACCOUNT_SID.fullmatch(values.get("account_sid", "")):
-        problems.append(
-            Problem(
-                "the Account SID must be AC followed by 32 hexadecimal characters",
-                hint="copy it from the Twilio console's Account Info",
-            )
-        )
-    if values.get("api_key") and not API_KEY_SID.fullmatch(values["api_key"]):
-        problems.append(Problem("the API key must be SK followed by 32 hexadecimal characters"))
-    cap = values.get("max_in_flight", "1")
-    if not cap.isdigit() or int(cap) < 1:
-        problems.append(Problem("--max-in-flight must be a whole number of 1 or more"))
-    for name in ("region", "edge", "api_base_url"):
-        value = values.get(name)
-        try:
-            if value and name == "api_base_url":
-                check_base_url(value)
-            elif value:
-                check_label(name, value)
-        except InvalidInputError as exc:
-            problems += exc.problems
-    return problems
-
-
-def from_environment(env: Mapping[str, str] | None = None) -> Account | None:
-    """The account described by TWILIO_* environment variables, if any."""
+def from_environment(
+    env: Mapping[str, str] | None = None,
+    connections: Mapping[str, ConnectionType[Any]] | None = None,
+) -> Account | None:
+    """The account the environment describes (e.g. TWILIO_ACCOUNT_SID and
+    TWILIO_AUTH_TOKEN), if any: the first connection type whose always-required fields'
+    variables are set, with every field whose variable is set."""
     env = os.environ if env is None else env
-    sid = env.get("TWILIO_ACCOUNT_SID")
-    if not sid:
-        return None
-    values = {"account_sid": sid}
-    secrets = {}
-    if env.get("TWILIO_API_KEY"):
-        values["api_key"] = env["TWILIO_API_KEY"]
-        secrets["api_secret"] = env.get("TWILIO_API_SECRET", "")
-    else:
-        secrets["auth_token"] = env.get("TWILIO_AUTH_TOKEN", "")
-    for name in ("region", "edge"):
-        if env.get(f"TWILIO_{name.upper()}"):
-            values[name] = env[f"TWILIO_{name.upper()}"]
-    try:
-        check_twilio_values(values, secrets)
-    except InvalidInputError as exc:
-        raise InvalidInputError(
-            [Problem(p.message, "TWILIO_* environment variables", p.hint) for p in exc.problems]
-        ) from None
-    return Account(ENV_NICKNAME, values=values, secret_store="environment", secrets=secrets)
+    for kind in (connection_types() if connections is None else connections).values():
+        named = [f for f in kind.fields if f.env and env.get(f.env)]
+        if not named or not all(f in named for f in kind.fields if f.required and f.env):
+            continue
+        given = {f.name: env[f.env] for f in named}
+        problems = kind.problems(given)
+        if problems:
+            envs = [f.env for f in kind.fields if f.env]
+            prefix = os.path.commonprefix(envs)  # noqa: RUF071 - text, e.g. TWILIO_
+            where = f"{prefix}* environment variables" if prefix.endswith("_") else "environment"
+            raise InvalidInputError([Problem(p.message, where, p.hint) for p in problems])
+        secrets = {k: v for k, v in given.items() if kind.field(k).secret}
+        values = {k: v for k, v in given.items() if k not in secrets}
+        return Account(ENV_NICKNAME, kind.name, values, "environment", secrets=secrets)
+    return None
 
 
 class AccountStore:
@@ -194,10 +157,15 @@ class AccountStore:
     does; changes are made under an exclusive lock, so parallel adds lose nothing.
     """
 
-    def __init__(self, home: Path | None = None) -> None:
+    def __init__(
+        self,
+        home: Path | None = None,
+        connections: Mapping[str, ConnectionType[Any]] | None = None,
+    ) -> None:
         self.home = home or flo_home()
         self.path = self.home / "accounts.json"
         self.keyring = real_keyring()
+        self._connections = connections
 
     # Reading.
 
@@ -224,11 +192,14 @@ class AccountStore:
             ) from None
         accounts = data.get("accounts") if isinstance(data, dict) else None
         if not isinstance(accounts, dict) or not all(
-            isinstance(r, dict) and isinstance(r.get("values"), dict) for r in accounts.values()
+            isinstance(r, dict)
+            and isinstance(r.get("connection"), str)
+            and isinstance(r.get("values"), dict)
+            for r in accounts.values()
         ):
             raise AccountError(
                 f'{self.path} is not an accounts file (expected {{"accounts": {{NICKNAME: '
-                '{"values": {...}, ...}}}); fix or remove it'
+                '{"connection": TYPE, "values": {...}, ...}}}); fix or remove it'
             )
         return data
 
@@ -246,7 +217,8 @@ class AccountStore:
             raise AccountError(
                 f"no account called {nickname!r} (known: {known}); add it with: flo accounts add {nickname}"
             )
-        problems = value_problems(record["values"])
+        secrets = self._load_secrets(nickname, record)
+        problems = self._problems(record, secrets)
         if problems:
             raise AccountError(
                 f"{self.path}, account {nickname!r}: "
@@ -255,12 +227,26 @@ class AccountStore:
             )
         return Account(
             nickname,
-            record.get("connection", "twilio"),
+            record["connection"],
             dict(record["values"]),
             record.get("secret_store", "file"),
             dict(record.get("facts", {})),
-            self._load_secrets(nickname, record),
+            secrets,
         )
+
+    def _problems(self, record: Mapping[str, Any], secrets: Mapping[str, str]) -> list[Problem]:
+        """What is wrong with a stored account, as its connection type sees it."""
+        if self._connections is None:
+            self._connections = connection_types()
+        kind = self._connections.get(record["connection"])
+        if kind is None:
+            installed = ", ".join(sorted(self._connections)) or "none"
+            return [
+                Problem(
+                    f"its connection type {record['connection']!r} is not installed (installed: {installed})"
+                )
+            ]
+        return kind.problems({**record["values"], **secrets})
 
     def _load_secrets(self, nickname: str, record: Mapping[str, Any]) -> dict[str, str]:
         if record.get("secret_store") == "keyring":
@@ -368,19 +354,24 @@ def real_keyring() -> Any:
 
 
 def resolve_account(nickname: str | None = None) -> Account | None:
-    """The account to use: the one named, else TWILIO_* variables, else the stored default.
+    """The account to use: the one named, else the environment's (e.g. TWILIO_* variables),
+    else the stored default.
 
     None means there is none: the caller falls back to the built-in sandbox.
     """
+    connections = connection_types()
     if nickname == ENV_NICKNAME:
-        account = from_environment()
+        account = from_environment(connections=connections)
         if account is None:
-            raise AccountError("no TWILIO_ACCOUNT_SID in the environment")
+            wanted = [
+                f.env for kind in connections.values() for f in kind.fields if f.required and f.env
+            ]
+            raise AccountError(f"no account in the environment (set {' or '.join(wanted)})")
         return account
-    store = AccountStore()
+    store = AccountStore(connections=connections)
     if nickname:
         return store.get(nickname)
-    env = from_environment()
+    env = from_environment(connections=connections)
     if env is not None:
         return env
     default = store.default()

@@ -30,8 +30,9 @@ class Card:
     and implement ``async run(ctx, options, inputs) -> outputs``. A card whose call does
     something that must not happen twice (a send) says so in ``changes_world``, so the
     runner journals the intent first, and may implement ``reconcile`` to find what an
-    interrupted call did. An option marked ``x-flo-choices`` gets its dropdown from
-    ``choices``.
+    interrupted call did; ``result_id`` names what it made (by default the output the
+    manifest's ``resultId`` names), so one result is never claimed by two calls. An option
+    marked ``x-flo-choices`` gets its dropdown from ``choices``.
     """
 
     name: ClassVar[str]
@@ -46,6 +47,13 @@ class Card:
     ) -> dict[str, Any]:
         """What calling the card would send, for a dry run; never a secret."""
         return {"card": self.name, "options": dict(options), "inputs": dict(inputs)}
+
+    def result_id(self, outputs: Mapping[str, Any]) -> str | None:
+        """The provider's identifier of what the call made (a message's sid), or None when
+        the card's results have none."""
+        name = self.manifest.result_id
+        value = outputs.get(name) if name else None
+        return None if value in (None, "") else str(value)
 
     async def choices(self, ctx: CardContext, option: str) -> list[dict[str, Any]]:
         """The values an option may take, each ``{"value", "label", ...}``."""

@@ -1,4 +1,9 @@
-"""``flo accounts``: add, list, verify, remove and choose the default account."""
+"""``flo accounts``: add, list, verify, remove and choose the default account.
+
+``flo accounts add`` is built from the connection type chosen with ``--type`` (Twilio by
+default): one option per field of the type, secrets only from stdin or a hidden prompt,
+and the type's own checks. A plugin's connection type needs no code here.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import argparse
 import asyncio
 import getpass
 import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from flo_twilio.accounts import (
@@ -13,59 +19,121 @@ from flo_twilio.accounts import (
     Account,
     AccountStore,
     check_nickname,
-    check_twilio_values,
     from_environment,
     resolve_account,
 )
-from flo_twilio.errors import AccountError, InvalidInputError, Problem, TwilioApiError
+from flo_twilio.connection import ConnectionType, Field
+from flo_twilio.errors import AccountError, InvalidInputError, PluginError, Problem, ProviderError
 from flo_twilio.plugins import load_registry
+
+DEFAULT_TYPE = "twilio"  # flo-twilio's own kind of account
+# What flo accounts add names itself: a connection type's fields cannot be called so.
+RESERVED = frozenset({"nickname", "type", "no_verify", "default", "replace", "mint_api_key"})
+
+
+class LateOptions(argparse.ArgumentParser):
+    """A parser that can add options when it runs rather than when it is built: those of
+    ``flo accounts add`` come from a plugin, and no other command should load plugins."""
+
+    late_options: Callable[[argparse.ArgumentParser, Sequence[str]], None] | None = None
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        add = self.late_options
+        if add is not None:
+            self.late_options = None  # added once, however often it parses
+            add(self, list(sys.argv[1:] if args is None else args))
+        return super().parse_known_args(args, namespace)
 
 
 def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     """Register ``flo accounts`` on ``commands``."""
-    accounts = commands.add_parser("accounts", help="connect Twilio accounts by nickname")
-    sub = accounts.add_subparsers(title="accounts commands", metavar="COMMAND", required=True)
+    accounts = commands.add_parser("accounts", help="connect accounts by nickname")
+    sub = accounts.add_subparsers(
+        title="accounts commands",
+        metavar="COMMAND",
+        required=True,
+        # the CLI's own parser class (it answers errors in JSON too), with late options
+        parser_class=type("AccountsParser", (LateOptions, type(accounts)), {}),
+    )
 
-    add = sub.add_parser("add", help="connect an account (verifies the credentials first)")
+    add = sub.add_parser(
+        "add",
+        help="connect an account (verifies the credentials first)",
+        allow_abbrev=False,  # --type is read before the options exist: no --ty for it
+    )
     add.add_argument("nickname")
-    add.add_argument("--account-sid", help="AC... (asked for when omitted)")
-    add.add_argument("--auth-token", metavar="-", help="'-' to read the Auth Token from stdin")
-    add.add_argument("--api-key", help="SK...: use an API key instead of the Auth Token")
     add.add_argument(
-        "--api-secret", metavar="-", help="'-' to read the API key's secret from stdin"
-    )
-    add.add_argument("--region", help="e.g. ie1")
-    add.add_argument("--edge", help="e.g. dublin")
-    add.add_argument(
-        "--api-base-url", help="a Twilio-compatible server, e.g. http://127.0.0.1:4010"
-    )
-    add.add_argument(
-        "--max-in-flight", type=int, help="requests in flight at once for this account (default 25)"
-    )
-    add.add_argument("--no-verify", action="store_true", help="store without checking with Twilio")
-    add.add_argument(
-        "--mint-api-key",
-        action="store_true",
-        help="use the Auth Token once to create an API key, and store only the key",
+        "--no-verify", action="store_true", help="store without checking the credentials"
     )
     add.add_argument("--default", action="store_true", help="make it the default account")
     add.add_argument(
         "--replace", action="store_true", help="replace the account already called NICKNAME"
     )
     add.set_defaults(handler=accounts_add)
+    add.late_options = add_type_options
 
     listing = sub.add_parser("list", help="list connected accounts (never their secrets)")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=accounts_list)
 
     for name, handler, text in (
-        ("verify", accounts_verify, "check an account's credentials with Twilio"),
+        ("verify", accounts_verify, "check an account's credentials with its API"),
         ("remove", accounts_remove, "forget an account and its secret"),
         ("default", accounts_default, "make an account the default"),
     ):
         command = sub.add_parser(name, help=text)
         command.add_argument("nickname")
         command.set_defaults(handler=handler)
+
+
+def add_type_options(parser: argparse.ArgumentParser, args: Sequence[str]) -> None:
+    """``--type``, and one option per field of the type it names (``--mint-api-key`` too
+    when the type can mint keys)."""
+    chosen = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
+    chosen.add_argument("--type", default=DEFAULT_TYPE)
+    try:
+        name = chosen.parse_known_args(args)[0].type
+    except argparse.ArgumentError:  # --type without a value: the command's parser says so
+        name = DEFAULT_TYPE
+    registry = load_registry()
+    kind = registry.connection(name)
+    parser.add_argument(
+        "--type",
+        default=DEFAULT_TYPE,
+        metavar="|".join(sorted(registry.connections)),
+        help=f"the kind of account (default {DEFAULT_TYPE})",
+    )
+    taken = [f.name for f in kind.fields if f.name in RESERVED]
+    if taken:
+        raise PluginError(
+            f"the connection type {kind.name!r} has fields flo accounts add uses itself: "
+            + ", ".join(taken)
+        )
+    try:
+        for f in kind.fields:
+            if f.secret:
+                text = f"'-' to read the {f.label} from stdin: {f.description}"
+                parser.add_argument(option(f), metavar="-", dest=f.name, help=text)
+            else:
+                asked = " (asked for when omitted)" if f.required else ""
+                parser.add_argument(option(f), dest=f.name, help=f.description + asked)
+        if kind.mint_key is not None:
+            parser.add_argument(
+                "--mint-api-key",
+                action="store_true",
+                help="use the secret given once to create an API key, and store only the key",
+            )
+    except argparse.ArgumentError as exc:
+        raise PluginError(
+            f"the connection type {kind.name!r} has a field flo accounts add cannot offer: {exc}"
+        ) from None
+
+
+def option(f: Field) -> str:
+    """The command-line option of a field, e.g. --account-sid."""
+    return "--" + f.name.replace("_", "-")
 
 
 def read_secret(flag: str, value: str | None, prompt: str) -> str | None:
@@ -82,11 +150,39 @@ def read_secret(flag: str, value: str | None, prompt: str) -> str | None:
     return sys.stdin.readline().strip()
 
 
+def given_values(kind: ConnectionType[Any], args: argparse.Namespace) -> dict[str, str]:
+    """The fields given on the command line (secrets read from stdin), then at a terminal
+    those still needed, asked for; elsewhere each missing one is an error saying how."""
+    values: dict[str, str] = {}
+    for f in kind.fields:
+        given = getattr(args, f.name)
+        if f.secret:
+            given = read_secret(option(f), given, f"{f.label}: ")
+        if given is not None:
+            values[f.name] = str(given)
+    missing = [f for f in kind.fields if f.needed(values) and f.name not in values]
+    if missing and not sys.stdin.isatty():
+        raise InvalidInputError([how_to_give(kind, f) for f in missing])
+    for f in missing:
+        if f.needed(values):  # a field asked for before may have made it unnecessary
+            values[f.name] = (getpass.getpass if f.secret else input)(f"{f.label}: ").strip()
+    return values
+
+
+def how_to_give(kind: ConnectionType[Any], f: Field) -> Problem:
+    """What to pass for a missing field when nobody can be asked."""
+    hint = f"pass {option(f)} - with the {f.label} on stdin" if f.secret else ""
+    if f.required_without:
+        hint += f", or {option(kind.field(f.required_without))}"
+    return Problem(f"{option(f)} is required when not run at a terminal", hint=hint)
+
+
 def accounts_add(args: argparse.Namespace) -> int:
+    kind = load_registry().connection(args.type)
     nickname = check_nickname(args.nickname)
     if nickname == ENV_NICKNAME:
         raise InvalidInputError(
-            "'env' is the account from TWILIO_* environment variables; pick another nickname"
+            "'env' is the account from environment variables (e.g. TWILIO_*); pick another nickname"
         )
     store = AccountStore()
     if nickname in store.nicknames() and not args.replace:
@@ -98,37 +194,27 @@ def accounts_add(args: argparse.Namespace) -> int:
                 )
             ]
         )
-    sid = args.account_sid
-    token = read_secret("--auth-token", args.auth_token, "Auth Token: ")
-    secret = read_secret("--api-secret", args.api_secret, "API key secret: ")
-    if sid is None:
-        if not sys.stdin.isatty():
-            raise InvalidInputError("--account-sid is required when not run at a terminal")
-        sid = input("Account SID: ").strip()
-    if token is None and not args.api_key:
-        if not sys.stdin.isatty():
-            raise InvalidInputError(
-                "pass --auth-token - with the token on stdin (or --api-key with --api-secret -)"
-            )
-        token = getpass.getpass("Auth Token: ").strip()
-    values = {"account_sid": sid}
-    for name in ("api_key", "region", "edge", "api_base_url", "max_in_flight"):
-        if getattr(args, name) is not None:
-            values[name] = str(getattr(args, name))
-    secrets = {"api_secret": secret or ""} if args.api_key else {"auth_token": token or ""}
-    check_twilio_values(values, secrets)
-    account = Account(nickname, values=values, secrets=secrets)
-    if args.mint_api_key:
-        if args.api_key:
-            raise InvalidInputError("--mint-api-key needs the Auth Token, not an API key")
-        asyncio.run(mint_api_key(account))
+    given = given_values(kind, args)
+    problems = kind.problems(given)
+    if problems:
+        raise InvalidInputError(problems)
+    if getattr(args, "mint_api_key", False) and kind.mint_key is not None:
+        minted = asyncio.run(kind.mint_key(given, nickname))
+        given = {k: v for k, v in given.items() if k not in kind.secret_fields} | minted
+    account = Account(
+        nickname,
+        kind.name,
+        values={k: v for k, v in given.items() if k not in kind.secret_fields},
+        secrets={k: v for k, v in given.items() if k in kind.secret_fields},
+    )
     if not args.no_verify:
         account.facts = asyncio.run(verify(account))
     first = not store.default()
     store.save(account, make_default=args.default)
     facts = ", ".join(str(v) for v in account.facts.values() if v)
+    identity = next(iter(kind.describe(account.values).values()), kind.title)
     print(
-        f"connected {nickname} ({sid}{'; ' + facts if facts else ''}); "
+        f"connected {nickname} ({identity}{'; ' + facts if facts else ''}); "
         f"secret kept in {'the OS keyring' if account.secret_store == 'keyring' else store.path}",
         file=sys.stderr,
     )
@@ -148,7 +234,7 @@ async def verify(account: Account) -> dict[str, Any]:
         async with connection.connect(account.connection_values()) as client:
             facts: dict[str, Any] = await connection.verify(client)
             return facts
-    except TwilioApiError as exc:
+    except ProviderError as exc:
         if exc.status == 401:
             raise AccountError(
                 f"the credentials of {account.nickname!r} were refused: {exc}"
@@ -156,23 +242,14 @@ async def verify(account: Account) -> dict[str, Any]:
         raise
 
 
-async def mint_api_key(account: Account) -> None:
-    """Replace the account's Auth Token by a new API key made with it."""
-    connection = load_registry().connection(account.connection)
-    async with connection.connect(account.connection_values()) as client:
-        key = await client.create_api_key(f"flo-twilio {account.nickname}")
-    account.values["api_key"] = key["sid"]
-    account.secrets = {"api_secret": key["secret"]}
-
-
 def accounts_list(args: argparse.Namespace) -> int:
-    store = AccountStore()
+    connections = load_registry().connections
+    store = AccountStore(connections=connections)
     default = store.default()
-    accounts = [store.get(n) for n in store.nicknames()]
-    env = from_environment()
+    env = from_environment(connections=connections)
+    accounts = [*(store.get(n) for n in store.nicknames()), *([env] if env else [])]
     rows = [
-        {**a.public(), "api_host": api_host(a), "default": a.nickname == default}
-        for a in [*accounts, *([env] if env else [])]
+        {**a.public(connections[a.connection]), "default": a.nickname == default} for a in accounts
     ]
     if args.json:
         from flo_twilio.cli import print_json
@@ -183,26 +260,14 @@ def accounts_list(args: argparse.Namespace) -> int:
         print(
             "no accounts yet: flo accounts add NICKNAME (flows run on the built-in sandbox meanwhile)"
         )
-    for row in rows:
+    for account, row in zip(accounts, rows, strict=True):
         mark = "*" if row["default"] else " "
-        about = ", ".join(str(row[k]) for k in ("friendly_name", "type") if row.get(k))
+        shown = "  ".join(connections[account.connection].describe(account.values).values())
+        about = ", ".join(str(v) for v in account.facts.values() if v)
         print(
-            f"{mark} {row['nickname']:<16} {row['account_sid']}  {row['api_host']:<28} "
-            f"{row['auth']:<10} secret in {row['secret_kept_in']:<11} {about}"
+            f"{mark} {account.nickname:<16} {shown}  secret in {account.secret_store:<11} {about}"
         )
     return 0
-
-
-def api_host(account: Account) -> str:
-    """Where the account's requests go, e.g. https://api.twilio.com."""
-    from flo_twilio.client.urls import base_url
-
-    values = account.values
-    return base_url(
-        region=values.get("region"),
-        edge=values.get("edge"),
-        api_base_url=values.get("api_base_url"),
-    )
 
 
 def accounts_verify(args: argparse.Namespace) -> int:

@@ -1,31 +1,72 @@
-"""Connection types: the kinds of account a card can use ("+Add Account" made generic)."""
+"""Connection types: the kinds of account a card can use ("+Add Account" made generic).
+
+A host builds its Add Account form from a type's ``fields`` alone: each field's label and
+description, whether it is a secret (read only from stdin or a hidden prompt, never
+shown), whether it must be given, and the environment variable that can give it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
+
+from flo_twilio.errors import Problem
 
 ClientT = TypeVar("ClientT")
 
 
 @dataclass(frozen=True)
 class Field:
-    """One value a user gives when connecting an account."""
+    """One value a user gives when connecting an account.
+
+    ``required`` fields are always needed; a field that is needed only alongside another
+    says which in ``required_with`` (an API key's secret, with the key) or
+    ``required_without`` (a token, unless a key is given). ``env`` names the environment
+    variable that gives it for the account called ``env``.
+    """
 
     name: str
+    label: str
     description: str
     secret: bool = False
     required: bool = True
+    required_with: str = ""
+    required_without: str = ""
+    env: str = ""
+
+    def needed(self, values: Mapping[str, Any]) -> bool:
+        """Whether an account with ``values`` must have this field too."""
+        if self.required_with:
+            return bool(values.get(self.required_with))
+        if self.required_without:
+            return not values.get(self.required_without)
+        return self.required
+
+
+def _no_problems(values: Mapping[str, str]) -> list[Problem]:
+    return []
+
+
+def _nothing_to_show(values: Mapping[str, str]) -> dict[str, str]:
+    return {}
 
 
 @dataclass(frozen=True)
 class ConnectionType(Generic[ClientT]):
     """A kind of account.
 
-    ``connect`` builds a client (an async context manager) from the account's stored
-    values; ``verify`` checks the credentials with one call and returns non-secret facts
-    about the account to record (its display name, its type...).
+    - ``fields``: what Add Account asks for (see ``Field``);
+    - ``connect``: a client (an async context manager) from the account's values;
+    - ``verify``: checks the credentials with one call and returns non-secret facts about
+      the account to record (its display name, its type...);
+    - ``check``: what is wrong with values beyond a missing field (formats, hosts they lead
+      to), each a ``Problem``; run on every way in (Add Account, the environment, the
+      stored file) before anything connects;
+    - ``describe``: what a list of accounts shows about one (its id, its API host...),
+      never a secret;
+    - ``mint_key``: optional; trades the credentials given for a new API key, returning
+      the fields to store instead (the secrets given are then forgotten).
     """
 
     name: str
@@ -33,7 +74,33 @@ class ConnectionType(Generic[ClientT]):
     fields: tuple[Field, ...]
     connect: Callable[[Mapping[str, str]], ClientT]
     verify: Callable[[ClientT], Awaitable[dict[str, Any]]]
+    check: Callable[[Mapping[str, str]], list[Problem]] = _no_problems
+    describe: Callable[[Mapping[str, str]], dict[str, str]] = _nothing_to_show
+    mint_key: Callable[[Mapping[str, str], str], Coroutine[Any, Any, dict[str, str]]] | None = None
 
     @property
     def secret_fields(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields if f.secret)
+
+    def field(self, name: str) -> Field:
+        return next(f for f in self.fields if f.name == name)
+
+    def problems(self, values: Mapping[str, Any]) -> list[Problem]:
+        """Everything wrong with an account's ``values`` (its secrets included): fields that
+        are not text or are missing, then the type's own ``check``."""
+        problems = [
+            Problem(f"{k} must be text") for k, v in values.items() if not isinstance(v, str)
+        ]
+        text = {k: v for k, v in values.items() if isinstance(v, str)}
+        for f in self.fields:
+            if f.needed(text) and not text.get(f.name):
+                problems.append(Problem(f"the {f.label} is required" + _condition(self, f)))
+        return problems + self.check(text)
+
+
+def _condition(kind: ConnectionType[Any], field: Field) -> str:
+    if field.required_with:
+        return f" with the {kind.field(field.required_with).label}"
+    if field.required_without:
+        return f" (or the {kind.field(field.required_without).label})"
+    return ""

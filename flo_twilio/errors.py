@@ -1,4 +1,4 @@
-"""The exceptions flo_twilio raises.
+"""The exceptions of the contract between a flo host, its plugins and their providers.
 
 FloError
 ├── InvalidInputError      bad flow, options or inputs; nothing was sent (exit code 2)
@@ -6,10 +6,12 @@ FloError
 ├── PluginError            a plugin could not be loaded or used
 │   └── DuplicateCardError two plugins register the same card name
 ├── AccountError           an account is missing, unreadable or unsafe to read
-└── TwilioError            talking to the Twilio API failed
-    ├── TwilioApiError     the API answered with an error (status, code, message, more_info)
-    ├── OutcomeUnknownError a request that changes things may or may not have been processed
-    └── TwilioTransportError the request never got an answer and was not processed
+├── OutcomeUnknownError    a call that changes things may or may not have been processed
+├── NotSentError           a call surely never reached the provider: it may be tried again
+└── ProviderError          the provider (the API a card calls) answered with an error
+
+A plugin's client raises these or subclasses of them (the Twilio client's are in
+``flo_twilio.client.errors``), so a host handles every provider the same way.
 """
 
 from __future__ import annotations
@@ -63,39 +65,13 @@ class AccountError(FloError):
     """An account is missing, its file is unsafe, or its credentials were refused."""
 
 
-class TwilioError(FloError):
-    """Talking to the Twilio API failed."""
+class OutcomeUnknownError(FloError):
+    """A call that changes things timed out, lost its connection or got a 5xx: it may have
+    been processed.
 
-
-class TwilioApiError(TwilioError):
-    """The API answered with an error status and (usually) a Twilio error body."""
-
-    def __init__(
-        self,
-        status: int,
-        code: int | None,
-        message: str,
-        more_info: str | None = None,
-        method: str = "",
-        path: str = "",
-    ) -> None:
-        self.status = status
-        self.code = code
-        self.message = message
-        self.more_info = more_info
-        self.method = method
-        self.path = path
-        label = f"Twilio error {code} (HTTP {status})" if code else f"Twilio HTTP {status}"
-        text = f"{label}: {message}"
-        if more_info:
-            text += f" - {more_info}"
-        super().__init__(text)
-
-
-class OutcomeUnknownError(TwilioError):
-    """A POST timed out, lost its connection or got a 5xx: it may have been processed.
-
-    It is never resent automatically; the runner reconciles it against the API.
+    It is never resent automatically; the runner looks the result up with the card's
+    ``reconcile``. ``method`` and ``path`` say what was called (for an HTTP API, the
+    request's method and path).
     """
 
     def __init__(self, method: str, path: str, reason: str) -> None:
@@ -108,5 +84,35 @@ class OutcomeUnknownError(TwilioError):
         )
 
 
-class TwilioTransportError(TwilioError):
-    """No answer from the API, and the request is known not to have been processed."""
+class NotSentError(FloError):
+    """A call surely never reached the provider (no connection could be made): it did
+    nothing, and may simply be tried again later."""
+
+
+class ProviderError(FloError):
+    """The provider answered with an error: who (``provider``), the HTTP ``status``, the
+    provider's own error ``code``, its ``message`` and a ``more_info`` link, as it said them."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        status: int | None = None,
+        code: int | str | None = None,
+        more_info: str | None = None,
+    ) -> None:
+        self.provider = provider
+        self.status = status
+        self.code = code
+        self.message = message
+        self.more_info = more_info
+        http = f"HTTP {status}" if status else ""
+        if code:
+            text = f"{provider} error {code}" + (f" ({http})" if http else "")
+        else:
+            text = f"{provider} {http or 'error'}"
+        text += f": {message}"
+        if more_info:
+            text += f" - {more_info}"
+        super().__init__(text)

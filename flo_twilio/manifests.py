@@ -17,11 +17,6 @@ from flo_twilio.errors import InvalidInputError, ManifestError, Problem
 
 SECTIONS = ("options", "inputs", "outputs")
 _PACKAGE = Path(__file__).parent
-# In a wheel the manifests sit inside the package; in a source checkout, beside it.
-MANIFEST_DIR = next(
-    (p for p in (_PACKAGE / "card_manifests", _PACKAGE.parent / "card_manifests") if p.is_dir()),
-    _PACKAGE / "card_manifests",
-)
 
 FORMATS = FormatChecker(formats=())
 
@@ -67,9 +62,25 @@ class Manifest:
             )
         self.data = dict(data)
         self.name: str = data["name"]
+        self.result_id: str | None = data.get("resultId")
+        if self.result_id is not None and self.result_id not in self.properties("outputs"):
+            raise ManifestError(
+                [
+                    Problem(
+                        f"resultId {self.result_id!r} is not one of the outputs",
+                        f"{source}: resultId",
+                        hint="name the output that identifies a result, e.g. sid",
+                    )
+                ]
+            )
         self._validators = {
             s: Draft202012Validator(data[s], format_checker=FORMATS) for s in SECTIONS
         }
+
+    @classmethod
+    def from_file(cls, path: Path) -> Manifest:
+        """The manifest in the JSON file at ``path``."""
+        return cls(json.loads(path.read_text(encoding="utf-8")), source=path.name)
 
     def properties(self, section: str) -> dict[str, Any]:
         return dict(self.data[section].get("properties", {}))
@@ -86,12 +97,6 @@ class Manifest:
         problems = self.problems(section, values)
         if problems:
             raise InvalidInputError(problems)
-
-
-def load_manifest(name: str) -> Manifest:
-    """Load ``card_manifests/<name>.json``."""
-    path = MANIFEST_DIR / f"{name}.json"
-    return Manifest(json.loads(path.read_text(encoding="utf-8")), source=path.name)
 
 
 def _dotted(path: Any) -> str:

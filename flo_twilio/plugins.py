@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, cast
+from typing import Any
 
 import pluggy
 
@@ -17,36 +18,31 @@ from flo_twilio.errors import DuplicateCardError, InvalidInputError, PluginError
 
 log = logging.getLogger(__name__)
 
-# Built-in plugins load through the same path as third-party ones: (name, module).
-BUILTIN_PLUGINS = (("twilio", "flo_twilio.cards"),)
-
 
 def get_plugin_manager(*, load_entry_points: bool = True) -> pluggy.PluginManager:
-    """A new plugin manager with the built-in plugins and, by default, every installed one.
+    """A new plugin manager with every plugin of the ``flo`` entry-point group.
 
-    A plugin that fails to import is listed in ``pm.flo_failures`` (for the host to report
-    once) and logged at debug level; the others still load.
+    The built-in Twilio plugin is one of them, found through its package's entry point like
+    any other. Each entry point is loaded or reported, whatever its name: two packages
+    using one name both load (the second under "NAME (package)"), and a plugin that fails
+    to import is listed in ``pm.flo_failures`` (for the host to report once) and logged at
+    debug level; the others still load. ``load_entry_points=False`` gives a manager with
+    no plugins, for a host (or a test) that registers its own.
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     failures: list[str] = []
-    sources: list[tuple[str, str, str | None]] = [(*b, None) for b in BUILTIN_PLUGINS]
-    if load_entry_points:
-        sources += [
-            (ep.name, ep.value, ep.dist.name if ep.dist else None)
-            for ep in entry_points(group=hookspecs.PROJECT)
-        ]
-    for name, target, package in sources:
-        if pm.has_plugin(name):
-            continue
+    for ep in entry_points(group=hookspecs.PROJECT) if load_entry_points else ():
+        package = ep.dist.name if ep.dist else None
+        name = ep.name if not pm.has_plugin(ep.name) else f"{ep.name} ({package or ep.value})"
         try:
-            module_name, _, attr = target.partition(":")
+            module_name, _, attr = ep.value.partition(":")
             plugin: Any = importlib.import_module(module_name)
             if attr:
                 plugin = getattr(plugin, attr)
             pm.register(plugin, name=name)
         except Exception as exc:  # a broken plugin must not hide the others
-            failures.append(failure(name, target, package, exc))
+            failures.append(failure(name, ep.value, package, exc))
             log.debug("%s", failures[-1], exc_info=True)
     pm.check_pending()
     pm.flo_failures = failures  # type: ignore[attr-defined]
@@ -93,41 +89,37 @@ def load_registry(pm: pluggy.PluginManager | None = None) -> Registry:
     """Collect every plugin's cards and connections; refuse duplicate names."""
     pm = pm or get_plugin_manager()
     registry = Registry(failures=list(getattr(pm, "flo_failures", [])))
-    for impl in pm.hook.flo_register_cards.get_hookimpls():
-        cards = cast(list[type[Card]], _call(impl, registry.failures))
-        for card in cards:
-            _add(
-                registry.cards,
-                registry.providers,
-                "card",
-                getattr(card, "name", None),
-                card,
-                impl.plugin_name,
-            )
-    for impl in pm.hook.flo_register_connections.get_hookimpls():
-        connections = cast(list[ConnectionType[Any]], _call(impl, registry.failures))
-        for conn in connections:
-            _add(
-                registry.connections,
-                registry.providers,
-                "connection",
-                conn.name,
-                conn,
-                impl.plugin_name,
-            )
+    for plugin, card in each_plugins_results(pm, "flo_register_cards", registry.failures):
+        _add(registry.cards, registry.providers, "card", getattr(card, "name", None), card, plugin)
+    for plugin, conn in each_plugins_results(pm, "flo_register_connections", registry.failures):
+        name = getattr(conn, "name", None)
+        _add(registry.connections, registry.providers, "connection", name, conn, plugin)
     return registry
 
 
-def _call(impl: Any, failures: list[str]) -> list[Any]:
-    """A plugin's hook result; a hook that raises is a failure of that plugin only."""
-    try:
-        return list(impl.function() or [])
-    except Exception as exc:
-        failures.append(
-            f"the plugin {impl.plugin_name!r} failed in {impl.function.__name__}(): "
-            f"{type(exc).__name__}: {exc}; its cards are missing"
-        )
-        return []
+def each_plugins_results(
+    pm: pluggy.PluginManager, hook: str, failures: list[str]
+) -> Iterator[tuple[str, Any]]:
+    """(plugin name, item) for every item each plugin's ``hook`` returns.
+
+    Each plugin's implementation is called through pluggy on its own (a subset hook caller
+    without the other plugins' implementations; wrappers stay), so its results are
+    credited to it and a hook that raises is a failure of that plugin only.
+    """
+    impls = [i for i in getattr(pm.hook, hook).get_hookimpls() if not (i.wrapper or i.hookwrapper)]
+    for impl in impls:
+        others = [other.plugin for other in impls if other is not impl]
+        try:
+            results = pm.subset_hook_caller(hook, remove_plugins=others)()
+            items = [item for result in results for item in result or []]
+        except Exception as exc:
+            failures.append(
+                f"the plugin {impl.plugin_name!r} failed in {hook}(): "
+                f"{type(exc).__name__}: {exc}; its cards are missing"
+            )
+            continue
+        for item in items:
+            yield impl.plugin_name, item
 
 
 def _add(

@@ -141,7 +141,7 @@ def test_mint_api_key_stores_only_the_key(sandbox_url, flo_home):
 def test_in_flight_cap_is_kept_per_account(sandbox_url):
     import asyncio
 
-    from flo_twilio.cards.connection import connect
+    from flo_twilio.cards.twilio_connection import connect
 
     assert add(sandbox_url, "capped", TOKEN, "--max-in-flight", "3").code == 0
     client = connect(AccountStore().get("capped").connection_values())
@@ -227,11 +227,13 @@ def test_secrets_go_to_a_real_keyring_when_there_is_one(flo_home, monkeypatch):
     keyring.set_keyring(memory)
     try:
         store = AccountStore()
-        store.save(Account("kr", values={"account_sid": SID}, secrets={"auth_token": TOKEN}))
+        store.save(
+            Account("kr", "twilio", values={"account_sid": SID}, secrets={"auth_token": TOKEN})
+        )
         assert memory.store == {("flo-twilio", "kr:auth_token"): TOKEN}
         assert TOKEN not in everything_under(flo_home)
         assert store.get("kr").secrets == {"auth_token": TOKEN}
-        assert store.get("kr").public()["secret_kept_in"] == "keyring"
+        assert store.get("kr").secret_store == "keyring"
         store.remove("kr")
         assert memory.store == {}
         monkeypatch.setenv("FLO_NO_KEYRING", "1")
@@ -255,3 +257,37 @@ def test_add_asks_at_a_terminal_and_never_echoes_the_token(flo_home):
     assert "connected typed" in screen and SID in screen
     assert TOKEN not in screen
     assert AccountStore().get("typed").secrets == {"auth_token": TOKEN}
+
+
+def test_an_api_key_account_takes_its_secret_from_stdin_and_can_be_the_default(
+    sandbox_url, monkeypatch
+):
+    import io
+    import sys
+
+    import httpx
+
+    from tests.inprocess import run_flo
+
+    def add(nickname, *extra, stdin=""):
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        common = ("--account-sid", SID, "--api-base-url", sandbox_url)
+        return run_flo("accounts", "add", nickname, *common, *extra)
+
+    assert add("first", "--auth-token", "-", stdin=TOKEN + "\n").code == 0
+    key = httpx.post(
+        f"{sandbox_url}/2010-04-01/Accounts/{SID}/Keys.json", auth=(SID, TOKEN), data={}
+    ).json()
+    without = add("bykey", "--api-key", key["sid"])
+    assert (
+        without.code == 2 and "--api-secret is required when not run at a terminal" in without.err
+    )
+    keyed = add(
+        "bykey", "--api-key", key["sid"], "--api-secret", "-", "--default", stdin=key["secret"]
+    )
+    assert keyed.code == 0, keyed.err  # verified with the key
+    stored = AccountStore().get("bykey")
+    assert stored.values["api_key"] == key["sid"] and stored.secrets == {
+        "api_secret": key["secret"]
+    }
+    assert AccountStore().default() == "bykey"

@@ -183,7 +183,7 @@ async def test_mms_limits(ctx, wire, inputs, says):
 
 
 async def test_twilio_errors_pass_through_with_their_code(ctx):
-    from flo_twilio.errors import TwilioApiError
+    from flo_twilio.client import TwilioApiError
 
     with pytest.raises(TwilioApiError) as info:
         await call_card(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
@@ -15,19 +16,16 @@ import pytest
 from flo_twilio.client import (
     Credentials,
     RetryPolicy,
+    TwilioApiError,
     TwilioClient,
+    TwilioTransportError,
     base_url,
     encode_form,
     parse_date,
 )
 from flo_twilio.client import core as client_core
 from flo_twilio.client.retry import never_sent
-from flo_twilio.errors import (
-    InvalidInputError,
-    OutcomeUnknownError,
-    TwilioApiError,
-    TwilioTransportError,
-)
+from flo_twilio.errors import InvalidInputError, OutcomeUnknownError
 
 pytestmark = pytest.mark.anyio
 
@@ -207,10 +205,70 @@ async def test_429_retries_are_capped():
     assert len(recorder.requests) == NO_WAIT.max_attempts
 
 
-async def test_backoff_grows_and_is_capped():
+@pytest.mark.parametrize(("attempt", "ceiling"), [(1, 1), (2, 2), (3, 4), (4, 5), (10, 5)])
+def test_backoff_is_full_jitter_under_a_cap_that_doubles(attempt, ceiling):
+    """Spread over all of [0, min(max_delay, base * 2^(attempt-1))]: never always 0, never
+    always the cap. (400 draws: a correct policy fails this with odds below 1e-15.)"""
     policy = RetryPolicy(base_delay=1, max_delay=5)
-    for attempt, ceiling in [(1, 1), (2, 2), (3, 4), (4, 5), (10, 5)]:
-        assert all(0 <= policy.delay(attempt) <= ceiling for _ in range(50))
+    waits = [policy.delay(attempt) for _ in range(400)]
+    assert all(0 <= wait <= ceiling for wait in waits)
+    assert max(waits) > 0.9 * ceiling and min(waits) < 0.1 * ceiling
+    assert 0.4 * ceiling < sum(waits) / len(waits) < 0.6 * ceiling
+
+
+def test_retry_after_is_honoured_within_the_cap():
+    policy = RetryPolicy(base_delay=1, max_delay=8)
+    assert policy.delay(1, "2") == 2.0 and policy.delay(5, "0.5") == 0.5
+    assert policy.delay(1, "120") == 8.0 and policy.delay(1, "-3") == 0.0
+    assert 0 <= policy.delay(1, "soon") <= 1  # not seconds: the backoff instead
+
+
+@dataclass(frozen=True)
+class Scripted(RetryPolicy):
+    """Waits 0.01 s times the attempt (plus 0.5 with a Retry-After), and records each ask."""
+
+    asked: list = field(default_factory=list)
+
+    def delay(self, attempt: int, retry_after: str | None = None) -> float:
+        self.asked.append((attempt, retry_after))
+        return 0.01 * attempt + (0.5 if retry_after else 0)
+
+
+@pytest.mark.parametrize(
+    ("method", "answers", "asked"),
+    [
+        ("POST", ["429:2", 429, 201], [(1, "2"), (2, None)]),
+        (
+            "POST",
+            [httpx.ConnectError("refused"), httpx.ConnectError("refused"), 201],
+            [(1, None), (2, None)],
+        ),
+        ("GET", [500, httpx.ReadTimeout("slow"), 200], [(1, None), (2, None)]),
+    ],
+    ids=["429-retry-after", "never-connected", "get-5xx-and-timeout"],
+)
+async def test_the_client_sleeps_what_the_policy_says_before_every_retry(
+    monkeypatch, method, answers, asked
+):
+    waits = []
+
+    async def fake_sleep(seconds):
+        waits.append(seconds)
+
+    monkeypatch.setattr(client_core.asyncio, "sleep", fake_sleep)
+    responses = []
+    for answer in answers:
+        if isinstance(answer, Exception):
+            responses.append(answer)
+            continue
+        status, _, retry_after = str(answer).partition(":")
+        headers = {"Retry-After": retry_after} if retry_after else {}
+        responses.append(httpx.Response(int(status), json={"sid": "SM1"}, headers=headers))
+    policy = Scripted(max_attempts=5)
+    async with make(Recorder(*responses), retry=policy) as client:
+        assert (await client.request_json(method, "/x"))["sid"] == "SM1"
+    assert policy.asked == asked
+    assert waits == [0.01 * attempt + (0.5 if after else 0) for attempt, after in asked]
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,8 @@ from typing import Any, ClassVar
 import pytest
 
 from flo_twilio import Card, CardContext, Registry
-from flo_twilio.errors import OutcomeUnknownError, TwilioApiError, TwilioTransportError
+from flo_twilio.client import TwilioApiError, TwilioTransportError
+from flo_twilio.errors import OutcomeUnknownError
 from flo_twilio.manifests import Manifest
 from flo_twilio.runner import engine as engine_module
 from flo_twilio.runner.engine import Engine, StepFailed, item_key

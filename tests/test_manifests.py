@@ -3,8 +3,10 @@ import json
 import pytest
 
 from flo_twilio import load_registry
+from flo_twilio.cards.manifest_folder import FOLDER as MANIFEST_DIR
+from flo_twilio.cards.manifest_folder import load_manifest
 from flo_twilio.errors import InvalidInputError, ManifestError
-from flo_twilio.manifests import MANIFEST_DIR, Manifest, load_manifest
+from flo_twilio.manifests import Manifest
 
 MANIFEST_FILES = sorted(MANIFEST_DIR.glob("*.json"))
 

@@ -7,7 +7,17 @@ from pathlib import Path
 import pluggy
 import pytest
 
-from flo_twilio import Card, CardContext, call_card, hookimpl, hookspecs, plugins
+import flo_twilio.cards
+from flo_twilio import (
+    Card,
+    CardContext,
+    ConnectionType,
+    Field,
+    call_card,
+    hookimpl,
+    hookspecs,
+    plugins,
+)
 from flo_twilio.errors import DuplicateCardError, InvalidInputError
 from flo_twilio.manifests import Manifest
 
@@ -46,17 +56,23 @@ class EchoPlugin:
         return [Echo]
 
 
+ECHO = EchoPlugin()  # for entry points: "tests.test_plugins:ECHO"
+
+
 @pytest.fixture
 def pm():
+    """The built-in plugin and Echo, and nothing else installed."""
     manager = plugins.get_plugin_manager(load_entry_points=False)
+    manager.register(flo_twilio.cards, name="twilio")
     manager.register(EchoPlugin(), name="echo")
     return manager
 
 
-def test_builtins_register_through_the_hook(pm):
-    registry = plugins.load_registry(pm)
+def test_the_builtin_plugin_loads_from_its_entry_point_like_any_other():
+    registry = plugins.load_registry(plugins.get_plugin_manager())
     assert registry.providers["card:twilio.send_sms"] == "twilio"
     assert registry.providers["connection:twilio"] == "twilio"
+    assert registry.failures == []
 
 
 @pytest.mark.anyio
@@ -82,14 +98,62 @@ def test_duplicate_card_names_are_refused_naming_both_plugins(pm):
         plugins.load_registry(pm)
 
 
+BUILTIN = EntryPoint(name="twilio", value="flo_twilio.cards", group="flo")
+
+
+def installed(monkeypatch, *entry_points):
+    """Make ``entry_points`` the installed plugins."""
+    monkeypatch.setattr(plugins, "entry_points", lambda group: list(entry_points))
+
+
 def test_a_plugin_that_fails_to_import_does_not_hide_the_others(monkeypatch):
     broken = EntryPoint(name="broken", value="no_such_module_for_flo_tests", group="flo")
-    good = EntryPoint(name="twilio", value="flo_twilio.cards", group="flo")
-    monkeypatch.setattr(plugins, "entry_points", lambda group: [broken, good])
+    installed(monkeypatch, broken, BUILTIN)
     registry = plugins.load_registry(plugins.get_plugin_manager())
     assert {"twilio.send_sms", "twilio.send_mms", "twilio.custom_api"} <= set(registry.cards)
     [failure] = registry.failures
     assert "'broken'" in failure and "no_such_module_for_flo_tests" in failure
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["builtin-first", "builtin-second"])
+def test_a_third_party_plugin_named_twilio_loads_too(monkeypatch, first):
+    """Entry-point names are not unique across packages: a second ``twilio`` still loads,
+    under a name that tells it apart, in whichever order they come."""
+    other = EntryPoint(name="twilio", value="tests.test_plugins:ECHO", group="flo")
+    installed(monkeypatch, *([BUILTIN, other] if first else [other, BUILTIN]))
+    registry = plugins.load_registry(plugins.get_plugin_manager())
+    assert registry.failures == []
+    second = f"twilio ({other.value if first else BUILTIN.value})"
+    assert registry.providers["card:twilio.send_sms"] == ("twilio" if first else second)
+    assert registry.providers["card:demo.echo"] == (second if first else "twilio")
+
+
+def test_an_entry_point_that_cannot_be_registered_is_reported(monkeypatch):
+    """The same module under a second name: pluggy refuses it, and flo says so."""
+    again = EntryPoint(name="again", value="flo_twilio.cards", group="flo")
+    installed(monkeypatch, BUILTIN, again)
+    registry = plugins.load_registry(plugins.get_plugin_manager())
+    assert registry.providers["card:twilio.send_sms"] == "twilio"
+    [failure] = registry.failures
+    assert "'again'" in failure and "already registered" in failure
+
+
+def test_hooks_are_called_through_pluggy_so_wrappers_and_monitors_apply(pm):
+    class Policy:
+        """A host-side wrapper that hides the Custom API Action."""
+
+        @hookimpl(wrapper=True)
+        def flo_register_cards(self):
+            cards = yield
+            return [[c for c in group if c.name != "twilio.custom_api"] for group in cards]
+
+    calls = []
+    pm.add_hookcall_monitoring(lambda name, impls, kwargs: calls.append(name), lambda *a: None)
+    pm.register(Policy(), name="policy")
+    registry = plugins.load_registry(pm)
+    assert "twilio.custom_api" not in registry.cards and "twilio.send_sms" in registry.cards
+    assert calls.count("flo_register_cards") == 2  # once per plugin: twilio and echo
+    assert registry.providers["card:demo.echo"] == "echo"
 
 
 def test_installed_entry_point_finds_the_builtin_plugin():
@@ -114,8 +178,26 @@ def test_a_misspelled_hook_fails_loudly():
 HOOKS = sorted(name for name in dir(hookspecs) if name.startswith("flo_"))
 
 
+def shout_connection():
+    return ConnectionType(
+        name="demo.shout",
+        title="Shout",
+        fields=(Field("key", "Key", "Any key."),),
+        connect=lambda values: None,
+        verify=lambda client: None,
+    )
+
+
+# What each hook gives, and where the registry keeps it: a new hook fails the test below
+# until it is added here, and then must reach the registry through pluggy.
+HOOK_RESULTS = {
+    "flo_register_cards": (lambda: Echo, "cards", "demo.echo"),
+    "flo_register_connections": (shout_connection, "connections", "demo.shout"),
+}
+
+
 def test_the_contract_has_the_documented_hooks():
-    assert HOOKS == ["flo_register_cards", "flo_register_connections"]
+    assert HOOKS == sorted(HOOK_RESULTS) == ["flo_register_cards", "flo_register_connections"]
 
 
 @pytest.mark.parametrize("hook", HOOKS)
@@ -124,13 +206,15 @@ def test_every_hook_is_documented_in_the_readme(hook):
 
 
 @pytest.mark.parametrize("hook", HOOKS)
-def test_every_hook_has_a_test(hook):
-    tests = "".join(p.read_text() for p in Path(__file__).parent.glob("test_*.py"))
-    assert tests.count(hook) >= 2, f"{hook} is not exercised by a test"
-
-
-def test_connections_hook_provides_the_twilio_connection():
+def test_every_hook_reaches_the_registry(hook):
+    """A plugin implementing only this hook: what it returns is in the registry, credited
+    to it."""
+    make, table, name = HOOK_RESULTS[hook]
+    result = make()
+    plugin = type("OneHook", (), {hook: hookimpl(lambda self: [result])})()
     pm = plugins.get_plugin_manager(load_entry_points=False)
-    results = pm.hook.flo_register_connections()
-    twilio = [c for group in results for c in group if c.name == "twilio"]
-    assert twilio and set(twilio[0].secret_fields) == {"auth_token", "api_secret"}
+    pm.register(plugin, name="one-hook")
+    pm.check_pending()
+    registry = plugins.load_registry(pm)
+    assert getattr(registry, table) == {name: result}
+    assert registry.providers == {f"{table[:-1]}:{name}": "one-hook"}

@@ -169,6 +169,7 @@ def test_killed_runs_finish_with_one_plain_resume_and_send_exactly_once(tmp_path
         AccountStore().save(
             Account(
                 "drill",
+                "twilio",
                 values={"account_sid": SID, "api_base_url": sandbox.url},
                 secrets={"auth_token": TOKEN},
             )
@@ -346,6 +347,7 @@ def live(flo_home):
         AccountStore().save(
             Account(
                 "live",
+                "twilio",
                 values={"account_sid": SID, "api_base_url": server.url},
                 secrets={"auth_token": TOKEN},
             )
@@ -395,6 +397,7 @@ def test_an_output_that_cannot_be_rendered_fails_the_run_with_its_place(live):
     AccountStore().save(
         Account(
             "live",
+            "twilio",
             values={"account_sid": SID, "api_base_url": live.url},
             secrets={"auth_token": "a-wrong-token-00000000000000000000"},
         )

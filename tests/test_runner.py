@@ -30,6 +30,7 @@ def live(flo_home):
         AccountStore().save(
             Account(
                 "live",
+                "twilio",
                 values={"account_sid": SID, "api_base_url": server.url},
                 secrets={"auth_token": TOKEN},
             )
@@ -329,6 +330,7 @@ def test_an_account_re_pointed_at_another_sid_is_refused(live, half_done):
     AccountStore().save(
         Account(
             "live",
+            "twilio",
             values={"account_sid": other_sid, "api_base_url": live.url},
             secrets={"auth_token": other_token},
         )

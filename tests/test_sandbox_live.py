@@ -10,8 +10,8 @@ import time
 import httpx
 import pytest
 
-from flo_twilio.client import Credentials, TwilioClient
-from flo_twilio.errors import OutcomeUnknownError, TwilioApiError
+from flo_twilio.client import Credentials, TwilioApiError, TwilioClient
+from flo_twilio.errors import OutcomeUnknownError
 from flo_twilio.sandbox import Faults, SandboxState, create_app
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN

@@ -41,7 +41,7 @@ def test_wheel_installed_in_a_fresh_venv_lists_the_cards(tmp_path):
         [
             env_dir / "bin" / "python",
             "-c",
-            "import flo_twilio.manifests as m; print(m.MANIFEST_DIR)",
+            "import flo_twilio.cards.manifest_folder as m; print(m.FOLDER)",
         ],
         cwd=elsewhere,
         capture_output=True,

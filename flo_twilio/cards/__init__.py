@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flo_twilio.card import Card
-from flo_twilio.cards.connection import TWILIO
 from flo_twilio.cards.custom_api import CustomApi
 from flo_twilio.cards.messages import SendMms, SendSms
+from flo_twilio.cards.twilio_connection import TWILIO
 from flo_twilio.connection import ConnectionType
 from flo_twilio.hookspecs import hookimpl
 

@@ -12,10 +12,10 @@ from urllib.parse import parse_qsl, unquote
 import httpx
 
 from flo_twilio.card import Card, CardContext
+from flo_twilio.cards.manifest_folder import load_manifest
 from flo_twilio.client import TwilioClient, form_pairs
 from flo_twilio.client.urls import API_VERSION_PATH
 from flo_twilio.errors import InvalidInputError, Problem
-from flo_twilio.manifests import load_manifest
 from flo_twilio.redaction import mask_secret_fields
 
 # Headers the connection sets itself: credentials, the host, and the message framing

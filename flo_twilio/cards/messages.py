@@ -8,10 +8,10 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from flo_twilio.card import Card, CardContext
+from flo_twilio.cards.manifest_folder import load_manifest
 from flo_twilio.cards.matching import body_matcher
 from flo_twilio.client import TwilioClient, parse_date
 from flo_twilio.errors import InvalidInputError, Problem
-from flo_twilio.manifests import load_manifest
 
 # How much earlier than the intent (in the API's clock, measured from its Date header) a
 # found message may say it was created: date_created has whole seconds, and the hosts

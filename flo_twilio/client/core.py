@@ -17,17 +17,11 @@ import httpx
 
 from flo_twilio.client.clock import ClockOffset
 from flo_twilio.client.encoding import encode_form, form_pairs
+from flo_twilio.client.errors import TwilioApiError, TwilioError, TwilioTransportError
 from flo_twilio.client.neterrors import unreachable
 from flo_twilio.client.retry import IDEMPOTENT, TOO_MANY_REQUESTS, RetryPolicy, never_sent
 from flo_twilio.client.urls import API_VERSION_PATH, base_url
-from flo_twilio.errors import (
-    InvalidInputError,
-    OutcomeUnknownError,
-    Problem,
-    TwilioApiError,
-    TwilioError,
-    TwilioTransportError,
-)
+from flo_twilio.errors import InvalidInputError, OutcomeUnknownError, Problem
 from flo_twilio.redaction import register_secret
 
 log = logging.getLogger("flo_twilio.client")
@@ -229,8 +223,11 @@ class TwilioClient:
                 response = await self._attempt(call, request)
             except httpx.TransportError as exc:
                 retryable = never_sent(exc) or method in IDEMPOTENT
-                delay = self.retry.delay(attempt)
-                if retryable and attempt < self.retry.max_attempts and call.has_time(delay):
+                if (
+                    retryable
+                    and attempt < self.retry.max_attempts
+                    and call.has_time(delay := self.retry.delay(attempt))
+                ):
                     call.on_wire = False
                     await asyncio.sleep(delay)
                     continue
@@ -245,8 +242,13 @@ class TwilioClient:
                 raise TwilioTransportError(f"{method} {path}: {type(exc).__name__}") from None
             status = response.status_code
             retryable = status == TOO_MANY_REQUESTS or (status >= 500 and method in IDEMPOTENT)
-            delay = self.retry.delay(attempt, response.headers.get("Retry-After"))
-            if retryable and attempt < self.retry.max_attempts and call.has_time(delay):
+            if (
+                retryable
+                and attempt < self.retry.max_attempts
+                and call.has_time(
+                    delay := self.retry.delay(attempt, response.headers.get("Retry-After"))
+                )
+            ):
                 log.debug("%s %s: HTTP %s, retry %s", method, path, status, attempt)
                 await asyncio.sleep(delay)
                 continue

@@ -22,6 +22,7 @@ def form_pairs(params: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def encode_form(params: Mapping[str, Any]) -> bytes:
+    """``params`` as an ``application/x-www-form-urlencoded`` body (see ``form_pairs``)."""
     return urlencode(form_pairs(params)).encode("ascii")
 
 
@@ -45,8 +46,3 @@ def parse_date(value: str | None) -> datetime | None:
         return None
     parsed = parsedate_to_datetime(value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def format_date(moment: datetime) -> str:
-    """A datetime the way Twilio writes it: ``Thu, 30 Jul 2015 20:12:31 +0000``."""
-    return moment.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")

@@ -27,10 +27,10 @@ from flo_twilio.card import Card, CardContext
 from flo_twilio.errors import (
     FloError,
     InvalidInputError,
+    NotSentError,
     OutcomeUnknownError,
     Problem,
-    TwilioApiError,
-    TwilioTransportError,
+    ProviderError,
 )
 from flo_twilio.runner import refs
 from flo_twilio.runner.flow import Flow, Step
@@ -114,9 +114,10 @@ def item_key(options: Any, inputs: Any) -> str:
 
 
 def error_record(exc: BaseException) -> dict[str, Any]:
-    if isinstance(exc, TwilioApiError):
+    if isinstance(exc, ProviderError):
         return {
-            "type": "TwilioApiError",
+            "type": type(exc).__name__,
+            "provider": exc.provider,
             "status": exc.status,
             "code": exc.code,
             "message": exc.message,
@@ -126,19 +127,19 @@ def error_record(exc: BaseException) -> dict[str, Any]:
 
 
 def reason_of(error: dict[str, Any]) -> str:
-    """What went wrong, the same for every item that failed the same way: Twilio puts the
-    item's own detail (often the phone number) after a colon, which is left out."""
+    """What went wrong, the same for every item that failed the same way: a provider's
+    message may end with the item's own detail (often the phone number) after a colon, which
+    is left out."""
     code = error.get("code")
     if code:
-        return f"Twilio {code}: {str(error.get('message')).split(': ')[0]}"
+        provider = error.get("provider") or "Twilio"  # journals written before it was kept
+        return f"{provider} {code}: {str(error.get('message')).split(': ')[0]}"
     return str(error.get("message"))
 
 
 def not_taken(exc: FloError) -> bool:
     """The API surely did not act on the call: it may simply be sent again later."""
-    return isinstance(exc, TwilioTransportError) or (
-        isinstance(exc, TwilioApiError) and exc.status == 429
-    )
+    return isinstance(exc, NotSentError) or (isinstance(exc, ProviderError) and exc.status == 429)
 
 
 def plain(value: Any) -> Any:

@@ -11,7 +11,7 @@ import httpx
 
 from flo_twilio.client.signature import signature
 from flo_twilio.client.urls import is_loopback
-from flo_twilio.sandbox.messages import render
+from flo_twilio.sandbox.message_rules import render
 from flo_twilio.sandbox.state import SandboxState
 
 log = logging.getLogger("flo_twilio.sandbox")

@@ -20,6 +20,7 @@ NOTICE = "sandbox: no account configured, running against the built-in sandbox; 
 def embedded_account() -> Account:
     return Account(
         NICKNAME,
+        "twilio",
         values={"account_sid": DEFAULT_ACCOUNT_SID, "api_base_url": "http://127.0.0.1"},
         secret_store="embedded",
         secrets={"auth_token": DEFAULT_AUTH_TOKEN},

@@ -47,7 +47,9 @@ def as_another_user(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def save(name: str = "mine") -> None:
-    AccountStore().save(Account(name, values={"account_sid": SID}, secrets={"auth_token": TOKEN}))
+    AccountStore().save(
+        Account(name, "twilio", values={"account_sid": SID}, secrets={"auth_token": TOKEN})
+    )
 
 
 def test_an_accounts_file_owned_by_another_user_is_refused(flo_home: Path, monkeypatch):

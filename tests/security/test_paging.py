@@ -16,9 +16,8 @@ from starlette.routing import Route
 
 from flo_twilio.accounts import Account, AccountStore
 from flo_twilio.cli import main
-from flo_twilio.client import Credentials, TwilioClient
+from flo_twilio.client import Credentials, TwilioClient, TwilioError
 from flo_twilio.client.core import MAX_PAGES
-from flo_twilio.errors import TwilioError
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from tests.helpers import ServerThread
 
@@ -119,7 +118,7 @@ def test_flo_options_stops_on_a_looping_server(capsys):
     )
     with ServerThread(app) as server:
         values = {"account_sid": SID, "api_base_url": server.url}
-        AccountStore().save(Account("loop", values=values, secrets={"auth_token": TOKEN}))
+        AccountStore().save(Account("loop", "twilio", values=values, secrets={"auth_token": TOKEN}))
         code = main(["options", "twilio.send_sms", "from", "--account", "loop", "--json"])
     said = capsys.readouterr()
     assert code == 1 and len(requests) == 2

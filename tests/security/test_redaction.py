@@ -99,7 +99,7 @@ def test_loading_an_account_registers_its_secrets(host_log, monkeypatch):
     account = from_environment(env)
     logger.info("account %s", account.connection_values())
     stored = Account(
-        "stored", values={"account_sid": SID}, secrets={"auth_token": "in-the-file-88"}
+        "stored", "twilio", values={"account_sid": SID}, secrets={"auth_token": "in-the-file-88"}
     )
     AccountStore().save(stored)
     loaded = AccountStore().get("stored")
@@ -228,7 +228,7 @@ def test_no_token_anywhere_after_xml_and_other_answers(flo_home: Path, tmp_path:
     flow.write_text(FLOW)
     with ServerThread(app) as server:
         values = {"account_sid": SID, "api_base_url": server.url}
-        AccountStore().save(Account("live", values=values, secrets={"auth_token": TOKEN}))
+        AccountStore().save(Account("live", "twilio", values=values, secrets={"auth_token": TOKEN}))
         plain = flo("run", str(flow))
         as_json = flo("run", str(flow), "--json")
         dry = flo("run", str(flow), "--dry-run", "--input", f"debug={TOKEN}")
@@ -265,7 +265,7 @@ def test_a_secret_echoed_in_an_error_never_reaches_stderr(tmp_path: Path):
     )
     with ServerThread(app) as server:
         values = {"account_sid": SID, "api_base_url": server.url}
-        AccountStore().save(Account("live", values=values, secrets={"auth_token": TOKEN}))
+        AccountStore().save(Account("live", "twilio", values=values, secrets={"auth_token": TOKEN}))
         said = flo("run", str(flow))
     assert said.code == 1 and "Invalid 'To'; sent with ***" in said.err
     assert TOKEN not in said.out + said.err

@@ -92,12 +92,12 @@ async def test_bodies_over_the_limit_get_413_and_are_not_processed():
 
 
 async def test_a_sandbox_bug_still_answers_twilio_json(monkeypatch):
-    from flo_twilio.sandbox import app as sandbox_app
+    from flo_twilio.sandbox import api_messages
 
     def broken(*args):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(sandbox_app, "paged", broken)
+    monkeypatch.setattr(api_messages, "paged", broken)
     transport = httpx.ASGITransport(create_app(), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, auth=(SID, TOKEN)) as c:
         response = await c.get(f"http://sandbox{MESSAGES}")

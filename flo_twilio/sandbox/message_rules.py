@@ -4,12 +4,12 @@ and statuses that move on with the sandbox's clock."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from flo_twilio.client.encoding import format_date
 from flo_twilio.sandbox.state import SandboxState, new_sid
+from flo_twilio.sandbox.wire import twilio_date
 
 E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
@@ -273,8 +273,3 @@ def _content_type(url: str) -> str:
         if lower.endswith(ending):
             return kind
     return "application/octet-stream"
-
-
-def twilio_date(moment: float) -> str:
-    """Epoch seconds as Twilio writes dates (RFC 2822)."""
-    return format_date(datetime.fromtimestamp(moment, UTC))

@@ -1,0 +1,171 @@
+"""The ``twilio`` connection type: what "+Add Account" asks for, how it is checked, and how
+it connects. The only place Twilio's account fields are spelled out."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from flo_twilio.client import Credentials, TwilioClient
+from flo_twilio.client.core import DEFAULT_MAX_IN_FLIGHT
+from flo_twilio.client.urls import base_url, check_base_url, check_label
+from flo_twilio.connection import ConnectionType, Field
+from flo_twilio.errors import AccountError, InvalidInputError, Problem
+
+ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
+API_KEY_SID = re.compile(r"SK[0-9a-fA-F]{32}")
+
+FIELDS = (
+    Field(
+        "account_sid",
+        "Account SID",
+        "Account SID from the Twilio console (AC followed by 32 hex characters).",
+        env="TWILIO_ACCOUNT_SID",
+    ),
+    Field(
+        "auth_token",
+        "Auth Token",
+        "Auth Token from the Twilio console.",
+        secret=True,
+        required=False,
+        required_without="api_key",
+        env="TWILIO_AUTH_TOKEN",
+    ),
+    Field(
+        "api_key",
+        "API key",
+        "API key SID (SK...), instead of the Auth Token.",
+        required=False,
+        env="TWILIO_API_KEY",
+    ),
+    Field(
+        "api_secret",
+        "API key secret",
+        "The API key's secret.",
+        secret=True,
+        required=False,
+        required_with="api_key",
+        env="TWILIO_API_SECRET",
+    ),
+    Field(
+        "region",
+        "Region",
+        "Twilio region, e.g. ie1 (default us1).",
+        required=False,
+        env="TWILIO_REGION",
+    ),
+    Field(
+        "edge",
+        "Edge",
+        "Twilio edge location, e.g. dublin.",
+        required=False,
+        env="TWILIO_EDGE",
+    ),
+    Field(
+        "api_base_url",
+        "API base URL",
+        "Another Twilio-compatible server, e.g. http://127.0.0.1:4010.",
+        required=False,
+    ),
+    Field(
+        "max_in_flight",
+        "Requests in flight",
+        "Requests in flight at once for this account (default 25).",
+        required=False,
+    ),
+)
+
+
+def connect(
+    values: Mapping[str, str], transport: httpx.AsyncBaseTransport | None = None
+) -> TwilioClient:
+    """A client for the account described by ``values`` (the fields above)."""
+    credentials = Credentials.of(
+        values["account_sid"],
+        auth_token=values.get("auth_token"),
+        api_key=values.get("api_key"),
+        api_secret=values.get("api_secret"),
+    )
+    return TwilioClient(
+        credentials,
+        region=values.get("region") or None,
+        edge=values.get("edge") or None,
+        api_base_url=values.get("api_base_url") or None,
+        transport=transport,
+        max_in_flight=int(values.get("max_in_flight") or DEFAULT_MAX_IN_FLIGHT),
+    )
+
+
+async def verify(client: TwilioClient) -> dict[str, Any]:
+    """Fetch the account: proves the credentials, that the answer is this very account, and
+    tells its name and type."""
+    account = await client.fetch_account()
+    if account.get("sid") != client.account_sid:
+        raise AccountError(
+            f"the answer to GET /Accounts/{client.account_sid}.json is not that account "
+            f"(its sid is {account.get('sid')!r}): is the API base URL a Twilio API?"
+        )
+    return {k: account.get(k) for k in ("friendly_name", "type", "status")}
+
+
+def check(values: Mapping[str, str]) -> list[Problem]:
+    """What is wrong with an account's values: SIDs, cap, region, edge and base URL (the
+    last three decide where the credentials go)."""
+    problems = []
+    if values.get("account_sid") and not ACCOUNT_SID.fullmatch(values["account_sid"]):
+        problems.append(
+            Problem(
+                "the Account SID must be AC followed by 32 hexadecimal characters",
+                hint="copy it from the Twilio console's Account Info",
+            )
+        )
+    if values.get("api_key") and not API_KEY_SID.fullmatch(values["api_key"]):
+        problems.append(Problem("the API key must be SK followed by 32 hexadecimal characters"))
+    cap = values.get("max_in_flight", "1")
+    if not cap.isdigit() or int(cap) < 1:
+        problems.append(Problem("--max-in-flight must be a whole number of 1 or more"))
+    for name in ("region", "edge", "api_base_url"):
+        value = values.get(name)
+        try:
+            if value and name == "api_base_url":
+                check_base_url(value)
+            elif value:
+                check_label(name, value)
+        except InvalidInputError as exc:
+            problems += exc.problems
+    return problems
+
+
+def describe(values: Mapping[str, str]) -> dict[str, str]:
+    """The account's SID, where its requests go, and which kind of secret it uses."""
+    host = base_url(
+        region=values.get("region"),
+        edge=values.get("edge"),
+        api_base_url=values.get("api_base_url"),
+    )
+    auth = "api_key" if values.get("api_key") else "auth_token"
+    return {"account_sid": values.get("account_sid", ""), "api_host": host, "auth": auth}
+
+
+async def mint_api_key(values: Mapping[str, str], label: str) -> dict[str, str]:
+    """Use the Auth Token once to create an API key; the key and its secret replace it."""
+    if values.get("api_key"):
+        raise InvalidInputError("--mint-api-key needs the Auth Token, not an API key")
+    async with connect(values) as client:
+        key = await client.create_api_key(f"flo-twilio {label}")
+    return {"api_key": key["sid"], "api_secret": key["secret"]}
+
+
+TWILIO: ConnectionType[TwilioClient] = ConnectionType(
+    name="twilio",
+    title="Twilio",
+    fields=FIELDS,
+    connect=connect,
+    verify=verify,
+    check=check,
+    describe=describe,
+    mint_key=mint_api_key,
+)

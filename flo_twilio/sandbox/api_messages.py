@@ -1,0 +1,127 @@
+"""Messages: create and list (``Messages.json``), fetch, cancel or redact, and delete one
+(``Messages/{sid}.json``). What makes a message valid, and how it moves on, is in
+``message_rules``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from flo_twilio.sandbox.message_rules import MessageError, create_message, render, status_of
+from flo_twilio.sandbox.state import Account, SandboxState
+from flo_twilio.sandbox.wire import ACCOUNT, error, not_found, paged, read_form
+
+if TYPE_CHECKING:
+    from flo_twilio.sandbox.app import Sandbox
+
+
+def routes(sandbox: Sandbox) -> list[Route]:
+    g = sandbox.guarded
+    one = f"{ACCOUNT}/Messages/{{sid}}.json"
+    return [
+        Route(f"{ACCOUNT}/Messages.json", g(create), methods=["POST"]),
+        Route(f"{ACCOUNT}/Messages.json", g(list_messages), methods=["GET"]),
+        Route(one, g(fetch), methods=["GET"]),
+        Route(one, g(update), methods=["POST"]),
+        Route(one, g(delete), methods=["DELETE"]),
+    ]
+
+
+class DroppedConnection(Response):
+    """Headers, then the connection closes before the body is complete."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=201)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 201,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b'{"sid": ', "more_body": True})
+
+
+async def create(sandbox: Sandbox, request: Request, account: Account) -> Response:
+    form = await read_form(request)
+    try:
+        message = create_message(sandbox.state, account.sid, form)
+    except MessageError as exc:
+        return error(400, exc.code, str(exc))
+    sandbox.callbacks.schedule(message)
+    if sandbox.faults.ambiguous():
+        if sandbox.faults.ambiguous_mode == "drop":
+            return DroppedConnection()
+        return error(500, 20500, "Internal Server Error")
+    return JSONResponse(render(sandbox.state, message), status_code=201)
+
+
+async def list_messages(sandbox: Sandbox, request: Request, account: Account) -> Response:
+    state, query = sandbox.state, request.query_params
+    filters = {k: query[k] for k in ("To", "From") if k in query}
+    dates = {op: query[f"DateSent{op}"] for op in ("", "<", ">") if f"DateSent{op}" in query}
+    newest_first = (state.messages[sid] for sid in reversed(state.order[account.sid]))
+    records = [
+        message
+        for message in newest_first
+        if all(message[k.lower()] == v for k, v in filters.items())
+        and (not dates or sent_matches(state, message, dates))
+    ]
+    return paged(request, records, "messages", lambda m: render(state, m))
+
+
+def owned_message(sandbox: Sandbox, request: Request, account: Account) -> dict[str, Any] | None:
+    """The message the path names, if it is the account's."""
+    message = sandbox.state.messages.get(request.path_params["sid"])
+    return message if message and message["account_sid"] == account.sid else None
+
+
+async def fetch(sandbox: Sandbox, request: Request, account: Account) -> Response:
+    message = owned_message(sandbox, request, account)
+    return JSONResponse(render(sandbox.state, message)) if message else not_found(request)
+
+
+async def update(sandbox: Sandbox, request: Request, account: Account) -> Response:
+    """Cancel a scheduled message (Status=canceled) or redact its body (Body=)."""
+    message = owned_message(sandbox, request, account)
+    if not message:
+        return not_found(request)
+    form = {k: v[0] for k, v in (await read_form(request)).items()}
+    if form.get("Status") == "canceled":
+        if status_of(sandbox.state, message)[0] not in ("scheduled", "accepted", "queued"):
+            return error(400, 30409, "Message cannot be canceled: it was already sent")
+        message["canceled"] = True
+    if "Body" in form:
+        if form["Body"]:
+            return error(400, 21602, "Body can only be redacted (set to empty)")
+        message["body"] = ""
+    message["updated"] = sandbox.state.clock()
+    sandbox.state.save_message(message)
+    return JSONResponse(render(sandbox.state, message))
+
+
+async def delete(sandbox: Sandbox, request: Request, account: Account) -> Response:
+    if not owned_message(sandbox, request, account):
+        return not_found(request)
+    sandbox.state.delete_message(request.path_params["sid"])
+    return Response(status_code=204)
+
+
+def sent_matches(state: SandboxState, message: dict[str, Any], dates: dict[str, str]) -> bool:
+    sent = status_of(state, message)[1]
+    if sent is None:
+        return False
+    day = datetime.fromtimestamp(sent, UTC).date().isoformat()
+    checks = {
+        "": day == dates.get(""),
+        "<": day <= dates.get("<", ""),
+        ">": day >= dates.get(">", ""),
+    }
+    return all(checks[op] for op in dates)
