@@ -42,7 +42,7 @@ from tests.helpers import ROOT, ServerThread, flo
 
 RECIPIENTS = 4000
 KILLS = 20
-SETTLE = "2"  # seconds: the drills' requests take milliseconds
+SETTLE = "0.5"  # seconds: the drills' requests take milliseconds
 
 DRILLS = {
     "plain": [],
