@@ -233,6 +233,7 @@ def test_attach_refuses_a_foreign_sms_url_and_puts_the_old_one_back_on_exit(sand
 
 
 def test_polling_finds_each_inbound_message_once(sandbox, tmp_path, flo_home):
+    text(sandbox, "before flo serve started")  # not an event of this flo serve
     serve = Serving(tmp_path, AUTO_REPLY, "--poll", "0.1")
     store = EventStore(flo_home / "events.db")
     deadline = time.monotonic() + 20
