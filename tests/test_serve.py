@@ -307,3 +307,17 @@ def test_an_api_key_account_must_give_the_auth_token(sandbox, tmp_path):
 def test_serve_refuses_a_flow_without_a_trigger():
     result = flo("serve", str(ROOT / "sample_flows/send_sms.yaml"), "--port", "0")
     assert result.code == 2 and "flo serve runs flows with a trigger" in result.err
+
+
+def test_after_a_crash_attach_still_puts_back_the_url_it_replaced(sandbox, tmp_path):
+    foreign = "https://example.com/their-app"
+    set_sms_url(sandbox, foreign)
+    port = free_port()
+    crashed = Serving(tmp_path, AUTO_REPLY, "--attach", "--replace", port=port)
+    crashed.wait_for("attached")
+    crashed.stop(signal.SIGKILL)
+    assert sms_url(sandbox)[1] == crashed.url()
+    again = Serving(tmp_path, AUTO_REPLY, "--attach", port=port)  # ours already: no --replace
+    again.wait_for("attached")
+    assert again.stop() == 0
+    assert sms_url(sandbox)[1] == foreign
