@@ -38,6 +38,18 @@ def receiver():
     return app, received
 
 
+def app_with_receiver(state: SandboxState | None = None):
+    """A sandbox whose webhooks go to a ``receiver``; the list of what it received."""
+    hooks, received = receiver()
+    return create_app(
+        state or SandboxState(), callback_transport=httpx.ASGITransport(hooks)
+    ), received
+
+
+def number_path(number: dict) -> str:
+    return f"/2010-04-01/Accounts/{SID}/IncomingPhoneNumbers/{number['sid']}.json"
+
+
 async def first_number(c: httpx.AsyncClient) -> dict:
     return (await c.get(NUMBERS)).json()["incoming_phone_numbers"][0]
 
@@ -47,7 +59,7 @@ async def test_a_numbers_sms_url_is_set_fetched_and_cleared():
     async with http(app) as c:
         number = await first_number(c)
         assert number["sms_url"] == ""
-        one = f"/2010-04-01/Accounts/{SID}/IncomingPhoneNumbers/{number['sid']}.json"
+        one = number_path(number)
         answer = await c.post(one, data={"SmsUrl": HOOK, "SmsMethod": "post"})
         assert answer.status_code == 200
         assert (answer.json()["sms_url"], answer.json()["sms_method"]) == (HOOK, "POST")
@@ -65,12 +77,10 @@ async def test_a_numbers_sms_url_is_set_fetched_and_cleared():
 
 
 async def test_an_incoming_message_is_listed_and_posted_signed_to_the_sms_url():
-    hooks, received = receiver()
-    app = create_app(SandboxState(), callback_transport=httpx.ASGITransport(hooks))
+    app, received = app_with_receiver()
     async with http(app) as c:
         number = await first_number(c)
-        one = f"/2010-04-01/Accounts/{SID}/IncomingPhoneNumbers/{number['sid']}.json"
-        await c.post(one, data={"SmsUrl": HOOK})
+        await c.post(number_path(number), data={"SmsUrl": HOOK})
         answer = await c.post(
             "/_sandbox/inbound",
             json={
@@ -114,12 +124,10 @@ async def test_an_incoming_message_is_listed_and_posted_signed_to_the_sms_url():
 
 
 async def test_a_get_sms_url_gets_the_parameters_in_its_query():
-    hooks, received = receiver()
-    app = create_app(SandboxState(), callback_transport=httpx.ASGITransport(hooks))
+    app, received = app_with_receiver()
     async with http(app) as c:
         number = await first_number(c)
-        one = f"/2010-04-01/Accounts/{SID}/IncomingPhoneNumbers/{number['sid']}.json"
-        await c.post(one, data={"SmsUrl": HOOK, "SmsMethod": "GET"})
+        await c.post(number_path(number), data={"SmsUrl": HOOK, "SmsMethod": "GET"})
         inbound = {"from": "+12065551212", "to": number["phone_number"], "body": "a&b=c"}
         assert (await c.post("/_sandbox/inbound", json=inbound)).status_code == 201
     ((url, method, form, headers),) = received
@@ -132,7 +140,7 @@ async def test_webhooks_go_only_to_this_machine_and_bad_inbound_is_refused():
     app = create_app(SandboxState())
     async with http(app) as c:
         number = await first_number(c)
-        one = f"/2010-04-01/Accounts/{SID}/IncomingPhoneNumbers/{number['sid']}.json"
+        one = number_path(number)
         await c.post(one, data={"SmsUrl": "https://example.com/hook"})
         ok = {"from": "+12065551212", "to": number["phone_number"], "body": "hi"}
         answer = await c.post("/_sandbox/inbound", json=ok)
@@ -154,9 +162,7 @@ async def test_webhooks_go_only_to_this_machine_and_bad_inbound_is_refused():
 
 
 async def test_status_callbacks_carry_one_idempotency_token_per_status():
-    hooks, received = receiver()
-    state = SandboxState(status_delay=0.05)
-    app = create_app(state, callback_transport=httpx.ASGITransport(hooks))
+    app, received = app_with_receiver(SandboxState(status_delay=0.05))
     async with http(app) as c:
         await c.post(MESSAGES, data={**OK, "StatusCallback": HOOK})
         with anyio.fail_after(5):
