@@ -32,12 +32,26 @@ ACCOUNT = f"/2010-04-01/Accounts/{SID}"
 @pytest.fixture
 def sandbox(flo_home) -> Iterator[httpx.Client]:
     """The sandbox in its own process, connected as the default account; a client to it."""
-    with sandbox_process("--status-delay", "0.1") as url:
+    with sandbox_process("--status-delay", "0.5") as url:  # callbacks see every status
         store = AccountStore()
         values = {"account_sid": SID, "api_base_url": url}
         store.save(Account("live", "twilio", values=values, secrets={"auth_token": TOKEN}))
         with httpx.Client(base_url=url, auth=(SID, TOKEN), timeout=30) as client:
             yield client
+
+
+STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def no_server_left():
+    """Whatever a test asserts, the servers it started do not outlive it."""
+    yield
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
 
 
 class Serving:
@@ -52,6 +66,7 @@ class Serving:
         env = {**os.environ, "FLO_SETTLE_SECONDS": "1"}
         with self.log.open("w") as log:
             self.proc = subprocess.Popen(command, stderr=log, env=env, cwd=ROOT)
+        STARTED.append(self.proc)
 
     def url(self, flow: str = "auto_reply") -> str:
         return f"http://127.0.0.1:{self.port}/{flow}"
@@ -294,6 +309,7 @@ def test_an_api_key_account_must_give_the_auth_token(sandbox, tmp_path):
     assert proc.stdin is not None
     proc.stdin.write(TOKEN + "\n")
     proc.stdin.close()
+    STARTED.append(proc)
     serve = Serving.__new__(Serving)
     serve.port, serve.log, serve.proc = port, log, proc
     serve.wait_serving()
