@@ -15,15 +15,18 @@ from flo_twilio.errors import (
 )
 from flo_twilio.hookspecs import hookimpl
 from flo_twilio.plugins import Registry, get_plugin_manager, load_registry
+from flo_twilio.trigger import AttachConflict, Event, Rejected, Trigger, Webhook
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AccountError",
+    "AttachConflict",
     "Card",
     "CardContext",
     "ConnectionType",
     "DuplicateCardError",
+    "Event",
     "Field",
     "FloError",
     "InvalidInputError",
@@ -33,6 +36,9 @@ __all__ = [
     "Problem",
     "ProviderError",
     "Registry",
+    "Rejected",
+    "Trigger",
+    "Webhook",
     "__version__",
     "call_card",
     "get_plugin_manager",

@@ -126,11 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_argument("--json", action="store_true")
     options.set_defaults(handler=options_choices)
 
-    from flo_twilio import cli_accounts, cli_runs, cli_sandbox
+    from flo_twilio import cli_accounts, cli_runs, cli_sandbox, cli_serve
 
     cli_runs.add_commands(commands)
     cli_accounts.add_commands(commands)
     cli_sandbox.add_commands(commands)
+    cli_serve.add_commands(commands)
     return parser
 
 

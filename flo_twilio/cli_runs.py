@@ -30,6 +30,7 @@ from flo_twilio.runner.journal import Journal
 from flo_twilio.runner.precheck import precheck
 from flo_twilio.runner.progress import Progress
 from flo_twilio.runner.stream_json import write_json
+from flo_twilio.runner.triggered import given_event
 
 SETTLE_HELP = (
     "seconds after an intent before an item not found on Twilio is sent again "
@@ -104,6 +105,11 @@ def add_run_arguments(command: argparse.ArgumentParser) -> None:
         help="text encoding of @files (default: UTF-8, with or without BOM), e.g. cp1252",
     )
     command.add_argument(
+        "--event",
+        metavar="@EVENT.json",
+        help="for a flow with a trigger: the event to run it once for (JSON, or @file)",
+    )
+    command.add_argument(
         "--delimiter",
         choices=[",", ";", "tab", "|"],
         help="CSV delimiter (default: sniffed from the header line among , ; and tab)",
@@ -152,6 +158,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from flo_twilio.cli import registry
 
     flow, *_ = checked(args, registry(), partial=True)
+    given_event(flow, args.event, required=False)
     print(f"{args.flow}: valid ({len(flow.steps)} steps)", file=sys.stderr)
     return 0
 
@@ -170,13 +177,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     reg = registry()
     flow, inputs, account, files = checked(args, reg)
+    event = given_event(flow, args.event)
     if args.dry_run:
-        return dry_run(reg, flow, account, inputs)
+        return dry_run(reg, flow, account, inputs, event)
     settle = settle_window(args.settle)
     runs = journal()
-    run_id = lifecycle.start(runs, flow, account, args.input, args.account or flow.account, files)
+    run_id = lifecycle.start(
+        runs, flow, account, args.input, args.account or flow.account, files, event
+    )
     print(f"run {run_id}: {flow.name} on account {account.nickname}", file=sys.stderr)
-    return execute(reg, runs, run_id, flow, account, inputs, as_json=args.json, settle=settle)
+    return execute(
+        reg, runs, run_id, flow, account, inputs, as_json=args.json, settle=settle, trigger=event
+    )
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -211,6 +223,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         as_json=args.json,
         resend_unknown=args.resend_unknown,
         settle=settle,
+        trigger=run.event,
     )
 
 
@@ -225,8 +238,10 @@ def execute(
     as_json: bool = False,
     resend_unknown: bool = False,
     settle: float = DEFAULT_SETTLE,
+    trigger: dict[str, Any] | None = None,
 ) -> int:
-    """Run (or resume) ``run_id`` to its end; record and say how it went."""
+    """Run (or resume) ``run_id`` to its end (for the ``trigger`` event of a flow with a
+    trigger); record and say how it went."""
     progress = Progress()
     holder: dict[str, Engine] = {}
 
@@ -243,7 +258,7 @@ def execute(
                 on_wait=progress.note,
             )
             stop_on_ctrl_c(engine)
-            return await engine.run(inputs)
+            return await engine.run(inputs, trigger)
 
     started = time.monotonic()
     outputs: Any = None
@@ -335,7 +350,9 @@ def stop_on_ctrl_c(engine: Engine) -> None:
     loop.add_signal_handler(signal.SIGINT, on_sigint)
 
 
-def dry_run(reg: Any, flow: Flow, account: Account, inputs: dict[str, Any]) -> int:
+def dry_run(
+    reg: Any, flow: Flow, account: Account, inputs: dict[str, Any], event: dict[str, Any] | None
+) -> int:
     """Render and check every call, print each request as a JSON line; send nothing."""
     previews = 0
 
@@ -347,7 +364,7 @@ def dry_run(reg: Any, flow: Flow, account: Account, inputs: dict[str, Any]) -> i
     async def main() -> Any:
         async with connected(reg, account) as ctx:
             engine = Engine(flow, ctx, None, "dry-run", dry_run=True, on_preview=show)
-            await engine.run(inputs)
+            await engine.run(inputs, event)
             return engine.tally
 
     try:

@@ -66,7 +66,9 @@ class ConnectionType(Generic[ClientT]):
     - ``describe``: what a list of accounts shows about one (its id, its API host...),
       never a secret;
     - ``mint_key``: optional; trades the credentials given for a new API key, returning
-      the fields to store instead (the secrets given are then forgotten).
+      the fields to store instead (the secrets given are then forgotten);
+    - ``webhook_secret``: the field whose value signs the provider's webhooks (checked by
+      triggers), if any.
     """
 
     name: str
@@ -77,6 +79,7 @@ class ConnectionType(Generic[ClientT]):
     check: Callable[[Mapping[str, str]], list[Problem]] = _no_problems
     describe: Callable[[Mapping[str, str]], dict[str, str]] = _nothing_to_show
     mint_key: Callable[[Mapping[str, str], str], Coroutine[Any, Any, dict[str, str]]] | None = None
+    webhook_secret: str = ""
 
     @property
     def secret_fields(self) -> tuple[str, ...]:

@@ -18,7 +18,14 @@ def card_reference(registry: Registry) -> str:
     for name in sorted(registry.cards):
         manifest = registry.cards[name].manifest
         parts += ["", f"### {manifest.data['title']} (`{name}`)", "", manifest.data["description"]]
+        if manifest.is_trigger:
+            parts += [
+                "",
+                "A trigger: a flow's `trigger:`, its outputs read as `${{ trigger.<name> }}`.",
+            ]
         for section in SECTIONS:
+            if manifest.is_trigger and section == "inputs":
+                continue
             properties = manifest.properties(section)
             required = manifest.required(section)
             parts += [

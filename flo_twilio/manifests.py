@@ -63,6 +63,7 @@ class Manifest:
         self.data = dict(data)
         self.name: str = data["name"]
         self.result_id: str | None = data.get("resultId")
+        self.is_trigger: bool = data.get("kind") == "trigger"
         if self.result_id is not None and self.result_id not in self.properties("outputs"):
             raise ManifestError(
                 [

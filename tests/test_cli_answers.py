@@ -61,7 +61,7 @@ def test_an_unsafe_accounts_file_is_answered_in_json(flo_home):
 def test_an_interrupted_run_answers_in_json(monkeypatch):
     from flo_twilio.runner.engine import Engine
 
-    async def interrupted(self, inputs):
+    async def interrupted(self, inputs, trigger=None):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Engine, "run", interrupted)

@@ -18,7 +18,7 @@ from flo_twilio.manifests import Manifest
 from tests.test_plugins import ECHO_MANIFEST
 
 PACKAGE = Path(flo_twilio.__file__).parent
-CONTRACT = ["hookspecs", "card", "manifests", "plugins", "connection", "errors"]
+CONTRACT = ["hookspecs", "card", "trigger", "manifests", "plugins", "connection", "errors"]
 ABOVE = ("cards", "runner", "client", "sandbox", "accounts", "cli", "docs")
 
 

@@ -15,7 +15,17 @@ def test_every_card_has_a_manifest_and_every_manifest_a_card():
     cards = load_registry().cards
     files = {path.stem for path in MANIFEST_FILES}
     builtin = {name for name in cards if name.startswith("twilio.")}
-    assert files == builtin == {"twilio.send_sms", "twilio.send_mms", "twilio.custom_api"}
+    assert (
+        files
+        == builtin
+        == {
+            "twilio.send_sms",
+            "twilio.send_mms",
+            "twilio.custom_api",
+            "twilio.incoming_message",
+            "twilio.message_status",
+        }
+    )
     for name in builtin:
         assert cards[name].manifest.name == name
 

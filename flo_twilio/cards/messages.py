@@ -94,6 +94,19 @@ def message_outputs(message: Mapping[str, Any]) -> dict[str, Any]:
     return outputs
 
 
+async def number_choices(client: TwilioClient, capability: str) -> list[dict[str, Any]]:
+    """The phone-number dropdown: the account's numbers that have ``capability``."""
+    return [
+        {
+            "value": number["phone_number"],
+            "label": f"{number.get('friendly_name') or number['phone_number']} ({number['phone_number']})",
+            "capabilities": number.get("capabilities") or {},
+        }
+        async for number in client.phone_numbers()
+        if (number.get("capabilities") or {}).get(capability)
+    ]
+
+
 class SendMessage(Card):
     """What Send an SMS and Send an MMS share; ``capability`` filters the from dropdown."""
 
@@ -117,18 +130,7 @@ class SendMessage(Card):
         )
 
     async def choices(self, ctx: CardContext, option: str) -> list[dict[str, Any]]:
-        if option != "from":
-            return []
-        client: TwilioClient = ctx.client
-        return [
-            {
-                "value": number["phone_number"],
-                "label": f"{number.get('friendly_name') or number['phone_number']} ({number['phone_number']})",
-                "capabilities": number.get("capabilities") or {},
-            }
-            async for number in client.phone_numbers()
-            if (number.get("capabilities") or {}).get(self.capability)
-        ]
+        return await number_choices(ctx.client, self.capability) if option == "from" else []
 
     async def reconcile(
         self,

@@ -168,4 +168,5 @@ TWILIO: ConnectionType[TwilioClient] = ConnectionType(
     check=check,
     describe=describe,
     mint_key=mint_api_key,
+    webhook_secret="auth_token",
 )

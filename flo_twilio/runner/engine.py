@@ -230,8 +230,11 @@ class Engine:
         self.claimed = journal.claimed(self.account_sid) if journal else frozenset[str]()
         self.halt = asyncio.Event()  # set: start nothing new, let what is in flight finish
 
-    async def run(self, inputs: dict[str, Any]) -> Any:
+    async def run(self, inputs: dict[str, Any], trigger: dict[str, Any] | None = None) -> Any:
+        """Run the steps; ``trigger`` is the event of a flow with a trigger."""
         scope: dict[str, Any] = {"inputs": inputs, "steps": {}, "account": dict(self.ctx.account)}
+        if trigger is not None:
+            scope["trigger"] = trigger
         for step in self.flow.steps:
             if self.halt.is_set():
                 raise Halted(f"stopped before step {step.id}")

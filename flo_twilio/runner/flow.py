@@ -18,7 +18,7 @@ from flo_twilio.runner import refs
 from flo_twilio.runner.inputs import takes_list, value_problems
 from flo_twilio.runner.yamlmarks import Document, load_bytes
 
-TOP_KEYS = ("flo", "name", "description", "account", "inputs", "steps", "outputs")
+TOP_KEYS = ("flo", "name", "description", "account", "trigger", "inputs", "steps", "outputs")
 STEP_KEYS = ("id", "card", "options", "inputs", "for_each", "concurrency", "on_error")
 STEP_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 ACCOUNT_FIELDS = ("sid", "nickname")
@@ -37,6 +37,14 @@ class Step:
 
 
 @dataclass
+class TriggerSpec:
+    """What starts the flow: a trigger card and its options."""
+
+    card: type[Card]
+    options: dict[str, Any]
+
+
+@dataclass
 class Flow:
     name: str
     path: Path
@@ -46,6 +54,7 @@ class Flow:
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     steps: list[Step] = field(default_factory=list)
     outputs: Any = None
+    trigger: TriggerSpec | None = None
 
 
 def load_flow(path: Path, registry: Registry) -> Flow:
@@ -100,6 +109,8 @@ class _Checker:
         flow.description = str(data.get("description") or "")
         flow.account = data.get("account")
         flow.inputs = self.flow_inputs(data.get("inputs") or {})
+        if "trigger" in data:
+            flow.trigger = self.trigger(data["trigger"])
         steps = data.get("steps")
         if not isinstance(steps, list) or not steps:
             self.problem(("steps",), "steps must be a list with at least one step")
@@ -112,6 +123,34 @@ class _Checker:
                 flow.steps.append(step)
         flow.outputs = self.compiled(data.get("outputs") or {}, ("outputs",), seen, None)
         return flow
+
+    def trigger(self, raw: Any) -> TriggerSpec | None:
+        """``trigger: {card, options}``: a trigger card, with literal options."""
+        if not isinstance(raw, dict):
+            self.problem(("trigger",), "trigger must be a mapping with card and options")
+            return None
+        self.keys(raw, ("card", "options"), ("trigger",))
+        card = self.registry.cards.get(str(raw.get("card")))
+        triggers = sorted(n for n, c in self.registry.cards.items() if c.manifest.is_trigger)
+        if card is None or not card.manifest.is_trigger:
+            what = "not a trigger" if card else "unknown"
+            self.problem(
+                ("trigger", "card"),
+                f"trigger card {raw.get('card')!r} is {what}",
+                f"triggers: {', '.join(triggers)}",
+            )
+            return None
+        options = raw.get("options") or {}
+        if not isinstance(options, dict):
+            self.problem(("trigger", "options"), "options must be a mapping of field: value")
+            return None
+        if any(refs.templates(refs.compile_tree(options, []))):
+            self.problem(("trigger", "options"), "a trigger's options are plain values, no ${{ }}")
+            return None
+        for problem in card.manifest.problems("options", options):
+            where = self.doc.where(("trigger", "options", *problem.path))
+            self.problems.append(Problem(problem.message, where, problem.hint))
+        return TriggerSpec(card, options)
 
     def flow_inputs(self, raw: Any) -> dict[str, dict[str, Any]]:
         if not isinstance(raw, dict):
@@ -162,6 +201,13 @@ class _Checker:
                 else f"known cards: {', '.join(sorted(self.registry.cards))}"
             )
             self.problem((*path, "card"), f"unknown card {raw.get('card')!r}", hint)
+        elif card.manifest.is_trigger:
+            self.problem(
+                (*path, "card"),
+                f"{card.name} is a trigger: it starts a flow, it is not a step",
+                f"write it at the top: trigger: {{card: {card.name}, options: {{...}}}}",
+            )
+            card = None
         step = Step(id=step_id, card=card or Card, options={}, inputs={}, index=index)
         if "for_each" in raw:
             step.for_each = self.compiled(raw["for_each"], (*path, "for_each"), seen, None)
@@ -231,6 +277,28 @@ class _Checker:
                 return f"{text}: account has {', '.join(ACCOUNT_FIELDS)}", ""
         elif ref.root == "steps":
             return self.step_reference(ref, seen, text)
+        elif ref.root == "trigger":
+            return self.trigger_reference(ref, text)
+        return None
+
+    def trigger_reference(self, ref: refs.Ref, text: str) -> tuple[str, str] | None:
+        """``trigger.<output>``: the flow has a trigger, and it has that output."""
+        raw = self.doc.data.get("trigger") if isinstance(self.doc.data, dict) else None
+        card = self.registry.cards.get(str(raw.get("card"))) if isinstance(raw, dict) else None
+        if card is None:
+            return (
+                f"{text}: the flow has no trigger",
+                "start it with trigger: {card: twilio.incoming_message, ...}"
+                if raw is None
+                else "",
+            )
+        names = card.manifest.properties("outputs")
+        if not ref.path or ref.path[0] not in names:
+            close = difflib.get_close_matches(
+                str(ref.path[0] if ref.path else ""), list(names), n=1
+            )
+            hint = f"did you mean {close[0]}?" if close else f"outputs: {', '.join(names)}"
+            return f"{text}: {card.name} has no output {ref.path[0] if ref.path else ''!r}", hint
         return None
 
     def step_reference(

@@ -39,9 +39,11 @@ def start(
     input_arguments: list[str],
     account_argument: str | None,
     files: FileOptions,
+    event: dict[str, Any] | None = None,
 ) -> str:
     """Record a new run of ``flow`` (just loaded) bound to the flow's text, the content of its
-    input files (read as ``files`` says) and the account's SID; its id."""
+    input files (read as ``files`` says) and the account's SID; its id. A flow with a
+    trigger keeps the ``event`` it runs for."""
     text = binding.flow_file_text(flow.path)
     if text is None or load(text, str(flow.path)).data != flow.document.data:
         raise InvalidInputError(
@@ -54,6 +56,8 @@ def start(
         "files": files.arguments(),
         "embedded": account.secret_store == "embedded",
     }
+    if event is not None:
+        arguments["event"] = event
     bound = binding.bind(text, inputs, account.values.get("account_sid", ""))
     return journal.start_run(
         flow.name, str(flow.path.resolve()), account.nickname, arguments, bound
@@ -68,6 +72,7 @@ class Reopened:
     flow: Flow
     inputs: dict[str, Any]
     account: Account
+    event: dict[str, Any] | None = None
 
 
 Check = Callable[[Flow, dict[str, Any], Account], object]
@@ -110,7 +115,7 @@ def reopen(
     inputs = resolve_inputs(flow.inputs, given)
     check(flow, inputs, account)
     journal.take_over(run_id)
-    return Reopened(record, flow, inputs, account)
+    return Reopened(record, flow, inputs, account, arguments.get("event"))
 
 
 def run_account(record: dict[str, Any]) -> Account:

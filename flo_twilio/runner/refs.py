@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-ROOTS = ("inputs", "steps", "item", "account")
+ROOTS = ("inputs", "steps", "item", "account", "trigger")
 _TEMPLATE = re.compile(r"\$\{\{(.*?)\}\}")
 _SEGMENT = re.compile(r"""\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]|\[['"]([^'"\]]+)['"]\]""")
 _ROOT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

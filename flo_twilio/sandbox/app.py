@@ -2,8 +2,8 @@
 
 This module holds the app factory, authentication and the guards every route goes
 through; the routes are in one module per resource: ``api_accounts`` (accounts and API
-keys), ``api_phone_numbers``, ``api_messages``, ``api_media`` and ``api_drills`` (the
-sandbox's own fault drills).
+keys), ``api_phone_numbers``, ``api_messages``, ``api_media``, and the sandbox's own routes
+``api_drills`` (fault drills) and ``api_inbound`` (a phone texting one of the numbers).
 """
 
 from __future__ import annotations
@@ -20,7 +20,14 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from flo_twilio.sandbox import api_accounts, api_drills, api_media, api_messages, api_phone_numbers
+from flo_twilio.sandbox import (
+    api_accounts,
+    api_drills,
+    api_inbound,
+    api_media,
+    api_messages,
+    api_phone_numbers,
+)
 from flo_twilio.sandbox.callbacks import Callbacks
 from flo_twilio.sandbox.faults import Faults
 from flo_twilio.sandbox.limits import MAX_BODY, BodyLimit
@@ -33,7 +40,14 @@ FAULT_ERRORS = {
     500: (20500, "Internal Server Error"),
     503: (20503, "Service Unavailable"),
 }
-ROUTE_MODULES = (api_accounts, api_phone_numbers, api_messages, api_media, api_drills)
+ROUTE_MODULES = (
+    api_accounts,
+    api_phone_numbers,
+    api_messages,
+    api_media,
+    api_drills,
+    api_inbound,
+)
 
 
 class Sandbox:

@@ -1,11 +1,15 @@
-"""Status callbacks: POST each status change to the message's StatusCallback, signed."""
+"""Webhooks: POST each status change to the message's StatusCallback, and incoming messages
+to their number's SmsUrl; signed as Twilio signs them, with Twilio's idempotency token (the
+same for every delivery of one event), and only to this machine."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 
@@ -40,7 +44,7 @@ class Callbacks:
 
     async def _follow(self, message: dict[str, Any], url: str) -> None:
         seen = render(self.state, message)["status"]
-        async with httpx.AsyncClient(transport=self.transport, trust_env=False, timeout=10) as http:
+        async with self.client() as http:
             while seen not in ("delivered", "undelivered", "failed", "canceled"):
                 await asyncio.sleep(self.state.status_delay / 2)
                 current = render(self.state, message)
@@ -65,13 +69,46 @@ class Callbacks:
         if current["error_code"]:
             params["ErrorCode"] = str(current["error_code"])
         token = self.state.accounts[message["account_sid"]].auth_token
-        headers = {"X-Twilio-Signature": signature(token, url, params.items())}
-        try:
-            await http.post(url, data=params, headers=headers)
-        except httpx.HTTPError as exc:
-            log.info("sandbox: status callback to %s failed: %s", url, type(exc).__name__)
+        event = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{current['sid']}/{current['status']}"))
+        await deliver(http, url, "POST", params, token, event)
+
+    def client(self, timeout: float = 10) -> httpx.AsyncClient:
+        """An HTTP client for webhooks (through the sandbox's transport, if it has one)."""
+        return httpx.AsyncClient(transport=self.transport, trust_env=False, timeout=timeout)
 
     async def aclose(self) -> None:
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+async def deliver(
+    http: httpx.AsyncClient,
+    url: str,
+    method: str,
+    params: Mapping[str, str],
+    auth_token: str,
+    event: str,
+) -> int | str:
+    """Send one webhook as Twilio does: the parameters as a form body (POST) or in the query
+    (GET), ``X-Twilio-Signature`` over the URL requested and the POST parameters, and the
+    event's ``I-Twilio-Idempotency-Token``. The HTTP status, or why there is none."""
+    if not is_loopback(urlsplit(url).hostname or ""):
+        log.warning("sandbox: webhooks go only to this machine; not calling %s", url)
+        return "not called: webhooks go only to this machine (loopback)"
+    if method == "GET":
+        url += ("&" if urlsplit(url).query else "?") + urlencode(params)
+        signed: Mapping[str, str] = {}
+    else:
+        signed = params
+    headers = {
+        "X-Twilio-Signature": signature(auth_token, url, signed.items()),
+        "I-Twilio-Idempotency-Token": event,
+        "User-Agent": "TwilioProxy/1.1",
+    }
+    try:
+        response = await http.request(method, url, data=dict(signed) or None, headers=headers)
+    except httpx.HTTPError as exc:
+        log.info("sandbox: webhook to %s failed: %s", url, type(exc).__name__)
+        return f"failed: {type(exc).__name__}"
+    return response.status_code

@@ -193,6 +193,8 @@ def _send_at(state: SandboxState, first: dict[str, str], service: str | None) ->
 
 def status_of(state: SandboxState, message: dict[str, Any]) -> tuple[str, float | None]:
     """The message's status now, and when it was sent (None until then)."""
+    if message.get("direction") == "inbound":
+        return "received", message["created"]
     if message["canceled"]:
         return "canceled", None
     start = message["send_at"] or message["created"]
@@ -229,7 +231,7 @@ def render(state: SandboxState, message: dict[str, Any]) -> dict[str, Any]:
         "date_created": twilio_date(message["created"]),
         "date_sent": twilio_date(sent) if sent else None,
         "date_updated": twilio_date(max(message["updated"], sent or 0)),
-        "direction": "outbound-api",
+        "direction": message.get("direction", "outbound-api"),
         "error_code": error_code,
         "error_message": error_message,
         "from": sender,
@@ -251,7 +253,7 @@ def render_media(message: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         {
             "account_sid": message["account_sid"],
-            "content_type": _content_type(url),
+            "content_type": content_type(url),
             "date_created": twilio_date(message["created"]),
             "date_updated": twilio_date(message["created"]),
             "parent_sid": message["sid"],
@@ -262,7 +264,7 @@ def render_media(message: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _content_type(url: str) -> str:
+def content_type(url: str) -> str:
     lower = url.lower().split("?")[0]
     for ending, kind in (
         (".png", "image/png"),

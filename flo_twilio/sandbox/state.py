@@ -39,6 +39,10 @@ class PhoneNumber:
     friendly_name: str
     capabilities: dict[str, bool]
     created: float = field(default_factory=time.time)
+    sms_url: str = ""  # where an incoming message is sent (Twilio's webhook)
+    sms_method: str = "POST"
+    status_callback: str = ""
+    updated: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -99,6 +103,9 @@ class SandboxState:
     def number(self, account_sid: str, phone_number: str) -> PhoneNumber | None:
         bare = phone_number.removeprefix("whatsapp:")
         return next((n for n in self.numbers[account_sid] if n.phone_number == bare), None)
+
+    def number_by_sid(self, account_sid: str, sid: str) -> PhoneNumber | None:
+        return next((n for n in self.numbers[account_sid] if n.sid == sid), None)
 
     def add_key(self, account_sid: str, friendly_name: str) -> ApiKey:
         key = ApiKey(

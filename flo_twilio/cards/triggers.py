@@ -1,0 +1,200 @@
+"""Twilio's triggers: a message arrives (the number's ``SmsUrl`` webhook), a message's status
+changes (its ``StatusCallback``). Both check ``X-Twilio-Signature`` with the Auth Token and
+know one event by Twilio's ``I-Twilio-Idempotency-Token`` or by its message SID and status."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flo_twilio.card import CardContext
+from flo_twilio.cards.manifest_folder import load_manifest
+from flo_twilio.cards.messages import number_choices
+from flo_twilio.client import TwilioClient, parse_date
+from flo_twilio.client.signature import is_valid
+from flo_twilio.errors import InvalidInputError
+from flo_twilio.trigger import AttachConflict, Event, Rejected, Trigger, Webhook
+
+LOCATION = [
+    f"{side}{part}" for side in ("from", "to") for part in ("Country", "State", "City", "Zip")
+]
+
+
+class TwilioTrigger(Trigger):
+    """What Twilio's triggers share: the signature check, the event keys, TwiML's answer."""
+
+    answer = ('<?xml version="1.0" encoding="UTF-8"?><Response/>', "text/xml")
+
+    def parse(self, options: Mapping[str, Any], webhook: Webhook, secret: str) -> Event | None:
+        received = webhook.headers.get("x-twilio-signature", "")
+        if not received:
+            raise Rejected("no X-Twilio-Signature: Twilio signs every webhook")
+        if not is_valid(secret, webhook.url, webhook.form, received):
+            raise Rejected(
+                "X-Twilio-Signature does not match: not sent by Twilio for this URL and "
+                "account (behind a tunnel or proxy, give its URL with --public-url)"
+            )
+        form = dict(webhook.form)
+        outputs = self.outputs(options, form)
+        if outputs is None:
+            return None
+        keys = [
+            f"message:{outputs['messageSid']}:{form.get('SmsStatus') or form.get('MessageStatus')}"
+        ]
+        token = webhook.headers.get("i-twilio-idempotency-token")
+        if token:
+            keys.insert(0, f"delivery:{token}")
+        return Event(outputs, tuple(keys))
+
+    def outputs(self, options: Mapping[str, Any], form: Mapping[str, str]) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+
+class IncomingMessage(TwilioTrigger):
+    name = "twilio.incoming_message"
+    manifest = load_manifest(name)
+
+    def outputs(self, options: Mapping[str, Any], form: Mapping[str, str]) -> dict[str, Any] | None:
+        if form.get("To") != options["to"] or "MessageSid" not in form:
+            return None  # another number's message, or not a message at all
+        count = _integer(form.get("NumMedia")) or 0
+        outputs: dict[str, Any] = {
+            "messageSid": form["MessageSid"],
+            "accountSid": form.get("AccountSid", ""),
+            "from": form.get("From", ""),
+            "to": form["To"],
+            "body": form.get("Body", ""),
+            "numMedia": count,
+            "mediaUrls": [form[f"MediaUrl{i}"] for i in range(count) if f"MediaUrl{i}" in form],
+            "numSegments": _integer(form.get("NumSegments")),
+            "messagingServiceSid": form.get("MessagingServiceSid") or None,
+        }
+        for name in LOCATION:
+            outputs[name] = form.get(name[0].upper() + name[1:], "")
+        return outputs
+
+    async def choices(self, ctx: CardContext, option: str) -> list[dict[str, Any]]:
+        return await number_choices(ctx.client, "sms") if option == "to" else []
+
+    async def attach(
+        self, ctx: CardContext, options: Mapping[str, Any], url: str, replace: bool
+    ) -> dict[str, Any] | None:
+        """Set the number's SmsUrl to ``url`` when it is empty or already ``url``; another
+        URL is replaced only with ``replace``."""
+        number = await _number(ctx.client, options["to"])
+        current = number.get("sms_url") or ""
+        if current and current != url and not replace:
+            raise AttachConflict(
+                f"{options['to']} already sends its incoming messages to {current}; "
+                "flo serve --attach --replace takes it over (and puts it back on exit)"
+            )
+        await _update(ctx.client, number["sid"], {"SmsUrl": url, "SmsMethod": "POST"})
+        return {
+            "sid": number["sid"],
+            "SmsUrl": current,
+            "SmsMethod": number.get("sms_method") or "POST",
+        }
+
+    async def detach(
+        self, ctx: CardContext, options: Mapping[str, Any], url: str, attached: dict[str, Any]
+    ) -> None:
+        number = await _number(ctx.client, options["to"])
+        if number.get("sms_url") == url:  # changed since by someone else: theirs now
+            previous = {k: attached[k] for k in ("SmsUrl", "SmsMethod")}
+            await _update(ctx.client, number["sid"], previous)
+
+    async def poll(
+        self, ctx: CardContext, options: Mapping[str, Any], cursor: Any
+    ) -> tuple[list[Event], Any]:
+        """Incoming messages to the number newer than ``cursor`` ({"since": epoch seconds,
+        "seen": SIDs created in that second}); a first poll only sets the cursor."""
+        client: TwilioClient = ctx.client
+        since, seen = (cursor["since"], set(cursor["seen"])) if cursor else (None, set())
+        found: list[tuple[float, dict[str, Any]]] = []
+        floor = since
+        async for message in client.messages({"To": options["to"]}):
+            created = parse_date(message.get("date_created"))
+            if created is None or message.get("direction") != "inbound":
+                continue
+            moment = created.timestamp()
+            if floor is None:
+                floor = moment  # a first poll: only the newest second counts, for the cursor
+            if moment < floor:
+                break  # newest first: the rest were seen
+            found.append((moment, message))
+        if not found:
+            return [], cursor or {"since": 0, "seen": []}
+        newest = max(moment for moment, _ in found)
+        at_newest = {m["sid"] for moment, m in found if moment == newest}
+        next_cursor = {
+            "since": newest,
+            "seen": sorted(at_newest | (seen if newest == since else set())),
+        }
+        if since is None:
+            return [], next_cursor
+        fresh = [m for _, m in reversed(found) if m["sid"] not in seen]
+        return [await self._event(client, m) for m in fresh], next_cursor
+
+    async def _event(self, client: TwilioClient, message: dict[str, Any]) -> Event:
+        media = (
+            [
+                client.base_url + item["uri"].removesuffix(".json")
+                async for item in client.paginate(
+                    f"{client.account_path}/Messages/{message['sid']}/Media.json", "media_list"
+                )
+            ]
+            if int(message.get("num_media") or 0)
+            else []
+        )
+        outputs: dict[str, Any] = {
+            "messageSid": message["sid"],
+            "accountSid": message.get("account_sid", ""),
+            "from": message.get("from") or "",
+            "to": message.get("to") or "",
+            "body": message.get("body") or "",
+            "numMedia": len(media),
+            "mediaUrls": media,
+            "numSegments": _integer(message.get("num_segments")),
+            "messagingServiceSid": message.get("messaging_service_sid"),
+            **dict.fromkeys(LOCATION, ""),
+        }
+        return Event(outputs, (f"message:{message['sid']}:received",))
+
+
+class MessageStatus(TwilioTrigger):
+    name = "twilio.message_status"
+    manifest = load_manifest(name)
+
+    def outputs(self, options: Mapping[str, Any], form: Mapping[str, str]) -> dict[str, Any] | None:
+        if "MessageSid" not in form or "MessageStatus" not in form:
+            return None
+        return {
+            "messageSid": form["MessageSid"],
+            "status": form["MessageStatus"],
+            "errorCode": _integer(form.get("ErrorCode")),
+            "to": form.get("To", ""),
+            "from": form.get("From") or None,
+            "accountSid": form.get("AccountSid", ""),
+        }
+
+
+async def _number(client: TwilioClient, phone_number: str) -> dict[str, Any]:
+    async for number in client.phone_numbers():
+        if number.get("phone_number") == phone_number.removeprefix("whatsapp:"):
+            return number
+    raise InvalidInputError(
+        f"{phone_number} is not a number of account {client.account_sid}: "
+        "flo options twilio.incoming_message to lists them"
+    )
+
+
+async def _update(client: TwilioClient, sid: str, form: dict[str, str]) -> None:
+    path = f"{client.account_path}/IncomingPhoneNumbers/{sid}.json"
+    await client.request_json("POST", path, expect="sid", form=form)
+
+
+def _integer(value: str | None) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except ValueError:
+        return None

@@ -1,0 +1,203 @@
+"""``flo serve FLOW.yaml...``: run flows with a trigger each time their event happens."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import uvicorn
+
+from flo_twilio.accounts import Account, secure_home
+from flo_twilio.errors import InvalidInputError, Problem
+from flo_twilio.plugins import Registry
+from flo_twilio.runner.connections import choose_account, connected
+from flo_twilio.runner.engine import settle_window
+from flo_twilio.runner.events import EventStore
+from flo_twilio.runner.flow import Flow, load_flow
+from flo_twilio.runner.inputs import resolve_inputs
+from flo_twilio.runner.journal import Journal
+from flo_twilio.runner.serving import Served, Server
+from flo_twilio.trigger import Trigger
+
+
+def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="run flows with a trigger each time their event happens (webhooks, or --poll)",
+    )
+    serve.add_argument("flows", type=Path, nargs="+", metavar="FLOW.yaml")
+    serve.add_argument("--account", help="account nickname (default: the flows', or the default)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on (0: any free one)")
+    serve.add_argument(
+        "--public-url",
+        help="the URL the provider reaches this server at (a tunnel's or proxy's), e.g. "
+        "https://abc.ngrok.app: the webhooks are signed for it (default http://HOST:PORT)",
+    )
+    serve.add_argument(
+        "--attach",
+        action="store_true",
+        help="point each trigger's webhook (a number's SmsUrl) at this server while it runs, "
+        "if it is empty or already ours; the previous value is put back on exit",
+    )
+    serve.add_argument(
+        "--replace", action="store_true", help="with --attach: take over a webhook set elsewhere"
+    )
+    serve.add_argument(
+        "--poll",
+        type=float,
+        metavar="SECONDS",
+        help="no public URL: list new events every SECONDS instead of receiving webhooks",
+    )
+    serve.add_argument(
+        "--webhook-secret",
+        choices=["-"],
+        help="read the secret that signs webhooks from stdin (for Twilio: the Auth Token, "
+        "needed when the account uses an API key)",
+    )
+    serve.add_argument("--settle", type=float, metavar="SECONDS", help="as for flo run")
+    serve.set_defaults(handler=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from flo_twilio.cli import registry
+    from flo_twilio.sandbox.server import bind
+
+    reg = registry()
+    flows = [triggered(load_flow(path, reg), path) for path in args.flows]
+    if args.poll is not None and (args.poll <= 0 or args.attach):
+        raise InvalidInputError(
+            "--poll takes a number of seconds above 0, and needs no --attach (nothing calls in)"
+        )
+    if args.replace and not args.attach:
+        raise InvalidInputError("--replace goes with --attach")
+    settle = settle_window(args.settle)
+    account = choose_account(args.account or flows[0].account)
+    secret = "" if args.poll else webhook_secret(reg, account, args.webhook_secret)
+    sock = None if args.poll else bind(args.host, args.port)
+    port = sock.getsockname()[1] if sock else args.port
+    base = public_base(args.public_url or f"http://{args.host}:{port}")
+    served = [serving(flow, base) for flow in flows]
+    paths = [s.path for s in served]
+    if len(set(paths)) < len(paths):
+        raise InvalidInputError("two flows have the same file name: their webhook URLs would clash")
+    server = Server(
+        reg,
+        account,
+        args.account or flows[0].account,
+        served,
+        Journal(secure_home() / "runs.db"),
+        EventStore(secure_home() / "events.db"),
+        secret,
+        settle=settle,
+    )
+    for s in served:
+        where = f"polled every {args.poll:g}s" if args.poll else f"webhook URL {s.url}"
+        print(f"{s.flow.name} ({s.trigger.name}): {where}", file=sys.stderr, flush=True)
+
+    async def main() -> None:
+        async with connected(reg, account) as ctx, server.running(ctx):
+            if args.poll:
+                await poll_until_stopped(server, args.poll)
+                return
+            attached = await server.attach(args.replace) if args.attach else []
+            try:
+                assert sock is not None
+                await Quiet(uvicorn.Config(server.app(), log_level="warning")).serve([sock])
+            finally:
+                await server.detach(attached)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+    print("flo serve: stopped", file=sys.stderr)
+    return 0
+
+
+def triggered(flow: Flow, path: Path) -> Flow:
+    if flow.trigger is None:
+        raise InvalidInputError(
+            [
+                Problem(
+                    "flo serve runs flows with a trigger; this one has none",
+                    str(path),
+                    "add trigger: {card: twilio.incoming_message, options: {to: ...}}, "
+                    f"or run it with flo run {path}",
+                )
+            ]
+        )
+    return flow
+
+
+def serving(flow: Flow, base: str) -> Served:
+    assert flow.trigger is not None
+    path = urlsplit(base).path.rstrip("/") + "/" + flow.path.stem
+    card = flow.trigger.card()
+    assert isinstance(card, Trigger)
+    return Served(
+        flow=flow,
+        trigger=card,
+        options=flow.trigger.options,
+        inputs=resolve_inputs(flow.inputs, {}),
+        path=path,
+        url=base.rstrip("/") + "/" + flow.path.stem,
+        route=str(flow.path.resolve()),
+    )
+
+
+def public_base(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise InvalidInputError(
+            [
+                Problem(
+                    f"--public-url {url!r} is not an http(s) URL", hint="e.g. https://abc.ngrok.app"
+                )
+            ]
+        )
+    return url
+
+
+def webhook_secret(reg: Registry, account: Account, given: str | None) -> str:
+    """The secret that signs the provider's webhooks: the account's, or read from stdin."""
+    kind = reg.connection(account.connection)
+    if not kind.webhook_secret:
+        raise InvalidInputError(f"{kind.title} accounts have no webhook signatures to check")
+    if given == "-":
+        secret = sys.stdin.readline().strip()
+    else:
+        secret = account.connection_values().get(kind.webhook_secret, "")
+    if not secret:
+        label = kind.field(kind.webhook_secret).label
+        raise InvalidInputError(
+            [
+                Problem(
+                    f"account {account.nickname!r} has no {label}: flo serve checks every "
+                    f"webhook's signature with it, and serves no unchecked webhooks",
+                    hint=f"give the {label} on stdin with --webhook-secret -, or use --poll",
+                )
+            ]
+        )
+    return secret
+
+
+async def poll_until_stopped(server: Server, every: float) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await server.poll(every, stop)
+
+
+class Quiet(uvicorn.Server):
+    """uvicorn that stops on SIGINT or SIGTERM without raising the signal again after, so
+    the server's ``finally`` (putting webhooks back) runs."""
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        self.force_exit = self.should_exit and sig == signal.SIGINT
+        self.should_exit = True

@@ -1,0 +1,258 @@
+"""``flo serve``'s engine: receive a trigger's webhooks, keep each event, run its flow.
+
+A webhook is checked by its trigger (the signature, with the connection's webhook secret);
+refused, it gets 403 and nothing runs. Accepted, the event is committed to the event store
+before the provider is answered, then runs its flow as a run of its own, a few runs at a
+time. A second delivery of an event is answered and dropped. Started again after a crash,
+the server finishes the events it had accepted (a run that had started is resumed, so
+nothing is sent twice). Polling is the same without the webhooks: each poll's new events
+are accepted the same way, and the cursor kept once they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from flo_twilio.accounts import Account
+from flo_twilio.card import CardContext
+from flo_twilio.errors import FloError
+from flo_twilio.plugins import Registry
+from flo_twilio.runner import lifecycle
+from flo_twilio.runner.engine import DEFAULT_SETTLE, Engine, OutputsFailed, StepFailed
+from flo_twilio.runner.events import EventStore, Pending
+from flo_twilio.runner.flow import Flow
+from flo_twilio.runner.inputs import FileOptions
+from flo_twilio.runner.journal import Journal
+from flo_twilio.trigger import Event, Rejected, Trigger, Webhook
+
+MAX_WEBHOOK = 64 * 1024  # bytes; Twilio's webhooks are a few KB
+WORKERS = 4  # runs at once
+
+
+@dataclass
+class Served:
+    """A flow being served: its trigger, where its webhooks come (``path`` here, ``url``
+    as the provider sees it) and ``route``, its key in the event store."""
+
+    flow: Flow
+    trigger: Trigger
+    options: dict[str, Any]
+    inputs: dict[str, Any]
+    path: str
+    url: str
+    route: str
+
+
+class Server:
+    """Accepts events for ``served`` flows and runs them on ``account``; ``say`` hears what
+    happens (never a message's content)."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        account: Account,
+        account_argument: str | None,
+        served: list[Served],
+        journal: Journal,
+        store: EventStore,
+        secret: str,
+        *,
+        settle: float = DEFAULT_SETTLE,
+        say: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
+    ) -> None:
+        self.registry, self.account, self.account_argument = registry, account, account_argument
+        self.served, self.journal, self.store, self.secret = served, journal, store, secret
+        self.settle, self.say = settle, say
+        self.queue: asyncio.Queue[tuple[Served, Pending]] = asyncio.Queue()
+        self.ctx: CardContext | None = None
+
+    # Receiving.
+
+    def app(self) -> Starlette:
+        routes = [Route(s.path, self.endpoint(s), methods=["POST", "GET"]) for s in self.served]
+        return Starlette(routes=routes)
+
+    def endpoint(self, served: Served) -> Callable[[Request], Any]:
+        async def receive(request: Request) -> Response:
+            return await self.receive(served, request)
+
+        return receive
+
+    async def receive(self, served: Served, request: Request) -> Response:
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_WEBHOOK:
+                return PlainTextResponse("too large", status_code=413)
+        query = request.url.query
+        webhook = Webhook(
+            url=served.url + (f"?{query}" if query else ""),
+            method=request.method,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            form=parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+            if request.method == "POST"
+            else [],
+        )
+        try:
+            event = served.trigger.parse(served.options, webhook, self.secret)
+        except Rejected as exc:
+            self.say(f"{served.flow.name}: refused a webhook (403): {exc}")
+            return PlainTextResponse("forbidden", status_code=403)
+        answer, media_type = served.trigger.answer
+        if event is not None and self.accept(served, event):
+            self.say(f"{served.flow.name}: event accepted")
+        return Response(answer, media_type=media_type)
+
+    def accept(self, served: Served, event: Event) -> bool:
+        """Keep ``event`` (committed) and queue its run; False for one seen before or one
+        that breaks the trigger's outputs."""
+        problems = served.trigger.manifest.problems("outputs", event.outputs)
+        if problems:
+            self.say(f"{served.flow.name}: an event was dropped: {problems[0]}")
+            return False
+        event_id = self.store.accept(served.route, event)
+        if event_id is None:
+            self.say(f"{served.flow.name}: a duplicate delivery was answered and dropped")
+            return False
+        self.queue.put_nowait((served, Pending(event_id, event.outputs, None)))
+        return True
+
+    async def poll(self, every: float, stop: asyncio.Event) -> None:
+        """Every ``every`` seconds, accept each served flow's new events, then keep its cursor."""
+        while not stop.is_set():
+            assert self.ctx is not None
+            for served in self.served:
+                try:
+                    events, cursor = await served.trigger.poll(
+                        self.ctx, served.options, self.store.cursor(served.route)
+                    )
+                except FloError as exc:
+                    self.say(f"{served.flow.name}: polling failed, trying again: {exc}")
+                    continue
+                for event in events:
+                    if self.accept(served, event):
+                        self.say(f"{served.flow.name}: event found by polling")
+                self.store.save_cursor(served.route, cursor)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+
+    # Running.
+
+    def queue_pending(self) -> None:
+        """Queue the events accepted before (by a process that stopped) whose run has not ended."""
+        for served in self.served:
+            pending = self.store.pending(served.route)
+            for event in pending:
+                self.queue.put_nowait((served, event))
+            if pending:
+                self.say(f"{served.flow.name}: finishing {len(pending)} events accepted before")
+
+    async def work(self) -> None:
+        while True:
+            served, pending = await self.queue.get()
+            try:
+                await self.run(served, pending)
+            except FloError as exc:  # the run cannot be started or resumed as it is
+                self.say(f"{served.flow.name}: event {pending.id} could not run: {exc}")
+                self.store.update(pending.id, "failed")
+            except Exception as exc:  # kept pending: the next start tries it again
+                self.say(
+                    f"{served.flow.name}: event {pending.id} stopped: {type(exc).__name__}: {exc}"
+                )
+
+    async def run(self, served: Served, pending: Pending) -> None:
+        """Run (or resume) the event's run to its end, and record how it went."""
+        assert self.ctx is not None
+        flow, run_id = served.flow, pending.run_id
+        if run_id is None:
+            run_id = lifecycle.start(
+                self.journal,
+                flow,
+                self.account,
+                [],
+                self.account_argument,
+                FileOptions(),
+                pending.outputs,
+            )
+            self.store.update(pending.id, "running", run_id)
+        else:
+            record = self.journal.run(run_id)
+            if record is not None and record["status"] in ("done", "failed"):
+                self.store.update(pending.id, record["status"])
+                return
+            lifecycle.reopen(self.journal, run_id, self.registry)
+        engine = Engine(flow, self.ctx, self.journal, run_id, settle=self.settle)
+        stopped = ""
+        try:
+            await engine.run(served.inputs, pending.outputs)
+        except (StepFailed, OutputsFailed) as exc:
+            stopped = str(exc)
+        status = lifecycle.status_of(engine.tally, bool(stopped))
+        self.journal.set_status(run_id, status, engine.tally.as_dict())
+        self.store.update(pending.id, status)
+        tally = engine.tally
+        self.say(
+            f"{flow.name}: run {run_id} {status}: {tally.done} done, {tally.failed} failed, "
+            f"{tally.unknown} unknown" + (f"; {stopped}" if stopped else "")
+        )
+
+    @contextlib.asynccontextmanager
+    async def running(self, ctx: CardContext) -> Any:
+        """Workers running the queued events while the block lasts; stopped after it (a run
+        cut short is resumed by the next start)."""
+        self.ctx = ctx
+        self.queue_pending()
+        workers = [asyncio.create_task(self.work()) for _ in range(WORKERS)]
+        try:
+            yield
+        finally:
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    # Attaching.
+
+    async def attach(self, replace: bool) -> list[tuple[Served, dict[str, Any]]]:
+        """Point the provider at each flow's URL; what each replaced (kept in the store
+        until put back). A conflict stops it all, putting back what was done."""
+        assert self.ctx is not None
+        attached: list[tuple[Served, dict[str, Any]]] = []
+        try:
+            for served in self.served:
+                found = await served.trigger.attach(self.ctx, served.options, served.url, replace)
+                if found is None:
+                    self.say(
+                        f"{served.flow.name}: {served.trigger.name} has nothing to attach; "
+                        f"give Twilio {served.url} yourself (e.g. as a send's statusCallback)"
+                    )
+                    continue
+                self.store.save_attachment(served.route, served.url, found)
+                attached.append((served, self.store.attachment(served.route, served.url) or found))
+                self.say(f"{served.flow.name}: attached {served.url}")
+        except BaseException:
+            await self.detach(attached)
+            raise
+        return attached
+
+    async def detach(self, attached: list[tuple[Served, dict[str, Any]]]) -> None:
+        """Put back what ``attach`` replaced, where it still points at us."""
+        assert self.ctx is not None
+        for served, found in attached:
+            try:
+                await served.trigger.detach(self.ctx, served.options, served.url, found)
+            except FloError as exc:
+                self.say(f"{served.flow.name}: could not put back the previous setting: {exc}")
+                continue
+            self.store.forget_attachment(served.route, served.url)
+            self.say(f"{served.flow.name}: put back the previous setting")
