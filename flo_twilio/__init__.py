@@ -4,10 +4,12 @@ from flo_twilio.card import Card, CardContext, call_card
 from flo_twilio.connection import ConnectionType, Field
 from flo_twilio.errors import (
     AccountError,
+    BadOutputsError,
     DuplicateCardError,
     FloError,
     InvalidInputError,
     ManifestError,
+    NotSentError,
     OutcomeUnknownError,
     PluginError,
     Problem,
@@ -20,6 +22,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AccountError",
+    "BadOutputsError",
     "Card",
     "CardContext",
     "ConnectionType",
@@ -28,6 +31,7 @@ __all__ = [
     "FloError",
     "InvalidInputError",
     "ManifestError",
+    "NotSentError",
     "OutcomeUnknownError",
     "PluginError",
     "Problem",

@@ -267,7 +267,9 @@ async def test_for_each_streams_its_items(tmp_path):
 
     journal = Journal(tmp_path / "runs.db")
     async with sandbox_client(create_app(SandboxState())) as client:
-        engine = Engine(flow, CardContext(client, {"sid": SID}), journal, "r", on_item=on_item)
+        engine = Engine(
+            flow, CardContext(client, {"sid": SID}, account_id=SID), journal, "r", on_item=on_item
+        )
         outputs = await engine.run({"recipients": Rows()})
     assert len(outputs["sent"]) == 1000 and finished == 1000
     assert worst <= 5

@@ -168,4 +168,6 @@ TWILIO: ConnectionType[TwilioClient] = ConnectionType(
     check=check,
     describe=describe,
     mint_key=mint_api_key,
+    account_id="account_sid",
+    account_facts={"sid": "account_sid"},
 )
