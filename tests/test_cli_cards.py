@@ -2,7 +2,7 @@ import json
 import re
 
 from flo_twilio import load_registry
-from flo_twilio.docs import END, START, card_reference
+from flo_twilio.cli.card_reference import END, START, card_reference
 from tests.helpers import ROOT, flo
 
 

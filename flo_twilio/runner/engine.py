@@ -214,7 +214,8 @@ class Engine:
     each to ``on_preview`` instead of making it; nothing is journalled then.
 
     ``on_item(step, state)`` hears each item end (done, failed or unknown); ``on_wait(step,
-    message)`` hears what the run waits for, and how long.
+    message)`` hears what the run waits for, and how long. A host that owns the run may
+    give the ``tally`` to count into and the ``halt`` event that stops it.
     """
 
     def __init__(
@@ -230,14 +231,17 @@ class Engine:
         on_item: Callable[[Step, str], None] = lambda step, state: None,
         on_wait: Callable[[Step, str], None] = lambda step, message: None,
         on_preview: Callable[[dict[str, Any]], None] = lambda request: None,
+        tally: Tally | None = None,
+        halt: asyncio.Event | None = None,
     ) -> None:
         self.flow, self.ctx, self.journal, self.run_id = flow, ctx, journal, run_id
         self.resend_unknown, self.dry_run, self.settle = resend_unknown, dry_run, settle
         self.on_item, self.on_wait, self.on_preview = on_item, on_wait, on_preview
-        self.tally = Tally()
+        self.tally = Tally() if tally is None else tally
         self.provider = ctx.provider or "the provider"
         self.claimed = journal.claimed(ctx.account_id) if journal else frozenset[str]()
-        self.halt = asyncio.Event()  # set: start nothing new, let what is in flight finish
+        # set: start nothing new, let what is in flight finish
+        self.halt = asyncio.Event() if halt is None else halt
 
     async def run(self, inputs: dict[str, Any]) -> Any:
         scope: dict[str, Any] = {"inputs": inputs, "steps": {}, "account": dict(self.ctx.account)}
