@@ -25,14 +25,16 @@ def run_flo(
     *args: str, input: str | None = None, cwd: Path | None = None, env: dict | None = None
 ) -> Result:
     """``flo ARGS`` through ``flo_twilio.cli.main``, stdout and stderr captured; ``input``
-    is stdin (not a terminal), ``cwd`` the folder and ``env`` more environment for it."""
+    is stdin (a pipe's, not a terminal), ``cwd`` the folder and ``env`` more environment
+    for it."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.ExitStack() as stack:
         stack.enter_context(contextlib.redirect_stdout(out))
         stack.enter_context(contextlib.redirect_stderr(err))
         stack.enter_context(contextlib.chdir(cwd or ROOT))
         stack.enter_context(environment(env or {}))
-        stack.enter_context(stdin(input or ""))
+        if input is not None:
+            stack.enter_context(stdin(input))
         code = main(list(args))
     return Result(code, out.getvalue(), err.getvalue())
 

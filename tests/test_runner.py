@@ -16,7 +16,8 @@ from flo_twilio.accounts import Account, AccountStore
 from flo_twilio.sandbox import Faults, SandboxState, create_app
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
-from tests.helpers import ROOT, ServerThread, flo
+from tests.helpers import ROOT, ServerThread
+from tests.inprocess import run_flo as flo  # in this process; a few tests start one
 
 SAMPLES = sorted((ROOT / "sample_flows").glob("*.yaml"))
 SAMPLE_INPUTS = {"bulk_sms": ["--input", "recipients=@sample_flows/recipients.csv"]}

@@ -55,7 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def dispatch(arguments: list[str], as_json: bool) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(arguments)
+        try:
+            args = parser.parse_args(arguments)
+        except SystemExit as done:  # --help and --version end here, as they should
+            return int(done.code or 0)
         if not hasattr(args, "handler"):
             parser.print_help(sys.stderr)
             return 2
