@@ -62,26 +62,4 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *_HOME_OF})
 
 
-__all__ = [
-    "AccountError",
-    "BadOutputsError",
-    "Card",
-    "CardContext",
-    "ConnectionType",
-    "DuplicateCardError",
-    "Field",
-    "FloError",
-    "InvalidInputError",
-    "ManifestError",
-    "NotSentError",
-    "OutcomeUnknownError",
-    "PluginError",
-    "Problem",
-    "ProviderError",
-    "Registry",
-    "__version__",
-    "call_card",
-    "get_plugin_manager",
-    "hookimpl",
-    "load_registry",
-]
+__all__ = sorted([*_HOME_OF, "__version__"])

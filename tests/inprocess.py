@@ -18,20 +18,21 @@ import pytest
 from flo_twilio.cli import main
 from flo_twilio.sandbox import SandboxState, create_app
 from flo_twilio.sandbox import embedded as embedded_sandbox
-from tests.helpers import ROOT, Result
+from tests.helpers import Result
 
 
 def run_flo(
     *args: str, input: str | None = None, cwd: Path | None = None, env: dict | None = None
 ) -> Result:
     """``flo ARGS`` through ``flo_twilio.cli.main``, stdout and stderr captured; ``input``
-    is stdin (a pipe's, not a terminal), ``cwd`` the folder and ``env`` more environment
-    for it."""
+    is stdin (a pipe's, not a terminal), ``cwd`` the folder (default: this one) and ``env``
+    more environment for it."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.ExitStack() as stack:
         stack.enter_context(contextlib.redirect_stdout(out))
         stack.enter_context(contextlib.redirect_stderr(err))
-        stack.enter_context(contextlib.chdir(cwd or ROOT))
+        if cwd is not None:
+            stack.enter_context(contextlib.chdir(cwd))
         stack.enter_context(environment(env or {}))
         if input is not None:
             stack.enter_context(stdin(input))
