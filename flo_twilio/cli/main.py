@@ -11,15 +11,13 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import NoReturn
 
 from flo_twilio import __version__
 from flo_twilio.cli import cmd_accounts, cmd_cards, cmd_runs, cmd_sandbox
 from flo_twilio.errors import FloError, InvalidInputError, Problem
 from flo_twilio.redaction import redact, redacted_stdio
-
-Handler = Callable[[argparse.Namespace], int]
 
 
 class UsageError(Exception):
