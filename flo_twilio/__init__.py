@@ -1,47 +1,67 @@
-"""Twilio cards for workflow tools, a reference flow runner and a local sandbox."""
+"""Twilio cards for workflow tools, a reference flow runner and a local sandbox.
 
-from flo_twilio.card import Card, CardContext, call_card
-from flo_twilio.connection import ConnectionType, Field
-from flo_twilio.errors import (
-    AccountError,
-    DuplicateCardError,
-    FloError,
-    InvalidInputError,
-    ManifestError,
-    OutcomeUnknownError,
-    PluginError,
-    Problem,
-    ProviderError,
-)
-from flo_twilio.hookspecs import hookimpl
-from flo_twilio.plugins import Registry, get_plugin_manager, load_registry
-from flo_twilio.trigger import AttachConflict, Event, Rejected, Trigger, Webhook
+The contract's names below are imported when first used (``from flo_twilio import Card``
+works as always), so that ``flo --version`` loads none of them."""
+
+from importlib import import_module as _import_module
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
+
+if _TYPE_CHECKING:
+    from flo_twilio.card import Card, CardContext, call_card
+    from flo_twilio.connection import ConnectionType, Field
+    from flo_twilio.errors import (
+        AccountError,
+        BadOutputsError,
+        DuplicateCardError,
+        FloError,
+        InvalidInputError,
+        ManifestError,
+        NotSentError,
+        OutcomeUnknownError,
+        PluginError,
+        Problem,
+        ProviderError,
+    )
+    from flo_twilio.hookspecs import hookimpl
+    from flo_twilio.plugins import Registry, get_plugin_manager, load_registry
+    from flo_twilio.trigger import AttachConflict, Event, Rejected, Trigger, Webhook
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AccountError",
-    "AttachConflict",
-    "Card",
-    "CardContext",
-    "ConnectionType",
-    "DuplicateCardError",
-    "Event",
-    "Field",
-    "FloError",
-    "InvalidInputError",
-    "ManifestError",
-    "OutcomeUnknownError",
-    "PluginError",
-    "Problem",
-    "ProviderError",
-    "Registry",
-    "Rejected",
-    "Trigger",
-    "Webhook",
-    "__version__",
-    "call_card",
-    "get_plugin_manager",
-    "hookimpl",
-    "load_registry",
-]
+_HOMES = {
+    "card": ("Card", "CardContext", "call_card"),
+    "connection": ("ConnectionType", "Field"),
+    "errors": (
+        "AccountError",
+        "BadOutputsError",
+        "DuplicateCardError",
+        "FloError",
+        "InvalidInputError",
+        "ManifestError",
+        "NotSentError",
+        "OutcomeUnknownError",
+        "PluginError",
+        "Problem",
+        "ProviderError",
+    ),
+    "hookspecs": ("hookimpl",),
+    "plugins": ("Registry", "get_plugin_manager", "load_registry"),
+    "trigger": ("AttachConflict", "Event", "Rejected", "Trigger", "Webhook"),
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
+
+
+def __getattr__(name: str) -> _Any:
+    if name not in _HOME_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_import_module(f"{__name__}.{_HOME_OF[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOME_OF})
+
+
+__all__ = sorted([*_HOME_OF, "__version__"])

@@ -6,6 +6,7 @@ from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from flo_twilio.errors import BadOutputsError
 from flo_twilio.manifests import Manifest
 
 
@@ -14,11 +15,16 @@ class CardContext:
     """What a card gets besides its options and inputs.
 
     ``client`` is the connection's client (for Twilio: a ``TwilioClient``); ``account``
-    holds non-secret facts about the connected account, such as its ``sid``.
+    holds the non-secret facts a flow reads as ``${{ account.* }}`` (its ``nickname``, and
+    for Twilio its ``sid``); ``account_id`` names the account at its provider (results are
+    claimed per account, and a run is bound to it); ``provider`` is the provider's name
+    for messages (the connection type's title, e.g. "Twilio").
     """
 
     client: Any
     account: Mapping[str, Any] = field(default_factory=dict)
+    account_id: str = ""
+    provider: str = ""
 
 
 class Card:
@@ -52,7 +58,7 @@ class Card:
         """The provider's identifier of what the call made (a message's sid), or None when
         the card's results have none."""
         name = self.manifest.result_id
-        value = outputs.get(name) if name else None
+        value = outputs.get(name) if name and isinstance(outputs, Mapping) else None
         return None if value in (None, "") else str(value)
 
     async def choices(self, ctx: CardContext, option: str) -> list[dict[str, Any]]:
@@ -82,12 +88,25 @@ class Card:
         raise NotImplementedError(f"{self.name} cannot reconcile an interrupted call")
 
 
+def check_call(card: Card, options: Any, inputs: Any) -> None:
+    """Raise ``InvalidInputError`` naming every problem of ``options`` and ``inputs``."""
+    card.manifest.check("options", options)
+    card.manifest.check("inputs", inputs)
+
+
+def check_outputs(card: Card, outputs: Any) -> Any:
+    """``outputs`` when they follow the manifest; else ``BadOutputsError`` (the call happened)."""
+    problems = card.manifest.problems("outputs", outputs)
+    if problems:
+        raise BadOutputsError(card.name, outputs, problems)
+    return outputs
+
+
 async def call_card(
     card: Card, ctx: CardContext, options: Mapping[str, Any], inputs: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """Check options and inputs against the manifest, run the card, check its outputs."""
-    card.manifest.check("options", options)
-    card.manifest.check("inputs", inputs)
+    """Check options and inputs against the manifest, run the card, check its outputs:
+    ``InvalidInputError`` before the call, ``BadOutputsError`` after it."""
+    check_call(card, options, inputs)
     outputs = await card.run(ctx, options, inputs)
-    card.manifest.check("outputs", outputs)
-    return outputs
+    return check_outputs(card, outputs)

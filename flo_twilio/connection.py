@@ -7,6 +7,7 @@ shown), whether it must be given, and the environment variable that can give it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -69,6 +70,10 @@ class ConnectionType(Generic[ClientT]):
       the fields to store instead (the secrets given are then forgotten);
     - ``webhook_secret``: the field whose value signs the provider's webhooks (checked by
       triggers), if any.
+    - ``account_id``: the field that names the account at its provider (a result is
+      claimed per account, a run is bound to it);
+    - ``account_facts``: what a flow reads as ``${{ account.NAME }}``, NAME to field
+      (besides ``nickname``), never a secret.
     """
 
     name: str
@@ -80,10 +85,18 @@ class ConnectionType(Generic[ClientT]):
     describe: Callable[[Mapping[str, str]], dict[str, str]] = _nothing_to_show
     mint_key: Callable[[Mapping[str, str], str], Coroutine[Any, Any, dict[str, str]]] | None = None
     webhook_secret: str = ""
+    account_id: str = ""
+    account_facts: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def secret_fields(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields if f.secret)
+
+    def facts(self, nickname: str, values: Mapping[str, str]) -> dict[str, str]:
+        """What a flow reads as ``${{ account.* }}`` for the account ``nickname``."""
+        secret = self.secret_fields
+        named = {k: values.get(f, "") for k, f in self.account_facts.items() if f not in secret}
+        return {"nickname": nickname, **named}
 
     def field(self, name: str) -> Field:
         return next(f for f in self.fields if f.name == name)

@@ -6,6 +6,7 @@ FloError
 ├── PluginError            a plugin could not be loaded or used
 │   └── DuplicateCardError two plugins register the same card name
 ├── AccountError           an account is missing, unreadable or unsafe to read
+├── BadOutputsError        a card answered outputs that break its manifest (the call happened)
 ├── OutcomeUnknownError    a call that changes things may or may not have been processed
 ├── NotSentError           a call surely never reached the provider: it may be tried again
 └── ProviderError          the provider (the API a card calls) answered with an error
@@ -63,6 +64,16 @@ class DuplicateCardError(PluginError):
 
 class AccountError(FloError):
     """An account is missing, its file is unsafe, or its credentials were refused."""
+
+
+class BadOutputsError(FloError):
+    """A card answered outputs that break its manifest: the call was made, its result is
+    kept in ``outputs`` (so it is never made again) and ``problems`` says what is wrong."""
+
+    def __init__(self, card: str, outputs: object, problems: list[Problem]) -> None:
+        self.outputs = outputs
+        self.problems = problems
+        super().__init__(f"{card} answered outputs that break its manifest: {problems[0]}")
 
 
 class OutcomeUnknownError(FloError):

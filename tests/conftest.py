@@ -67,3 +67,13 @@ def sandbox_client(app, **kwargs) -> TwilioClient:
 async def client(sandbox_app):
     async with sandbox_client(sandbox_app) as twilio:
         yield twilio
+
+
+@pytest.fixture(autouse=True)
+def private_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The secrets a test registers (a client's credentials, a credential field's value in
+    an answer) are forgotten after it, as a process's would be: commands run in this
+    process must not redact text for the tests after them."""
+    from flo_twilio import redaction
+
+    monkeypatch.setattr(redaction, "_secrets", set(redaction._secrets))

@@ -13,7 +13,8 @@ from flo_twilio.errors import AccountError
 from flo_twilio.sandbox import SandboxState, create_app
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
-from tests.helpers import ServerThread, flo
+from tests.helpers import ServerThread
+from tests.inprocess import run_flo as flo  # in this process; a few tests start one
 
 
 @pytest.fixture

@@ -90,18 +90,20 @@ def test_the_resume_hint_appears_only_where_a_resume_can_succeed(flo_home):
     runs.finish(run_id, "send", 0, "failed", key="a", inputs={}, error={"type": "InvalidInput"})
     twilio_refused = {"type": "TwilioApiError", "status": 400, "code": 21211}
     runs.finish(run_id, "send", 1, "failed", key="b", inputs={}, error=twilio_refused)
-    from flo_twilio.cli_runs import resumable
+    from flo_twilio.plugins import Registry
+    from flo_twilio.runner.api import Runner
 
-    assert not resumable(runs, run_id)
+    resumable = Runner(Registry(), runs, settle=0).resumable
+    assert not resumable(run_id)
     for error in (
         {"type": "TwilioApiError", "status": 503, "code": None},
         {"type": "TwilioApiError", "status": 401, "code": 20003},
         {"type": "TwilioTransportError"},
     ):
         runs.finish(run_id, "send", 2, "failed", key="c", inputs={}, error=error)
-        assert resumable(runs, run_id), error
+        assert resumable(run_id), error
     runs.finish(run_id, "send", 2, "unknown", key="c", inputs={}, error={"type": "OutcomeUnknown"})
-    assert resumable(runs, run_id)
+    assert resumable(run_id)
 
 
 def test_a_run_whose_items_twilio_refused_does_not_advise_resume(monkeypatch, tmp_path):
@@ -121,7 +123,7 @@ def test_progress_writes_to_the_stderr_of_the_moment():
     import contextlib
     import io
 
-    from flo_twilio.runner.progress import Progress
+    from flo_twilio.cli.progress import Progress
 
     buffer = io.StringIO()
     with contextlib.redirect_stderr(buffer):

@@ -1,14 +1,25 @@
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 from flo_twilio import load_registry
-from flo_twilio.docs import END, START, card_reference
-from tests.helpers import ROOT, flo
+from flo_twilio.cli.card_reference import END, START, card_reference
+from tests.helpers import ROOT
+from tests.inprocess import run_flo as flo  # in this process; a few tests start one
 
 
 def test_version():
     result = flo("--version")
     assert result.code == 0 and result.out.startswith("flo-twilio ")
+
+
+def test_the_flo_console_script_runs_the_cli():
+    """The entry point pyproject.toml declares, as a user runs it."""
+    script = Path(sys.executable).parent / "flo"
+    proc = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith("flo-twilio ")
 
 
 def test_cards_list_json_has_the_three_manifests():

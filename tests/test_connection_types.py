@@ -119,8 +119,8 @@ def test_the_type_decides_the_options_and_its_secrets_come_only_from_stdin(monke
     twilio_option = add(monkeypatch, "mine", "--type", "other", "--account-sid", "AC1")
     assert twilio_option.code == 2 and "unrecognized arguments: --account-sid" in twilio_option.err
     out = io.StringIO()
-    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
-        main(["accounts", "add", "--type", "other", "--help"])
+    with contextlib.redirect_stdout(out):
+        assert main(["accounts", "add", "--type", "other", "--help"]) == 0
     assert "--endpoint ENDPOINT" in out.getvalue() and "--token -" in out.getvalue()
     assert "--account-sid" not in out.getvalue() and "--mint-api-key" not in out.getvalue()
     assert seen == [] and AccountStore().nicknames() == []

@@ -34,8 +34,10 @@ MANIFEST = {
         "properties": {"to": {"type": "string", "description": "Who."}},
     },
     "outputs": {"type": "object", "properties": {"sid": {"type": "string", "description": "Id."}}},
+    "resultId": "sid",
 }
 SETTLE = 0.3
+SLOW = 2.0  # seconds a "slow" call takes
 
 
 class Send(Card):
@@ -66,6 +68,8 @@ class Send(Card):
             raise ValueError("the card tripped")
         if what == "bad":
             return {"sid": 5}
+        if what == "slow":
+            await asyncio.sleep(SLOW)
         return {"sid": f"S-{to}-{len(Send.calls)}"}
 
     async def reconcile(self, ctx, options, inputs, since, exclude=frozenset()):
@@ -129,7 +133,7 @@ async def run(flow, journal, run_id, inputs=None, **kwargs):
     kwargs.setdefault("settle", SETTLE)
     engine = Engine(
         flow,
-        CardContext(None, {"sid": "AC1"}),
+        CardContext(None, {"sid": "AC1"}, account_id="AC1"),
         journal,
         run_id,
         on_item=lambda step, state: states.append(state),
@@ -270,14 +274,40 @@ async def test_outputs_that_break_the_manifest_fail_the_item_and_are_not_sent_ag
     assert Send.calls == ["a"] and engine.tally.failed == 1
 
 
-async def test_a_broken_item_list_ends_the_step_after_what_is_in_flight(tmp_path, journal):
+async def test_a_broken_item_list_ends_the_step_leaving_what_was_in_flight_to_a_resume(
+    tmp_path, journal
+):
     def recipients():
         yield from "abcd"
         raise OSError("the disk went away")
 
-    _engine, error, _, _ = await run(bulk(tmp_path), journal, "r13", {"to": recipients()})
+    flow = bulk(tmp_path)
+    _engine, error, _, _ = await run(flow, journal, "r13", {"to": recipients()})
     assert isinstance(error, StepFailed) and "cannot read item 5: the disk went away" in str(error)
-    assert [i.state for i in rows(journal, "r13")] == ["done"] * 4
+    states = [i.state for i in rows(journal, "r13")]
+    assert len(states) == 4 and set(states) == {"done", "intent"}  # in flight: cancelled
+    for to, state in zip("abcd", states, strict=True):
+        if state == "intent":
+            Send.lookups[to] = [{"sid": f"S-{to}-found"}]
+    calls = list(Send.calls)
+    _engine, error, _, _ = await run(flow, journal, "r13", {"to": list("abcd")})
+    assert error is None and [i.state for i in rows(journal, "r13")] == ["done"] * 4
+    assert Send.calls == calls  # looked up, not sent again
+
+
+async def test_once_the_run_fails_the_items_in_flight_stop_calling_the_card(tmp_path, journal):
+    """A sibling's slow call is cancelled (its intent kept for a resume), not waited for."""
+    Send.script["a"] = ["slow"]
+
+    def recipients():
+        yield from "abc"  # a is slow; b and c are done when the next read breaks
+        raise OSError("the disk went away")
+
+    started = time.monotonic()
+    _engine, error, _, _ = await run(bulk(tmp_path), journal, "r19", {"to": recipients()})
+    assert isinstance(error, StepFailed) and time.monotonic() - started < SLOW / 2
+    assert [i.state for i in rows(journal, "r19")] == ["intent", "done", "done"]
+    assert sorted(Send.calls) == ["a", "b", "c"]
 
 
 async def test_outputs_are_read_from_the_journal_in_input_order(tmp_path, journal, monkeypatch):
@@ -325,7 +355,9 @@ async def test_progress_and_summary_count_the_same(tmp_path, journal, monkeypatc
 
 async def test_a_halt_while_waiting_stops_at_once_and_loses_nothing(single, journal):
     journal.intent("r17", "s", 0, item_key({}, {"to": "a"}), {"to": "a"})
-    engine = Engine(single, CardContext(None, {"sid": "AC1"}), journal, "r17", settle=30)
+    engine = Engine(
+        single, CardContext(None, {"sid": "AC1"}, account_id="AC1"), journal, "r17", settle=30
+    )
     task = asyncio.create_task(engine.run({}))
     await asyncio.sleep(0.2)
     engine.halt.set()

@@ -20,7 +20,12 @@ def public(module):
 
 
 def test_exact_public_api():
+    """Every export resolves (they are imported when first used) and nothing else is public."""
+    assert [n for n in flo_twilio.__all__ if getattr(flo_twilio, n, None) is None] == []
     assert set(flo_twilio.__all__) == public(flo_twilio) | {"__version__"}
+    assert set(flo_twilio.__all__) <= set(dir(flo_twilio))
+    with pytest.raises(AttributeError):
+        flo_twilio.NoSuchName  # noqa: B018
     assert len(flo_twilio.__all__) == len(set(flo_twilio.__all__))
 
 

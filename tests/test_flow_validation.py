@@ -9,7 +9,7 @@ import pytest
 from flo_twilio import load_registry
 from flo_twilio.errors import InvalidInputError
 from flo_twilio.runner.flow import load_flow
-from tests.helpers import flo
+from tests.inprocess import run_flo as flo  # in this process; a few tests start one
 
 GOOD_STEP = """
   - id: sms

@@ -120,7 +120,7 @@ def test_a_bad_sandbox_db_is_said(tmp_path, where):
 
 
 def test_sandbox_help_describes_every_option_with_the_default_account():
-    from flo_twilio.cli_sandbox import add_commands
+    from flo_twilio.cli.cmd_sandbox import add_commands
 
     commands = __import__("argparse").ArgumentParser().add_subparsers()
     add_commands(commands)

@@ -230,7 +230,9 @@ async def send_hi(tmp_path: Path, journal: Journal, run_id: str, client: TwilioC
     path = tmp_path / "sms.yaml"
     path.write_text(SMS_FLOW)
     flow = load_flow(path, load_registry())
-    engine = Engine(flow, CardContext(client, {"sid": SID}), journal, run_id, **kwargs)
+    engine = Engine(
+        flow, CardContext(client, {"sid": SID}, account_id=SID), journal, run_id, **kwargs
+    )
     try:
         return engine, await engine.run({})
     except Exception as exc:  # an unfinished step is part of what is checked
@@ -289,7 +291,7 @@ async def test_a_look_up_finds_bodies_twilio_rewrote():
         {"to": to, "body": sent, "shortenUrls": True},
     )
     async with sandbox_client(state) as client:
-        ctx = CardContext(client, {"sid": SID})
+        ctx = CardContext(client, {"sid": SID}, account_id=SID)
         since = time.time()
         await client.create_message({"To": to, "MessagingServiceSid": service, "Body": stored})
         found = await SendSms().reconcile(ctx, options, inputs, since)

@@ -16,7 +16,8 @@ from flo_twilio.accounts import Account, AccountStore
 from flo_twilio.sandbox import Faults, SandboxState, create_app
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
-from tests.helpers import ROOT, ServerThread, flo
+from tests.helpers import ROOT, ServerThread
+from tests.inprocess import run_flo as flo  # in this process; a few tests start one
 
 SAMPLES = sorted((ROOT / "sample_flows").glob("*.yaml"))
 SAMPLE_INPUTS = {
@@ -271,7 +272,9 @@ async def test_for_each_streams_its_items(tmp_path):
 
     journal = Journal(tmp_path / "runs.db")
     async with sandbox_client(create_app(SandboxState())) as client:
-        engine = Engine(flow, CardContext(client, {"sid": SID}), journal, "r", on_item=on_item)
+        engine = Engine(
+            flow, CardContext(client, {"sid": SID}, account_id=SID), journal, "r", on_item=on_item
+        )
         outputs = await engine.run({"recipients": Rows()})
     assert len(outputs["sent"]) == 1000 and finished == 1000
     assert worst <= 5

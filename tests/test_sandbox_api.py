@@ -315,22 +315,3 @@ async def test_status_callbacks_are_posted_and_signed():
     assert statuses == ["sent", "delivered"]
     for form, sig in received:
         assert is_valid(TOKEN, url, form.items(), sig)
-
-
-def test_the_sandbox_stands_alone():
-    """It imports nothing from the runner, the cards, the CLI or the accounts; from the
-    client only the signature and loopback helpers. ``embedded`` is the runner's glue
-    (issue 11 part B moves it out) and is left out."""
-    from tests.test_contract import PACKAGE, imported_modules, layer
-
-    allowed = {"flo_twilio.client.signature", "flo_twilio.client.urls", "flo_twilio.errors"}
-    outside = {
-        f"{path.stem}: {name}"
-        for path in (PACKAGE / "sandbox").glob("*.py")
-        if path.stem != "embedded"
-        for name in imported_modules(path)
-        if layer(name) not in ("", "sandbox")
-        and name.rpartition(".")[0] not in allowed
-        and name not in allowed
-    }
-    assert outside == set()

@@ -169,4 +169,6 @@ TWILIO: ConnectionType[TwilioClient] = ConnectionType(
     describe=describe,
     mint_key=mint_api_key,
     webhook_secret="auth_token",
+    account_id="account_sid",
+    account_facts={"sid": "account_sid"},
 )

@@ -23,8 +23,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from flo_twilio.card import Card, CardContext
+from flo_twilio.card import Card, CardContext, call_card, check_call, check_outputs
 from flo_twilio.errors import (
+    BadOutputsError,
     FloError,
     InvalidInputError,
     NotSentError,
@@ -132,7 +133,7 @@ def reason_of(error: dict[str, Any]) -> str:
     is left out."""
     code = error.get("code")
     if code:
-        provider = error.get("provider") or "Twilio"  # journals written before it was kept
+        provider = error.get("provider") or "error"
         return f"{provider} {code}: {str(error.get('message')).split(': ')[0]}"
     return str(error.get("message"))
 
@@ -140,6 +141,14 @@ def reason_of(error: dict[str, Any]) -> str:
 def not_taken(exc: FloError) -> bool:
     """The API surely did not act on the call: it may simply be sent again later."""
     return isinstance(exc, NotSentError) or (isinstance(exc, ProviderError) and exc.status == 429)
+
+
+def first(group: BaseExceptionGroup[Any]) -> BaseException:
+    """The first exception of a task group that is not a group itself."""
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
 
 
 def plain(value: Any) -> Any:
@@ -205,7 +214,8 @@ class Engine:
     each to ``on_preview`` instead of making it; nothing is journalled then.
 
     ``on_item(step, state)`` hears each item end (done, failed or unknown); ``on_wait(step,
-    message)`` hears what the run waits for, and how long.
+    message)`` hears what the run waits for, and how long. A host that owns the run may
+    give the ``tally`` to count into and the ``halt`` event that stops it.
     """
 
     def __init__(
@@ -221,14 +231,17 @@ class Engine:
         on_item: Callable[[Step, str], None] = lambda step, state: None,
         on_wait: Callable[[Step, str], None] = lambda step, message: None,
         on_preview: Callable[[dict[str, Any]], None] = lambda request: None,
+        tally: Tally | None = None,
+        halt: asyncio.Event | None = None,
     ) -> None:
         self.flow, self.ctx, self.journal, self.run_id = flow, ctx, journal, run_id
         self.resend_unknown, self.dry_run, self.settle = resend_unknown, dry_run, settle
         self.on_item, self.on_wait, self.on_preview = on_item, on_wait, on_preview
-        self.tally = Tally()
-        self.account_sid = str(ctx.account.get("sid") or "")
-        self.claimed = journal.claimed(self.account_sid) if journal else frozenset[str]()
-        self.halt = asyncio.Event()  # set: start nothing new, let what is in flight finish
+        self.tally = Tally() if tally is None else tally
+        self.provider = ctx.provider or "the provider"
+        self.claimed = journal.claimed(ctx.account_id) if journal else frozenset[str]()
+        # set: start nothing new, let what is in flight finish
+        self.halt = asyncio.Event() if halt is None else halt
 
     async def run(self, inputs: dict[str, Any], trigger: dict[str, Any] | None = None) -> Any:
         """Run the steps; ``trigger`` is the event of a flow with a trigger."""
@@ -298,12 +311,13 @@ class Engine:
 
     async def fan_out(self, step: Step, card: Card, scope: dict[str, Any]) -> Sequence[Any]:
         """Each item through ``item``, ``step.concurrency`` at a time, streamed from the
-        for_each list; then what waits. Outputs stay in the journal."""
+        for_each list; then what waits. Outputs stay in the journal. What ends the run
+        (an unreadable row, an item changed since the run started) cancels the items in
+        flight: their intents are journalled, a resume looks them up."""
         numbered = enumerate(self.items_of(step, scope))
         prior = self.journal.prior(self.run_id, step.id) if self.journal else None
         later: list[Later] = []
         stop = asyncio.Event()
-        fatal: list[Exception] = []
         stopped_at_failure = False
         length = 0
 
@@ -315,28 +329,23 @@ class Engine:
                 except StopIteration:
                     return
                 except Exception as exc:  # the list itself broke (an unreadable row...)
-                    fatal.append(
-                        StepFailed(f"step {step.id}: cannot read item {length + 1}: {exc}")
-                    )
-                    stop.set()
-                    return
+                    raise StepFailed(
+                        f"step {step.id}: cannot read item {length + 1}: {exc}"
+                    ) from None
                 length = index + 1
-                try:
-                    state = await self.item(
-                        step, card, index, item, scope, prior.get(index) if prior else None, later
-                    )
-                except Exception as exc:  # the run cannot go on; the others finish first
-                    fatal.append(exc)
-                    stop.set()
-                    return
+                before = prior.get(index) if prior else None
+                state = await self.item(step, card, index, item, scope, before, later)
                 if state == "failed" and step.on_error == "stop":
                     stopped_at_failure = True
                     stop.set()
 
-        await asyncio.gather(*(worker() for _ in range(step.concurrency)))
-        if fatal:
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(step.concurrency):
+                    group.create_task(worker())
+        except BaseExceptionGroup as group_error:
             self.abandon(step, later)
-            raise fatal[0]
+            raise first(group_error) from None
         if self.dry_run:
             return Placeholders(step, length)
         await self.finish_later(step, later)
@@ -365,32 +374,41 @@ class Engine:
             item_scope = {**scope, "item": item} if step.for_each is not None else scope
             options = plain(refs.render(step.options, item_scope))
             inputs = plain(refs.render(step.inputs, item_scope))
-            card.manifest.check("options", options)
-            card.manifest.check("inputs", inputs)
             mutating = card.changes_world(options)
-            if self.dry_run:
-                self.on_preview(
-                    {"step": step.id, "item": index, **card.preview(self.ctx, options, inputs)}
-                )
-                return "done"
-        except (refs.RefError, InvalidInputError) as exc:
+        except refs.RefError as exc:
             return self.fail_item(step, index, {"type": "InvalidInput", "message": str(exc)})
         except Exception as exc:
-            return self.fail_item(step, index, {"type": type(exc).__name__, "message": str(exc)})
+            return self.fail_item(step, index, error_record(exc))
+        if self.dry_run:
+            return self.preview(step, card, index, options, inputs)
         call = Call(step, card, index, options, inputs, item_key(options, inputs), mutating)
-        if prior is not None and prior.key and prior.key != call.key:
+        if prior is None:
+            return await self.send(call, later)
+        if prior.key and prior.key != call.key:
             raise RunChanged(
                 f"step {step.id} item {index} is not what it was when the run started; "
                 "resume with the same flow and inputs, or start a new run"
             )
-        if prior is not None and prior.state == "done":
+        if prior.state == "done":
             return self.count(step, "done")
-        if prior is not None and prior.state == "failed" and (prior.error or {}).get("happened"):
-            return self.count(step, "failed", reason_of(prior.error))
-        if mutating and prior is not None and prior.state != "failed":  # intent or unknown
-            call.started = prior.started
-            return await self.recover(call, later, prior.error or {})
-        return await self.send(call, later)
+        if prior.state == "failed" and (prior.error or {}).get("happened"):
+            return self.count(step, "failed", reason_of(prior.error or {}))
+        if prior.state == "failed" or not mutating:  # it did not happen: try it again
+            return await self.send(call, later)
+        call.started = prior.started  # intent or unknown: it may have happened
+        return await self.recover(call, later, prior.error or {})
+
+    def preview(self, step: Step, card: Card, index: int, options: Any, inputs: Any) -> str:
+        """A dry run's item: checked, and handed to ``on_preview`` instead of the card."""
+        try:
+            check_call(card, options, inputs)
+            request = card.preview(self.ctx, options, inputs)
+        except InvalidInputError as exc:
+            return self.fail_item(step, index, {"type": "InvalidInput", "message": str(exc)})
+        except Exception as exc:
+            return self.fail_item(step, index, error_record(exc))
+        self.on_preview({"step": step.id, "item": index, **request})
+        return "done"
 
     async def recover(self, call: Call, later: list[Later], error: dict[str, Any]) -> str:
         """An earlier try's outcome is unknown: find it, or send again once it is safe."""
@@ -411,7 +429,8 @@ class Engine:
         return self.wait(call, later, error or interrupted)
 
     async def send(self, call: Call, later: list[Later]) -> str:
-        """Call the card (its intent committed first when it changes the world)."""
+        """Call the card through ``call_card`` (its intent committed first when it changes
+        the world)."""
         assert self.journal is not None
         if call.mutating:
             call.started = self.journal.intent(
@@ -419,10 +438,12 @@ class Engine:
             )
             await self.journal.durable()
         try:
-            outputs = await call.card.run(self.ctx, call.options, call.inputs)
+            outputs = await call_card(call.card, self.ctx, call.options, call.inputs)
+        except BadOutputsError as exc:
+            return self.bad_outputs(call, exc, exclusive=False)
         except OutcomeUnknownError as exc:
             return await self.after_unknown(call, later, error_record(exc))
-        except FloError as exc:
+        except FloError as exc:  # invalid options or inputs, the provider's refusal...
             if not_taken(exc) and call.tries < len(RETRY_PAUSES):
                 return self.retry(call, later, error_record(exc))
             return self.fail(call, error_record(exc))
@@ -453,39 +474,49 @@ class Engine:
                 )
             except NotImplementedError:
                 raise CannotLookUp(
-                    f"{call.card.name} cannot look a call up: check on Twilio, then "
+                    f"{call.card.name} cannot look a call up: check on {self.provider}, then "
                     f"flo resume {self.run_id} --resend-unknown sends it again"
                 ) from None
             except Exception as exc:
                 raise LookUpFailed(f"could not look it up ({exc})") from None
             if found is None:
                 return None
-            state = self.succeed(call, found, exclusive=True)
+            try:
+                state = self.succeed(call, check_outputs(call.card, found), exclusive=True)
+            except BadOutputsError as exc:
+                state = self.bad_outputs(call, exc, exclusive=True)
             if state != "taken":
                 return state
         raise LookUpFailed("every result found was claimed by another run first")
 
+    def claim(self, call: Call, outputs: Any) -> tuple[str, str] | None:
+        """The account and result id a call that changes the world claims, if it has one."""
+        result = call.card.result_id(outputs) if call.mutating else None
+        return (self.ctx.account_id, result) if result else None
+
     def succeed(self, call: Call, outputs: Any, *, exclusive: bool) -> str:
         """Record the call done, claiming its result; "taken" when ``exclusive`` and another
         item claimed that result first."""
-        sid = outputs.get("sid") if isinstance(outputs, dict) else None
-        claim = (self.account_sid, str(sid)) if call.mutating and sid else None
-        problems = call.card.manifest.problems("outputs", outputs)
-        if problems:
-            error = {
-                "type": "BadOutputs",
-                "message": f"{call.card.name} answered outputs that break its manifest: "
-                f"{problems[0]}" + ("; it was not sent again" if call.mutating else ""),
-                "happened": call.mutating,
-            }
-            if not self.record(
-                call, "failed", error, outputs=outputs, claim=claim, exclusive=exclusive
-            ):
-                return "taken"
-            return self.count(call.step, "failed", reason_of(error))
+        claim = self.claim(call, outputs)
         if not self.record(call, "done", outputs=outputs, claim=claim, exclusive=exclusive):
             return "taken"
         return self.count(call.step, "done")
+
+    def bad_outputs(self, call: Call, exc: BadOutputsError, *, exclusive: bool) -> str:
+        """Record the call failed: it happened (when it changes the world, it is never made
+        again), but its outputs break the manifest."""
+        error = {
+            "type": "BadOutputs",
+            "message": str(exc) + ("; it was not sent again" if call.mutating else ""),
+            "happened": call.mutating,
+        }
+        claim = self.claim(call, exc.outputs)
+        outputs = exc.outputs
+        if not self.record(
+            call, "failed", error, outputs=outputs, claim=claim, exclusive=exclusive
+        ):
+            return "taken"
+        return self.count(call.step, "failed", reason_of(error))
 
     # Waiting.
 
@@ -524,7 +555,11 @@ class Engine:
                     await self.send(entry.call, later)
 
         try:
-            await asyncio.gather(*(worker() for _ in range(step.concurrency)))
+            async with asyncio.TaskGroup() as group:
+                for _ in range(step.concurrency):
+                    group.create_task(worker())
+        except BaseExceptionGroup as group_error:
+            raise first(group_error) from None
         finally:
             announcer.cancel()
         self.abandon(step, later)
@@ -562,12 +597,13 @@ class Engine:
                 self.on_wait(
                     step,
                     f"waiting up to {seconds:.1f}s to look up again {len(looks)} items whose "
-                    "outcome is unknown (by then Twilio has either created them or never got "
-                    "them); those not found are sent again",
+                    f"outcome is unknown (by then {self.provider} has either made them or never "
+                    "got them); those not found are sent again",
                 )
             if len(later) > len(looks):
                 self.on_wait(
-                    step, f"sending again {len(later) - len(looks)} items Twilio did not take"
+                    step,
+                    f"sending again {len(later) - len(looks)} items {self.provider} did not take",
                 )
             await asyncio.sleep(15)
 

@@ -21,7 +21,6 @@ from flo_twilio.runner.yamlmarks import Document, load_bytes
 TOP_KEYS = ("flo", "name", "description", "account", "trigger", "inputs", "steps", "outputs")
 STEP_KEYS = ("id", "card", "options", "inputs", "for_each", "concurrency", "on_error")
 STEP_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-ACCOUNT_FIELDS = ("sid", "nickname")
 
 
 @dataclass
@@ -273,8 +272,9 @@ class _Checker:
                     "",
                 )
         elif ref.root == "account":
-            if ref.path[:1] not in [(f,) for f in ACCOUNT_FIELDS] or len(ref.path) != 1:
-                return f"{text}: account has {', '.join(ACCOUNT_FIELDS)}", ""
+            fields = self.account_fields()
+            if ref.path[:1] not in [(f,) for f in fields] or len(ref.path) != 1:
+                return f"{text}: account has {', '.join(fields)}", ""
         elif ref.root == "steps":
             return self.step_reference(ref, seen, text)
         elif ref.root == "trigger":
@@ -300,6 +300,11 @@ class _Checker:
             hint = f"did you mean {close[0]}?" if close else f"outputs: {', '.join(names)}"
             return f"{text}: {card.name} has no output {ref.path[0] if ref.path else ''!r}", hint
         return None
+
+    def account_fields(self) -> list[str]:
+        """What ``${{ account.* }}`` may name: what the connection types say flows read."""
+        named = {name for kind in self.registry.connections.values() for name in kind.account_facts}
+        return [*sorted(named), "nickname"]
 
     def step_reference(
         self, ref: refs.Ref, seen: dict[str, Step], text: str

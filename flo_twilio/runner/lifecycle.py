@@ -1,17 +1,18 @@
 """A run's life outside its steps: recorded when it starts, bound to what it started with;
 reopened by a resume only when nothing it is bound to has changed and no live process runs
-it; closed with a status that says what is left to do."""
+it; closed with a status that says what is left to do. The account is the host's choice:
+it is given, never looked up here."""
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flo_twilio.accounts import Account, resolve_account
-from flo_twilio.errors import AccountError, InvalidInputError, Problem
+from flo_twilio.accounts import Account
+from flo_twilio.errors import InvalidInputError, Problem
 from flo_twilio.plugins import Registry
 from flo_twilio.runner import binding
 from flo_twilio.runner.engine import Tally
@@ -36,13 +37,15 @@ def start(
     journal: Journal,
     flow: Flow,
     account: Account,
+    account_id: str,
     input_arguments: list[str],
-    account_argument: str | None,
     files: FileOptions,
+    origin: Mapping[str, Any],
     event: dict[str, Any] | None = None,
 ) -> str:
     """Record a new run of ``flow`` (just loaded) bound to the flow's text, the content of its
-    input files (read as ``files`` says) and the account's SID; its id. A flow with a
+    input files (read as ``files`` says) and the account's id; its id. ``origin`` is what
+    the host keeps to find the account again on resume (how it chose it); a flow with a
     trigger keeps the ``event`` it runs for."""
     text = binding.flow_file_text(flow.path)
     if text is None or load(text, str(flow.path)).data != flow.document.data:
@@ -50,15 +53,10 @@ def start(
             [Problem("the flow file changed while the run was starting", str(flow.path))]
         )
     inputs = absolute_inputs(input_arguments)
-    arguments = {
-        "inputs": inputs,
-        "account": account_argument,
-        "files": files.arguments(),
-        "embedded": account.secret_store == "embedded",
-    }
+    arguments = {**origin, "inputs": inputs, "files": files.arguments()}
     if event is not None:
         arguments["event"] = event
-    bound = binding.bind(text, inputs, account.values.get("account_sid", ""))
+    bound = binding.bind(text, inputs, account_id)
     return journal.start_run(
         flow.name, str(flow.path.resolve()), account.nickname, arguments, bound
     )
@@ -75,32 +73,21 @@ class Reopened:
     event: dict[str, Any] | None = None
 
 
-Check = Callable[[Flow, dict[str, Any], Account], object]
-
-
 def reopen(
-    journal: Journal,
-    run_id: str,
-    registry: Registry,
-    check: Check = lambda flow, inputs, account: None,
+    journal: Journal, run_id: str, registry: Registry, account: Account, account_id: str
 ) -> Reopened:
-    """Take ``run_id`` over for this process, once nothing it is bound to has changed and
-    ``check`` (the inputs' pre-pass) passes; refuse, saying what changed and what to do,
-    before anything is sent."""
+    """``run_id`` ready to resume on ``account`` (the host found it from the run's record),
+    once nothing it is bound to has changed; refused, saying what changed and what to do,
+    before anything is sent. The caller checks the inputs, then takes the run over."""
     record = journal.run(run_id)
     if record is None:
         raise InvalidInputError(f"no run {run_id!r}; see flo runs list")
-    account = run_account(record)
     flow_path = Path(record["flow_path"])
     bound = record["bound"]
     flow = load_bound_flow(flow_path, bound, registry)
     if bound:
         problems = binding.changes(
-            bound,
-            str(flow_path),
-            flow.document.data,
-            account.nickname,
-            account.values.get("account_sid", ""),
+            bound, str(flow_path), flow.document.data, account.nickname, account_id
         )
         if problems:
             raise InvalidInputError(
@@ -113,23 +100,7 @@ def reopen(
     files = FileOptions(**arguments.get("files", {}))
     given = parse_assignments(arguments.get("inputs", []), Path("/"), files)
     inputs = resolve_inputs(flow.inputs, given)
-    check(flow, inputs, account)
-    journal.take_over(run_id)
     return Reopened(record, flow, inputs, account, arguments.get("event"))
-
-
-def run_account(record: dict[str, Any]) -> Account:
-    """The account the run started on, by its nickname (or the built-in sandbox)."""
-    from flo_twilio.sandbox.embedded import NICKNAME, embedded_account
-
-    if record["arguments"].get("embedded", record["account"] == NICKNAME):
-        return embedded_account()
-    account = resolve_account(record["account"])
-    if account is None:
-        raise AccountError(
-            f"run {record['id']} ran on account {record['account']!r}, which is gone"
-        )
-    return account
 
 
 def load_bound_flow(path: Path, bound: dict[str, Any] | None, registry: Registry) -> Flow:

@@ -1,24 +1,45 @@
 """Webhooks: POST each status change to the message's StatusCallback, and incoming messages
 to their number's SmsUrl; signed as Twilio signs them, with Twilio's idempotency token (the
-same for every delivery of one event), and only to this machine."""
+same for every delivery of one event), and only to this machine.
+
+The sandbox signs with its own code (it imports nothing from the client): a test that checks
+its signatures with the client's or Twilio's own validator checks two implementations
+against each other."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hmac
+import ipaddress
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import httpx
 
-from flo_twilio.client.signature import signature
-from flo_twilio.client.urls import is_loopback
 from flo_twilio.sandbox.message_rules import render
 from flo_twilio.sandbox.state import SandboxState
 
 log = logging.getLogger("flo_twilio.sandbox")
+
+
+def signature(auth_token: str, url: str, params: Iterable[tuple[str, str]]) -> str:
+    """``X-Twilio-Signature``: base64(HMAC-SHA1(token, url + each name+value by name))."""
+    payload = url + "".join(name + value for name, value in sorted(params))
+    return base64.b64encode(
+        hmac.new(auth_token.encode(), payload.encode(), "sha1").digest()
+    ).decode()
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine: callbacks go nowhere else."""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class Callbacks:

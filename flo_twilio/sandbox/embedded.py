@@ -1,44 +1,31 @@
 """The in-process sandbox flows run against when no account is configured. It keeps its
-messages in ``$FLO_HOME/sandbox.db``, so a run on it can be resumed (and its messages
-listed) by a later process, as on any account."""
+messages in a database file (the CLI's is ``$FLO_HOME/sandbox.db``), so a run on it can be
+resumed (and its messages listed) by a later process, as on any account."""
 
 from __future__ import annotations
 
 from email.utils import formatdate
+from pathlib import Path
 
 import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from flo_twilio.accounts import Account, flo_home
 from flo_twilio.sandbox.app import create_app
-from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, SandboxState
-
-NICKNAME = "sandbox"
-NOTICE = "sandbox: no account configured, running against the built-in sandbox; no message left this machine"
+from flo_twilio.sandbox.state import SandboxState
 
 
-def embedded_account() -> Account:
-    return Account(
-        NICKNAME,
-        "twilio",
-        values={"account_sid": DEFAULT_ACCOUNT_SID, "api_base_url": "http://127.0.0.1"},
-        secret_store="embedded",
-        secrets={"auth_token": DEFAULT_AUTH_TOKEN},
-    )
-
-
-def embedded_state() -> SandboxState:
-    """The built-in sandbox's state, kept under FLO_HOME (private: it holds message bodies)."""
-    home = flo_home()
-    home.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path = home / "sandbox.db"
+def embedded_state(path: Path) -> SandboxState:
+    """A sandbox's state kept in the database at ``path``, in a private folder (0700) and
+    file (0600): it holds message bodies."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     path.touch(mode=0o600, exist_ok=True)
     return SandboxState(db_path=path)
 
 
-def embedded_transport(state: SandboxState | None = None) -> httpx.AsyncBaseTransport:
-    """A transport that answers from an in-process sandbox: no socket at all."""
-    state = state or embedded_state()
+def embedded_transport(db_path: Path) -> httpx.AsyncBaseTransport:
+    """A transport that answers from an in-process sandbox kept at ``db_path``: no socket
+    at all."""
+    state = embedded_state(db_path)
     return httpx.ASGITransport(DateHeader(create_app(state), state))
 
 

@@ -13,7 +13,7 @@ import pytest
 from flo_twilio.accounts import Account, AccountStore
 from flo_twilio.errors import AccountError
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
-from tests.helpers import flo
+from tests.inprocess import run_flo as flo  # in this process; a few tests start one
 
 TOKEN = "store-test-token-0123456789"
 ADDS = 10

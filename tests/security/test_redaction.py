@@ -17,7 +17,8 @@ from starlette.routing import Route
 from flo_twilio.accounts import Account, AccountStore, from_environment
 from flo_twilio.redaction import mask_secret_fields, mask_text, redacted_stdio, register_secret
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
-from tests.helpers import ServerThread, flo
+from tests.helpers import ServerThread
+from tests.inprocess import run_flo as flo  # in this process; a few tests start one
 
 TOKEN = "account-auth-token-5f1c9a7e21"
 SUB_TOKEN = "subaccount-token-0b3d8e6f4a"

@@ -1,109 +1,20 @@
-"""The ``flo`` command: cards, accounts, the sandbox, flows and runs."""
+"""``flo cards`` and ``flo options``: the installed cards, their fields and dropdowns."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import traceback
-from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
-from flo_twilio import __version__
-from flo_twilio.errors import FloError, InvalidInputError, Problem
-from flo_twilio.manifests import SECTIONS
-from flo_twilio.plugins import Registry, load_registry
-from flo_twilio.redaction import redact, redacted_stdio
+from flo_twilio.cli.output import print_json
+from flo_twilio.errors import InvalidInputError
 
-Handler = Callable[[argparse.Namespace], int]
+if TYPE_CHECKING:
+    from flo_twilio.plugins import Registry
 
 
-class UsageError(Exception):
-    """The command line itself is wrong (argparse's complaint)."""
-
-    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
-        super().__init__(message)
-        self.parser = parser
-
-
-class Parser(argparse.ArgumentParser):
-    """An ArgumentParser that raises UsageError, so --json can answer it in JSON."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(self, message)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one ``flo`` command; with ``--json`` stdout gets exactly one JSON document,
-    an error included. A closed stdout (``flo runs list | head -1``) ends quietly."""
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    as_json = "--json" in arguments
-    try:
-        with redacted_stdio():
-            code = dispatch(arguments, as_json)
-        sys.stdout.flush()
-        return code
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-
-
-def dispatch(arguments: list[str], as_json: bool) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(arguments)
-        if not hasattr(args, "handler"):
-            parser.print_help(sys.stderr)
-            return 2
-        return int(args.handler(args) or 0)
-    except UsageError as exc:
-        exc.parser.print_usage(sys.stderr)
-        return fail(2, f"{exc.parser.prog}: {exc}", as_json, hint=f"see {exc.parser.prog} --help")
-    except FloError as exc:
-        problems = exc.problems if isinstance(exc, InvalidInputError) else [Problem(str(exc))]
-        return fail(exc.exit_code, str(exc), as_json, problems=problems)
-    except KeyboardInterrupt:
-        return fail(130, "interrupted", as_json)
-    except BrokenPipeError:
-        raise
-    except Exception as exc:  # the last line of defence: a message, never a secret
-        if os.environ.get("FLO_DEBUG"):
-            print(redact(traceback.format_exc()), file=sys.stderr)
-        return fail(
-            1,
-            f"internal error: {type(exc).__name__}: {exc}",
-            as_json,
-            hint="set FLO_DEBUG=1 to see the traceback",
-        )
-
-
-def fail(
-    code: int, message: str, as_json: bool, hint: str = "", problems: list[Problem] | None = None
-) -> int:
-    """Say what went wrong on stderr, and with --json as one JSON document on stdout."""
-    print(f"error: {redact(message)}" + (f" ({hint})" if hint else ""), file=sys.stderr)
-    if as_json:
-        listed = [
-            {
-                "message": redact(p.message),
-                "location": redact(p.where) or None,
-                "hint": redact(p.hint) or None,
-            }
-            for p in problems or [Problem(message, hint=hint)]
-        ]
-        # ASCII: a message may quote bytes of another encoding (a file name, an argument)
-        print(json.dumps({"error": {**listed[0], "problems": listed}, "exit_code": code}, indent=2))
-    return code
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(
-        prog="flo", description="Twilio cards, accounts, a local sandbox, flows and their runs."
-    )
-    parser.add_argument("--version", action="version", version=f"flo-twilio {__version__}")
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
-
+def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
+    """Register ``flo cards`` and ``flo options`` on ``commands``."""
     cards = commands.add_parser("cards", help="list the installed cards and show their fields")
     card_commands = cards.add_subparsers(title="cards commands", metavar="COMMAND", required=True)
     listing = card_commands.add_parser("list", help="list the installed cards")
@@ -126,24 +37,16 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_argument("--json", action="store_true")
     options.set_defaults(handler=options_choices)
 
-    from flo_twilio import cli_accounts, cli_runs, cli_sandbox, cli_serve
-
-    cli_runs.add_commands(commands)
-    cli_accounts.add_commands(commands)
-    cli_sandbox.add_commands(commands)
-    cli_serve.add_commands(commands)
-    return parser
-
 
 def registry() -> Registry:
+    """The installed plugins' cards and connection types; a plugin that failed to load is a
+    warning on stderr."""
+    from flo_twilio.plugins import load_registry
+
     reg = load_registry()
     for failure in reg.failures:
         print(f"warning: {failure}", file=sys.stderr)
     return reg
-
-
-def print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False))
 
 
 def cards_list(args: argparse.Namespace) -> int:
@@ -155,7 +58,7 @@ def cards_list(args: argparse.Namespace) -> int:
             [{**card.manifest.data, "plugin": reg.providers[f"card:{card.name}"]} for card in cards]
         )
     elif args.markdown:
-        from flo_twilio.docs import card_reference
+        from flo_twilio.cli.card_reference import card_reference
 
         print(card_reference(reg))
     else:
@@ -166,6 +69,8 @@ def cards_list(args: argparse.Namespace) -> int:
 
 
 def cards_show(args: argparse.Namespace) -> int:
+    from flo_twilio.manifests import SECTIONS
+
     card = registry().card(args.name)
     if args.json:
         print_json(card.manifest.data)
@@ -182,8 +87,8 @@ def cards_show(args: argparse.Namespace) -> int:
 def options_choices(args: argparse.Namespace) -> int:
     import asyncio
 
-    from flo_twilio.errors import InvalidInputError
-    from flo_twilio.runner.connections import choose_account, connected
+    from flo_twilio.cli.account_choice import choose_account
+    from flo_twilio.runner.card_context import open_context
 
     reg = registry()
     card = reg.card(args.card)()
@@ -198,7 +103,7 @@ def options_choices(args: argparse.Namespace) -> int:
         )
 
     async def fetch() -> list[dict[str, Any]]:
-        async with connected(reg, choose_account(args.account)) as ctx:
+        async with open_context(reg, *choose_account(args.account)) as ctx:
             return await card.choices(ctx, args.option)
 
     choices = asyncio.run(fetch())
@@ -239,7 +144,3 @@ def describe_type(spec: dict[str, Any]) -> str:
     if kind == "array" and "items" in spec:
         text = f"array of {describe_type(spec['items'])}"
     return text
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -1,5 +1,6 @@
-"""Indented JSON written piece by piece: a list that lives in the journal (a for_each step's
-outputs, a run's failures) goes out item by item and is never held whole."""
+"""What the commands print as JSON: indented, and written piece by piece when a list lives
+in the journal (a for_each step's outputs, a run's failures): such a list goes out item by
+item and is never held whole."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from flo_twilio.redaction import mask_secret_fields
+
+
+def print_json(value: Any) -> None:
+    """``value`` as indented JSON on stdout."""
+    print(json.dumps(value, indent=2, ensure_ascii=False))
 
 
 def write_json(value: Any, write: Callable[[str], Any], indent: int = 2, level: int = 0) -> None:

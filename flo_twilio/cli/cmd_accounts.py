@@ -8,23 +8,17 @@ and the type's own checks. A plugin's connection type needs no code here.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flo_twilio.accounts import (
-    ENV_NICKNAME,
-    Account,
-    AccountStore,
-    check_nickname,
-    from_environment,
-    resolve_account,
-)
-from flo_twilio.connection import ConnectionType, Field
+from flo_twilio.cli.output import print_json
 from flo_twilio.errors import AccountError, InvalidInputError, PluginError, Problem, ProviderError
-from flo_twilio.plugins import load_registry
+
+if TYPE_CHECKING:
+    from flo_twilio.accounts import Account
+    from flo_twilio.connection import ConnectionType, Field
 
 DEFAULT_TYPE = "twilio"  # flo-twilio's own kind of account
 # What flo accounts add names itself: a connection type's fields cannot be called so.
@@ -97,6 +91,8 @@ def add_type_options(parser: argparse.ArgumentParser, args: Sequence[str]) -> No
         name = chosen.parse_known_args(args)[0].type
     except argparse.ArgumentError:  # --type without a value: the command's parser says so
         name = DEFAULT_TYPE
+    from flo_twilio.plugins import load_registry
+
     registry = load_registry()
     kind = registry.connection(name)
     parser.add_argument(
@@ -178,6 +174,11 @@ def how_to_give(kind: ConnectionType[Any], f: Field) -> Problem:
 
 
 def accounts_add(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from flo_twilio.accounts import ENV_NICKNAME, Account, AccountStore, check_nickname
+    from flo_twilio.plugins import load_registry
+
     kind = load_registry().connection(args.type)
     nickname = check_nickname(args.nickname)
     if nickname == ENV_NICKNAME:
@@ -229,6 +230,8 @@ def accounts_add(args: argparse.Namespace) -> int:
 
 async def verify(account: Account) -> dict[str, Any]:
     """Check the credentials with one API call; a refusal is an AccountError."""
+    from flo_twilio.plugins import load_registry
+
     connection = load_registry().connection(account.connection)
     try:
         async with connection.connect(account.connection_values()) as client:
@@ -243,6 +246,9 @@ async def verify(account: Account) -> dict[str, Any]:
 
 
 def accounts_list(args: argparse.Namespace) -> int:
+    from flo_twilio.accounts import AccountStore, from_environment
+    from flo_twilio.plugins import load_registry
+
     connections = load_registry().connections
     store = AccountStore(connections=connections)
     default = store.default()
@@ -252,8 +258,6 @@ def accounts_list(args: argparse.Namespace) -> int:
         {**a.public(connections[a.connection]), "default": a.nickname == default} for a in accounts
     ]
     if args.json:
-        from flo_twilio.cli import print_json
-
         print_json(rows)
         return 0
     if not rows:
@@ -271,6 +275,10 @@ def accounts_list(args: argparse.Namespace) -> int:
 
 
 def accounts_verify(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from flo_twilio.accounts import resolve_account
+
     account = resolve_account(args.nickname)
     assert account is not None
     facts = asyncio.run(verify(account))
@@ -281,12 +289,16 @@ def accounts_verify(args: argparse.Namespace) -> int:
 
 
 def accounts_remove(args: argparse.Namespace) -> int:
+    from flo_twilio.accounts import AccountStore
+
     AccountStore().remove(args.nickname)
     print(f"removed {args.nickname}", file=sys.stderr)
     return 0
 
 
 def accounts_default(args: argparse.Namespace) -> int:
+    from flo_twilio.accounts import AccountStore
+
     AccountStore().set_default(args.nickname)
     print(f"{args.nickname} is now the default account", file=sys.stderr)
     return 0

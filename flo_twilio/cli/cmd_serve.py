@@ -8,22 +8,16 @@ import contextlib
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import uvicorn
-
-from flo_twilio.accounts import Account, secure_home
 from flo_twilio.errors import InvalidInputError, Problem
-from flo_twilio.plugins import Registry
-from flo_twilio.runner.connections import choose_account, connected
-from flo_twilio.runner.engine import settle_window
-from flo_twilio.runner.events import EventStore
-from flo_twilio.runner.flow import Flow, load_flow
-from flo_twilio.runner.inputs import resolve_inputs
-from flo_twilio.runner.journal import Journal
-from flo_twilio.runner.serving import Served, Server
-from flo_twilio.trigger import Trigger
+
+if TYPE_CHECKING:
+    from flo_twilio.accounts import Account
+    from flo_twilio.plugins import Registry
+    from flo_twilio.runner.flow import Flow
+    from flo_twilio.serve.server import Served, Server
 
 
 def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
@@ -66,8 +60,18 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from flo_twilio.cli import registry
+    import uvicorn
+
+    from flo_twilio.accounts import secure_home
+    from flo_twilio.cli.account_choice import choose_account, origin
+    from flo_twilio.cli.cmd_cards import registry
+    from flo_twilio.runner.api import Runner
+    from flo_twilio.runner.card_context import open_context
+    from flo_twilio.runner.events import EventStore
+    from flo_twilio.runner.flow import load_flow
+    from flo_twilio.runner.journal import Journal
     from flo_twilio.sandbox.server import bind
+    from flo_twilio.serve.server import Server
 
     reg = registry()
     flows = [triggered(load_flow(path, reg), path) for path in args.flows]
@@ -77,8 +81,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     if args.replace and not args.attach:
         raise InvalidInputError("--replace goes with --attach")
-    settle = settle_window(args.settle)
-    account = choose_account(args.account or flows[0].account)
+    flo = Runner(reg, Journal(secure_home() / "runs.db"), settle=args.settle)
+    named = args.account or flows[0].account
+    account, transport = choose_account(named)
     secret = "" if args.poll else webhook_secret(reg, account, args.webhook_secret)
     sock = None if args.poll else bind(args.host, args.port)
     port = sock.getsockname()[1] if sock else args.port
@@ -88,28 +93,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if len(set(paths)) < len(paths):
         raise InvalidInputError("two flows have the same file name: their webhook URLs would clash")
     server = Server(
-        reg,
+        flo,
         account,
-        args.account or flows[0].account,
+        transport,
+        origin(account, named),
         served,
-        Journal(secure_home() / "runs.db"),
         EventStore(secure_home() / "events.db"),
         secret,
-        settle=settle,
     )
     for s in served:
         where = f"polled every {args.poll:g}s" if args.poll else f"webhook URL {s.url}"
         print(f"{s.flow.name} ({s.trigger.name}): {where}", file=sys.stderr, flush=True)
 
     async def main() -> None:
-        async with connected(reg, account) as ctx, server.running(ctx):
+        async with open_context(reg, account, transport) as ctx, server.running(ctx):
             if args.poll:
                 await poll_until_stopped(server, args.poll)
                 return
             attached = await server.attach(args.replace) if args.attach else []
             try:
                 assert sock is not None
-                await Quiet(uvicorn.Config(server.app(), log_level="warning")).serve([sock])
+                config = uvicorn.Config(server.app(), log_level="warning")
+                await quiet_server(config).serve([sock])
             finally:
                 await server.detach(attached)
 
@@ -135,6 +140,10 @@ def triggered(flow: Flow, path: Path) -> Flow:
 
 
 def serving(flow: Flow, base: str) -> Served:
+    from flo_twilio.runner.inputs import resolve_inputs
+    from flo_twilio.serve.server import Served
+    from flo_twilio.trigger import Trigger
+
     assert flow.trigger is not None
     path = urlsplit(base).path.rstrip("/") + "/" + flow.path.stem
     card = flow.trigger.card()
@@ -194,10 +203,14 @@ async def poll_until_stopped(server: Server, every: float) -> None:
     await server.poll(every, stop)
 
 
-class Quiet(uvicorn.Server):
+def quiet_server(config: Any) -> Any:
     """uvicorn that stops on SIGINT or SIGTERM without raising the signal again after, so
     the server's ``finally`` (putting webhooks back) runs."""
+    import uvicorn
 
-    def handle_exit(self, sig: int, frame: Any) -> None:
-        self.force_exit = self.should_exit and sig == signal.SIGINT
-        self.should_exit = True
+    class Quiet(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            self.force_exit = self.should_exit and sig == signal.SIGINT
+            self.should_exit = True
+
+    return Quiet(config)

@@ -27,13 +27,9 @@ from starlette.routing import Route
 from flo_twilio.accounts import Account
 from flo_twilio.card import CardContext
 from flo_twilio.errors import FloError
-from flo_twilio.plugins import Registry
-from flo_twilio.runner import lifecycle
-from flo_twilio.runner.engine import DEFAULT_SETTLE, Engine, OutputsFailed, StepFailed
+from flo_twilio.runner.api import Plan, Runner
 from flo_twilio.runner.events import EventStore, Pending
 from flo_twilio.runner.flow import Flow
-from flo_twilio.runner.inputs import FileOptions
-from flo_twilio.runner.journal import Journal
 from flo_twilio.trigger import Event, Rejected, Trigger, Webhook
 
 MAX_WEBHOOK = 64 * 1024  # bytes; Twilio's webhooks are a few KB
@@ -55,25 +51,24 @@ class Served:
 
 
 class Server:
-    """Accepts events for ``served`` flows and runs them on ``account``; ``say`` hears what
-    happens (never a message's content)."""
+    """Accepts events for ``served`` flows and runs them with ``runner`` on ``account``
+    (reached through ``transport``, if not the network; ``origin`` kept with each run as
+    ``Runner.start`` says); ``say`` hears what happens (never a message's content)."""
 
     def __init__(
         self,
-        registry: Registry,
+        runner: Runner,
         account: Account,
-        account_argument: str | None,
+        transport: Any,
+        origin: dict[str, Any],
         served: list[Served],
-        journal: Journal,
         store: EventStore,
         secret: str,
         *,
-        settle: float = DEFAULT_SETTLE,
         say: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
     ) -> None:
-        self.registry, self.account, self.account_argument = registry, account, account_argument
-        self.served, self.journal, self.store, self.secret = served, journal, store, secret
-        self.settle, self.say = settle, say
+        self.runner, self.account, self.transport, self.origin = runner, account, transport, origin
+        self.served, self.store, self.secret, self.say = served, store, secret, say
         self.queue: asyncio.Queue[tuple[Served, Pending]] = asyncio.Queue()
         self.ctx: CardContext | None = None
 
@@ -173,38 +168,23 @@ class Server:
 
     async def run(self, served: Served, pending: Pending) -> None:
         """Run (or resume) the event's run to its end, and record how it went."""
-        assert self.ctx is not None
-        flow, run_id = served.flow, pending.run_id
-        if run_id is None:
-            run_id = lifecycle.start(
-                self.journal,
-                flow,
-                self.account,
-                [],
-                self.account_argument,
-                FileOptions(),
-                pending.outputs,
-            )
-            self.store.update(pending.id, "running", run_id)
+        if pending.run_id is None:
+            plan = Plan(served.flow, served.inputs, event=pending.outputs)
+            run = self.runner.start(plan, self.account, self.transport, origin=self.origin)
+            self.store.update(pending.id, "running", run.id)
         else:
-            record = self.journal.run(run_id)
+            record = self.runner.record(pending.run_id)
             if record is not None and record["status"] in ("done", "failed"):
                 self.store.update(pending.id, record["status"])
                 return
-            lifecycle.reopen(self.journal, run_id, self.registry)
-        engine = Engine(flow, self.ctx, self.journal, run_id, settle=self.settle)
-        stopped = ""
-        try:
-            await engine.run(served.inputs, pending.outputs)
-        except (StepFailed, OutputsFailed) as exc:
-            stopped = str(exc)
-        status = lifecycle.status_of(engine.tally, bool(stopped))
-        self.journal.set_status(run_id, status, engine.tally.as_dict())
-        self.store.update(pending.id, status)
-        tally = engine.tally
+            run = await self.runner.resume(pending.run_id, self.account, self.transport)
+        outcome = await run.execute()
+        self.store.update(pending.id, outcome.status)
+        tally = outcome.tally
         self.say(
-            f"{flow.name}: run {run_id} {status}: {tally.done} done, {tally.failed} failed, "
-            f"{tally.unknown} unknown" + (f"; {stopped}" if stopped else "")
+            f"{served.flow.name}: run {run.id} {outcome.status}: {tally.done} done, "
+            f"{tally.failed} failed, {tally.unknown} unknown"
+            + (f"; {outcome.stopped}" if outcome.stopped else "")
         )
 
     @contextlib.asynccontextmanager
@@ -234,7 +214,7 @@ class Server:
                 if found is None:
                     self.say(
                         f"{served.flow.name}: {served.trigger.name} has nothing to attach; "
-                        f"give Twilio {served.url} yourself (e.g. as a send's statusCallback)"
+                        f"give the provider {served.url} yourself (e.g. as a send's statusCallback)"
                     )
                     continue
                 self.store.save_attachment(served.route, served.url, found)

@@ -1,0 +1,306 @@
+"""The runner's public API: what the ``flo`` command, and any host, calls to run a flow.
+
+The host chooses the account (and the transport that reaches it, if not the network);
+the runner plans, checks, starts, resumes and dry-runs flows, and says how each run went::
+
+    runner = Runner(load_registry(), Journal(path))
+    plan = runner.plan(Path("welcome.yaml"), ["recipients=@rows.csv"])
+    await runner.check(plan, account)          # every row and every call; nothing sent
+    run = runner.start(plan, account)          # recorded: run.id
+    outcome = await run.execute()              # done, incomplete, failed or interrupted
+    run = await runner.resume(run.id, account) # later: nothing is sent twice
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flo_twilio.accounts import Account
+from flo_twilio.errors import FloError, InvalidInputError
+from flo_twilio.plugins import Registry
+from flo_twilio.runner import lifecycle
+from flo_twilio.runner.card_context import account_id, open_context
+from flo_twilio.runner.engine import (
+    Engine,
+    Halted,
+    OutputsFailed,
+    StepFailed,
+    Tally,
+    settle_window,
+)
+from flo_twilio.runner.flow import Flow, Step, load_flow
+from flo_twilio.runner.inputs import FileOptions, parse_assignments, resolve_inputs
+from flo_twilio.runner.journal import Journal
+from flo_twilio.runner.precheck import precheck
+
+
+@dataclass
+class Plan:
+    """A flow and its inputs, read and checked as far as they can be without an account.
+    ``arguments`` are the ``NAME=VALUE`` inputs as given (a resume reads them again);
+    ``event`` is the event a flow with a trigger runs for."""
+
+    flow: Flow
+    inputs: dict[str, Any]
+    arguments: list[str] = field(default_factory=list)
+    files: FileOptions = field(default_factory=FileOptions)
+    event: dict[str, Any] | None = None
+
+
+@dataclass
+class Outcome:
+    """How a run ended: ``status`` is done, incomplete (items whose outcome is unknown: a
+    resume finishes them), failed or interrupted. ``stopped`` says why it stopped before
+    its end; ``resumable`` whether a resume can end differently."""
+
+    run_id: str
+    status: str
+    tally: Tally
+    outputs: Any = None
+    stopped: str = ""
+    seconds: float = 0.0
+    resumable: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """The run id, status, outputs and counts, as ``flo run --json`` prints them."""
+        return {
+            "run": self.run_id,
+            "status": self.status,
+            "outputs": self.outputs,
+            **self.tally.as_dict(),
+        }
+
+
+class Run:
+    """A run this process owns; ``execute`` takes it to its end. ``tally`` counts its items
+    as they end; ``halt()`` starts nothing new and lets the calls in flight finish."""
+
+    def __init__(
+        self,
+        runner: Runner,
+        run_id: str,
+        flow: Flow,
+        inputs: dict[str, Any],
+        account: Account,
+        transport: Any = None,
+        *,
+        resend_unknown: bool = False,
+        event: dict[str, Any] | None = None,
+    ) -> None:
+        self.runner, self.id, self.flow, self.inputs = runner, run_id, flow, inputs
+        self.event = event
+        self.account, self.transport, self.resend_unknown = account, transport, resend_unknown
+        self.tally = Tally()
+        self.halted = asyncio.Event()
+
+    def halt(self) -> None:
+        """Start nothing new; the calls in flight finish, then ``execute`` returns
+        "interrupted"."""
+        self.halted.set()
+
+    async def execute(
+        self,
+        *,
+        on_item: Callable[[Step, str], None] = lambda step, state: None,
+        on_wait: Callable[[Step, str], None] = lambda step, message: None,
+    ) -> Outcome:
+        """Run (or resume) to the end, record the status and return how it went;
+        ``on_item(step, state)`` hears each item end, ``on_wait(step, message)`` what the run
+        waits for. A cancellation records "interrupted" and goes on."""
+        runner, journal = self.runner, self.runner.journal
+        started = time.monotonic()
+        outputs: Any = None
+        stopped = ""
+        try:
+            async with open_context(runner.registry, self.account, self.transport) as ctx:
+                engine = Engine(
+                    self.flow,
+                    ctx,
+                    journal,
+                    self.id,
+                    resend_unknown=self.resend_unknown,
+                    settle=runner.settle,
+                    on_item=on_item,
+                    on_wait=on_wait,
+                    tally=self.tally,
+                    halt=self.halted,
+                )
+                outputs = await engine.run(self.inputs, self.event)
+        except Halted:
+            return self.interrupted()
+        except asyncio.CancelledError:
+            self.interrupted()
+            raise
+        except (StepFailed, OutputsFailed) as exc:
+            stopped = str(exc)
+        except FloError:
+            journal.set_status(self.id, "failed", self.tally.as_dict())
+            raise
+        status = lifecycle.status_of(self.tally, bool(stopped))
+        journal.set_status(self.id, status, self.tally.as_dict())
+        return Outcome(
+            self.id,
+            status,
+            self.tally,
+            outputs,
+            stopped,
+            time.monotonic() - started,
+            status == "failed" and runner.resumable(self.id),
+        )
+
+    def interrupted(self) -> Outcome:
+        """Record the run interrupted (nothing is lost: a resume finishes it)."""
+        self.runner.journal.set_status(self.id, "interrupted", self.tally.as_dict())
+        return Outcome(self.id, "interrupted", self.tally, resumable=True)
+
+
+class Runner:
+    """Plans, checks, starts, resumes and dry-runs flows of ``registry``'s cards, journalled
+    in ``journal``. ``settle`` is the settle window (default $FLO_SETTLE_SECONDS or 60 s)."""
+
+    def __init__(
+        self, registry: Registry, journal: Journal, *, settle: float | None = None
+    ) -> None:
+        self.registry, self.journal = registry, journal
+        self.settle = settle_window(settle)
+
+    def plan(
+        self,
+        flow_path: Path,
+        arguments: Sequence[str] = (),
+        files: FileOptions | None = None,
+        *,
+        partial: bool = False,
+    ) -> Plan:
+        """Load the flow and read its ``NAME=VALUE`` inputs (``@file`` relative to the
+        current folder, read as ``files`` says). ``partial`` does not require the inputs
+        that are not given (to validate a flow alone)."""
+        flow = load_flow(flow_path, self.registry)
+        files = files or FileOptions()
+        given = parse_assignments(list(arguments), Path.cwd(), files)
+
+        def declared(name: str) -> str:
+            return flow.document.where(("inputs", name))
+
+        inputs = resolve_inputs(flow.inputs, given, partial=partial, declared=declared)
+        return Plan(flow, inputs, list(arguments), files)
+
+    async def check(self, plan: Plan, account: Account, transport: Any = None) -> dict[str, int]:
+        """Build every input row and every call known before the run, on ``account``;
+        raise ``InvalidInputError`` listing what is wrong. How many rows each file has."""
+        async with open_context(self.registry, account, transport) as ctx:
+            return precheck(plan.flow, plan.inputs, ctx)
+
+    def start(
+        self,
+        plan: Plan,
+        account: Account,
+        transport: Any = None,
+        *,
+        origin: Mapping[str, Any] | None = None,
+    ) -> Run:
+        """Record a new run of ``plan`` on ``account``; ``origin`` is what the host keeps
+        with the run to find the account again on resume."""
+        run_id = lifecycle.start(
+            self.journal,
+            plan.flow,
+            account,
+            account_id(self.registry, account),
+            plan.arguments,
+            plan.files,
+            origin or {},
+            plan.event,
+        )
+        return Run(self, run_id, plan.flow, plan.inputs, account, transport, event=plan.event)
+
+    async def resume(
+        self,
+        run_id: str,
+        account: Account,
+        transport: Any = None,
+        *,
+        resend_unknown: bool = False,
+    ) -> Run:
+        """Take ``run_id`` over on ``account`` (the one its record names): refused, before
+        anything is sent, when its flow, input files or account changed, its inputs fail
+        the checks, or a live process still runs it."""
+        reopened = lifecycle.reopen(
+            self.journal, run_id, self.registry, account, account_id(self.registry, account)
+        )
+        plan = Plan(reopened.flow, reopened.inputs, event=reopened.event)
+        await self.check(plan, account, transport)
+        self.journal.take_over(run_id)
+        return Run(
+            self,
+            run_id,
+            plan.flow,
+            plan.inputs,
+            account,
+            transport,
+            resend_unknown=resend_unknown,
+            event=plan.event,
+        )
+
+    async def dry_run(
+        self,
+        plan: Plan,
+        account: Account,
+        transport: Any = None,
+        on_preview: Callable[[dict[str, Any]], None] = lambda request: None,
+    ) -> Tally:
+        """Render and check every call, handing each request to ``on_preview``; send and
+        record nothing. Invalid items are counted failed."""
+        async with open_context(self.registry, account, transport) as ctx:
+            engine = Engine(plan.flow, ctx, None, "dry-run", dry_run=True, on_preview=on_preview)
+            try:
+                await engine.run(plan.inputs, plan.event)
+            except StepFailed as exc:
+                raise InvalidInputError(str(exc)) from None
+        return engine.tally
+
+    def record(self, run_id: str) -> dict[str, Any] | None:
+        """The run's record (flow, account, status, summary...), or None."""
+        return self.journal.run(run_id)
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every run's record, newest first."""
+        return self.journal.runs()
+
+    def status(self, run_id: str) -> dict[str, Any]:
+        """The run's record with each step's counts by state (``steps``)."""
+        record = self.journal.run(run_id)
+        if record is None:
+            raise InvalidInputError(f"no run {run_id!r}; see flo runs list")
+        return {**record, "steps": self.journal.step_counts(run_id)}
+
+    def problems(self, run_id: str) -> Iterator[dict[str, Any]]:
+        """Each item that failed or whose outcome is unknown: step, item, state, error."""
+        for step_id in self.journal.step_ids(run_id):
+            for item in self.journal.items(run_id, step_id, states=("failed", "unknown", "intent")):
+                yield {
+                    "step": step_id,
+                    "item": item.index,
+                    "state": item.state,
+                    "error": item.error,
+                }
+
+    def resumable(self, run_id: str) -> bool:
+        """True when a resume can end differently: some item's outcome is unknown, or failed
+        for a cause outside the flow and its inputs (the network, the provider's side, the
+        credentials). Invalid input and a provider's refusal of an item's own data fail the
+        same way again."""
+        for problem in self.problems(run_id):
+            error = problem["error"] or {}
+            if problem["state"] in ("intent", "unknown"):
+                return True
+            if str(error.get("type")).startswith("InvalidInput"):
+                continue
+            status = error.get("status")
+            if status is None or status in (401, 403, 429) or status >= 500:
+                return True
+        return False

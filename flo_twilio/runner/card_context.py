@@ -1,0 +1,34 @@
+"""Open an account's connection: the card context every card call of a run gets."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from flo_twilio.accounts import Account
+from flo_twilio.card import CardContext
+from flo_twilio.plugins import Registry
+
+
+@asynccontextmanager
+async def open_context(
+    registry: Registry, account: Account, transport: Any = None
+) -> AsyncIterator[CardContext]:
+    """A CardContext whose client is connected as ``account`` for the block's duration;
+    ``transport``, when given, carries its requests (an in-process sandbox, a test's)."""
+    kind = registry.connection(account.connection)
+    extra = {"transport": transport} if transport is not None else {}
+    async with kind.connect(account.connection_values(), **extra) as client:
+        yield CardContext(
+            client,
+            kind.facts(account.nickname, account.values),
+            account_id=account_id(registry, account),
+            provider=kind.title,
+        )
+
+
+def account_id(registry: Registry, account: Account) -> str:
+    """The account's id at its provider (what its connection type names so), or ""."""
+    kind = registry.connection(account.connection)
+    return account.values.get(kind.account_id, "") if kind.account_id else ""

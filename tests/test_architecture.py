@@ -1,0 +1,156 @@
+"""The arrows of ARCHITECTURE.md, read from the source: every import of every module (at the
+top, in functions or under TYPE_CHECKING) must point the way the parts allow."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import flo_twilio
+
+PACKAGE = Path(flo_twilio.__file__).parent
+CONTRACT = {
+    "errors",
+    "card",
+    "trigger",
+    "manifests",
+    "plugins",
+    "hookspecs",
+    "connection",
+    "redaction",
+}
+PARTS = {"cards", "runner", "client", "sandbox", "serve", "cli", "accounts"}
+# What each part may import, besides itself; the CLI may import anything.
+MAY_IMPORT = {
+    "contract": set(),
+    "accounts": {"contract"},
+    "client": {"contract"},
+    "cards": {"contract", "client"},
+    "runner": {"contract", "accounts"},
+    "sandbox": {"flo_twilio.errors"},
+    "serve": {
+        "contract",
+        "accounts",
+        "runner",
+    },  # stands alone; reports bad settings as the CLI's errors
+    "cli": {"contract", "accounts", "client", "cards", "runner", "sandbox", "serve"},
+}
+
+
+def part(module: str) -> str:
+    """The part of flo_twilio a module belongs to (its own name for a top-level module of
+    the contract is "contract"), or "" outside flo_twilio."""
+    names = module.split(".")
+    if names[0] != "flo_twilio":
+        return ""
+    if len(names) == 1 or names[1] in CONTRACT:
+        return "contract"
+    if names[1] in PARTS:
+        return names[1]
+    raise AssertionError(f"{module} belongs to no part: add it to ARCHITECTURE.md and here")
+
+
+def is_module(name: str) -> bool:
+    path = PACKAGE.parent.joinpath(*name.split("."))
+    return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
+
+
+def imports(source: str, module: str) -> set[str]:
+    """The flo_twilio modules ``source`` (the text of ``module``) imports."""
+    found = set()
+    package = module if is_module(module + ".__init__") else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: from the package, one level up per dot after the first
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, *([base] if base else [])])
+            for alias in node.names:
+                whole = f"{base}.{alias.name}"
+                found.add(whole if is_module(whole) else base)
+    return {name for name in found if part(name)}
+
+
+def forbidden(module: str, source: str) -> list[str]:
+    """The imports of ``module`` (its text is ``source``) that its part may not make."""
+    own = part(module)
+    allowed = MAY_IMPORT[own] | {own}
+    return sorted(
+        name
+        for name in imports(source, module)
+        if part(name) not in allowed and name not in allowed
+    )
+
+
+def module_name(path: Path) -> str:
+    names = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(names[:-1] if names[-1] == "__init__" else names)
+
+
+MODULES = sorted(PACKAGE.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))
+def test_every_import_points_the_way_the_architecture_allows(path):
+    module = module_name(path)
+    wrong = forbidden(module, path.read_text(encoding="utf-8"))
+    assert wrong == [], f"{module} ({part(module)}) may not import {wrong}: see ARCHITECTURE.md"
+
+
+@pytest.mark.parametrize(
+    ("module", "line"),
+    [
+        ("flo_twilio.errors", "from flo_twilio.runner.engine import Engine"),
+        ("flo_twilio.card", "import flo_twilio.cards.messages"),
+        ("flo_twilio.redaction", "from flo_twilio.cli import main"),
+        ("flo_twilio.runner.engine", "from flo_twilio.client import TwilioClient"),
+        ("flo_twilio.runner.api", "from flo_twilio.sandbox import embedded"),
+        ("flo_twilio.runner.flow", "from flo_twilio import cards"),
+        ("flo_twilio.client.core", "from flo_twilio.runner.journal import Journal"),
+        ("flo_twilio.client.core", "from flo_twilio.accounts import Account"),
+        ("flo_twilio.sandbox.app", "from flo_twilio.client.urls import is_loopback"),
+        ("flo_twilio.sandbox.app", "from flo_twilio.redaction import redact"),
+        ("flo_twilio.cards.messages", "from flo_twilio.runner import engine"),
+        ("flo_twilio.accounts", "from flo_twilio.cli.account_choice import choose_account"),
+    ],
+)
+def test_a_forbidden_arrow_is_caught_wherever_it_is_written(module, line):
+    assert forbidden(module, line) != []
+    assert forbidden(module, f"def f():\n    {line}\n") != []  # imported late, still an arrow
+    guarded = f"from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    {line}\n"
+    assert forbidden(module, guarded) != []
+
+
+def test_a_relative_import_is_read_as_the_module_it_names():
+    assert forbidden("flo_twilio.runner.engine", "from ..client import core") == [
+        "flo_twilio.client.core"
+    ]
+    assert forbidden("flo_twilio.runner.engine", "from . import journal") == []
+
+
+def test_the_cli_modules_import_one_another_in_one_direction():
+    """No cycle among flo_twilio.cli's modules, counting imports made inside functions."""
+    graph = {
+        module_name(path): {
+            name
+            for name in imports(path.read_text(encoding="utf-8"), module_name(path))
+            if part(name) == "cli" and name != "flo_twilio.cli"
+        }
+        for path in (PACKAGE / "cli").glob("*.py")
+    }
+
+    def cycle_from(start: str, seen: tuple[str, ...]) -> tuple[str, ...] | None:
+        for name in sorted(graph.get(start, ())):
+            if name in seen:
+                return (*seen, name)
+            found = cycle_from(name, (*seen, name))
+            if found:
+                return found
+        return None
+
+    cycles = [c for start in graph if (c := cycle_from(start, (start,)))]
+    assert cycles == []

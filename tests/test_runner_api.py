@@ -1,0 +1,169 @@
+"""The runner's public API, in this process, against the sandbox over an in-process
+transport: what the CLI does, a host can do with no CLI at all."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import httpx
+import pytest
+
+from flo_twilio import InvalidInputError, load_registry
+from flo_twilio.accounts import Account
+from flo_twilio.runner.api import Runner
+from flo_twilio.runner.engine import item_key
+from flo_twilio.runner.journal import Journal
+from flo_twilio.sandbox import SandboxState, create_app
+from flo_twilio.sandbox.embedded import DateHeader
+from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
+from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
+from tests.helpers import ROOT, ServerThread
+
+BULK = ROOT / "sample_flows/bulk_sms.yaml"
+ROWS = ROOT / "sample_flows/recipients.csv"
+SMS = {"from": "+15005550006"}
+
+pytestmark = pytest.mark.anyio
+
+
+def account(sid: str = SID) -> Account:
+    return Account(
+        "work",
+        "twilio",
+        values={"account_sid": sid, "api_base_url": "http://127.0.0.1"},
+        secrets={"auth_token": TOKEN},
+    )
+
+
+@pytest.fixture
+def sandbox():
+    return SandboxState(status_delay=0.01)
+
+
+@pytest.fixture
+def transport(sandbox):
+    return httpx.ASGITransport(DateHeader(create_app(sandbox), sandbox))
+
+
+@pytest.fixture
+def runner(tmp_path):
+    return Runner(load_registry(), Journal(tmp_path / "runs.db"), settle=0.2)
+
+
+def row_count() -> int:
+    return len(ROWS.read_text().splitlines()) - 1
+
+
+async def test_a_host_plans_checks_starts_and_executes_a_run(runner, sandbox, transport):
+    plan = runner.plan(BULK, [f"recipients=@{ROWS}"])
+    assert await runner.check(plan, account(), transport) == {"recipients": row_count()}
+    assert sandbox.messages == {}  # checking sends nothing
+    run = runner.start(plan, account(), transport)
+    heard: list[str] = []
+    outcome = await run.execute(on_item=lambda step, state: heard.append(state))
+    assert (outcome.status, outcome.tally.done, outcome.tally.failed) == ("done", row_count(), 0)
+    assert heard == ["done"] * row_count() and len(sandbox.messages) == row_count()
+    status = runner.status(run.id)
+    assert status["status"] == "done" and status["steps"] == {"send": {"done": row_count()}}
+    assert list(runner.problems(run.id)) == [] and runner.runs()[0]["id"] == run.id
+    assert outcome.as_dict()["run"] == run.id and outcome.as_dict()["done"] == row_count()
+
+
+async def test_a_dry_run_shows_each_request_and_sends_nothing(runner, sandbox, transport):
+    plan = runner.plan(BULK, [f"recipients=@{ROWS}"])
+    shown: list[dict] = []
+    tally = await runner.dry_run(plan, account(), transport, on_preview=shown.append)
+    assert len(shown) == row_count() and tally.failed == 0
+    assert all(request["method"] == "POST" and request["step"] == "send" for request in shown)
+    assert sandbox.messages == {} and runner.runs() == []
+
+
+async def test_a_bad_row_is_refused_by_check_before_anything_is_recorded(
+    runner, transport, tmp_path
+):
+    rows = tmp_path / "rows.csv"
+    rows.write_text("phone,name\n+12065550100,Ada\nnot a phone,Bob\n")
+    plan = runner.plan(BULK, [f"recipients=@{rows}"])
+    with pytest.raises(InvalidInputError, match=r"rows\.csv:3"):
+        await runner.check(plan, account(), transport)
+    assert runner.runs() == []
+
+
+async def test_a_resume_looks_up_what_a_crash_left_in_flight_and_sends_it_once(
+    runner, sandbox, transport
+):
+    plan = runner.plan(BULK, [f"recipients=@{ROWS}"])
+    run = runner.start(plan, account(), transport)
+    first = plan.inputs["recipients"][0]
+    inputs = {"to": first["phone"], "body": f"Hi {first['name']}, welcome aboard"}
+    sent = await one_send(transport, inputs)  # the crashed process's call reached the API...
+    runner.journal.intent(run.id, "send", 0, item_key(SMS, inputs), inputs)  # ...then it died
+    runner.journal.set_status(run.id, "interrupted")
+    resumed = await runner.resume(run.id, account(), transport)
+    outcome = await resumed.execute()
+    assert outcome.status == "done" and len(sandbox.messages) == row_count()
+    assert runner.journal.item(run.id, "send", 0).outputs["sid"] == sent  # found, not resent
+
+
+async def one_send(transport, inputs) -> str:
+    from flo_twilio.card import CardContext, call_card
+    from flo_twilio.cards import TWILIO, SendSms
+
+    async with TWILIO.connect(account().connection_values(), transport=transport) as client:
+        outputs = await call_card(SendSms(), CardContext(client), SMS, inputs)
+    return outputs["sid"]
+
+
+async def test_a_run_halted_is_interrupted_and_a_resume_finishes_it(runner, sandbox, transport):
+    plan = runner.plan(BULK, [f"recipients=@{ROWS}"])
+    run = runner.start(plan, account(), transport)
+    run.halt()  # before the first item: nothing is sent
+    outcome = await run.execute()
+    assert outcome.status == "interrupted" and runner.record(run.id)["status"] == "interrupted"
+    assert sandbox.messages == {}
+    outcome = await (await runner.resume(run.id, account(), transport)).execute()
+    assert outcome.status == "done" and len(sandbox.messages) == row_count()
+
+
+async def test_a_cancelled_run_is_recorded_interrupted(runner, transport):
+    run = runner.start(runner.plan(BULK, [f"recipients=@{ROWS}"]), account(), transport)
+    task = asyncio.create_task(run.execute())
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert runner.record(run.id)["status"] == "interrupted"
+
+
+async def test_a_resume_on_another_account_is_refused_before_anything_is_sent(
+    runner, sandbox, transport
+):
+    run = runner.start(runner.plan(BULK, [f"recipients=@{ROWS}"]), account(), transport)
+    run.halt()
+    await run.execute()
+    other = "AC" + "2" * 32
+    with pytest.raises(InvalidInputError, match=f"now {other}"):
+        await runner.resume(run.id, account(other), transport)
+    assert sandbox.messages == {}
+
+
+def readme_example() -> str:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Run a flow from Python", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_example_runs_a_flow(tmp_path, capsys):
+    state = SandboxState(status_delay=0.01)
+    code = (
+        readme_example()
+        .replace('"AC..."', f'"{SID}"')
+        .replace('"auth_token": "..."', f'"auth_token": "{TOKEN}"')
+        .replace('Path("runs.db")', f"Path({str(tmp_path / 'runs.db')!r})")
+    )
+    with ServerThread(create_app(state)) as server, contextlib.chdir(ROOT):
+        exec(compile(code.replace("http://127.0.0.1:4010", server.url), "README", "exec"), {})
+    run_id, status, done = capsys.readouterr().out.split()
+    assert (status, int(done)) == ("done", row_count()) and len(state.messages) == row_count()
+    assert Journal(tmp_path / "runs.db").run(run_id)["status"] == "done"
