@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import signal
 import sys
@@ -60,6 +59,8 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import asyncio
+
     import uvicorn
 
     from flo_twilio.accounts import secure_home
@@ -196,6 +197,8 @@ def webhook_secret(reg: Registry, account: Account, given: str | None) -> str:
 
 
 async def poll_until_stopped(server: Server, every: float) -> None:
+    import asyncio
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
