@@ -14,7 +14,16 @@ import httpx
 import pytest
 
 from flo_twilio import CardContext, call_card
-from flo_twilio.cards import CustomApi, SendMms, SendSms
+from flo_twilio.cards import (
+    CancelMessage,
+    CustomApi,
+    DeleteMessage,
+    GetMessage,
+    ListMessages,
+    RedactMessage,
+    SendMms,
+    SendSms,
+)
 from flo_twilio.client import Credentials, TwilioClient
 from flo_twilio.client.core import network_transport
 from flo_twilio.sandbox.server import wait_until_serving
@@ -188,3 +197,35 @@ async def test_prism_really_reports_violations(prism_url):
         )
     with pytest.raises(AssertionError, match="ValidityPeriod"):
         assert_conforms(wire)
+
+
+MESSAGE_SID = {"sid": "SM" + "e" * 32}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("card", "inputs"),
+    [
+        (GetMessage(), MESSAGE_SID),
+        (CancelMessage(), MESSAGE_SID),
+        (RedactMessage(), MESSAGE_SID),
+        (DeleteMessage(), MESSAGE_SID),
+        (GetMessage(), {"sid": "MM" + "f" * 32}),
+        # Prism's canned page always names a next page, itself: limits stay within a page
+        (ListMessages(), {"limit": 2}),
+        (ListMessages(), {"to": "+12065551212", "from": "+15005550006", "limit": 2}),
+        (ListMessages(), {"from": "FloShop", "limit": 1}),
+        (
+            ListMessages(),
+            {
+                "dateSentAfter": "2026-01-01T00:00:00Z",
+                "dateSentBefore": "2026-02-01T09:30:00+02:00",
+                "limit": 1,
+            },
+        ),
+    ],
+    ids=lambda value: getattr(value, "name", None),
+)
+async def test_message_action_requests_conform(prism_url, card, inputs):
+    outputs = await run(prism_url, card, {}, inputs)
+    assert outputs["sid" if "sid" in inputs else "count"]
