@@ -23,6 +23,7 @@ from flo_twilio.cards import (
     RedactMessage,
     SendMms,
     SendSms,
+    WaitForDelivery,
 )
 from flo_twilio.client import Credentials, TwilioClient
 from flo_twilio.client.core import network_transport
@@ -200,6 +201,8 @@ async def test_prism_really_reports_violations(prism_url):
 
 
 MESSAGE_SID = {"sid": "SM" + "e" * 32}
+# Prism answers its example's status, whatever it is: every status ends the wait
+STATUSES = WaitForDelivery.manifest.properties("inputs")["until"]["items"]["enum"]
 
 
 @pytest.mark.anyio
@@ -210,6 +213,7 @@ MESSAGE_SID = {"sid": "SM" + "e" * 32}
         (CancelMessage(), MESSAGE_SID),
         (RedactMessage(), MESSAGE_SID),
         (DeleteMessage(), MESSAGE_SID),
+        (WaitForDelivery(), {**MESSAGE_SID, "until": STATUSES, "pollInterval": 0.01}),
         (GetMessage(), {"sid": "MM" + "f" * 32}),
         # Prism's canned page always names a next page, itself: limits stay within a page
         (ListMessages(), {"limit": 2}),

@@ -29,6 +29,7 @@ def test_every_card_has_a_manifest_and_every_manifest_a_card():
             "twilio.cancel_message",
             "twilio.redact_message",
             "twilio.delete_message",
+            "twilio.wait_for_delivery",
         }
     )
     for name in builtin:

@@ -6,6 +6,7 @@ from typing import Any
 
 from flo_twilio.card import Card
 from flo_twilio.cards.custom_api import CustomApi
+from flo_twilio.cards.delivery import WaitForDelivery
 from flo_twilio.cards.message_actions import (
     CancelMessage,
     DeleteMessage,
@@ -31,6 +32,7 @@ __all__ = [
     "RedactMessage",
     "SendMms",
     "SendSms",
+    "WaitForDelivery",
 ]
 
 
@@ -47,6 +49,7 @@ def flo_register_cards() -> list[type[Card]]:
         CancelMessage,
         RedactMessage,
         DeleteMessage,
+        WaitForDelivery,
     ]
 
 
