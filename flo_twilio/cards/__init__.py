@@ -17,6 +17,7 @@ from flo_twilio.cards.message_actions import (
 from flo_twilio.cards.messages import SendMms, SendSms
 from flo_twilio.cards.triggers import IncomingMessage, MessageStatus
 from flo_twilio.cards.twilio_connection import TWILIO
+from flo_twilio.cards.voice import GetCall, MakeCall
 from flo_twilio.connection import ConnectionType
 from flo_twilio.hookspecs import hookimpl
 
@@ -25,9 +26,11 @@ __all__ = [
     "CancelMessage",
     "CustomApi",
     "DeleteMessage",
+    "GetCall",
     "GetMessage",
     "IncomingMessage",
     "ListMessages",
+    "MakeCall",
     "MessageStatus",
     "RedactMessage",
     "SendMms",
@@ -50,6 +53,8 @@ def flo_register_cards() -> list[type[Card]]:
         RedactMessage,
         DeleteMessage,
         WaitForDelivery,
+        MakeCall,
+        GetCall,
     ]
 
 
