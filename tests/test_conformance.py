@@ -18,8 +18,10 @@ from flo_twilio.cards import (
     CancelMessage,
     CustomApi,
     DeleteMessage,
+    GetCall,
     GetMessage,
     ListMessages,
+    MakeCall,
     RedactMessage,
     SendMms,
     SendSms,
@@ -233,3 +235,32 @@ STATUSES = WaitForDelivery.manifest.properties("inputs")["until"]["items"]["enum
 async def test_message_action_requests_conform(prism_url, card, inputs):
     outputs = await run(prism_url, card, {}, inputs)
     assert outputs["sid" if "sid" in inputs else "count"]
+
+
+CALL_INSTRUCTIONS = [
+    {"say": 'Hello <Ada> & "friends"', "voice": "Polly.Joanna", "language": "en-US"},
+    {"say": "Plain"},
+    {"twiml": "<Response><Hangup/></Response>"},
+    {"url": "https://example.com/twiml path.xml?a=1&b=2"},
+]
+CALL_EXTRAS = [{}, {"statusCallback": "https://example.com/calls", "timeout": 30, "record": True}]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("instructions", "extra"), list(itertools.product(CALL_INSTRUCTIONS, CALL_EXTRAS))
+)
+async def test_make_call_requests_conform(prism_url, instructions, extra):
+    outputs = await run(
+        prism_url,
+        MakeCall(),
+        {"from": "+15005550006"},
+        {"to": "+12065551212", **instructions, **extra},
+    )
+    assert outputs["sid"].startswith("CA")
+
+
+@pytest.mark.anyio
+async def test_get_call_requests_conform(prism_url):
+    outputs = await run(prism_url, GetCall(), {}, {"sid": "CA" + "e" * 32})
+    assert outputs["sid"].startswith("CA")
