@@ -124,12 +124,7 @@ class SandboxState:
         if message["sid"] not in self.messages:
             self.order[message["account_sid"]].append(message["sid"])
         self.messages[message["sid"]] = message
-        if self._db:
-            with self._db:
-                self._db.execute(
-                    "INSERT INTO messages VALUES (?, ?) ON CONFLICT(sid) DO UPDATE SET data = excluded.data",
-                    (message["sid"], json.dumps(message)),
-                )
+        self._store("messages", message)
 
     def delete_message(self, sid: str) -> None:
         message = self.messages.pop(sid)
@@ -140,11 +135,15 @@ class SandboxState:
 
     def save_call(self, call: dict[str, Any]) -> None:
         self.calls[call["sid"]] = call
+        self._store("calls", call)
+
+    def _store(self, table: str, record: dict[str, Any]) -> None:
+        """Write ``record`` to ``table`` (messages or calls) of the database, if any."""
         if self._db:
             with self._db:
                 self._db.execute(
-                    "INSERT INTO calls VALUES (?, ?) ON CONFLICT(sid) DO UPDATE SET data = excluded.data",
-                    (call["sid"], json.dumps(call)),
+                    f"INSERT INTO {table} VALUES (?, ?) ON CONFLICT(sid) DO UPDATE SET data = excluded.data",
+                    (record["sid"], json.dumps(record)),
                 )
 
     def _load(self) -> None:
