@@ -14,7 +14,19 @@ import httpx
 import pytest
 
 from flo_twilio import CardContext, call_card
-from flo_twilio.cards import CustomApi, SendMms, SendSms
+from flo_twilio.cards import (
+    CancelMessage,
+    CustomApi,
+    DeleteMessage,
+    GetCall,
+    GetMessage,
+    ListMessages,
+    MakeCall,
+    RedactMessage,
+    SendMms,
+    SendSms,
+    WaitForDelivery,
+)
 from flo_twilio.client import Credentials, TwilioClient
 from flo_twilio.client.core import network_transport
 from flo_twilio.sandbox.server import wait_until_serving
@@ -188,3 +200,67 @@ async def test_prism_really_reports_violations(prism_url):
         )
     with pytest.raises(AssertionError, match="ValidityPeriod"):
         assert_conforms(wire)
+
+
+MESSAGE_SID = {"sid": "SM" + "e" * 32}
+# Prism answers its example's status, whatever it is: every status ends the wait
+STATUSES = WaitForDelivery.manifest.properties("inputs")["until"]["items"]["enum"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("card", "inputs"),
+    [
+        (GetMessage(), MESSAGE_SID),
+        (CancelMessage(), MESSAGE_SID),
+        (RedactMessage(), MESSAGE_SID),
+        (DeleteMessage(), MESSAGE_SID),
+        (WaitForDelivery(), {**MESSAGE_SID, "until": STATUSES, "pollInterval": 0.01}),
+        (GetMessage(), {"sid": "MM" + "f" * 32}),
+        # Prism's canned page always names a next page, itself: limits stay within a page
+        (ListMessages(), {"limit": 2}),
+        (ListMessages(), {"to": "+12065551212", "from": "+15005550006", "limit": 2}),
+        (ListMessages(), {"from": "FloShop", "limit": 1}),
+        (
+            ListMessages(),
+            {
+                "dateSentAfter": "2026-01-01T00:00:00Z",
+                "dateSentBefore": "2026-02-01T09:30:00+02:00",
+                "limit": 1,
+            },
+        ),
+    ],
+    ids=lambda value: getattr(value, "name", None),
+)
+async def test_message_action_requests_conform(prism_url, card, inputs):
+    outputs = await run(prism_url, card, {}, inputs)
+    assert outputs["sid" if "sid" in inputs else "count"]
+
+
+CALL_INSTRUCTIONS = [
+    {"say": 'Hello <Ada> & "friends"', "voice": "Polly.Joanna", "language": "en-US"},
+    {"say": "Plain"},
+    {"twiml": "<Response><Hangup/></Response>"},
+    {"url": "https://example.com/twiml path.xml?a=1&b=2"},
+]
+CALL_EXTRAS = [{}, {"statusCallback": "https://example.com/calls", "timeout": 30, "record": True}]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("instructions", "extra"), list(itertools.product(CALL_INSTRUCTIONS, CALL_EXTRAS))
+)
+async def test_make_call_requests_conform(prism_url, instructions, extra):
+    outputs = await run(
+        prism_url,
+        MakeCall(),
+        {"from": "+15005550006"},
+        {"to": "+12065551212", **instructions, **extra},
+    )
+    assert outputs["sid"].startswith("CA")
+
+
+@pytest.mark.anyio
+async def test_get_call_requests_conform(prism_url):
+    outputs = await run(prism_url, GetCall(), {}, {"sid": "CA" + "e" * 32})
+    assert outputs["sid"].startswith("CA")

@@ -202,3 +202,28 @@ def test_flo_sandbox_db_keeps_messages_across_a_restart(tmp_path):
     with sandbox_process("--db", db) as url:
         listed = httpx.get(url + messages, auth=(SID, TOKEN)).json()["messages"]
     assert [m["sid"] for m in listed] == [created.json()["sid"]]
+
+
+def test_twilios_sdk_makes_fetches_and_lists_calls_and_lists_messages_with_filters(live):
+    from twilio.base.exceptions import TwilioRestException
+    from twilio.rest import Client
+
+    sdk = Client(SID, TOKEN)
+    sdk.api.base_url = live.url
+    call = sdk.calls.create(to="+12065551212", from_="+15005550006", twiml="<Response/>")
+    assert call.sid.startswith("CA") and call.status == "queued"
+    assert sdk.calls(call.sid).fetch().to == "+12065551212"
+    assert [c.sid for c in sdk.calls.list(to="+12065551212", page_size=1)] == [call.sid]
+    with pytest.raises(TwilioRestException) as info:
+        sdk.calls("CA" + "0" * 32).fetch()
+    assert (info.value.status, info.value.code) == (404, 20404)
+    with pytest.raises(TwilioRestException) as info:
+        sdk.calls.create(to="+15005550001", from_="+15005550006", url="https://e.com/t")
+    assert info.value.code == 21217
+    sent = [
+        sdk.messages.create(to=to, from_="+15005550006", body="x").sid
+        for to in ("+12065551212", "+12065550000", "+12065551212")
+    ]
+    listed = sdk.messages.list(to="+12065551212", limit=5, page_size=1)
+    assert [m.sid for m in listed] == [sent[2], sent[0]]
+    assert len(sdk.messages.list(limit=2)) == 2

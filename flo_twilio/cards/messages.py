@@ -10,15 +10,9 @@ from urllib.parse import quote
 from flo_twilio.card import Card, CardContext
 from flo_twilio.cards.manifest_folder import load_manifest
 from flo_twilio.cards.matching import body_matcher
+from flo_twilio.cards.recent import created_since
 from flo_twilio.client import TwilioClient, parse_date
 from flo_twilio.errors import InvalidInputError, Problem
-
-# How much earlier than the intent (in the API's clock, measured from its Date header) a
-# found message may say it was created: date_created has whole seconds, and the hosts
-# behind the API keep their clocks to well within a second of each other.
-CREATED_MARGIN = 2.0
-# The same, when the API sends no Date header to measure its clock by.
-UNMEASURED_SLACK = 120.0
 
 _OUTPUT_FIELDS = {
     "sid": "sid",
@@ -151,15 +145,7 @@ class SendMessage(Card):
             smart_encoding=bool(params["MessagingServiceSid"]),
             shortened_links=bool(params["ShortenUrls"]),
         )
-        cutoff: float | None = None
-        async for message in client.messages(filters):
-            if cutoff is None:  # the first page's Date header has measured the API's clock
-                cutoff = client.clock.earliest_api_time(since, UNMEASURED_SLACK) - CREATED_MARGIN
-            created = parse_date(message.get("date_created"))
-            if created is None:
-                continue
-            if created.timestamp() < cutoff:
-                break  # the list is newest first: nothing older can be ours
+        async for message in created_since(client, client.messages(filters), since):
             if (
                 message.get("sid") not in exclude
                 and same_body(message.get("body") or "")

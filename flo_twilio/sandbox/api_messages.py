@@ -95,7 +95,8 @@ async def update(sandbox: Sandbox, request: Request, account: Account) -> Respon
         return not_found(request)
     form = {k: v[0] for k, v in (await read_form(request)).items()}
     if form.get("Status") == "canceled":
-        if status_of(sandbox.state, message)[0] not in ("scheduled", "accepted", "queued"):
+        status = status_of(sandbox.state, message)[0]
+        if status not in ("scheduled", "accepted", "queued", "canceled"):
             return error(400, 30409, "Message cannot be canceled: it was already sent")
         message["canceled"] = True
     if "Body" in form:
@@ -115,13 +116,21 @@ async def delete(sandbox: Sandbox, request: Request, account: Account) -> Respon
 
 
 def sent_matches(state: SandboxState, message: dict[str, Any], dates: dict[str, str]) -> bool:
+    """Twilio's DateSent filters: a day (YYYY-MM-DD) compares days, a date-time compares
+    moments; ``<`` and ``>`` include the bound."""
     sent = status_of(state, message)[1]
     if sent is None:
         return False
-    day = datetime.fromtimestamp(sent, UTC).date().isoformat()
-    checks = {
-        "": day == dates.get(""),
-        "<": day <= dates.get("<", ""),
-        ">": day >= dates.get(">", ""),
-    }
-    return all(checks[op] for op in dates)
+    moment = datetime.fromtimestamp(sent, UTC)
+    for op, value in dates.items():
+        try:
+            bound = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return False
+        mine: Any = moment if "T" in value else moment.date()
+        limit: Any = (
+            (bound if bound.tzinfo else bound.replace(tzinfo=UTC)) if "T" in value else bound.date()
+        )
+        if not {"": mine == limit, "<": mine <= limit, ">": mine >= limit}[op]:
+            return False
+    return True

@@ -2,7 +2,7 @@
 
 This module holds the app factory, authentication and the guards every route goes
 through; the routes are in one module per resource: ``api_accounts`` (accounts and API
-keys), ``api_phone_numbers``, ``api_messages``, ``api_media``, and the sandbox's own routes
+keys), ``api_phone_numbers``, ``api_messages``, ``api_media``, ``api_calls``, and the sandbox's own routes
 ``api_drills`` (fault drills) and ``api_inbound`` (a phone texting one of the numbers).
 """
 
@@ -22,6 +22,7 @@ from starlette.responses import Response
 
 from flo_twilio.sandbox import (
     api_accounts,
+    api_calls,
     api_drills,
     api_inbound,
     api_media,
@@ -45,6 +46,7 @@ ROUTE_MODULES = (
     api_phone_numbers,
     api_messages,
     api_media,
+    api_calls,
     api_drills,
     api_inbound,
 )

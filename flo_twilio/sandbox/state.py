@@ -1,4 +1,4 @@
-"""What the sandbox remembers: accounts, API keys, numbers and messages."""
+"""What the sandbox remembers: accounts, API keys, numbers, messages and calls."""
 
 from __future__ import annotations
 
@@ -55,9 +55,9 @@ class ApiKey:
 
 
 class SandboxState:
-    """Everything in memory; with ``db_path``, messages and keys also go to SQLite so a
-    restarted sandbox remembers them. ``status_delay`` is the clock: seconds from one
-    message status to the next."""
+    """Everything in memory; with ``db_path``, messages, calls and keys also go to SQLite so
+    a restarted sandbox remembers them. ``status_delay`` is the clock: seconds from one
+    message (or call) status to the next."""
 
     def __init__(
         self,
@@ -78,6 +78,7 @@ class SandboxState:
         self.services: dict[str, str] = {}  # account sid -> its Messaging Service sid
         self.messages: dict[str, dict[str, Any]] = {}
         self.order: dict[str, list[str]] = {}  # account sid -> message sids, oldest first
+        self.calls: dict[str, dict[str, Any]] = {}  # in the order they were made
         self.unsubscribed = set(unsubscribed)
         self.add_account(account_sid, auth_token, numbers)
         self._db = _open(db_path) if db_path else None
@@ -123,12 +124,7 @@ class SandboxState:
         if message["sid"] not in self.messages:
             self.order[message["account_sid"]].append(message["sid"])
         self.messages[message["sid"]] = message
-        if self._db:
-            with self._db:
-                self._db.execute(
-                    "INSERT INTO messages VALUES (?, ?) ON CONFLICT(sid) DO UPDATE SET data = excluded.data",
-                    (message["sid"], json.dumps(message)),
-                )
+        self._store("messages", message)
 
     def delete_message(self, sid: str) -> None:
         message = self.messages.pop(sid)
@@ -136,6 +132,19 @@ class SandboxState:
         if self._db:
             with self._db:
                 self._db.execute("DELETE FROM messages WHERE sid = ?", (sid,))
+
+    def save_call(self, call: dict[str, Any]) -> None:
+        self.calls[call["sid"]] = call
+        self._store("calls", call)
+
+    def _store(self, table: str, record: dict[str, Any]) -> None:
+        """Write ``record`` to ``table`` (messages or calls) of the database, if any."""
+        if self._db:
+            with self._db:
+                self._db.execute(
+                    f"INSERT INTO {table} VALUES (?, ?) ON CONFLICT(sid) DO UPDATE SET data = excluded.data",
+                    (record["sid"], json.dumps(record)),
+                )
 
     def _load(self) -> None:
         assert self._db is not None
@@ -147,6 +156,9 @@ class SandboxState:
             if message["account_sid"] in self.order:
                 self.messages[message["sid"]] = message
                 self.order[message["account_sid"]].append(message["sid"])
+        for (data,) in self._db.execute("SELECT data FROM calls ORDER BY rowid"):
+            call = json.loads(data)
+            self.calls[call["sid"]] = call
 
 
 def _open(path: str | Path) -> sqlite3.Connection:
@@ -160,4 +172,5 @@ def _open(path: str | Path) -> sqlite3.Connection:
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("CREATE TABLE IF NOT EXISTS messages (sid TEXT PRIMARY KEY, data TEXT)")
     db.execute("CREATE TABLE IF NOT EXISTS keys (sid TEXT PRIMARY KEY, data TEXT)")
+    db.execute("CREATE TABLE IF NOT EXISTS calls (sid TEXT PRIMARY KEY, data TEXT)")
     return db
