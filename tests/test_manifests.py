@@ -24,6 +24,7 @@ def test_every_card_has_a_manifest_and_every_manifest_a_card():
             "twilio.custom_api",
             "twilio.incoming_message",
             "twilio.message_status",
+            "twilio.lookup_phone_number",
         }
     )
     for name in builtin:

@@ -6,18 +6,27 @@ from typing import Any
 
 from flo_twilio.card import Card
 from flo_twilio.cards.custom_api import CustomApi
+from flo_twilio.cards.lookup import LookupPhoneNumber
 from flo_twilio.cards.messages import SendMms, SendSms
 from flo_twilio.cards.triggers import IncomingMessage, MessageStatus
 from flo_twilio.cards.twilio_connection import TWILIO
 from flo_twilio.connection import ConnectionType
 from flo_twilio.hookspecs import hookimpl
 
-__all__ = ["TWILIO", "CustomApi", "IncomingMessage", "MessageStatus", "SendMms", "SendSms"]
+__all__ = [
+    "TWILIO",
+    "CustomApi",
+    "IncomingMessage",
+    "LookupPhoneNumber",
+    "MessageStatus",
+    "SendMms",
+    "SendSms",
+]
 
 
 @hookimpl
 def flo_register_cards() -> list[type[Card]]:
-    return [SendSms, SendMms, CustomApi, IncomingMessage, MessageStatus]
+    return [SendSms, SendMms, CustomApi, IncomingMessage, MessageStatus, LookupPhoneNumber]
 
 
 @hookimpl

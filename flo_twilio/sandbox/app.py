@@ -24,6 +24,7 @@ from flo_twilio.sandbox import (
     api_accounts,
     api_drills,
     api_inbound,
+    api_lookups,
     api_media,
     api_messages,
     api_phone_numbers,
@@ -47,6 +48,7 @@ ROUTE_MODULES = (
     api_media,
     api_drills,
     api_inbound,
+    api_lookups,
 )
 
 
