@@ -25,6 +25,8 @@ def test_every_card_has_a_manifest_and_every_manifest_a_card():
             "twilio.incoming_message",
             "twilio.message_status",
             "twilio.lookup_phone_number",
+            "twilio.start_verification",
+            "twilio.check_verification",
         }
     )
     for name in builtin:

@@ -168,6 +168,11 @@ class Call:
     sent_again: bool = False  # sent again after it was not found: once is all
     tries: int = 0  # sent again after the API did not take it
 
+    @property
+    def kept_inputs(self) -> Any:
+        """The inputs as the journal keeps them: secret (writeOnly) fields masked."""
+        return self.card.manifest.masked("inputs", self.inputs)
+
 
 @dataclass(order=True)
 class Later:
@@ -377,7 +382,8 @@ class Engine:
             return self.fail_item(step, index, {"type": "InvalidInput", "message": str(exc)})
         except Exception as exc:
             return self.fail_item(step, index, {"type": type(exc).__name__, "message": str(exc)})
-        call = Call(step, card, index, options, inputs, item_key(options, inputs), mutating)
+        kept = card.manifest.masked("inputs", inputs)  # a secret is never journalled
+        call = Call(step, card, index, options, inputs, item_key(options, kept), mutating)
         if prior is not None and prior.key and prior.key != call.key:
             raise RunChanged(
                 f"step {step.id} item {index} is not what it was when the run started; "
@@ -415,7 +421,7 @@ class Engine:
         assert self.journal is not None
         if call.mutating:
             call.started = self.journal.intent(
-                self.run_id, call.step.id, call.index, call.key, call.inputs
+                self.run_id, call.step.id, call.index, call.key, call.kept_inputs
             )
             await self.journal.durable()
         try:
@@ -598,7 +604,7 @@ class Engine:
             call.index,
             state,
             key=call.key,
-            inputs=call.inputs,
+            inputs=call.kept_inputs,
             outputs=outputs,
             error=error,
             claim=claim,
