@@ -65,7 +65,7 @@ async def test_lookup_requests_conform(lookups_prism, number, fields):
 
 @pytest.mark.parametrize(
     ("to", "channel"),
-    [("+12065551212", "sms"), ("+12065551212", "call"), ("+12065551212", "whatsapp")]
+    [("+12065551212", channel) for channel in ("sms", "call", "whatsapp")]
     + [("ada@example.com", "email")],
 )
 async def test_verify_requests_conform(verify_prism, to, channel):
