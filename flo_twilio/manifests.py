@@ -14,6 +14,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
 from flo_twilio.errors import InvalidInputError, ManifestError, Problem
+from flo_twilio.redaction import MASK
 
 SECTIONS = ("options", "inputs", "outputs")
 _PACKAGE = Path(__file__).parent
@@ -88,6 +89,14 @@ class Manifest:
 
     def required(self, section: str) -> list[str]:
         return list(self.data[section].get("required", []))
+
+    def masked(self, section: str, values: Any) -> Any:
+        """``values`` with every ``writeOnly`` field (a secret the card sends, such as a
+        verification code) replaced by ``***``: what may be stored or shown of them."""
+        if not isinstance(values, Mapping):
+            return values
+        secret = {name for name, prop in self.properties(section).items() if prop.get("writeOnly")}
+        return {k: MASK if k in secret and v is not None else v for k, v in values.items()}
 
     def problems(self, section: str, values: Any) -> list[Problem]:
         """Everything wrong with ``values`` for one section, in a person's words."""

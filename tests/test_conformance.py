@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
 
 import httpx
 import pytest
@@ -29,9 +28,7 @@ from flo_twilio.cards import (
 )
 from flo_twilio.client import Credentials, TwilioClient
 from flo_twilio.client.core import network_transport
-from flo_twilio.sandbox.server import wait_until_serving
 from tests import twilio_spec
-from tests.helpers import free_port
 from tests.test_cards import Recording
 
 SID = "AC" + "a" * 32
@@ -40,23 +37,8 @@ SERVICE = "MG" + "b" * 32
 
 @pytest.fixture(scope="module")
 def prism_url():
-    binary = twilio_spec.prism_binary()
-    spec = twilio_spec.prism_spec()
-    port = free_port()
-    proc = subprocess.Popen(
-        [str(binary), "mock", "-h", "127.0.0.1", "-p", str(port), str(spec)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(
-            proc, lambda: httpx.get(f"{url}/2010-04-01/Accounts.json", auth=(SID, "x")), 60
-        )
+    with twilio_spec.serving_prism(twilio_spec.prism_spec(), "/2010-04-01/Accounts.json") as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def request_violations(response: httpx.Response) -> list[dict]:

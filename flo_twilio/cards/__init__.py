@@ -7,6 +7,7 @@ from typing import Any
 from flo_twilio.card import Card
 from flo_twilio.cards.custom_api import CustomApi
 from flo_twilio.cards.delivery import WaitForDelivery
+from flo_twilio.cards.lookup import LookupPhoneNumber
 from flo_twilio.cards.message_actions import (
     CancelMessage,
     DeleteMessage,
@@ -17,6 +18,7 @@ from flo_twilio.cards.message_actions import (
 from flo_twilio.cards.messages import SendMms, SendSms
 from flo_twilio.cards.triggers import IncomingMessage, MessageStatus
 from flo_twilio.cards.twilio_connection import TWILIO
+from flo_twilio.cards.verify import CheckVerification, StartVerification
 from flo_twilio.cards.voice import GetCall, MakeCall
 from flo_twilio.connection import ConnectionType
 from flo_twilio.hookspecs import hookimpl
@@ -24,17 +26,20 @@ from flo_twilio.hookspecs import hookimpl
 __all__ = [
     "TWILIO",
     "CancelMessage",
+    "CheckVerification",
     "CustomApi",
     "DeleteMessage",
     "GetCall",
     "GetMessage",
     "IncomingMessage",
     "ListMessages",
+    "LookupPhoneNumber",
     "MakeCall",
     "MessageStatus",
     "RedactMessage",
     "SendMms",
     "SendSms",
+    "StartVerification",
     "WaitForDelivery",
 ]
 
@@ -55,6 +60,9 @@ def flo_register_cards() -> list[type[Card]]:
         WaitForDelivery,
         MakeCall,
         GetCall,
+        LookupPhoneNumber,
+        StartVerification,
+        CheckVerification,
     ]
 
 

@@ -143,10 +143,11 @@ class TwilioClient:
         return f"{API_VERSION_PATH}/Accounts/{self.account_sid}"
 
     def product_url(self, product: str) -> str:
-        """Base URL of another Twilio product (messaging, lookups...) for this account."""
-        if product == "api" or self.api_base_url:
+        """Base URL of another Twilio product (messaging, lookups...) for this account: its
+        own host at Twilio, or ``/<product>`` under the account's API base URL."""
+        if product == "api":
             return self.base_url
-        return base_url(product, region=self.region, edge=self.edge)
+        return base_url(product, region=self.region, edge=self.edge, api_base_url=self.api_base_url)
 
     def preview(
         self,

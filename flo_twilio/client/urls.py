@@ -90,13 +90,17 @@ def base_url(
     edge: str | None = None,
     api_base_url: str | None = None,
 ) -> str:
-    """The scheme and host for a Twilio product, e.g. ``https://api.dublin.ie1.twilio.com``.
+    """The base URL of a Twilio product, e.g. ``https://api.dublin.ie1.twilio.com`` or
+    ``https://lookups.twilio.com``.
 
     An edge alone implies region ``us1``. ``api_base_url`` (a sandbox, mock or proxy)
-    overrides everything; plain http is accepted only for loopback hosts.
+    overrides the host: ``api`` is served at its root and every other product under
+    ``/<product>`` (``http://127.0.0.1:4010/lookups``), as the sandbox serves them; plain
+    http is accepted only for loopback hosts.
     """
     if api_base_url:
-        return check_base_url(api_base_url)
+        base = check_base_url(api_base_url)
+        return base if product == "api" else f"{base}/{check_label('api', product)}"
     if edge and not region:
         region = "us1"
     labels = [check_label("api", product)]

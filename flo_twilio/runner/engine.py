@@ -177,6 +177,11 @@ class Call:
     sent_again: bool = False  # sent again after it was not found: once is all
     tries: int = 0  # sent again after the API did not take it
 
+    @property
+    def kept_inputs(self) -> Any:
+        """The inputs as the journal keeps them: secret (writeOnly) fields masked."""
+        return self.card.manifest.masked("inputs", self.inputs)
+
 
 @dataclass(order=True)
 class Later:
@@ -381,7 +386,8 @@ class Engine:
             return self.fail_item(step, index, error_record(exc))
         if self.dry_run:
             return self.preview(step, card, index, options, inputs)
-        call = Call(step, card, index, options, inputs, item_key(options, inputs), mutating)
+        kept = card.manifest.masked("inputs", inputs)  # a secret is never journalled
+        call = Call(step, card, index, options, inputs, item_key(options, kept), mutating)
         if prior is None:
             return await self.send(call, later)
         if prior.key and prior.key != call.key:
@@ -434,7 +440,7 @@ class Engine:
         assert self.journal is not None
         if call.mutating:
             call.started = self.journal.intent(
-                self.run_id, call.step.id, call.index, call.key, call.inputs
+                self.run_id, call.step.id, call.index, call.key, call.kept_inputs
             )
             await self.journal.durable()
         try:
@@ -634,7 +640,7 @@ class Engine:
             call.index,
             state,
             key=call.key,
-            inputs=call.inputs,
+            inputs=call.kept_inputs,
             outputs=outputs,
             error=error,
             claim=claim,

@@ -25,9 +25,11 @@ from flo_twilio.sandbox import (
     api_calls,
     api_drills,
     api_inbound,
+    api_lookups,
     api_media,
     api_messages,
     api_phone_numbers,
+    api_verify,
 )
 from flo_twilio.sandbox.callbacks import Callbacks
 from flo_twilio.sandbox.faults import Faults
@@ -49,6 +51,8 @@ ROUTE_MODULES = (
     api_calls,
     api_drills,
     api_inbound,
+    api_lookups,
+    api_verify,
 )
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flo_twilio.sandbox.verify_rules import VerifyState
+
 DEFAULT_ACCOUNT_SID = "AC" + "0" * 31 + "1"
 DEFAULT_AUTH_TOKEN = "sandbox-auth-token-0000000000001"
 DEFAULT_NUMBERS = ("+15005550006", "+15017122661", "+15558675310")
@@ -80,6 +82,7 @@ class SandboxState:
         self.order: dict[str, list[str]] = {}  # account sid -> message sids, oldest first
         self.calls: dict[str, dict[str, Any]] = {}  # in the order they were made
         self.unsubscribed = set(unsubscribed)
+        self.verify = VerifyState()  # Verify services and verifications: in memory only
         self.add_account(account_sid, auth_token, numbers)
         self._db = _open(db_path) if db_path else None
         if self._db:
