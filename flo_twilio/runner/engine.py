@@ -362,8 +362,8 @@ class Engine:
             item_scope = {**scope, "item": item} if step.for_each is not None else scope
             options = plain(refs.render(step.options, item_scope))
             inputs = plain(refs.render(step.inputs, item_scope))
-            card.manifest.check("options", options)
-            card.manifest.check("inputs", inputs)
+            card.manifest.check("options", options, refs.constant_keys(step.options))
+            card.manifest.check("inputs", inputs, refs.constant_keys(step.inputs))
             mutating = card.changes_world(options)
             if self.dry_run:
                 self.on_preview(
