@@ -9,7 +9,7 @@ import httpx
 
 try:  # the aiohttp transport wraps aiohttp errors; their cause tells what happened
     import aiohttp
-except ImportError:  # pragma: no cover - aiohttp is a dependency of httpx-aiohttp
+except ImportError:  # pragma: no cover - aiohttp is a dependency
     aiohttp = None  # type: ignore[assignment]
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
@@ -37,7 +37,7 @@ class RetryPolicy:
 def never_sent(exc: httpx.TransportError) -> bool:
     """True when the request surely never reached the server (safe to send again).
 
-    httpx-aiohttp maps every aiohttp connection error, including a server that dropped
+    The aiohttp transport maps every aiohttp connection error, including a server that dropped
     the connection after reading the request, to ``ConnectTimeout``; only the cause
     tells a refused connection from a lost answer.
     """
