@@ -125,7 +125,8 @@ class Journal:
         self._connection = threading.RLock()
         self._queue = threading.Condition()  # guards what follows
         self._waiting: list[Statement] = []  # item writes not yet handed to SQLite
-        self._written = self._committed = 0  # writes made; writes committed (counts)
+        # Item writes made; handed to SQLite (in a transaction left open); committed.
+        self._written = self._executed = self._committed = 0
         self._watchers: list[tuple[int, asyncio.Future[None]]] = []  # durable() callers
         self._failure: sqlite3.Error | None = None  # a commit failed: nothing more is durable
         self._writer: threading.Thread | None = None
@@ -166,8 +167,11 @@ class Journal:
             db.execute("COMMIT")
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
-        with self._use() as db:
-            return db.execute(sql, args).fetchall()
+        """Rows of a query that sees every write made so far (committed by the writer
+        later: a read waits for no fsync)."""
+        with self._connection:
+            self._execute_waiting()
+            return self._db.execute(sql, args).fetchall()
 
     def _write(self, sql: str, args: Sequence[Any] = ()) -> None:
         with self._use() as db:
@@ -341,37 +345,56 @@ class Journal:
     def _write_forever(self) -> None:
         while True:
             with self._queue:
-                while not self._waiting and not self._closing:
+                while self._committed == self._written and not self._closing:
                     self._queue.wait()
-                if not self._waiting:
+                if self._committed == self._written or self._failure is not None:
                     return
             with self._connection:
                 self._commit_waiting()
 
-    def _commit_waiting(self) -> None:
-        """Commit every waiting write in one transaction (the caller holds the connection)."""
+    def _execute_waiting(self) -> None:
+        """Hand every waiting write to SQLite, in the open transaction (the caller holds the
+        connection)."""
         with self._queue:
             statements, self._waiting = self._waiting, []
             upto = self._written
-        failure = self._failure
-        if statements and failure is None:
-            try:
+        if not statements or self._failure is not None:
+            return
+        try:
+            if not self._db.in_transaction:
                 self._db.execute("BEGIN IMMEDIATE")
-                for sql, args in statements:
-                    self._db.execute(sql, args)
+            for sql, args in statements:
+                self._db.execute(sql, args)
+        except sqlite3.Error as exc:
+            self._fail(exc)
+        else:
+            self._executed = upto
+
+    def _commit_waiting(self) -> None:
+        """Commit every write made so far in one transaction (the caller holds the
+        connection), and tell who waits for it."""
+        self._execute_waiting()
+        if self._db.in_transaction and self._failure is None:
+            try:
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                failure = self._failure = exc
+                self._fail(exc)
+        failure = self._failure
         with self._queue:
             if failure is None:
-                self._committed = upto
+                self._committed = self._executed
+            upto = self._committed
             due = [f for n, f in self._watchers if n <= upto or failure is not None]
             self._watchers = [(n, f) for n, f in self._watchers if n > upto and failure is None]
         for future in due:
             with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits
                 future.get_loop().call_soon_threadsafe(_settle, future, failure)
+
+    def _fail(self, exc: sqlite3.Error) -> None:
+        """A write failed: what was not committed is lost, and nothing more is durable."""
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+        self._failure = exc
 
     def commit(self) -> None:
         """Commit every write made so far, now; raise if a commit failed."""
