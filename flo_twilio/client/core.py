@@ -36,6 +36,7 @@ DEFAULT_RETRY = RetryPolicy()
 # Paging stops with an error past this many pages (at Twilio's largest page size, a
 # million records): a server that never says "last page" cannot keep flo busy forever.
 MAX_PAGES = 1000
+URLS_KEPT = 64
 
 
 @dataclass(frozen=True, repr=False)
@@ -128,6 +129,7 @@ class TwilioClient:
         )
         self._authorization = basic_auth(credentials.username, credentials.secret)
         self._extensions = {"timeout": timeout.as_dict()}
+        self._urls: dict[str, httpx.URL] = {}  # parsed once: a bulk send posts to one URL
 
     def __repr__(self) -> str:
         return f"TwilioClient(account_sid={self.account_sid!r}, base_url={self.base_url!r})"
@@ -202,7 +204,7 @@ class TwilioClient:
         send_headers["Authorization"] = self._authorization  # always the account's own
         request = httpx.Request(
             method,
-            (base or self.base_url) + path,
+            self._url((base or self.base_url) + path),
             params=params,
             content=content,
             headers=send_headers,
@@ -225,6 +227,14 @@ class TwilioClient:
         if status >= 400 and raise_for_status:
             raise api_error(response, method, path)
         return response
+
+    def _url(self, text: str) -> httpx.URL:
+        url = self._urls.get(text)
+        if url is None:
+            if len(self._urls) >= URLS_KEPT:
+                self._urls.clear()
+            url = self._urls[text] = httpx.URL(text)
+        return url
 
     async def _send(self, call: _Call, request: httpx.Request) -> httpx.Response:
         """Try ``request`` until it is answered, retrying what may be retried in time."""

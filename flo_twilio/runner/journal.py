@@ -132,6 +132,7 @@ class Journal:
         self._writer: threading.Thread | None = None
         self._wake_due = False
         self._closing = False
+        self._intents: dict[tuple[str, str, int], str] = {}  # inputs written, until finished
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -386,9 +387,12 @@ class Journal:
             upto = self._committed
             due = [f for n, f in self._watchers if n <= upto or failure is not None]
             self._watchers = [(n, f) for n, f in self._watchers if n > upto and failure is None]
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
         for future in due:
+            by_loop.setdefault(future.get_loop(), []).append(future)
+        for loop, futures in by_loop.items():  # one wake-up of each loop
             with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits
-                future.get_loop().call_soon_threadsafe(_settle, future, failure)
+                loop.call_soon_threadsafe(_settle, futures, failure)
 
     def _fail(self, exc: sqlite3.Error) -> None:
         """A write failed: what was not committed is lost, and nothing more is durable."""
@@ -418,13 +422,14 @@ class Journal:
         """Write that this item is about to be called (``durable`` before calling it);
         returns the time recorded."""
         now = time.time()
+        text = self._intents[(run_id, step_id, index)] = scrub(inputs)
         self._add(
             (
                 "INSERT INTO items VALUES (?, ?, ?, ?, 'intent', ?, NULL, NULL, ?, ?) "
                 "ON CONFLICT (run_id, step_id, idx) DO UPDATE SET state = 'intent', "
                 "key = excluded.key, inputs = excluded.inputs, started = excluded.started, "
                 "updated = excluded.updated, error = NULL",
-                (run_id, step_id, index, key, scrub(inputs), now, now),
+                (run_id, step_id, index, key, text, now, now),
             )
         )
         return now
@@ -448,6 +453,7 @@ class Journal:
         ``exclusive``, a result another item has claimed is not taken: False, nothing written
         (such a claim is committed at once, to know)."""
         now = time.time()
+        inputs_text = self._intents.pop((run_id, step_id, index), None) or scrub(inputs)
         record: Statement = (
             "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (run_id, step_id, idx) DO UPDATE SET state = excluded.state, "
@@ -458,7 +464,7 @@ class Journal:
                 index,
                 key,
                 state,
-                scrub(inputs),
+                inputs_text,
                 scrub(outputs) if outputs is not None else None,
                 scrub(error) if error is not None else None,
                 now,
@@ -489,13 +495,14 @@ class Journal:
         return row is not None and tuple(row) == (run_id, step_id, index)
 
 
-def _settle(future: asyncio.Future[None], failure: BaseException | None) -> None:
-    if future.done():
-        return
-    if failure is None:
-        future.set_result(None)
-    else:
-        future.set_exception(failure)
+def _settle(futures: list[asyncio.Future[None]], failure: BaseException | None) -> None:
+    for future in futures:
+        if future.done():
+            continue
+        if failure is None:
+            future.set_result(None)
+        else:
+            future.set_exception(failure)
 
 
 RUN_COLUMNS = (
