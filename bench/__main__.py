@@ -73,7 +73,11 @@ def measure(s: Settings, lab: Lab) -> list[Row]:
 
     def add(*measured: Row) -> None:
         for row in measured:
-            print(f"  {row.case}: {row.who}: {row.seconds:.2f} s {row.note}", file=sys.stderr, flush=True)
+            print(
+                f"  {row.case}: {row.who}: {row.seconds:.2f} s {row.note}",
+                file=sys.stderr,
+                flush=True,
+            )
             rows.append(row)
 
     loop = f"loopback, {s.concurrency} in flight, {s.messages:,} messages"

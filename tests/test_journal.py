@@ -73,3 +73,25 @@ async def test_a_failed_commit_stops_every_later_send(tmp_path):
         await asyncio.wait_for(journal.durable(), 5)
     assert committed_state(tmp_path / "runs.db", 0) is None
     blocker.close()
+
+
+def test_a_loop_that_ended_before_its_writes_were_committed_stalls_no_later_loop(tmp_path):
+    journal = Journal(tmp_path / "runs.db")
+
+    first = asyncio.new_event_loop()
+
+    async def write_and_leave() -> None:
+        journal.intent("r1", "s", 0, "k", {})
+        first.stop()  # its loop ends before the writer is woken
+
+    async def write_and_wait() -> None:
+        journal.intent("r1", "s", 1, "k", {})
+        await asyncio.wait_for(journal.durable(), 5)
+
+    task = first.create_task(write_and_leave())
+    first.run_forever()
+    first.close()
+    assert task.done()
+    asyncio.run(write_and_wait())
+    assert committed_state(tmp_path / "runs.db", 0) == committed_state(tmp_path / "runs.db", 1)
+    assert committed_state(tmp_path / "runs.db", 1) == "intent"

@@ -130,7 +130,7 @@ class Journal:
         self._watchers: list[tuple[int, asyncio.Future[None]]] = []  # durable() callers
         self._failure: sqlite3.Error | None = None  # a commit failed: nothing more is durable
         self._writer: threading.Thread | None = None
-        self._wake_due = False
+        self._wake_due: asyncio.AbstractEventLoop | None = None  # the loop a wake-up is due on
         self._closing = False
         self._intents: dict[tuple[str, str, int], str] = {}  # inputs written, until finished
 
@@ -326,8 +326,9 @@ class Journal:
         with self._queue:
             self._waiting.extend(statements)
             self._written += 1
-            wake = loop is not None and not self._wake_due
-            self._wake_due = self._wake_due or wake
+            wake = loop is not None and self._wake_due is not loop  # (a closed loop never woke)
+            if wake:
+                self._wake_due = loop
         if loop is None:
             self.commit()
         elif wake:  # once per turn of the loop: what this turn writes goes in together
@@ -335,7 +336,7 @@ class Journal:
 
     def _wake(self) -> None:
         with self._queue:
-            self._wake_due = False
+            self._wake_due = None
             if self._writer is None:
                 self._writer = threading.Thread(
                     target=self._write_forever, name="flo-journal", daemon=True
