@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -292,7 +291,3 @@ def noop_steps(lab: Lab, steps: int) -> Row:
 
     seconds, cpu = run_noop_flow(lab.folder, steps)
     return Row("engine", f"{steps:,} no-op steps", steps, seconds, cpu)
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values)
