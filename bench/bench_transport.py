@@ -11,7 +11,6 @@ import sys
 import time
 
 import httpx
-from httpx_aiohttp import AiohttpTransport
 
 from bench.common import (
     FORM,
@@ -23,6 +22,7 @@ from bench.common import (
     with_aiohttp,
 )
 from flo_twilio.client import Credentials, TwilioClient
+from flo_twilio.client.transport import AiohttpTransport
 from flo_twilio.sandbox.server import sandbox_process
 
 CONCURRENCY = 16
@@ -65,8 +65,8 @@ def main(count: int = 2000) -> None:
             "httpx default transport": measure(
                 "httpx default transport", count, lambda: asyncio.run(with_httpx(url, count, None))
             ),
-            "httpx + httpx-aiohttp transport": measure(
-                "httpx + httpx-aiohttp transport",
+            "httpx client + flo's aiohttp transport": measure(
+                "httpx client + flo's aiohttp transport",
                 count,
                 lambda: asyncio.run(with_httpx(url, count, AiohttpTransport())),
             ),

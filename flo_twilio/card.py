@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Container, Mapping
+from collections.abc import Collection, Container, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -88,10 +88,16 @@ class Card:
         raise NotImplementedError(f"{self.name} cannot reconcile an interrupted call")
 
 
-def check_call(card: Card, options: Any, inputs: Any) -> None:
-    """Raise ``InvalidInputError`` naming every problem of ``options`` and ``inputs``."""
-    card.manifest.check("options", options)
-    card.manifest.check("inputs", inputs)
+Fixed = tuple[Collection[str], Collection[str]]
+NOTHING_FIXED: Fixed = (frozenset(), frozenset())
+
+
+def check_call(card: Card, options: Any, inputs: Any, fixed: Fixed = NOTHING_FIXED) -> None:
+    """Raise ``InvalidInputError`` naming every problem of ``options`` and ``inputs``.
+    ``fixed`` names the options and the inputs whose values are the same in every call (a
+    host's literals): once they pass, later calls check only the rest."""
+    card.manifest.check("options", options, fixed[0])
+    card.manifest.check("inputs", inputs, fixed[1])
 
 
 def check_outputs(card: Card, outputs: Any) -> Any:
@@ -103,10 +109,16 @@ def check_outputs(card: Card, outputs: Any) -> Any:
 
 
 async def call_card(
-    card: Card, ctx: CardContext, options: Mapping[str, Any], inputs: Mapping[str, Any]
+    card: Card,
+    ctx: CardContext,
+    options: Mapping[str, Any],
+    inputs: Mapping[str, Any],
+    *,
+    fixed: Fixed = NOTHING_FIXED,
 ) -> dict[str, Any]:
-    """Check options and inputs against the manifest, run the card, check its outputs:
-    ``InvalidInputError`` before the call, ``BadOutputsError`` after it."""
-    check_call(card, options, inputs)
+    """Check options and inputs against the manifest (``fixed`` as ``check_call`` says),
+    run the card, check its outputs: ``InvalidInputError`` before the call,
+    ``BadOutputsError`` after it."""
+    check_call(card, options, inputs, fixed)
     outputs = await card.run(ctx, options, inputs)
     return check_outputs(card, outputs)

@@ -25,6 +25,7 @@ from flo_twilio.client import (
 )
 from flo_twilio.client import core as client_core
 from flo_twilio.client.retry import never_sent
+from flo_twilio.client.transport import httpx_errors
 from flo_twilio.errors import InvalidInputError, OutcomeUnknownError
 
 pytestmark = pytest.mark.anyio
@@ -306,9 +307,10 @@ async def test_get_is_retried_on_5xx_and_timeouts(answer):
 
 def test_aiohttp_disconnects_are_not_mistaken_for_refused_connections():
     def wrapped(cause: Exception) -> httpx.TransportError:
-        exc = httpx.ConnectTimeout("mapped")  # what httpx-aiohttp maps both to
-        exc.__cause__ = cause
-        return exc
+        # what the transport maps both to
+        with pytest.raises(httpx.ConnectTimeout) as mapped, httpx_errors():
+            raise cause
+        return mapped.value
 
     assert not never_sent(wrapped(aiohttp.ServerDisconnectedError()))
     refused = aiohttp.ClientConnectorError(None, OSError(111, "refused"))  # type: ignore[arg-type]
@@ -359,10 +361,11 @@ async def test_redirects_are_not_followed():
 
 
 async def test_timeouts_are_on_by_default():
-    client = make(Recorder(httpx.Response(200)))
-    assert client._http.timeout.connect == 10.0 and client._http.timeout.read == 30.0
-    assert client._http.trust_env is False
-    await client.aclose()
+    recorder = Recorder(httpx.Response(200))
+    async with make(recorder) as client:
+        await client.request("GET", "/x")
+    timeout = recorder.requests[0].extensions["timeout"]
+    assert timeout["connect"] == 10.0 and timeout["read"] == 30.0
 
 
 async def test_secrets_never_reach_logs_reprs_or_errors(caplog):

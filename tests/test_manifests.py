@@ -1,12 +1,15 @@
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
 
 from flo_twilio import load_registry
 from flo_twilio.cards.manifest_folder import FOLDER as MANIFEST_DIR
 from flo_twilio.cards.manifest_folder import load_manifest
 from flo_twilio.errors import InvalidInputError, ManifestError
-from flo_twilio.manifests import Manifest
+from flo_twilio.manifests import FORMATS, Manifest
 
 MANIFEST_FILES = sorted(MANIFEST_DIR.glob("*.json"))
 
@@ -134,3 +137,51 @@ def test_check_raises_with_every_problem():
     assert "inputs.mediaUrls must have at most 10 items" in messages
     assert "inputs.mediaUrls.10 is not in the expected form" in messages
     assert info.value.exit_code == 2
+
+
+PHONE_LIKE = st.text(alphabet="+0123456789 \n٣whatsap:", max_size=18)
+ANY_VALUE = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), PHONE_LIKE)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    to=st.one_of(PHONE_LIKE, ANY_VALUE),
+    body=st.one_of(st.text(max_size=3), st.just("x" * 1601), ANY_VALUE),
+    extra=st.dictionaries(
+        st.sampled_from(["sendAt", "statusCallback", "validityPeriod", "boddy", "mediaUrls"]),
+        st.one_of(
+            st.sampled_from(["2026-12-01T09:00:00Z", "2026-12-01T09:00:00", "https://e.com/ä b"]),
+            ANY_VALUE,
+        ),
+    ),
+)
+def test_the_fast_validator_never_lets_through_what_jsonschema_refuses(to, body, extra):
+    """jsonschema-rs answers first; whatever it passes, jsonschema must pass too."""
+    for name in ("twilio.send_sms", "twilio.send_mms"):
+        manifest = load_manifest(name)
+        values = {"to": to, "body": body, **extra}
+        reference = Draft202012Validator(manifest.data["inputs"], format_checker=FORMATS)
+        assert (manifest.problems("inputs", values) == []) == reference.is_valid(values)
+
+
+def test_a_fixed_property_is_checked_once_per_value(monkeypatch):
+    """A property literal in the flow (the same in every item) is checked once; what varies
+    is checked every time, and a new fixed value is checked again."""
+    data = json.loads((MANIFEST_DIR / "twilio.send_sms.json").read_text())
+    checked = []
+    real = FORMATS.checkers["date-time"]
+    monkeypatch.setitem(
+        FORMATS.checkers, "date-time", (lambda v: checked.append(v) or real[0](v), real[1])
+    )
+    manifest = Manifest(data)
+    fixed = {"sendAt"}
+    for i in range(50):
+        values = {"to": f"+1206555{i:04d}", "body": "hi", "sendAt": "2026-12-01T09:00:00Z"}
+        assert manifest.problems("inputs", values, fixed) == []
+    assert len(checked) == 1
+    bad_to = {"to": "12065550000", "body": "hi", "sendAt": "2026-12-01T09:00:00Z"}
+    assert [p.message for p in manifest.problems("inputs", bad_to, fixed)] == [
+        "inputs.to is not in the expected form"
+    ]
+    bad_fixed = {"to": "+12065550000", "body": "hi", "sendAt": "tomorrow"}
+    assert manifest.problems("inputs", bad_fixed, fixed)

@@ -94,8 +94,8 @@ async def test_list_messages_reads_as_many_pages_as_the_limit_needs(client):
 
     for i in range(5):
         await send(CardContext(client, {}), body=f"m{i}")
-    wire = Recording(client._http._transport)
-    client._http._transport = wire
+    wire = Recording(client._transport)
+    client._transport = wire
     card = ListMessages()
     outputs = await call_card(card, CardContext(client, {}), {}, {"limit": 3})
     assert outputs["count"] == 3 and len(wire.requests) == 1

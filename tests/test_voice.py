@@ -39,7 +39,7 @@ def wire(state):
 @pytest.fixture
 async def ctx(state, wire):
     async with sandbox_client(create_app(state)) as client:
-        client._http._transport = wire
+        client._transport = wire
         yield CardContext(client, {"sid": SID})
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import platform
@@ -35,6 +36,7 @@ DEFAULT_RETRY = RetryPolicy()
 # Paging stops with an error past this many pages (at Twilio's largest page size, a
 # million records): a server that never says "last page" cannot keep flo busy forever.
 MAX_PAGES = 1000
+URLS_KEPT = 64
 
 
 @dataclass(frozen=True, repr=False)
@@ -72,9 +74,13 @@ def user_agent() -> str:
 
 def network_transport() -> httpx.AsyncBaseTransport:
     """The transport for real sockets: aiohttp-backed, chosen by bench/bench_transport.py."""
-    from httpx_aiohttp import AiohttpTransport
+    from flo_twilio.client.transport import AiohttpTransport
 
-    return AiohttpTransport(trust_env=False)
+    return AiohttpTransport()
+
+
+def basic_auth(username: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{secret}".encode()).decode("ascii")
 
 
 class TwilioClient:
@@ -85,6 +91,9 @@ class TwilioClient:
     whose outcome is unknown raises ``OutcomeUnknownError`` instead of being resent.
     Every call, retries included, ends within ``deadline`` seconds. ``clock`` holds the
     offset of the API's clock, measured from the ``Date`` header of every answer.
+
+    Requests go straight to the transport, as httpx requests: a bulk send needs none of an
+    httpx client's cookies, redirects or per-request auth flow.
     """
 
     def __init__(
@@ -108,18 +117,19 @@ class TwilioClient:
         self.clock = ClockOffset()
         self._in_flight = asyncio.Semaphore(max_in_flight)
         register_secret(credentials.secret, username=credentials.username)
-        self._http = httpx.AsyncClient(
-            auth=httpx.BasicAuth(credentials.username, credentials.secret),
-            transport=transport or network_transport(),
-            timeout=timeout,
-            follow_redirects=False,
-            trust_env=False,
-            headers={
+        self.timeout = timeout
+        self._transport = transport or network_transport()
+        self._headers = httpx.Headers(
+            {
                 "User-Agent": user_agent(),
                 "Accept": "application/json",
                 "Accept-Charset": "utf-8",
-            },
+                "Connection": "keep-alive",
+            }
         )
+        self._authorization = basic_auth(credentials.username, credentials.secret)
+        self._extensions = {"timeout": timeout.as_dict()}
+        self._urls: dict[str, httpx.URL] = {}  # parsed once: a bulk send posts to one URL
 
     def __repr__(self) -> str:
         return f"TwilioClient(account_sid={self.account_sid!r}, base_url={self.base_url!r})"
@@ -136,7 +146,7 @@ class TwilioClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._transport.aclose()
 
     @property
     def account_path(self) -> str:
@@ -184,17 +194,22 @@ class TwilioClient:
         Headers that HTTP cannot carry are refused before anything is sent.
         """
         method = method.upper()
-        send_headers = dict(headers or {})
-        check_headers(send_headers)
+        send_headers = self._headers.copy()
+        if headers:
+            check_headers(headers)
+            send_headers.update(headers)
         if form is not None:
             content = encode_form(form)
-            send_headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
-        request = self._http.build_request(
+            if "Content-Type" not in send_headers:
+                send_headers["Content-Type"] = "application/x-www-form-urlencoded"
+        send_headers["Authorization"] = self._authorization  # always the account's own
+        request = httpx.Request(
             method,
-            (base or self.base_url) + path,
+            self._url((base or self.base_url) + path),
             params=params,
             content=content,
             headers=send_headers,
+            extensions=self._extensions,
         )
         call = _Call(method, path, time.monotonic() + self.deadline)
         try:
@@ -213,6 +228,14 @@ class TwilioClient:
         if status >= 400 and raise_for_status:
             raise api_error(response, method, path)
         return response
+
+    def _url(self, text: str) -> httpx.URL:
+        url = self._urls.get(text)
+        if url is None:
+            if len(self._urls) >= URLS_KEPT:
+                self._urls.clear()
+            url = self._urls[text] = httpx.URL(text)
+        return url
 
     async def _send(self, call: _Call, request: httpx.Request) -> httpx.Response:
         """Try ``request`` until it is answered, retrying what may be retried in time."""
@@ -259,8 +282,12 @@ class TwilioClient:
         async with self._in_flight:
             call.on_wire = True
             sent = time.time()
-            response = await self._http.send(request)
-            await response.aread()
+            response = await self._transport.handle_async_request(request)
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+            response.request = request
             call.on_wire = False
         self.clock.observe(response.headers.get("date"), sent, time.time())
         return response

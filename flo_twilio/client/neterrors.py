@@ -17,7 +17,7 @@ SANDBOX_HINT = (
 
 def unreachable(exc: BaseException, url: str) -> str:
     """``could not reach HOST: CAUSE`` for a transport error, looking through the chain of
-    causes (httpx-aiohttp reports every connection failure as ConnectTimeout)."""
+    causes (the aiohttp transport reports every connection failure as ConnectTimeout)."""
     host = urlsplit(url).netloc
     text = f"could not reach {host}: {cause(exc)}"
     if (urlsplit(url).hostname or "").endswith("twilio.com"):

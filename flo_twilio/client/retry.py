@@ -7,11 +7,6 @@ from dataclasses import dataclass
 
 import httpx
 
-try:  # the aiohttp transport wraps aiohttp errors; their cause tells what happened
-    import aiohttp
-except ImportError:  # pragma: no cover - aiohttp is a dependency of httpx-aiohttp
-    aiohttp = None  # type: ignore[assignment]
-
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 TOO_MANY_REQUESTS = 429
 
@@ -37,13 +32,15 @@ class RetryPolicy:
 def never_sent(exc: httpx.TransportError) -> bool:
     """True when the request surely never reached the server (safe to send again).
 
-    httpx-aiohttp maps every aiohttp connection error, including a server that dropped
+    The aiohttp transport maps every aiohttp connection error, including a server that dropped
     the connection after reading the request, to ``ConnectTimeout``; only the cause
     tells a refused connection from a lost answer.
     """
     if not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
         return False
+    import aiohttp  # here, not at start-up: only a failed request needs it
+
     cause = exc.__cause__
-    if aiohttp is not None and isinstance(cause, aiohttp.ClientError):
+    if isinstance(cause, aiohttp.ClientError):
         return isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
     return True

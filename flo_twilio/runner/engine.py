@@ -108,6 +108,11 @@ class Tally:
         }
 
 
+def fixed_keys(step: Step) -> tuple[frozenset[str], frozenset[str]]:
+    """The step's options and inputs that are literal in the flow: the same for every item."""
+    return refs.constant_keys(step.options), refs.constant_keys(step.inputs)
+
+
 def item_key(options: Any, inputs: Any) -> str:
     """What identifies an item's call: a resumed run refuses items that changed."""
     text = json.dumps([options, inputs], sort_keys=True, default=str)
@@ -407,7 +412,7 @@ class Engine:
     def preview(self, step: Step, card: Card, index: int, options: Any, inputs: Any) -> str:
         """A dry run's item: checked, and handed to ``on_preview`` instead of the card."""
         try:
-            check_call(card, options, inputs)
+            check_call(card, options, inputs, fixed_keys(step))
             request = card.preview(self.ctx, options, inputs)
         except InvalidInputError as exc:
             return self.fail_item(step, index, {"type": "InvalidInput", "message": str(exc)})
@@ -444,7 +449,9 @@ class Engine:
             )
             await self.journal.durable()
         try:
-            outputs = await call_card(call.card, self.ctx, call.options, call.inputs)
+            outputs = await call_card(
+                call.card, self.ctx, call.options, call.inputs, fixed=fixed_keys(call.step)
+            )
         except BadOutputsError as exc:
             return self.bad_outputs(call, exc, exclusive=False)
         except OutcomeUnknownError as exc:

@@ -1,9 +1,12 @@
 """The run journal: SQLite (WAL) under FLO_HOME. An item's intent is committed before a
 card that changes the world is called, its outcome after; a resumed run reads both.
 
-Items' writes made while a run's event loop turns are committed together, once per turn: one
-fsync for all of them. ``durable`` waits for that commit (an intent must be durable before
-its call leaves); an outcome lost to a crash before its commit costs a look-up, never a send.
+Item writes are made off the event loop by one writer thread, which commits all the writes
+waiting at that moment in one transaction: one fsync for all of them, while the loop goes on
+sending. ``durable`` waits for the commit of everything written so far (an intent must be
+durable before its call leaves); outcomes are not waited for: one lost to a crash before
+its commit costs a look-up, never a send. Every read, and every write that is not an item's,
+first commits what waits, so the journal reads as if every write were made at once.
 
 Results found by reconciliation, and the results of sends, are *claimed* per account: no
 other item of any run can take a claimed result. Everything that grows with the number of
@@ -19,6 +22,7 @@ import json
 import os
 import secrets
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -99,37 +103,80 @@ def _item(row: tuple[Any, ...]) -> Item:
 ITEM_COLUMNS = "step_id, idx, key, state, inputs, outputs, error, started"
 
 
+Statement = tuple[str, tuple[Any, ...]]
+
+
 class Journal:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         new = not path.exists()
-        self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
-        self._committed: asyncio.Future[None] | None = None  # the batch's commit, once due
+        # One connection, used by one thread at a time (``_use``): this one, or the writer.
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
         if new:
             os.chmod(path, 0o600)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")  # an intent survives a crash or power loss
-        self.db.executescript(SCHEMA)
-        have = {row[1] for row in self.db.execute("PRAGMA table_info(runs)")}
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # an intent survives a crash or power loss
+        self._db.executescript(SCHEMA)
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
         for column, kind in ADDED_COLUMNS.items():
             if column not in have:
                 with contextlib.suppress(sqlite3.OperationalError):  # another process added it
-                    self.db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+                    self._db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+        self._connection = threading.RLock()
+        self._queue = threading.Condition()  # guards what follows
+        self._waiting: list[Statement] = []  # item writes not yet handed to SQLite
+        # Item writes made; handed to SQLite (in a transaction left open); committed.
+        self._written = self._executed = self._committed = 0
+        self._watchers: list[tuple[int, asyncio.Future[None]]] = []  # durable() callers
+        self._failure: sqlite3.Error | None = None  # a commit failed: nothing more is durable
+        self._writer: threading.Thread | None = None
+        self._wake_due: asyncio.AbstractEventLoop | None = None  # the loop a wake-up is due on
+        self._closing = False
+        self._intents: dict[tuple[str, str, int], str] = {}  # inputs written, until finished
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The connection, with every write made so far committed (for tests and tools)."""
+        self.commit()
+        return self._db
 
     def close(self) -> None:
+        with self._queue:
+            self._closing = True
+            self._queue.notify()
+        if self._writer is not None:
+            self._writer.join()
         self.commit()
-        self.db.close()
+        self._db.close()
+
+    @contextlib.contextmanager
+    def _use(self) -> Iterator[sqlite3.Connection]:
+        """The connection, to this thread alone, with every waiting write committed."""
+        with self._connection:
+            self._commit_waiting()
+            yield self._db
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        self.commit()
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        with self._use() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        """Rows of a query that sees every write made so far (committed by the writer
+        later: a read waits for no fsync)."""
+        with self._connection:
+            self._execute_waiting()
+            return self._db.execute(sql, args).fetchall()
+
+    def _write(self, sql: str, args: Sequence[Any] = ()) -> None:
+        with self._use() as db:
+            db.execute(sql, args)
 
     # Runs.
 
@@ -144,7 +191,7 @@ class Journal:
         """Record a new run, owned by this process; ``bound`` is what it is bound to."""
         run_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
         now = time.time()
-        self.db.execute(
+        self._write(
             "INSERT INTO runs (id, flow, flow_path, account, arguments, status, created, "
             "updated, summary, pid, owner, bound) "
             "VALUES (?, ?, ?, ?, ?, 'running', ?, ?, '{}', ?, ?, ?)",
@@ -167,31 +214,30 @@ class Journal:
         """Mark the run as running in this process; refuse when another live process runs it
         (two processes resuming one run could both send an item)."""
         with self.transaction():
-            row = self.db.execute(
+            row = self._db.execute(
                 "SELECT status, pid, owner FROM runs WHERE id = ?", (run_id,)
             ).fetchone()
             if row and row[0] == "running" and row[2] != process.identity() and _alive(*row[1:]):
                 raise InvalidInputError(
                     f"run {run_id} is running in process {row[1]}; wait for it, or stop it first"
                 )
-            self.db.execute(
+            self._db.execute(
                 "UPDATE runs SET status = 'running', pid = ?, owner = ?, updated = ? WHERE id = ?",
                 (os.getpid(), process.identity(), time.time(), run_id),
             )
 
     def set_status(self, run_id: str, status: str, summary: dict[str, Any] | None = None) -> None:
-        self.commit()
-        self.db.execute(
+        self._write(
             "UPDATE runs SET status = ?, updated = ?, summary = COALESCE(?, summary) WHERE id = ?",
             (status, time.time(), scrub(summary) if summary is not None else None, run_id),
         )
 
     def run(self, run_id: str) -> dict[str, Any] | None:
-        row = self.db.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
-        return self._run_row(row) if row else None
+        rows = self._read(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
+        return self._run_row(rows[0]) if rows else None
 
     def runs(self) -> list[dict[str, Any]]:
-        rows = self.db.execute(f"SELECT {RUN_COLUMNS} FROM runs ORDER BY created DESC").fetchall()
+        rows = self._read(f"SELECT {RUN_COLUMNS} FROM runs ORDER BY created DESC")
         return [self._run_row(row) for row in rows]
 
     def _run_row(self, row: tuple[Any, ...]) -> dict[str, Any]:
@@ -200,9 +246,9 @@ class Journal:
         if status == "running" and not _alive(pid, owner):
             status = "interrupted"  # its process is gone (killed, or the machine stopped)
         counts = dict(
-            self.db.execute(
+            self._read(
                 "SELECT state, COUNT(*) FROM items WHERE run_id = ? GROUP BY state", (run_id,)
-            ).fetchall()
+            )
         )
         return {
             "id": run_id,
@@ -221,11 +267,11 @@ class Journal:
     # Items: reading, a page at a time.
 
     def item(self, run_id: str, step_id: str, index: int) -> Item | None:
-        row = self.db.execute(
+        rows = self._read(
             f"SELECT {ITEM_COLUMNS} FROM items WHERE run_id = ? AND step_id = ? AND idx = ?",
             (run_id, step_id, index),
-        ).fetchone()
-        return _item(row) if row else None
+        )
+        return _item(rows[0]) if rows else None
 
     def items(
         self, run_id: str, step_id: str, start: int = 0, states: Sequence[str] = ()
@@ -233,18 +279,18 @@ class Journal:
         """The step's rows from index ``start`` on, in order (only ``states`` if given)."""
         where = f" AND state IN ({', '.join('?' * len(states))})" if states else ""
         while True:
-            rows = self.db.execute(
+            rows = self._read(
                 f"SELECT {ITEM_COLUMNS} FROM items WHERE run_id = ? AND step_id = ? "
                 f"AND idx >= ?{where} ORDER BY idx LIMIT {PAGE}",
                 (run_id, step_id, start, *states),
-            ).fetchall()
+            )
             yield from (_item(row) for row in rows)
             if len(rows) < PAGE:
                 return
             start = rows[-1][1] + 1
 
     def step_ids(self, run_id: str) -> list[str]:
-        rows = self.db.execute(
+        rows = self._read(
             "SELECT step_id FROM items WHERE run_id = ? GROUP BY step_id ORDER BY MIN(rowid)",
             (run_id,),
         )
@@ -253,7 +299,7 @@ class Journal:
     def step_counts(self, run_id: str) -> dict[str, dict[str, int]]:
         """Items per state of each step, counted in SQL."""
         counts: dict[str, dict[str, int]] = {step: {} for step in self.step_ids(run_id)}
-        for step_id, state, count in self.db.execute(
+        for step_id, state, count in self._read(
             "SELECT step_id, state, COUNT(*) FROM items WHERE run_id = ? GROUP BY step_id, state",
             (run_id,),
         ):
@@ -269,56 +315,124 @@ class Journal:
     def claimed(self, account_sid: str) -> Claims:
         return Claims(self, account_sid)
 
-    # Items: writing, in batches.
+    # Items: writing, off the event loop.
 
-    @contextlib.contextmanager
-    def batched(self) -> Iterator[None]:
-        """Write into the open batch; it is committed at the event loop's next turn (at once
-        outside an event loop)."""
-        if not self.db.in_transaction:
-            self.db.execute("BEGIN IMMEDIATE")
-        if self._committed is None:
-            with contextlib.suppress(RuntimeError):  # no running loop
-                loop = asyncio.get_running_loop()
-                self._committed = loop.create_future()
-                loop.call_soon(self.commit)
-        yield
-        if self._committed is None:
+    def _add(self, *statements: Statement) -> None:
+        """Hand item writes to the writer; outside an event loop, commit them at once."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        with self._queue:
+            self._waiting.extend(statements)
+            self._written += 1
+            wake = loop is not None and self._wake_due is not loop  # (a closed loop never woke)
+            if wake:
+                self._wake_due = loop
+        if loop is None:
             self.commit()
+        elif wake:  # once per turn of the loop: what this turn writes goes in together
+            loop.call_soon(self._wake)
+
+    def _wake(self) -> None:
+        with self._queue:
+            self._wake_due = None
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._write_forever, name="flo-journal", daemon=True
+                )
+                self._writer.start()
+            self._queue.notify()
+
+    def _write_forever(self) -> None:
+        while True:
+            with self._queue:
+                while self._committed == self._written and not self._closing:
+                    self._queue.wait()
+                if self._committed == self._written or self._failure is not None:
+                    return
+            with self._connection:
+                self._commit_waiting()
+
+    def _execute_waiting(self) -> None:
+        """Hand every waiting write to SQLite, in the open transaction (the caller holds the
+        connection)."""
+        with self._queue:
+            statements, self._waiting = self._waiting, []
+            upto = self._written
+        if not statements or self._failure is not None:
+            return
+        try:
+            if not self._db.in_transaction:
+                self._db.execute("BEGIN IMMEDIATE")
+            for sql, args in statements:
+                self._db.execute(sql, args)
+        except sqlite3.Error as exc:
+            self._fail(exc)
+        else:
+            self._executed = upto
+
+    def _commit_waiting(self) -> None:
+        """Commit every write made so far in one transaction (the caller holds the
+        connection), and tell who waits for it."""
+        self._execute_waiting()
+        if self._db.in_transaction and self._failure is None:
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._fail(exc)
+        failure = self._failure
+        with self._queue:
+            if failure is None:
+                self._committed = self._executed
+            upto = self._committed
+            due = [f for n, f in self._watchers if n <= upto or failure is not None]
+            self._watchers = [(n, f) for n, f in self._watchers if n > upto and failure is None]
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+        for future in due:
+            by_loop.setdefault(future.get_loop(), []).append(future)
+        for loop, futures in by_loop.items():  # one wake-up of each loop
+            with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits
+                loop.call_soon_threadsafe(_settle, futures, failure)
+
+    def _fail(self, exc: sqlite3.Error) -> None:
+        """A write failed: what was not committed is lost, and nothing more is durable."""
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+        self._failure = exc
 
     def commit(self) -> None:
-        """Commit the open batch now, if there is one."""
-        committed, self._committed = self._committed, None
-        if committed is not None and (committed.done() or committed.get_loop().is_closed()):
-            committed = None  # nobody can be waiting for it any more
-        try:
-            if self.db.in_transaction:
-                self.db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if committed is None:
-                raise
-            committed.set_exception(exc)
-        else:
-            if committed is not None:
-                committed.set_result(None)
+        """Commit every write made so far, now; raise if a commit failed."""
+        with self._connection:
+            self._commit_waiting()
+        if self._failure is not None:
+            raise self._failure
 
     async def durable(self) -> None:
         """Wait until every write made so far is committed."""
-        if self._committed is not None:
-            await asyncio.shield(self._committed)
+        future = asyncio.get_running_loop().create_future()
+        with self._queue:
+            if self._failure is not None:
+                raise self._failure
+            if self._committed >= self._written:
+                return
+            self._watchers.append((self._written, future))
+        await future
 
     def intent(self, run_id: str, step_id: str, index: int, key: str, inputs: Any) -> float:
         """Write that this item is about to be called (``durable`` before calling it);
         returns the time recorded."""
         now = time.time()
-        with self.batched():
-            self.db.execute(
+        text = self._intents[(run_id, step_id, index)] = scrub(inputs)
+        self._add(
+            (
                 "INSERT INTO items VALUES (?, ?, ?, ?, 'intent', ?, NULL, NULL, ?, ?) "
                 "ON CONFLICT (run_id, step_id, idx) DO UPDATE SET state = 'intent', "
                 "key = excluded.key, inputs = excluded.inputs, started = excluded.started, "
                 "updated = excluded.updated, error = NULL",
-                (run_id, step_id, index, key, scrub(inputs), now, now),
+                (run_id, step_id, index, key, text, now, now),
             )
+        )
         return now
 
     def finish(
@@ -337,40 +451,59 @@ class Journal:
     ) -> bool:
         """Record an item's outcome (creating its row when no intent was needed), claiming
         ``claim`` = (account sid, result sid) for it in the same transaction. With
-        ``exclusive``, a result another item has claimed is not taken: False, nothing written."""
+        ``exclusive``, a result another item has claimed is not taken: False, nothing written
+        (such a claim is committed at once, to know)."""
         now = time.time()
-        with self.batched():
-            if claim is not None:
-                taken = self.db.execute(
-                    "INSERT INTO claims VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    (*claim, run_id, step_id, index),
-                ).rowcount
-                if not taken and exclusive and not self._claimed_by(claim, run_id, step_id, index):
-                    return False
-            self.db.execute(
-                "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (run_id, step_id, idx) DO UPDATE SET state = excluded.state, "
-                "outputs = excluded.outputs, error = excluded.error, updated = excluded.updated",
-                (
-                    run_id,
-                    step_id,
-                    index,
-                    key,
-                    state,
-                    scrub(inputs),
-                    scrub(outputs) if outputs is not None else None,
-                    scrub(error) if error is not None else None,
-                    now,
-                    now,
-                ),
-            )
+        inputs_text = self._intents.pop((run_id, step_id, index), None) or scrub(inputs)
+        record: Statement = (
+            "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (run_id, step_id, idx) DO UPDATE SET state = excluded.state, "
+            "outputs = excluded.outputs, error = excluded.error, updated = excluded.updated",
+            (
+                run_id,
+                step_id,
+                index,
+                key,
+                state,
+                inputs_text,
+                scrub(outputs) if outputs is not None else None,
+                scrub(error) if error is not None else None,
+                now,
+                now,
+            ),
+        )
+        if claim is None:
+            self._add(record)
+            return True
+        taking: Statement = (
+            "INSERT INTO claims VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (*claim, run_id, step_id, index),
+        )
+        if not exclusive:
+            self._add(taking, record)
+            return True
+        with self.transaction():
+            taken = self._db.execute(*taking).rowcount
+            if not taken and not self._claimed_by(claim, run_id, step_id, index):
+                return False
+            self._db.execute(*record)
         return True
 
     def _claimed_by(self, claim: tuple[str, str], run_id: str, step_id: str, index: int) -> bool:
-        row = self.db.execute(
+        row = self._db.execute(
             "SELECT run_id, step_id, idx FROM claims WHERE account_sid = ? AND sid = ?", claim
         ).fetchone()
         return row is not None and tuple(row) == (run_id, step_id, index)
+
+
+def _settle(futures: list[asyncio.Future[None]], failure: BaseException | None) -> None:
+    for future in futures:
+        if future.done():
+            continue
+        if failure is None:
+            future.set_result(None)
+        else:
+            future.set_exception(failure)
 
 
 RUN_COLUMNS = (
@@ -450,7 +583,7 @@ class Claims:
         self.journal, self.account_sid = journal, account_sid
 
     def __contains__(self, sid: object) -> bool:
-        row = self.journal.db.execute(
+        rows = self.journal._read(
             "SELECT 1 FROM claims WHERE account_sid = ? AND sid = ?", (self.account_sid, sid)
-        ).fetchone()
-        return row is not None
+        )
+        return bool(rows)

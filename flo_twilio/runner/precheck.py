@@ -183,7 +183,9 @@ class PrePass:
         problems = [
             (section, problem)
             for section, values in rendered.items()
-            for problem in step.card.manifest.problems(section, values)
+            for problem in step.card.manifest.problems(
+                section, values, refs.constant_keys(getattr(step, section))
+            )
         ]
         if not problems:
             try:

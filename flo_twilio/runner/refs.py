@@ -131,6 +131,13 @@ def templates(
             yield from templates(v, (*path, i))
 
 
+def constant_keys(value: Any) -> frozenset[str]:
+    """The keys of a compiled mapping whose values hold no reference: the same every call."""
+    if not isinstance(value, dict):
+        return frozenset()
+    return frozenset(k for k, v in value.items() if next(templates(v), None) is None)
+
+
 def lookup(ref: Ref, scope: Mapping[str, Any]) -> Any:
     if ref.root not in scope:
         raise RefError(f"${{{{ {ref.text} }}}} is not available here")

@@ -1,11 +1,11 @@
 """A local Twilio-compatible API: the sandbox the tests, benchmarks and new users run against.
 
-Its names are imported when first used, so ``flo`` reads the sandbox's defaults without
-loading Starlette."""
+Its parts are imported when first used: a command that only needs the sandbox's defaults
+does not pay for Starlette (start-up time)."""
 
 from __future__ import annotations
 
-from importlib import import_module
+import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -20,4 +20,4 @@ _HOMES = {"create_app": "app", "Faults": "faults", "SandboxState": "state"}
 def __getattr__(name: str) -> Any:
     if name not in _HOMES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)

@@ -1,0 +1,181 @@
+"""flo's performance side by side in one run, as one table with the ratios the targets name.
+
+    python -m bench            # the full run (about 10 minutes on 2 cores)
+    python -m bench --quick    # small numbers, a few seconds: proves the harness works
+
+Every number is settable (see --help). The sandbox runs in its own process; the benchmark
+clients run in this one. Needs the bench extra: pip install -e '.[bench]'.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import cases
+from bench.cases import Lab, Row
+
+
+@dataclass
+class Settings:
+    messages: int = 5000
+    concurrency: int = 16
+    latency: float = 0.15
+    latency_messages: int = 1500
+    latency_concurrency: int = 25
+    sdk_messages: int = 1000  # the SDK one at a time (its rate does not depend on how many)
+    sdk_latency_messages: int = 40
+    rate_429: float = 0.3
+    messages_429: int = 1000
+    rows: tuple[int, ...] = (10_000, 200_000)
+    steps: int = 1000
+    startup_runs: int = 5
+
+
+QUICK = Settings(
+    messages=300,
+    concurrency=16,
+    latency=0.05,
+    latency_messages=100,
+    sdk_messages=50,
+    sdk_latency_messages=5,
+    messages_429=60,
+    rows=(200, 1000),
+    steps=100,
+    startup_runs=1,
+)
+
+
+def parse(argv: list[str]) -> tuple[Settings, bool]:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small numbers: a few seconds")
+    base = Settings()
+    for name, value in vars(base).items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, tuple):
+            parser.add_argument(flag, type=lambda t: tuple(int(x) for x in t.split(",")))
+        else:
+            parser.add_argument(flag, type=type(value))
+    args = parser.parse_args(argv)
+    settings = QUICK if args.quick else base
+    given = {k: v for k, v in vars(args).items() if k != "quick" and v is not None}
+    return Settings(**{**vars(settings), **given}), args.quick
+
+
+def measure(s: Settings, lab: Lab) -> list[Row]:
+    rows: list[Row] = []
+
+    def add(*measured: Row) -> None:
+        for row in measured:
+            print(
+                f"  {row.case}: {row.who}: {row.seconds:.2f} s {row.note}",
+                file=sys.stderr,
+                flush=True,
+            )
+            rows.append(row)
+
+    loop = f"loopback, {s.concurrency} in flight, {s.messages:,} messages"
+    with cases.sandbox() as url:
+        account = lab.connect("loopback", url)
+        add(cases.flo_cli(loop, lab, account, s.messages, s.concurrency))
+        add(cases.flo_in_process(loop, lab, account, s.messages, s.concurrency))
+        add(cases.aiohttp_rows(loop, url, s.messages, s.concurrency))
+        add(cases.sdk_one_at_a_time(loop, url, s.sdk_messages))
+        add(cases.sdk_thread_pool(loop, url, s.messages, s.concurrency))
+        add(cases.aiohttp_rows("the sandbox's own rate", url, s.messages, 64))
+        add(*cases.startup(lab, account, s.startup_runs))
+        add(*cases.peak_memory(lab, account, list(s.rows), s.concurrency))
+    slow = (
+        f"latency {s.latency * 1000:.0f} ms, {s.latency_concurrency} in flight, "
+        f"{s.latency_messages:,} messages"
+    )
+    with cases.sandbox("--latency", str(s.latency)) as url:
+        account = lab.connect("latency", url)
+        add(cases.flo_cli(slow, lab, account, s.latency_messages, s.latency_concurrency))
+        add(cases.aiohttp_rows(slow, url, s.latency_messages, s.latency_concurrency))
+        add(cases.sdk_thread_pool(slow, url, s.latency_messages, s.latency_concurrency))
+        add(cases.sdk_one_at_a_time(slow, url, s.sdk_latency_messages))
+    busy = f"{s.rate_429:.0%} answered 429, {s.concurrency} in flight, {s.messages_429:,} messages"
+    with cases.sandbox("--rate-429", str(s.rate_429), warm=False) as url:
+        account = lab.connect("busy", url)
+        row = cases.flo_cli(busy, lab, account, s.messages_429, s.concurrency)
+        reached, twice, total = cases.sent_exactly_once(url, s.messages_429)
+        row.note = (
+            f"{reached:,} of {s.messages_429:,} numbers reached, {twice} twice ({total:,} messages)"
+        )
+        add(row)
+    add(cases.noop_steps(lab, s.steps))
+    return rows
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| case | who | N | rate /s | µs CPU each | note |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        if r.case == "start-up":
+            lines.append(f"| {r.case} | {r.who} | | | | {r.seconds:.3f} s ({r.note}) |")
+            continue
+        cpu = f"{r.cpu_us:,.0f}" if r.cpu_us is not None else ""
+        lines.append(f"| {r.case} | {r.who} | {r.count:,} | {r.rate:,.0f} | {cpu} | {r.note} |")
+    return "\n".join(lines)
+
+
+def find(rows: list[Row], case_start: str, who_start: str) -> Row:
+    return next(r for r in rows if r.case.startswith(case_start) and r.who.startswith(who_start))
+
+
+def verdicts(s: Settings, rows: list[Row]) -> list[str]:
+    """The issue's targets, each with the ratio measured."""
+    cli, aio = find(rows, "loopback", "flo run (whole"), find(rows, "loopback", "bare aiohttp")
+    sdk, pool = find(rows, "loopback", "Twilio SDK, one"), find(rows, "loopback", "Twilio SDK, 16")
+    inproc = find(rows, "loopback", "flo run in-process")
+    lat_cli, lat_pool = find(rows, "latency", "flo run"), find(rows, "latency", "Twilio SDK, 25")
+    limit = s.latency_concurrency / s.latency
+    startup = {r.who: r.seconds for r in rows if r.case == "start-up"}
+    sizes = [r for r in rows if r.case == "peak RSS"]
+    mb = [float(r.note.split()[0]) for r in sizes]
+    step = find(rows, "engine", "")
+    busy = find(rows, f"{s.rate_429:.0%}", "flo run")
+
+    def line(ok: bool, text: str) -> str:
+        return f"{'met    ' if ok else 'MISSED '} {text}"
+
+    return [
+        line(cli.rate >= 0.5 * aio.rate, f"loopback rate, whole command: {cli.rate / aio.rate:.2f}x bare aiohttp (target >= 0.5x; in-process {inproc.rate / aio.rate:.2f}x)"),
+        line(cli.cpu_us <= 2 * aio.cpu_us, f"loopback CPU per message: {cli.cpu_us / aio.cpu_us:.2f}x bare aiohttp (target <= 2x; in-process {inproc.cpu_us / aio.cpu_us:.2f}x)"),  # type: ignore[operator]
+        line(cli.rate >= 3 * sdk.rate, f"loopback rate: {cli.rate / sdk.rate:.2f}x the SDK one at a time (target >= 3x); {cli.rate / pool.rate:.2f}x the SDK on {s.concurrency} threads"),
+        line(lat_cli.rate >= 0.95 * limit, f"{s.latency * 1000:.0f} ms latency: {lat_cli.rate / limit:.2f} of in-flight/latency = {limit:.0f}/s (target >= 0.95)"),
+        line(lat_cli.rate > lat_pool.rate, f"{s.latency * 1000:.0f} ms latency: {lat_cli.rate / lat_pool.rate:.2f}x the SDK on {s.latency_concurrency} threads (target > 1x)"),
+        line(mb[-1] <= 1.3 * mb[0], f"peak RSS {sizes[-1].count:,} rows / {sizes[0].count:,} rows: {mb[-1] / mb[0]:.2f}x (target <= 1.3x)"),
+        line(step.cpu_us < 100, f"engine: {step.seconds / step.count * 1e6:.0f} µs wall, {step.cpu_us:.0f} µs CPU per no-op step (target < 100 µs)"),  # type: ignore[operator]
+        line(startup["flo run (one-step flow)"] < 0.4, f"start-up: flo run of a one-step flow {startup['flo run (one-step flow)']:.2f} s (target < 0.4 s); flo --version {startup['flo --version']:.2f} s (target < 0.2 s); python -c pass {startup['python -c pass']:.2f} s"),
+        line(" 0 twice" in busy.note and busy.note.startswith(f"{s.messages_429:,} of"), f"{s.rate_429:.0%} 429s: {busy.note}"),
+    ]  # fmt: skip
+
+
+def main(argv: list[str]) -> int:
+    settings, quick = parse(argv)
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+        rows = measure(settings, Lab(Path(folder)))
+    print(f"# flo benchmark, {time.strftime('%Y-%m-%d %H:%M')}{' (quick)' if quick else ''}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}; load average before: {load}\n"
+    )
+    print(table(rows))
+    print()
+    results = verdicts(settings, rows)
+    print("\n".join(results))
+    print(f"\n({time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,44 @@
+"""The benchmark harness runs end to end in its quick mode, so it cannot rot unnoticed
+(its figures are not checked here: performance is measured by benchmarks, not tests)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.mark.slow
+def test_the_quick_benchmark_prints_every_case_and_every_target():
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    table = done.stdout
+    for case in [
+        "flo run (whole command)",
+        "flo run in-process",
+        "bare aiohttp, 16 in flight",
+        "Twilio SDK, one at a time",
+        "Twilio SDK, 16 threads",
+        "Twilio SDK, 25 threads",
+        "the sandbox's own rate",
+        "python -c pass",
+        "flo run (one-step flow)",
+        "peak RSS",
+        "no-op steps",
+    ]:
+        assert case in table, case
+    verdicts = [line for line in table.splitlines() if line.startswith(("met", "MISSED"))]
+    assert len(verdicts) == 9
+    # the 429 case checks the sandbox itself: every number reached, none twice
+    assert "60 of 60 numbers reached, 0 twice" in table

@@ -1,0 +1,97 @@
+"""The journal's writer: intents durable before their call leaves, written together off the
+event loop, and a failed commit stops every later send."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from flo_twilio import CardContext
+from flo_twilio.runner.engine import Engine
+from flo_twilio.runner.journal import Journal
+from tests.test_engine import Send, bulk
+
+pytestmark = pytest.mark.anyio
+
+
+def committed_state(path: Path, index: int) -> str | None:
+    """The item's state as another process would read it: committed rows only."""
+    with sqlite3.connect(path) as other:
+        row = other.execute("SELECT state FROM items WHERE idx = ?", (index,)).fetchone()
+    return row[0] if row else None
+
+
+async def test_every_intent_is_committed_before_its_call_leaves(tmp_path, monkeypatch):
+    path = tmp_path / "runs.db"
+    journal = Journal(path)
+    seen: list[str | None] = []
+    sent: list[str] = []
+    run = Send.run
+
+    async def checking_run(self, ctx, options, inputs):
+        seen.append(committed_state(path, int(inputs["to"])))
+        sent.append(inputs["to"])
+        return await run(self, ctx, options, inputs)
+
+    monkeypatch.setattr(Send, "run", checking_run)
+    flow = bulk(tmp_path)
+    engine = Engine(flow, CardContext(None, {"sid": "AC1"}), journal, "r1")
+    await engine.run({"to": [str(i) for i in range(40)]})
+    assert len(sent) == 40 and seen == ["intent"] * 40
+    journal.close()
+    assert {committed_state(path, i) for i in range(40)} == {"done"}
+
+
+async def test_intents_ready_together_are_committed_together(tmp_path):
+    journal = Journal(tmp_path / "runs.db")
+    commits: list[str] = []
+    journal._db.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+
+    async def item(index: int) -> None:
+        journal.intent("r1", "s", index, "k", {"to": index})
+        await journal.durable()
+
+    await asyncio.gather(*(item(i) for i in range(50)))
+    assert len(commits) <= 2
+    assert {committed_state(tmp_path / "runs.db", i) for i in range(50)} == {"intent"}
+
+
+async def test_a_failed_commit_stops_every_later_send(tmp_path):
+    journal = Journal(tmp_path / "runs.db")
+    journal._db.execute("PRAGMA busy_timeout = 50")
+    blocker = sqlite3.connect(tmp_path / "runs.db", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    journal.intent("r1", "s", 0, "k", {})
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        await asyncio.wait_for(journal.durable(), 5)
+    blocker.execute("ROLLBACK")
+    journal.intent("r1", "s", 1, "k", {})  # the lock is free now, and still:
+    with pytest.raises(sqlite3.OperationalError):
+        await asyncio.wait_for(journal.durable(), 5)
+    assert committed_state(tmp_path / "runs.db", 0) is None
+    blocker.close()
+
+
+def test_a_loop_that_ended_before_its_writes_were_committed_stalls_no_later_loop(tmp_path):
+    journal = Journal(tmp_path / "runs.db")
+
+    first = asyncio.new_event_loop()
+
+    async def write_and_leave() -> None:
+        journal.intent("r1", "s", 0, "k", {})
+        first.stop()  # its loop ends before the writer is woken
+
+    async def write_and_wait() -> None:
+        journal.intent("r1", "s", 1, "k", {})
+        await asyncio.wait_for(journal.durable(), 5)
+
+    task = first.create_task(write_and_leave())
+    first.run_forever()
+    first.close()
+    assert task.done()
+    asyncio.run(write_and_wait())
+    assert committed_state(tmp_path / "runs.db", 0) == committed_state(tmp_path / "runs.db", 1)
+    assert committed_state(tmp_path / "runs.db", 1) == "intent"
