@@ -198,6 +198,14 @@ async def test_429_is_retried_with_retry_after_then_succeeds(monkeypatch):
     assert waits[0] == 2.0 and 0 <= waits[1] <= 1.0  # Retry-After, then jittered backoff
 
 
+async def test_a_429_that_refuses_for_minutes_is_not_retried():
+    recorder = Recorder(twilio_error(429, 60202, "Max check attempts reached"))
+    async with make(recorder) as client:
+        with pytest.raises(TwilioApiError, match="60202"):
+            await client.create_message({"To": "+1"})
+    assert len(recorder.requests) == 1
+
+
 async def test_429_retries_are_capped():
     recorder = Recorder(twilio_error(429, 20429))
     async with make(recorder) as client:

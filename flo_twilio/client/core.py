@@ -20,7 +20,7 @@ from flo_twilio.client.clock import ClockOffset
 from flo_twilio.client.encoding import encode_form, form_pairs
 from flo_twilio.client.errors import TwilioApiError, TwilioError, TwilioTransportError
 from flo_twilio.client.neterrors import unreachable
-from flo_twilio.client.retry import IDEMPOTENT, TOO_MANY_REQUESTS, RetryPolicy, never_sent
+from flo_twilio.client.retry import IDEMPOTENT, RetryPolicy, asks_to_slow_down, never_sent
 from flo_twilio.client.urls import API_VERSION_PATH, base_url
 from flo_twilio.errors import InvalidInputError, OutcomeUnknownError, Problem
 from flo_twilio.redaction import register_secret
@@ -265,7 +265,7 @@ class TwilioClient:
                     raise OutcomeUnknownError(method, path, type(exc).__name__) from None
                 raise TwilioTransportError(f"{method} {path}: {type(exc).__name__}") from None
             status = response.status_code
-            retryable = status == TOO_MANY_REQUESTS or (status >= 500 and method in IDEMPOTENT)
+            retryable = asks_to_slow_down(response) or (status >= 500 and method in IDEMPOTENT)
             if (
                 retryable
                 and attempt < self.retry.max_attempts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 
@@ -9,6 +10,9 @@ import httpx
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 TOO_MANY_REQUESTS = 429
+# A 429 with another code refuses for minutes, not a moment: Verify's 60202 (max check
+# attempts) and 60203 (max send attempts). Trying again would only use up the deadline.
+SLOW_DOWN_CODES = frozenset({None, 20429})
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,17 @@ class RetryPolicy:
             except ValueError:
                 pass
         return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+
+def asks_to_slow_down(response: httpx.Response) -> bool:
+    """A 429 that a later try can get past: Twilio's 20429 (or no code at all)."""
+    if response.status_code != TOO_MANY_REQUESTS:
+        return False
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return True
+    return not isinstance(body, dict) or body.get("code") in SLOW_DOWN_CODES
 
 
 def never_sent(exc: httpx.TransportError) -> bool:
