@@ -1,4 +1,4 @@
-"""Wait for Delivery: fetch a message until its status is one of ``until``.
+"""Wait for delivery: fetch a message until its status is one of ``until``.
 
 Polls back off (each wait 1.5 times the last, up to a minute) with jitter, so thousands of
 waits in a for_each spread out; every fetch goes through the account's client, which never

@@ -1,4 +1,4 @@
-"""Make a Call (``POST Calls.json``) and Get a Call (``GET Calls/{sid}.json``)."""
+"""Make a call (``POST Calls.json``) and Get a call (``GET Calls/{sid}.json``)."""
 
 from __future__ import annotations
 
