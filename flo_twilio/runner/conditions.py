@@ -83,8 +83,9 @@ class _Parser:
         while text[position:].strip():
             match = _TOKEN.match(text, position)
             if match is None or match.lastgroup is None:
-                start = len(text) - len(text[position:].lstrip())
-                raise RefError(f"if: ${{{{ {text} }}}}: cannot read {text[start:]!r}")
+                rest = text[position:].lstrip()
+                quotes = ": text takes single quotes, 'like this'" if rest[0] == '"' else ""
+                raise RefError(f"if: ${{{{ {text} }}}}: cannot read {rest!r}{quotes}")
             self.tokens.append((match.lastgroup, match.group(match.lastgroup), match.start()))
             position = match.end()
         self.position = 0

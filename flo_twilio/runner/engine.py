@@ -408,6 +408,8 @@ class Engine:
             options = plain(refs.render(step.options, item_scope))
             inputs = plain(refs.render(step.inputs, item_scope))
             mutating = card.changes_world(options)
+        except RunChanged:
+            raise
         except refs.RefError as exc:
             return self.fail_item(step, index, {"type": "InvalidInput", "message": str(exc)})
         except Exception as exc:
