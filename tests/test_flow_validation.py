@@ -67,7 +67,7 @@ def problems(tmp_path, text: str) -> list[str]:
         ),
         (
             "flo: 1\nsteps:\n  - id: a\n    card: twilio.send_sms\n    options: {from: '+15005550006'}\n    inputs: {to: '${{ item.phone }}', body: x}\n",
-            "item exists only in the options and inputs of a step with for_each",
+            "item exists only in the if, options and inputs of a step with for_each",
         ),
         (
             "flo: 1\nsteps:" + GOOD_STEP.replace("body: hi", "body: hi, boddy: x"),

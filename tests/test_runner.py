@@ -22,6 +22,7 @@ from tests.inprocess import run_flo as flo  # in this process; a few tests start
 SAMPLES = sorted((ROOT / "sample_flows").glob("*.yaml"))
 SAMPLE_INPUTS = {
     "bulk_sms": ["--input", "recipients=@sample_flows/recipients.csv"],
+    "lookup_then_send": ["--input", "recipients=@sample_flows/lookup_recipients.csv"],
     "auto_reply": ["--event", "@sample_flows/incoming_sms.json"],
     "delivery_report": ["--event", "@sample_flows/message_status.json"],
 }
@@ -89,6 +90,32 @@ def test_bulk_outputs_are_in_input_order(live):
     assert [m["to"] for m in sent] == [f"+1206555010{i}" for i in range(5)]
     assert sent[1]["body"] == "Hi Grace, welcome aboard"
     assert "send: 5 done, 0 failed, 0 unknown" in result.err
+
+
+def test_lookup_then_send_messages_only_the_valid_mobile_numbers(live):
+    result = flo("run", "sample_flows/lookup_then_send.yaml", *SAMPLE_INPUTS["lookup_then_send"])
+    assert result.code == 0, result.err
+    # the rows: a mobile, a mobile in national format, a landline, an invalid number, a mobile
+    assert sorted(m["to"] for m in live.state.messages.values()) == [
+        "+12065551210",
+        "+12065551211",
+        "+12065551213",
+    ]
+    report = json.loads(result.out)
+    assert [m and m["to"] for m in report["sent"]] == [
+        "+12065551210",
+        "+12065551211",
+        None,
+        None,
+        "+12065551213",
+    ]
+    why = [(row["valid"], row["lineType"], row["validationErrors"]) for row in report["checked"]]
+    assert why[2:4] == [(True, "landline", []), (False, None, ["TOO_SHORT"])]
+    assert "send: 3 done, 2 skipped, 0 failed, 0 unknown" in result.err
+    assert "done: 8 done, 2 skipped, 0 failed, 0 unknown" in result.err
+    run_id = json.loads(flo("runs", "list", "--json").out)[0]["id"]
+    shown = flo("runs", "show", run_id).out
+    assert "step send: 3 done, 2 skipped" in shown
 
 
 def test_dry_run_sends_nothing_and_masks_the_secret(live):

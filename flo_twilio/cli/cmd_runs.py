@@ -236,8 +236,7 @@ def summarize(outcome: Outcome) -> None:
     """The run's counts, reasons and what to do next, on stderr."""
     tally, run_id, status = outcome.tally, outcome.run_id, outcome.status
     print(
-        f"run {run_id} {status}: {tally.done} done, {tally.failed} failed, {tally.unknown} unknown "
-        f"in {outcome.seconds:.1f}s",
+        f"run {run_id} {status}: {tally} in {outcome.seconds:.1f}s",
         file=sys.stderr,
     )
     for reason, count in sorted(tally.reasons.items(), key=lambda kv: -kv[1]):
@@ -308,9 +307,10 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
     for row in rows:
         counts = row["counts"]
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row["created"]))
+        skipped = f"skipped {counts['skipped']}, " if counts.get("skipped") else ""
         print(
             f"{row['id']}  {when}  {row['status']:<11} {row['flow']:<20} "
-            f"done {counts.get('done', 0)}, failed {counts.get('failed', 0)}, "
+            f"done {counts.get('done', 0)}, {skipped}failed {counts.get('failed', 0)}, "
             f"unknown {counts.get('unknown', 0) + counts.get('intent', 0)}"
         )
     return 0

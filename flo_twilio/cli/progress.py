@@ -1,5 +1,5 @@
 """Progress of for_each steps on stderr: a live bar at a terminal, one line per step otherwise.
-It counts what the run's summary counts: done, failed and unknown items."""
+It counts what the run's summary counts: done, skipped, failed and unknown items."""
 
 from __future__ import annotations
 
@@ -8,22 +8,19 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from flo_twilio.runner.engine import Tally
 from flo_twilio.runner.flow import Step
 
 
 @dataclass
-class Count:
-    done: int = 0
-    failed: int = 0
-    unknown: int = 0
+class Count(Tally):
+    """A step's items so far, printed as the run's summary prints its tally."""
+
     started: float = field(default_factory=time.monotonic)
 
     @property
     def total(self) -> int:
-        return self.done + self.failed + self.unknown
-
-    def __str__(self) -> str:
-        return f"{self.done} done, {self.failed} failed, {self.unknown} unknown"
+        return self.done + self.skipped + self.failed + self.unknown
 
 
 class Progress:
@@ -54,7 +51,7 @@ class Progress:
         if step.for_each is None:
             return
         count = self.counts.setdefault(step.id, Count())
-        setattr(count, state, getattr(count, state) + 1)
+        count.count(state)
         if self.bar is not None:
             task = self.tasks.get(step.id)
             if task is None:

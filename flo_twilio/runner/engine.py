@@ -1,8 +1,9 @@
 """Run a checked flow: steps in order, for_each items with bounded concurrency, every
 world-changing call journalled first so that a resumed run sends nothing twice.
 
-An item ends *done*, *failed* (it did not happen; a resume tries it again) or *unknown* (it
-may have happened). Unknown is not failed and never stops a step. An item whose outcome is
+An item ends *done*, *failed* (it did not happen; a resume tries it again), *unknown* (it
+may have happened) or *skipped* (its step's ``if:`` does not hold for it: nothing is sent,
+no intent journalled, its output is null). Unknown is not failed and never stops a step. An item whose outcome is
 unknown is looked up (reconciled) at once; not found, it is looked up again once the settle
 window has passed since its intent (by then the API has either created it or never got
 it), and still absent then, it is sent again, once, under a new intent. Only an item whose
@@ -89,6 +90,12 @@ class Tally:
     failed: int = 0
     unknown: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    skipped: int = 0
+
+    def __str__(self) -> str:
+        """ "N done, F failed, U unknown", with "M skipped" after done when items were."""
+        skipped = f", {self.skipped} skipped" if self.skipped else ""
+        return f"{self.done} done{skipped}, {self.failed} failed, {self.unknown} unknown"
 
     def count(self, state: str, reason: str = "") -> None:
         setattr(self, state, getattr(self, state) + 1)
@@ -102,6 +109,7 @@ class Tally:
     def as_dict(self) -> dict[str, Any]:
         return {
             "done": self.done,
+            "skipped": self.skipped,
             "failed": self.failed,
             "unknown": self.unknown,
             "reasons": self.reasons,
@@ -154,6 +162,22 @@ def first(group: BaseExceptionGroup[Any]) -> BaseException:
     while isinstance(error, BaseExceptionGroup):
         error = error.exceptions[0]
     return error
+
+
+def may_have_happened(prior: Item) -> bool:
+    """An earlier try of the item was (or may have been) made."""
+    happened = prior.state == "failed" and (prior.error or {}).get("happened")
+    return prior.state in ("intent", "unknown", "done") or bool(happened)
+
+
+def depends_on_steps(step: Step) -> bool:
+    """True when the step's ``if:`` reads earlier steps' outputs, itself or through its
+    for_each items."""
+    assert step.condition is not None
+    roots = {ref.root for ref in step.condition.refs}
+    if "item" in roots and step.for_each is not None:
+        roots |= {ref.root for _, t in refs.templates(step.for_each) for ref in t.refs}
+    return "steps" in roots
 
 
 def plain(value: Any) -> Any:
@@ -296,6 +320,8 @@ class Engine:
         later: list[Later] = []
         prior = self.journal.item(self.run_id, step.id, 0) if self.journal else None
         state = await self.item(step, card, 0, None, scope, prior, later)
+        if state == "skipped":
+            return None
         if self.dry_run:
             return Placeholders(step, 1)[0]
         await self.finish_later(step, later)
@@ -382,9 +408,13 @@ class Engine:
         "later" when it waits in ``later``. Raises only what ends the run."""
         try:
             item_scope = {**scope, "item": item} if step.for_each is not None else scope
+            if not self.runs(step, item_scope):
+                return self.skip(step, index, prior)
             options = plain(refs.render(step.options, item_scope))
             inputs = plain(refs.render(step.inputs, item_scope))
             mutating = card.changes_world(options)
+        except RunChanged:
+            raise
         except refs.RefError as exc:
             return self.fail_item(step, index, {"type": "InvalidInput", "message": str(exc)})
         except Exception as exc:
@@ -408,6 +438,24 @@ class Engine:
             return await self.send(call, later)
         call.started = prior.started  # intent or unknown: it may have happened
         return await self.recover(call, later, prior.error or {})
+
+    def runs(self, step: Step, scope: dict[str, Any]) -> bool:
+        """Whether the step's ``if:`` holds for the item; in a dry run, one that depends on
+        earlier steps (whose outputs are placeholders then) is taken to hold."""
+        if step.condition is None or (self.dry_run and depends_on_steps(step)):
+            return True
+        return step.condition.holds(scope)
+
+    def skip(self, step: Step, index: int, prior: Item | None) -> str:
+        """The item's ``if:`` does not hold: journalled skipped, nothing sent."""
+        if prior is not None and may_have_happened(prior):
+            raise RunChanged(
+                f"step {step.id} item {index}: its if: no longer holds, but it was sent when "
+                "the run started; resume with the same flow and inputs, or start a new run"
+            )
+        if self.journal is not None:
+            self.journal.finish(self.run_id, step.id, index, "skipped")
+        return self.count(step, "skipped")
 
     def preview(self, step: Step, card: Card, index: int, options: Any, inputs: Any) -> str:
         """A dry run's item: checked, and handed to ``on_preview`` instead of the card."""

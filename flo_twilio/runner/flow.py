@@ -15,11 +15,12 @@ from flo_twilio.card import Card
 from flo_twilio.errors import InvalidInputError, Problem
 from flo_twilio.plugins import Registry
 from flo_twilio.runner import refs
+from flo_twilio.runner.conditions import Condition, parse_condition
 from flo_twilio.runner.inputs import takes_list, value_problems
 from flo_twilio.runner.yamlmarks import Document, load_bytes
 
 TOP_KEYS = ("flo", "name", "description", "account", "trigger", "inputs", "steps", "outputs")
-STEP_KEYS = ("id", "card", "options", "inputs", "for_each", "concurrency", "on_error")
+STEP_KEYS = ("id", "card", "if", "options", "inputs", "for_each", "concurrency", "on_error")
 STEP_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
@@ -33,6 +34,7 @@ class Step:
     concurrency: int = 10
     on_error: str = "stop"
     index: int = 0
+    condition: Condition | None = None  # if: the step (each item) runs only when it holds
 
 
 @dataclass
@@ -211,6 +213,8 @@ class _Checker:
         if "for_each" in raw:
             step.for_each = self.compiled(raw["for_each"], (*path, "for_each"), seen, None)
             self.for_each_is_a_list(step.for_each, (*path, "for_each"))
+        if "if" in raw:
+            step.condition = self.condition(raw["if"], (*path, "if"), seen, step)
         concurrency = raw.get("concurrency", 10)
         if (
             not isinstance(concurrency, int)
@@ -252,6 +256,21 @@ class _Checker:
                     self.problem((*path, *where), *found)
         return tree
 
+    def condition(
+        self, raw: Any, path: tuple[str | int, ...], seen: dict[str, Step], step: Step
+    ) -> Condition | None:
+        """``if:``: its syntax, and every reference in it, as any other reference."""
+        try:
+            condition = parse_condition(raw)
+        except refs.RefError as exc:
+            self.problem(path, str(exc), "e.g. if: ${{ item.valid and item.lineType == 'mobile' }}")
+            return None
+        for ref in condition.refs:
+            found = self.reference(ref, seen, step, path)
+            if found:
+                self.problem(path, *found)
+        return condition
+
     def reference(
         self, ref: refs.Ref, seen: dict[str, Step], step: Step | None, path: tuple[str | int, ...]
     ) -> tuple[str, str] | None:
@@ -268,7 +287,7 @@ class _Checker:
             in_for_each = step is not None and step.for_each is not None and "for_each" not in path
             if not in_for_each:
                 return (
-                    f"{text}: item exists only in the options and inputs of a step with for_each",
+                    f"{text}: item exists only in the if, options and inputs of a step with for_each",
                     "",
                 )
         elif ref.root == "account":

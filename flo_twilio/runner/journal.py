@@ -53,8 +53,9 @@ ADDED_COLUMNS = {"owner": "TEXT", "bound": "TEXT"}
 
 # intent: committed before the call; done / failed: its outcome (failed: it did not happen,
 # unless its error says "happened"); unknown: the call may have happened, and it was not
-# found (yet). Any other state read back is taken as unknown.
-STATES = ("intent", "done", "failed", "unknown")
+# found (yet); skipped: its step's if: did not hold, nothing was sent. Any other state read
+# back is taken as unknown.
+STATES = ("intent", "done", "failed", "unknown", "skipped")
 PAGE = 500
 
 

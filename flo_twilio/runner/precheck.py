@@ -1,8 +1,8 @@
 """The pre-pass: inputs checked in full before anything changes the world.
 
 Every row of every input file is read and checked against the input's ``items`` schema,
-and every call whose values depend only on inputs and the account (each item of such a
-``for_each`` step, and such single steps) is rendered as the engine will render it, checked
+and every call whose values (and ``if:``) depend only on inputs and the account (each item
+of such a ``for_each`` step, and such single steps) whose ``if:`` holds is rendered as the engine will render it, checked
 against its card's manifest and built by the card's ``preview`` (which checks what spans
 several fields), with nothing sent. Problems are collected, the first ``MAX_SHOWN`` listed
 with where they are, and raised together.
@@ -171,7 +171,15 @@ class PrePass:
 
     def call(self, label: str, step: Step, scope: Mapping[str, Any], place: Place) -> None:
         """Render one call as the engine will, check it against the card's manifest, and
-        have the card build it (without sending)."""
+        have the card build it (without sending); not when its ``if:`` does not hold."""
+        if step.condition is not None:
+            try:
+                if not step.condition.holds(scope):
+                    return
+            except refs.RefError as exc:
+                where, _ = place("if", ())
+                self.found(Problem(f"{label}: {exc}", where))
+                return
         rendered: dict[str, Any] = {}
         for section in ("options", "inputs"):
             try:
@@ -211,6 +219,8 @@ def references(step: Step) -> Iterable[refs.Ref]:
     for value in (step.for_each, step.options, step.inputs):
         for _, template in refs.templates(value):
             yield from template.refs
+    if step.condition is not None:
+        yield from step.condition.refs
 
 
 def checkable(step: Step, inputs: Iterable[str]) -> bool:
@@ -244,7 +254,7 @@ def row_problem(source: RowFile, where: Where, problem: Problem, name: str) -> P
 
 def feeding(step: Step, section: str, path: tuple[str | int, ...]) -> refs.Ref | None:
     """The one reference a field's value comes from, if it comes from exactly one."""
-    value = getattr(step, section)
+    value = getattr(step, section, None)  # None for if:, fed by no one reference
     field = value.get(path[0]) if path and isinstance(value, dict) else None
     found = [ref for _, template in refs.templates(field) for ref in template.refs]
     return found[0] if len(found) == 1 else None

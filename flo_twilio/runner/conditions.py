@@ -1,0 +1,208 @@
+"""A step's ``if:``: one small expression in ``${{ }}``, parsed from the flow file only.
+
+It has references (as everywhere in a flow), literals ('text' with '' for a quote,
+numbers, true, false, null), ``==``, ``!=``, ``not``, ``and``, ``or`` and parentheses;
+nothing else, and nothing is ever evaluated as code. A referenced value is data: it is
+compared, never parsed again. What ``not``, ``and``, ``or`` and the whole condition take
+must be true or false; anything else fails the item, named by its type (never its value,
+which may be a phone number).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flo_twilio.runner.refs import Ref, RefError, lookup, parse_ref
+
+_WHOLE = re.compile(r"\s*\$\{\{(.*)\}\}\s*", re.DOTALL)
+_TOKEN = re.compile(
+    r"""\s*(?:
+      (?P<text>'(?:[^']|'')*')
+    | (?P<number>-?\d+(?:\.\d+)?)(?![\w.])
+    | (?P<op>==|!=|\(|\))
+    | (?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_-]*|\[\d+\]|\[['"][^'"\]]+['"]\])*)
+    )""",
+    re.VERBOSE,
+)
+_LITERALS = {"true": True, "false": False, "null": None}
+_WORDS = ("and", "or", "not")
+
+
+@dataclass(frozen=True)
+class Node:
+    """A part of the expression: a literal (``value``), a reference (``ref``), or an
+    operator (``op``) with its ``operands``; ``text`` is how the flow wrote it."""
+
+    text: str
+    value: Any = None
+    ref: Ref | None = None
+    op: str = ""
+    operands: tuple[Node, ...] = ()
+
+
+@dataclass(frozen=True)
+class Condition:
+    text: str
+    tree: Node
+
+    @property
+    def refs(self) -> list[Ref]:
+        return list(_refs(self.tree))
+
+    def holds(self, scope: Mapping[str, Any]) -> bool:
+        """True or False in ``scope``; RefError when a reference cannot be resolved or
+        something that must be true or false is not."""
+        return _truth(self.tree, scope)
+
+
+def parse_condition(value: Any) -> Condition:
+    """A step's ``if:`` value (true, false, or ``${{ expression }}``) as a Condition."""
+    if isinstance(value, bool):
+        return Condition(str(value).lower(), Node(str(value).lower(), value))
+    whole = _WHOLE.fullmatch(value) if isinstance(value, str) else None
+    if whole is None or "${{" in whole.group(1) or "}}" in whole.group(1):
+        raise RefError("if: takes one ${{ expression }} (or true or false), e.g. ${{ item.valid }}")
+    text = whole.group(1).strip()
+    parser = _Parser(text)
+    tree = parser.expression()
+    if parser.position < len(parser.tokens):
+        parser.fail("expected and, or, == or != here")
+    return Condition(text, tree)
+
+
+class _Parser:
+    """Recursive descent: or < and < not < == != < a value or ( ... )."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens: list[tuple[str, str, int]] = []  # (kind, text, where in text)
+        position = 0
+        while text[position:].strip():
+            match = _TOKEN.match(text, position)
+            if match is None or match.lastgroup is None:
+                rest = text[position:].lstrip()
+                quotes = ": text takes single quotes, 'like this'" if rest[0] == '"' else ""
+                raise RefError(f"if: ${{{{ {text} }}}}: cannot read {rest!r}{quotes}")
+            self.tokens.append((match.lastgroup, match.group(match.lastgroup), match.start()))
+            position = match.end()
+        self.position = 0
+
+    def fail(self, message: str) -> None:
+        if self.position < len(self.tokens):
+            at = f"at {self.text[self.tokens[self.position][2] :].strip()!r}"
+        else:
+            at = "at the end"
+        raise RefError(f"if: ${{{{ {self.text} }}}}: {message}, {at}")
+
+    def peek(self, *texts: str) -> str | None:
+        if self.position < len(self.tokens):
+            kind, text, _ = self.tokens[self.position]
+            if kind in ("op", "name") and text in texts:
+                return text
+        return None
+
+    def span(self, start: int) -> str:
+        begin = self.tokens[start][2]
+        end = self.tokens[self.position][2] if self.position < len(self.tokens) else None
+        return self.text[begin:end].strip()
+
+    def expression(self) -> Node:
+        return self.chain("or", self.both)
+
+    def both(self) -> Node:
+        return self.chain("and", self.negation)
+
+    def chain(self, word: str, operand: Any) -> Node:
+        start = self.position
+        node: Node = operand()
+        while self.peek(word):
+            self.position += 1
+            right = operand()
+            node = Node(self.span(start), op=word, operands=(node, right))
+        return node
+
+    def negation(self) -> Node:
+        start = self.position
+        if self.peek("not"):
+            self.position += 1
+            operand = self.negation()
+            return Node(self.span(start), op="not", operands=(operand,))
+        return self.comparison()
+
+    def comparison(self) -> Node:
+        start = self.position
+        left = self.operand()
+        op = self.peek("==", "!=")
+        if op is None:
+            return left
+        self.position += 1
+        right = self.operand()
+        return Node(self.span(start), op=op, operands=(left, right))
+
+    def operand(self) -> Node:
+        if self.position >= len(self.tokens):
+            self.fail("expected a value")
+        kind, text, _ = self.tokens[self.position]
+        if self.peek("("):
+            self.position += 1
+            inner = self.expression()
+            if not self.peek(")"):
+                self.fail("expected )")
+            self.position += 1
+            return inner
+        if kind == "op" or text in _WORDS:
+            self.fail("expected a value")
+        self.position += 1
+        if kind == "text":
+            return Node(text, text[1:-1].replace("''", "'"))
+        if kind == "number":
+            return Node(text, float(text) if "." in text else int(text))
+        if text in _LITERALS:
+            return Node(text, _LITERALS[text])
+        return Node(text, ref=parse_ref(text))
+
+
+def _refs(node: Node) -> Iterator[Ref]:
+    if node.ref is not None:
+        yield node.ref
+    for operand in node.operands:
+        yield from _refs(operand)
+
+
+def _value(node: Node, scope: Mapping[str, Any]) -> Any:
+    if node.ref is not None:
+        return lookup(node.ref, scope)
+    if node.op in ("==", "!="):
+        left, right = (_value(operand, scope) for operand in node.operands)
+        # true is not 1: a boolean equals only a boolean
+        equal = isinstance(left, bool) == isinstance(right, bool) and left == right
+        return equal if node.op == "==" else not equal
+    if node.op == "not":
+        return not _truth(node.operands[0], scope)
+    if node.op == "and":
+        return _truth(node.operands[0], scope) and _truth(node.operands[1], scope)
+    if node.op == "or":
+        return _truth(node.operands[0], scope) or _truth(node.operands[1], scope)
+    return node.value
+
+
+def _truth(node: Node, scope: Mapping[str, Any]) -> bool:
+    value = _value(node, scope)
+    if not isinstance(value, bool):
+        raise RefError(f"if: {node.text} is {_kind(value)}, not true or false")
+    return value
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    return "a list"

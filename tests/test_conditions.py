@@ -1,0 +1,184 @@
+"""A step's ``if:``: parsed from the flow only, checked by flo validate, evaluated per item;
+a skipped item is never sent nor journalled as an intent, and a resume decides the same."""
+
+from __future__ import annotations
+
+import pytest
+
+from flo_twilio.runner.conditions import parse_condition
+from flo_twilio.runner.engine import RunChanged
+from flo_twilio.runner.refs import RefError
+from tests.inprocess import run_flo as flo
+from tests.test_engine import Send, flow_of, fresh, journal, rows, run  # noqa: F401  (fixtures)
+from tests.test_flow_validation import GOOD_STEP, problems
+
+SCOPE = {
+    "item": {"valid": True, "lineType": "mobile", "n": 1, "none": None, "name": "it's"},
+    "steps": {"lookup": {"outputs": [{"valid": False}]}},
+    "inputs": {"go": False},
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("${{ item.valid }}", True),
+        ("${{ item.valid and item.lineType == 'mobile' }}", True),
+        ("${{ item.valid and item.lineType != 'mobile' }}", False),
+        ("${{ not item.valid or item.n == 1 }}", True),
+        ("${{ not (item.valid or inputs.go) }}", False),
+        ("${{ steps.lookup.outputs[0].valid == false and item.none == null }}", True),
+        ("${{ item.name == 'it''s' }}", True),
+        ("${{ item.n == 1.0 and item.n != -1 }}", True),
+        ("${{ item.valid == 1 }}", False),  # a boolean equals only a boolean
+        ("${{ inputs.go and item.nothing }}", False),  # and stops at the first false
+        (True, True),
+        (False, False),
+    ],
+)
+def test_a_condition_is_evaluated_over_references_and_literals(text, expected):
+    assert parse_condition(text).holds(SCOPE) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("${{ item.lineType }}", "if: item.lineType is text, not true or false"),
+        ("${{ item.valid and item.n }}", "if: item.n is a number, not true or false"),
+        ("${{ not item.none }}", "if: item.none is null, not true or false"),
+        ("${{ item.nothing }}", "item has no 'nothing'"),
+    ],
+)
+def test_what_is_not_true_or_false_is_named_by_its_type_not_its_value(text, expected):
+    with pytest.raises(RefError) as info:
+        parse_condition(text).holds(SCOPE)
+    assert expected in str(info.value) and "mobile" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("item.valid", "if: takes one ${{ expression }}"),
+        ("${{ item.valid }} and ${{ item.n }}", "if: takes one ${{ expression }}"),
+        ("${{ item.valid and }}", "expected a value, at the end"),
+        ("${{ (item.valid }}", "expected ), at the end"),
+        ("${{ item.valid item.n }}", "expected and, or, == or != here, at 'item.n'"),
+        ("${{ item.n === 1 }}", "cannot read '= 1'"),
+        ('${{ item.lineType == "mobile" }}', "text takes single quotes"),
+        ("${{ __import__('os').system('x') }}", "cannot read \".system('x')\""),
+        ("${{ os.environ == 'x' }}", "${{ os.environ }} must start with one of inputs, steps"),
+        ("${{ item.n + 1 == 2 }}", "cannot read '+ 1 == 2'"),
+        (3, "if: takes one ${{ expression }}"),
+    ],
+)
+def test_anything_but_the_small_language_is_refused(text, expected):
+    with pytest.raises(RefError) as info:
+        parse_condition(text)
+    assert expected in str(info.value)
+
+
+def test_flo_validate_locates_a_bad_condition_and_its_references(tmp_path):
+    first = GOOD_STEP.replace("id: sms", "id: a") + "    if: ${{ steps.sms.outputs.sid == 'x' }}\n"
+    second = GOOD_STEP + "    if: ${{ not (steps.a.outputs.sidd == 'x') }}\n"
+    found = problems(tmp_path, "flo: 1\nsteps:" + first + second)
+    assert [p.split("flow.yaml:")[1] for p in found] == [
+        "7:9: ${{ steps.sms.outputs.sid }}: step 'sms' runs later "
+        "(a step can use only the outputs of steps above it)",
+        "13:9: ${{ steps.a.outputs.sidd }}: twilio.send_sms has no output 'sidd' "
+        "(did you mean sid?)",
+    ]
+    found = problems(tmp_path, "flo: 1\nsteps:" + GOOD_STEP + "    if: ${{ item.ok or }}\n")
+    assert [p.split("flow.yaml:")[1] for p in found] == [
+        "7:9: if: ${{ item.ok or }}: expected a value, at the end "
+        "(e.g. if: ${{ item.valid and item.lineType == 'mobile' }})"
+    ]
+    found = problems(tmp_path, "flo: 1\nsteps:" + GOOD_STEP + "    if: ${{ item.ok }}\n")
+    assert "item exists only in the if, options and inputs of a step with for_each" in found[0]
+
+
+def picky(tmp_path):
+    """Sends to each item's ``to`` only when its ``ok`` is true."""
+    return flow_of(
+        tmp_path,
+        "flo: 1\ninputs:\n  rows: {type: array}\nsteps:\n  - id: s\n    card: demo.send\n"
+        "    for_each: ${{ inputs.rows }}\n    if: ${{ item.ok }}\n    on_error: continue\n"
+        "    inputs: {to: '${{ item.to }}'}\noutputs:\n  all: ${{ steps.s.outputs }}\n",
+    )
+
+
+ROWS = [
+    {"to": "a", "ok": True},
+    {"to": "b", "ok": False},
+    {"to": "c", "ok": "yes"},
+    {"to": "d", "ok": True},
+]
+
+
+@pytest.mark.anyio
+async def test_skipped_items_are_not_sent_not_intents_and_null_in_the_outputs(
+    tmp_path,
+    journal,  # noqa: F811
+):
+    engine, error, states, _ = await run(picky(tmp_path), journal, "c1", {"rows": ROWS})
+    assert error is None and sorted(Send.calls) == ["a", "d"]
+    assert [o and o["sid"][:3] for o in engine.outputs_seen["all"]] == ["S-a", None, None, "S-d"]
+    assert [i.state for i in rows(journal, "c1")] == ["done", "skipped", "failed", "done"]
+    assert rows(journal, "c1")[2].error["message"] == "if: item.ok is text, not true or false"
+    tally = engine.tally
+    assert (tally.done, tally.skipped, tally.failed, tally.unknown) == (2, 1, 1, 0)
+    assert sorted(states) == ["done", "done", "failed", "skipped"]
+    assert str(tally) == "2 done, 1 skipped, 1 failed, 0 unknown"
+
+
+@pytest.mark.anyio
+async def test_a_resume_decides_the_same_and_sends_nothing_twice(tmp_path, journal):  # noqa: F811
+    flow = picky(tmp_path)
+    await run(flow, journal, "c2", {"rows": ROWS})
+    # As if killed while d was in flight, before b was reached: b is decided again, d is
+    # looked up.
+    journal.db.executescript(
+        "DELETE FROM items WHERE idx = 1; UPDATE items SET state = 'intent' WHERE idx = 3;"
+    )
+    Send.lookups["d"] = [{"sid": "S-d-found"}]
+    calls = list(Send.calls)
+    engine, error, _, _ = await run(flow, journal, "c2", {"rows": ROWS})
+    assert error is None and Send.calls == calls and Send.looked == ["d"]
+    assert [i.state for i in rows(journal, "c2")] == ["done", "skipped", "failed", "done"]
+    assert engine.tally.skipped == 1
+    # A resume whose inputs turn a sent item into a skipped one is refused, nothing sent.
+    changed = [{**ROWS[0], "ok": False}, *ROWS[1:]]
+    _, error, _, _ = await run(flow, journal, "c2", {"rows": changed})
+    assert isinstance(error, RunChanged) and "its if: no longer holds" in str(error)
+    assert Send.calls == calls and rows(journal, "c2")[0].state == "done"
+
+
+@pytest.mark.anyio
+async def test_a_single_step_skipped_gives_null_and_the_run_goes_on(tmp_path, journal):  # noqa: F811
+    flow = flow_of(
+        tmp_path,
+        "flo: 1\ninputs:\n  go: {type: boolean}\nsteps:\n  - id: s\n    card: demo.send\n"
+        "    if: ${{ inputs.go }}\n    inputs: {to: a}\n  - id: t\n    card: demo.send\n"
+        "    inputs: {to: b}\noutputs:\n  first: ${{ steps.s.outputs }}\n",
+    )
+    engine, error, _, _ = await run(flow, journal, "c3", {"go": False})
+    assert error is None and Send.calls == ["b"] and engine.outputs_seen == {"first": None}
+    assert journal.item("c3", "s", 0).state == "skipped"
+
+
+def test_rows_a_condition_skips_are_not_refused_before_the_run(tmp_path):
+    """The pre-pass checks a row's call only when its if: holds: an empty phone on a row
+    marked no is fine; on a row marked yes it is refused, at its row, before anything is sent."""
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(
+        "flo: 1\ninputs:\n  rows: {type: array}\nsteps:\n  - id: send\n"
+        "    card: twilio.send_sms\n    for_each: ${{ inputs.rows }}\n"
+        "    if: ${{ item.send == 'yes' }}\n    options: {from: '+15005550006'}\n"
+        "    inputs: {to: '${{ item.phone }}', body: hi}\n"
+    )
+    table = tmp_path / "rows.csv"
+    table.write_text("phone,send\n+12065551210,yes\n,no\n")
+    result = flo("run", str(flow), "--input", f"rows=@{table}")
+    assert result.code == 0 and "1 done, 1 skipped, 0 failed" in result.err, result.err
+    table.write_text("phone,send\n+12065551210,yes\n,yes\n")
+    result = flo("run", str(flow), "--input", f"rows=@{table}")
+    assert result.code == 2 and "rows.csv:3:1: step send" in result.err, result.err
