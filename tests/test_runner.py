@@ -61,6 +61,16 @@ def test_every_sample_flow_runs_on_the_built_in_sandbox(sample):
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
+def test_every_sample_flow_dry_runs_clean_and_sends_nothing(live, sample):
+    """Fields read from earlier steps' outputs are placeholders in a dry run: not judged."""
+    args = SAMPLE_INPUTS.get(sample.stem, [])
+    result = flo("run", str(sample.relative_to(ROOT)), *args, "--dry-run")
+    assert result.code == 0, result.err
+    assert "0 items invalid" in result.err and result.out.strip()
+    assert not live.state.messages and not live.state.calls
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
 def test_every_sample_flow_runs_against_a_sandbox_over_loopback(live, sample):
     result = flo("run", str(sample.relative_to(ROOT)), *SAMPLE_INPUTS.get(sample.stem, []))
     assert result.code == 0, result.err

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from flo_twilio.card import Card, CardContext, call_card, check_call, check_outputs
+from flo_twilio.card import Card, CardContext, call_card, check_outputs
 from flo_twilio.errors import (
     BadOutputsError,
     FloError,
@@ -170,14 +170,31 @@ def may_have_happened(prior: Item) -> bool:
     return prior.state in ("intent", "unknown", "done") or bool(happened)
 
 
-def depends_on_steps(step: Step) -> bool:
-    """True when the step's ``if:`` reads earlier steps' outputs, itself or through its
-    for_each items."""
-    assert step.condition is not None
-    roots = {ref.root for ref in step.condition.refs}
+def reads_steps(step: Step, found: Iterable[refs.Ref]) -> bool:
+    """True when the references ``found`` in ``step`` read earlier steps' outputs, directly
+    or through its for_each items."""
+    roots = {ref.root for ref in found}
     if "item" in roots and step.for_each is not None:
         roots |= {ref.root for _, t in refs.templates(step.for_each) for ref in t.refs}
     return "steps" in roots
+
+
+def depends_on_steps(step: Step) -> bool:
+    """True when the step's ``if:`` reads earlier steps' outputs."""
+    assert step.condition is not None
+    return reads_steps(step, step.condition.refs)
+
+
+def placeholder_keys(step: Step, section: Any) -> frozenset[str]:
+    """The keys of a step's options or inputs that read earlier steps' outputs: in a dry
+    run their values are placeholders, which no schema can judge."""
+    if not isinstance(section, dict):
+        return frozenset()
+    return frozenset(
+        key
+        for key, value in section.items()
+        if reads_steps(step, (ref for _, t in refs.templates(value) for ref in t.refs))
+    )
 
 
 def plain(value: Any) -> Any:
@@ -458,9 +475,18 @@ class Engine:
         return self.count(step, "skipped")
 
     def preview(self, step: Step, card: Card, index: int, options: Any, inputs: Any) -> str:
-        """A dry run's item: checked, and handed to ``on_preview`` instead of the card."""
+        """A dry run's item: checked (but for the fields that read earlier steps' outputs,
+        placeholders then), and handed to ``on_preview`` instead of the card."""
         try:
-            check_call(card, options, inputs, fixed_keys(step))
+            problems = [
+                problem
+                for section, values in (("options", options), ("inputs", inputs))
+                for problem in card.manifest.problems(section, values)
+                if not problem.path
+                or problem.path[0] not in placeholder_keys(step, getattr(step, section))
+            ]
+            if problems:
+                raise InvalidInputError(problems)
             request = card.preview(self.ctx, options, inputs)
         except InvalidInputError as exc:
             return self.fail_item(step, index, {"type": "InvalidInput", "message": str(exc)})
