@@ -10,6 +10,7 @@ registers its secrets for redaction.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -164,8 +165,13 @@ class AccountStore:
     ) -> None:
         self.home = home or flo_home()
         self.path = self.home / "accounts.json"
-        self.keyring = real_keyring()
         self._connections = connections
+
+    @functools.cached_property
+    def keyring(self) -> Any:
+        """The OS keyring, looked for only when a secret is read from or written to it
+        (finding its backends takes a fifth of a second)."""
+        return real_keyring()
 
     # Reading.
 
