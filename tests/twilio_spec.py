@@ -109,8 +109,12 @@ def prism_binary() -> Path:
     if not shutil.which("npm"):
         unavailable("npm is not installed, so Prism cannot be installed")
     prefix.mkdir(parents=True, exist_ok=True)
+    # Installed in its own folder as a project (cwd), not with --prefix: --prefix also moves
+    # npm's global config, and with it the machine's cafile (every fetch then failed TLS).
+    (prefix / "package.json").write_text('{"private": true}\n')
     done = subprocess.run(
-        ["npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund", PRISM],
+        ["npm", "install", "--no-audit", "--no-fund", PRISM],
+        cwd=prefix,
         capture_output=True,
         text=True,
         timeout=600,
