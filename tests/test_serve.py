@@ -203,7 +203,9 @@ def test_behind_a_proxy_the_signature_is_checked_against_the_public_url(sandbox,
 @pytest.mark.slow
 def test_killed_after_acknowledging_and_started_again_it_replies_exactly_once(sandbox, tmp_path):
     port = free_port()
-    serve = Serving(tmp_path, AUTO_REPLY, port=port)
+    # The settle window must outlast the sandbox's 1.5 s hold of the reply, as it must outlast
+    # a real request's deadline: shorter, a resume that looks too early sends again.
+    serve = Serving(tmp_path, AUTO_REPLY, "--settle", "4", port=port)
     serve.wait_serving()
     set_sms_url(sandbox, serve.url())
     sandbox.post("/_sandbox/faults", json={"latency": 1.5}).raise_for_status()
@@ -213,7 +215,7 @@ def test_killed_after_acknowledging_and_started_again_it_replies_exactly_once(sa
     serve.stop(signal.SIGKILL)
     assert not [r for r in recorded_runs() if r["status"] == "done"]
     sandbox.post("/_sandbox/faults", json={"latency": 0}).raise_for_status()
-    again = Serving(tmp_path, AUTO_REPLY, port=port)
+    again = Serving(tmp_path, AUTO_REPLY, "--settle", "4", port=port)
     again.wait_for("finishing 1 events accepted before")
     (run,) = wait_runs(1)
     assert run["status"] == "done"
