@@ -286,6 +286,7 @@ class Engine:
         halt: asyncio.Event | None = None,
     ) -> None:
         self.flow, self.ctx, self.journal, self.run_id = flow, ctx, journal, run_id
+        self.fixed = {step.id: fixed_keys(step) for step in flow.steps}  # once, not per item
         self.resend_unknown, self.dry_run, self.settle = resend_unknown, dry_run, settle
         self.on_item, self.on_wait, self.on_preview = on_item, on_wait, on_preview
         self.tally = Tally() if tally is None else tally
@@ -524,7 +525,7 @@ class Engine:
             await self.journal.durable()
         try:
             outputs = await call_card(
-                call.card, self.ctx, call.options, call.inputs, fixed=fixed_keys(call.step)
+                call.card, self.ctx, call.options, call.inputs, fixed=self.fixed[call.step.id]
             )
         except BadOutputsError as exc:
             return self.bad_outputs(call, exc, exclusive=False)
