@@ -21,7 +21,7 @@ CONTRACT = {
     "connection",
     "redaction",
 }
-PARTS = {"cards", "runner", "client", "sandbox", "serve", "cli", "accounts"}
+PARTS = {"cards", "runner", "client", "sandbox", "serve", "cli", "accounts", "hosts"}
 # What each part may import, besides itself; the CLI may import anything.
 MAY_IMPORT = {
     "contract": set(),
@@ -35,6 +35,7 @@ MAY_IMPORT = {
         "accounts",
         "runner",
     },  # stands alone; reports bad settings as the CLI's errors
+    "hosts": {"contract", "accounts", "runner"},  # Airflow, Prefect, Dagster: like serve
     "cli": {"contract", "accounts", "client", "cards", "runner", "sandbox", "serve"},
 }
 

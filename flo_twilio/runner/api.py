@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from flo_twilio.accounts import Account
+from flo_twilio.card import CardContext
 from flo_twilio.errors import FloError, InvalidInputError
 from flo_twilio.plugins import Registry
 from flo_twilio.runner import lifecycle
@@ -117,7 +119,7 @@ class Run:
         outputs: Any = None
         stopped = ""
         try:
-            async with open_context(runner.registry, self.account, self.transport) as ctx:
+            async with runner.connect(runner.registry, self.account, self.transport) as ctx:
                 engine = Engine(
                     self.flow,
                     ctx,
@@ -159,14 +161,24 @@ class Run:
         return Outcome(self.id, "interrupted", self.tally, resumable=True)
 
 
+Connect = Callable[[Registry, Account, Any], AbstractAsyncContextManager[CardContext]]
+
+
 class Runner:
     """Plans, checks, starts, resumes and dry-runs flows of ``registry``'s cards, journalled
-    in ``journal``. ``settle`` is the settle window (default $FLO_SETTLE_SECONDS or 60 s)."""
+    in ``journal``. ``settle`` is the settle window (default $FLO_SETTLE_SECONDS or 60 s);
+    ``connect(registry, account, transport)`` gives the card context a run uses (by default
+    a connection opened for the run; a host may share one across runs)."""
 
     def __init__(
-        self, registry: Registry, journal: Journal, *, settle: float | None = None
+        self,
+        registry: Registry,
+        journal: Journal,
+        *,
+        settle: float | None = None,
+        connect: Connect = open_context,
     ) -> None:
-        self.registry, self.journal = registry, journal
+        self.registry, self.journal, self.connect = registry, journal, connect
         self.settle = settle_window(settle)
 
     def plan(
@@ -193,7 +205,7 @@ class Runner:
     async def check(self, plan: Plan, account: Account, transport: Any = None) -> dict[str, int]:
         """Build every input row and every call known before the run, on ``account``;
         raise ``InvalidInputError`` listing what is wrong. How many rows each file has."""
-        async with open_context(self.registry, account, transport) as ctx:
+        async with self.connect(self.registry, account, transport) as ctx:
             return precheck(plan.flow, plan.inputs, ctx)
 
     def start(
@@ -203,9 +215,12 @@ class Runner:
         transport: Any = None,
         *,
         origin: Mapping[str, Any] | None = None,
+        key: str | None = None,
     ) -> Run:
         """Record a new run of ``plan`` on ``account``; ``origin`` is what the host keeps
-        with the run to find the account again on resume."""
+        with the run to find the account again on resume. A ``key`` (a host's name for the
+        work) is the run's alone: ``KeyTaken`` names the run started with it before, which
+        ``run_with_key`` finds too."""
         run_id = lifecycle.start(
             self.journal,
             plan.flow,
@@ -215,6 +230,7 @@ class Runner:
             plan.files,
             origin or {},
             plan.event,
+            key,
         )
         return Run(self, run_id, plan.flow, plan.inputs, account, transport, event=plan.event)
 
@@ -255,13 +271,17 @@ class Runner:
     ) -> Tally:
         """Render and check every call, handing each request to ``on_preview``; send and
         record nothing. Invalid items are counted failed."""
-        async with open_context(self.registry, account, transport) as ctx:
+        async with self.connect(self.registry, account, transport) as ctx:
             engine = Engine(plan.flow, ctx, None, "dry-run", dry_run=True, on_preview=on_preview)
             try:
                 await engine.run(plan.inputs, plan.event)
             except StepFailed as exc:
                 raise InvalidInputError(str(exc)) from None
         return engine.tally
+
+    def run_with_key(self, key: str) -> str | None:
+        """The id of the run started with ``key``, if any."""
+        return self.journal.run_with_key(key)
 
     def record(self, run_id: str) -> dict[str, Any] | None:
         """The run's record (flow, account, status, summary...), or None."""

@@ -48,8 +48,9 @@ CREATE TABLE IF NOT EXISTS claims (
     PRIMARY KEY (account_sid, sid)
 );
 """
-# Columns added since the first journals: who runs the run, and what it is bound to.
-ADDED_COLUMNS = {"owner": "TEXT", "bound": "TEXT"}
+# Columns added since the first journals: who runs the run, what it is bound to, and the
+# key a host started it under (a run per key: a host's retry finds it again).
+ADDED_COLUMNS = {"owner": "TEXT", "bound": "TEXT", "run_key": "TEXT"}
 
 # intent: committed before the call; done / failed: its outcome (failed: it did not happen,
 # unless its error says "happened"); unknown: the call may have happened, and it was not
@@ -57,6 +58,14 @@ ADDED_COLUMNS = {"owner": "TEXT", "bound": "TEXT"}
 # back is taken as unknown.
 STATES = ("intent", "done", "failed", "unknown", "skipped")
 PAGE = 500
+
+
+class KeyTaken(Exception):
+    """A run was started with that key already: ``run_id``."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"run {run_id} was started with that key")
+        self.run_id = run_id
 
 
 @dataclass
@@ -123,6 +132,7 @@ class Journal:
             if column not in have:
                 with contextlib.suppress(sqlite3.OperationalError):  # another process added it
                     self._db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+        self._db.execute("CREATE UNIQUE INDEX IF NOT EXISTS runs_by_key ON runs (run_key)")
         self._connection = threading.RLock()
         self._queue = threading.Condition()  # guards what follows
         self._waiting: list[Statement] = []  # item writes not yet handed to SQLite
@@ -188,28 +198,43 @@ class Journal:
         account: str,
         arguments: dict[str, Any],
         bound: dict[str, Any],
+        key: str | None = None,
     ) -> str:
-        """Record a new run, owned by this process; ``bound`` is what it is bound to."""
+        """Record a new run, owned by this process; ``bound`` is what it is bound to. A run
+        started with a ``key`` is the only one with that key: ``KeyTaken`` names the run that
+        has it already."""
         run_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
         now = time.time()
-        self._write(
-            "INSERT INTO runs (id, flow, flow_path, account, arguments, status, created, "
-            "updated, summary, pid, owner, bound) "
-            "VALUES (?, ?, ?, ?, ?, 'running', ?, ?, '{}', ?, ?, ?)",
-            (
-                run_id,
-                flow,
-                flow_path,
-                account,
-                scrub(arguments),
-                now,
-                now,
-                os.getpid(),
-                process.identity(),
-                scrub(bound),
-            ),
-        )
+        try:
+            self._write(
+                "INSERT INTO runs (id, flow, flow_path, account, arguments, status, created, "
+                "updated, summary, pid, owner, bound, run_key) "
+                "VALUES (?, ?, ?, ?, ?, 'running', ?, ?, '{}', ?, ?, ?, ?)",
+                (
+                    run_id,
+                    flow,
+                    flow_path,
+                    account,
+                    scrub(arguments),
+                    now,
+                    now,
+                    os.getpid(),
+                    process.identity(),
+                    scrub(bound),
+                    key,
+                ),
+            )
+        except sqlite3.IntegrityError:
+            taken = self.run_with_key(key) if key is not None else None
+            if taken is None:
+                raise
+            raise KeyTaken(taken) from None
         return run_id
+
+    def run_with_key(self, key: str) -> str | None:
+        """The id of the run started with ``key``, if any."""
+        rows = self._read("SELECT id FROM runs WHERE run_key = ?", (key,))
+        return str(rows[0][0]) if rows else None
 
     def take_over(self, run_id: str) -> None:
         """Mark the run as running in this process; refuse when another live process runs it

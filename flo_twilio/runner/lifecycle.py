@@ -42,11 +42,12 @@ def start(
     files: FileOptions,
     origin: Mapping[str, Any],
     event: dict[str, Any] | None = None,
+    key: str | None = None,
 ) -> str:
     """Record a new run of ``flow`` (just loaded) bound to the flow's text, the content of its
     input files (read as ``files`` says) and the account's id; its id. ``origin`` is what
     the host keeps to find the account again on resume (how it chose it); a flow with a
-    trigger keeps the ``event`` it runs for."""
+    trigger keeps the ``event`` it runs for; a ``key`` is the run's alone (``KeyTaken``)."""
     text = binding.flow_file_text(flow.path)
     if text is None or load(text, str(flow.path)).data != flow.document.data:
         raise InvalidInputError(
@@ -58,7 +59,7 @@ def start(
         arguments["event"] = event
     bound = binding.bind(text, inputs, account_id)
     return journal.start_run(
-        flow.name, str(flow.path.resolve()), account.nickname, arguments, bound
+        flow.name, str(flow.path.resolve()), account.nickname, arguments, bound, key
     )
 
 

@@ -1,0 +1,302 @@
+"""What an automation host (Airflow, Prefect, Dagster...) calls to send through flo at most
+once per piece of work, however often the host retries it.
+
+The host names each piece of work with a key it keeps stable across its retries (its run,
+task and map index). The work runs as a flo run started under that key: its intents are
+journalled before anything is sent, and a retry resumes the same run, so what was sent is
+found (reconciled) before anything is sent again. A ``Sender`` holds one client per account
+in each process, on the process's portal loop, whatever thread or loop the host calls from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import hashlib
+import os
+import threading
+import weakref
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flo_twilio.accounts import Account, connection_types, flo_home
+from flo_twilio.card import CardContext
+from flo_twilio.errors import FloError, InvalidInputError, Problem
+from flo_twilio.hosts.portal import portal
+from flo_twilio.hosts.work import checked_items, work_files
+from flo_twilio.plugins import Registry, load_registry
+from flo_twilio.runner.api import Outcome, Run, Runner
+from flo_twilio.runner.card_context import open_context
+from flo_twilio.runner.journal import Journal, KeyTaken
+
+
+class HostSendError(FloError):
+    """The work did not end with every item done. ``retryable``: a retry of the same key
+    can end differently (outcomes still unknown, the network, the provider's side); else it
+    would fail the same way. ``problems``: each item that did not end done (step, item,
+    state, error)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        run_id: str = "",
+        problems: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        super().__init__(message)
+        self.retryable, self.run_id, self.problems = retryable, run_id, list(problems)
+
+
+@dataclass
+class BulkResult:
+    """A finished piece of work: its run, and each item's outputs in item order."""
+
+    run_id: str
+    outputs: list[dict[str, Any] | None] = field(default_factory=list)
+    done: int = 0
+    failed: int = 0
+    unknown: int = 0
+
+
+def account_from(nickname: str, fields: Mapping[str, Any], connection: str = "twilio") -> Account:
+    """An account from the fields a host keeps (for Twilio: account_sid, auth_token or
+    api_key and api_secret, region, edge, api_base_url, max_in_flight; empty ones are left
+    out), checked as ``flo accounts add`` checks them; its secrets are registered for
+    redaction at once."""
+    kind = connection_types()[connection]
+    known = {f.name for f in kind.fields}
+    given = {k: v for k, v in fields.items() if v not in (None, "")}
+    problems = [
+        Problem(f"unknown field {name!r}", hint=f"known fields: {', '.join(sorted(known))}")
+        for name in given
+        if name not in known
+    ]
+    problems += kind.problems({k: v for k, v in given.items() if k in known})
+    if problems:
+        where = f"the {kind.title} connection {nickname!r}"
+        raise InvalidInputError([Problem(p.message, where, p.hint) for p in problems])
+    secrets = {k: v for k, v in given.items() if kind.field(k).secret}
+    values = {k: v for k, v in given.items() if k not in secrets}
+    return Account(nickname, connection, values, "host", secrets=secrets)
+
+
+class Sender:
+    """Sends cards' calls for a host, each piece of work at most once under its key.
+
+    ``state`` is the folder of the journal and the work files (default
+    ``$FLO_HOME/hosts``): the store of intents, so it must be one every worker that may
+    retry the work sees. ``settle`` is the settle window (default $FLO_SETTLE_SECONDS or
+    60 s). Use ``Sender.shared`` for the process's one Sender of an account.
+    """
+
+    def __init__(
+        self,
+        account: Account,
+        state: Path | str | None = None,
+        *,
+        settle: float | None = None,
+        transport: Any = None,
+        registry: Registry | None = None,
+    ) -> None:
+        self.account, self.transport = account, transport
+        self.state = Path(state) if state is not None else flo_home() / "hosts"
+        self.registry = registry or load_registry()
+        journal = Journal(self.state / "runs.db")
+        self.runner = Runner(self.registry, journal, settle=settle, connect=self._connected)
+        self._context: CardContext | None = None
+        self._open = AsyncExitStack()
+        self._opening: asyncio.Lock | None = None
+        _made.add(self)
+
+    @classmethod
+    def shared(
+        cls, account: Account, state: Path | str | None = None, *, settle: float | None = None
+    ) -> Sender:
+        """The process's one Sender for this account (the same values and secrets), state
+        folder and settle window: one client, one in-flight cap, across every task."""
+        secret = repr(sorted(account.connection_values().items())).encode()
+        identity = (account.connection, hashlib.sha256(secret).hexdigest(), str(state), settle)
+        with _shared_lock:
+            if identity not in _shared:
+                _shared[identity] = cls(account, state, settle=settle)
+            return _shared[identity]
+
+    # What hosts call: async from any event loop, sync from any thread.
+
+    async def send_once(
+        self, key: str, card: str, options: Mapping[str, Any], inputs: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Call ``card`` once under ``key``: its outputs. A retry with the same key returns
+        what the first call made, looking it up when its outcome was not recorded, and
+        sends only what never arrived. ``HostSendError`` when it did not end done."""
+        result = await self.send_bulk(key, card, options, [inputs], concurrency=1)
+        outputs = result.outputs[0]
+        assert outputs is not None  # the run ended done
+        return outputs
+
+    def send_once_sync(
+        self, key: str, card: str, options: Mapping[str, Any], inputs: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """``send_once`` for synchronous code, with or without a running event loop."""
+        return portal().call(self.send_once(key, card, options, inputs))
+
+    async def send_bulk(
+        self,
+        key: str,
+        card: str,
+        options: Mapping[str, Any],
+        items: Sequence[Mapping[str, Any]],
+        *,
+        concurrency: int = 16,
+    ) -> BulkResult:
+        """Call ``card`` with ``options`` for each item's inputs (every item with the same
+        inputs), ``concurrency`` at a time, as one run under ``key``: a retry resumes it and
+        sends nothing twice. ``InvalidInputError`` before anything is sent when options or
+        an item are wrong; ``HostSendError`` when not every item ended done."""
+        return await portal().call_async(self._work(key, card, options, items, concurrency))
+
+    def send_bulk_sync(
+        self,
+        key: str,
+        card: str,
+        options: Mapping[str, Any],
+        items: Sequence[Mapping[str, Any]],
+        *,
+        concurrency: int = 16,
+    ) -> BulkResult:
+        """``send_bulk`` for synchronous code, with or without a running event loop."""
+        return portal().call(self.send_bulk(key, card, options, items, concurrency=concurrency))
+
+    async def test(self) -> dict[str, Any]:
+        """Check the credentials with one call (a host's "Test" button): what the provider
+        says of the account; ``AccountError`` or ``ProviderError`` when refused."""
+        return await portal().call_async(self._verify())
+
+    def test_sync(self) -> dict[str, Any]:
+        """``test`` for synchronous code."""
+        return portal().call(self.test())
+
+    async def aclose(self) -> None:
+        """Close the account's client (a later call opens it again)."""
+        await portal().call_async(self._close())
+
+    # On the portal loop.
+
+    async def _close(self) -> None:
+        await self._open.aclose()
+        self._context = None
+
+    async def _work(
+        self,
+        key: str,
+        card_name: str,
+        options: Mapping[str, Any],
+        items: Sequence[Mapping[str, Any]],
+        concurrency: int,
+    ) -> BulkResult:
+        card = self.registry.cards.get(card_name)
+        if card is None:
+            raise InvalidInputError(f"unknown card {card_name!r}")
+        if not 1 <= concurrency <= 1000:
+            raise InvalidInputError("concurrency must be a whole number from 1 to 1000")
+        listed = checked_items(card(), options, items)
+        flow_path, work = work_files(self.state, card_name, options, listed, concurrency)
+        plan = self.runner.plan(flow_path, [work])
+        run = await self._start_or_resume(key, plan)
+        outcome = await run.execute()
+        return self._result(outcome, len(listed))
+
+    async def _start_or_resume(self, key: str, plan: Any) -> Run:
+        """A new run under ``key``; the one started under it before, resumed, when it did
+        the same work; refused when it did other work."""
+        run_id = self.runner.run_with_key(key)
+        if run_id is None:
+            await self.runner.check(plan, self.account, self.transport)
+            try:
+                return self.runner.start(plan, self.account, self.transport, key=key)
+            except KeyTaken as taken:  # another attempt started it meanwhile
+                run_id = taken.run_id
+        record = self.runner.record(run_id) or {}
+        if (
+            record.get("arguments", {}).get("inputs") != plan.arguments
+            or Path(record.get("flow_path", "")) != plan.flow.path.resolve()
+        ):
+            raise HostSendError(
+                f"the key {key!r} was used for other work (run {run_id}): nothing was sent; "
+                "give each piece of work its own key",
+                retryable=False,
+                run_id=run_id,
+            )
+        try:
+            return await self.runner.resume(run_id, self.account, self.transport)
+        except InvalidInputError as exc:
+            live = "is running in process" in str(exc)  # another attempt still runs it
+            raise HostSendError(str(exc), retryable=live, run_id=run_id) from None
+
+    def _result(self, outcome: Outcome, count: int) -> BulkResult:
+        tally = outcome.tally
+        if outcome.status != "done":
+            retryable = outcome.status in ("incomplete", "interrupted") or outcome.resumable
+            problems = list(self.runner.problems(outcome.run_id))
+            raise HostSendError(
+                f"run {outcome.run_id} ended {outcome.status} ({tally}): "
+                + (
+                    "a retry with the same key finishes it"
+                    if retryable
+                    else "a retry fails the same way"
+                ),
+                retryable=retryable,
+                run_id=outcome.run_id,
+                problems=problems,
+            )
+        results = (outcome.outputs or {}).get("results") or []
+        outputs = [dict(value) if isinstance(value, Mapping) else None for value in results]
+        return BulkResult(outcome.run_id, outputs[:count], tally.done, tally.failed, tally.unknown)
+
+    async def _verify(self) -> dict[str, Any]:
+        async with self._connected(self.registry, self.account, self.transport) as ctx:
+            kind = self.registry.connection(self.account.connection)
+            return await kind.verify(ctx.client)
+
+    @asynccontextmanager
+    async def _connected(
+        self, registry: Registry, account: Account, transport: Any
+    ) -> AsyncIterator[CardContext]:
+        """The account's one card context (opened on first use, kept open): what every run
+        of this Sender uses."""
+        if self._opening is None:
+            self._opening = asyncio.Lock()
+        async with self._opening:
+            if self._context is None:
+                opened = open_context(registry, account, transport)
+                self._context = await self._open.enter_async_context(opened)
+        yield self._context
+
+
+_shared: dict[tuple[Any, ...], Sender] = {}
+_made: weakref.WeakSet[Sender] = weakref.WeakSet()  # closed at exit
+_shared_lock = threading.Lock()
+
+
+def _forget_in_child() -> None:
+    """A forked child makes its own Senders: their clients lived on the parent's loop."""
+    global _shared_lock
+    _shared.clear()
+    _made.clear()
+    _shared_lock = threading.Lock()
+
+
+def _close_all() -> None:
+    """At exit, the Senders' clients are closed, not dropped."""
+    for sender in list(_made):
+        with contextlib.suppress(Exception):
+            portal().call(sender.aclose())
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
+atexit.register(_close_all)

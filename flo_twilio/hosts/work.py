@@ -1,0 +1,108 @@
+"""A host's call as a flow run: a one-step flow that makes the card's call for each item,
+and an input file holding the options and the items. Both are named by their content, so
+the same work always reads the same files, and a run bound to them refuses other work."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from flo_twilio.card import Card
+from flo_twilio.errors import InvalidInputError, Problem
+
+NAME_UNUSABLE = set("'\"]")
+
+
+def checked_items(card: Card, options: Any, items: Any) -> list[dict[str, Any]]:
+    """``items`` as a list of dicts, once options and every item pass the card's manifest;
+    else ``InvalidInputError`` naming each problem by item number (from 1), before anything
+    is sent."""
+    problems = [
+        Problem(f"options: {p.message}", hint=p.hint)
+        for p in card.manifest.problems("options", options)
+    ]
+    if isinstance(items, str | bytes | Mapping) or not isinstance(items, Sequence) or not items:
+        raise InvalidInputError([*problems, Problem("items must be a non-empty list of inputs")])
+    first = set(items[0]) if isinstance(items[0], Mapping) else set()
+    for number, item in enumerate(items, 1):
+        if not isinstance(item, Mapping):
+            problems.append(Problem(f"item {number} must be a mapping of input: value"))
+            continue
+        if set(item) != first:
+            problems.append(
+                Problem(
+                    f"item {number} has the inputs {sorted(item)}, item 1 has {sorted(first)}",
+                    hint="give every item the same inputs (send the others in another call)",
+                )
+            )
+        problems += [
+            Problem(f"item {number}: {p.message}", hint=p.hint)
+            for p in card.manifest.problems("inputs", dict(item))
+        ]
+    if problems:
+        raise InvalidInputError(problems)
+    return [dict(item) for item in items]
+
+
+def field(root: str, name: str) -> str:
+    """A reference to ``root``'s field ``name``, whatever characters it has."""
+    if NAME_UNUSABLE & set(name):
+        raise InvalidInputError(f"{name!r} cannot be a field name")
+    return f"${{{{ {root}['{name}'] }}}}"
+
+
+def flow_document(
+    card: str, options: Mapping[str, Any], item: Mapping[str, Any], concurrency: int
+) -> dict[str, Any]:
+    """The flow: one step calling ``card`` for each item of its input ``work``; option and
+    input values are data in the input file, never parsed as templates."""
+    return {
+        "flo": 1,
+        "name": "host-" + card.replace(".", "-"),
+        "inputs": {"work": {"type": "object", "required": ["options", "items"]}},
+        "steps": [
+            {
+                "id": "call",
+                "card": card,
+                "for_each": "${{ inputs.work.items }}",
+                "concurrency": concurrency,
+                "on_error": "continue",
+                "options": {name: field("inputs.work.options", name) for name in sorted(options)},
+                "inputs": {name: field("item", name) for name in sorted(item)},
+            }
+        ],
+        "outputs": {"results": "${{ steps.call.outputs }}"},
+    }
+
+
+def write_once(folder: Path, text: str, suffix: str) -> Path:
+    """``text`` in ``folder`` under a name made from it (0600, written whole or not at all)."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = folder / (hashlib.sha256(text.encode()).hexdigest()[:32] + suffix)
+    if not path.exists():
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+            out.write(text)
+        os.replace(temporary, path)
+    return path
+
+
+def work_files(
+    state: Path,
+    card: str,
+    options: Mapping[str, Any],
+    items: list[dict[str, Any]],
+    concurrency: int,
+) -> tuple[Path, str]:
+    """The flow file and the ``work=@file`` input of this work, under ``state``."""
+    document = flow_document(card, options, items[0], concurrency)
+    flow = write_once(state / "flows", json.dumps(document, indent=2), ".yaml")
+    try:
+        work = json.dumps({"options": dict(options), "items": items}, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"options and items must be JSON values: {exc}") from None
+    return flow, f"work=@{write_once(state / 'work', work, '.json')}"
