@@ -1,0 +1,108 @@
+"""Operators for the cards. Each sends its work through the connection's ``Sender`` under
+the key ``airflow/{dag_id}/{run_id}/{task_id}/{map_index}``: the same on every retry of a
+task instance, so a retry finds what an earlier try sent instead of sending it again."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from flo_twilio.errors import InvalidInputError
+from flo_twilio.hosts import HostSendError, Sender
+from flo_twilio.hosts.airflow.hook import FloTwilioHook
+
+
+def explained(exc: HostSendError, most: int = 5) -> str:
+    """The error, and why each item (the first ``most``) did not end done."""
+    lines = [str(exc)]
+    for problem in exc.problems[:most]:
+        error = problem.get("error") or {}
+        code = f" {error['code']}" if error.get("code") else ""
+        lines.append(f"item {problem['item'] + 1} {problem['state']}:{code} {error.get('message')}")
+    if len(exc.problems) > most:
+        lines.append(f"and {len(exc.problems) - most} more items")
+    return "\n".join(lines)
+
+
+def work_key(context: Mapping[str, Any]) -> str:
+    """The task instance's key: stable across its tries, distinct between tasks, map
+    indexes and DAG runs."""
+    ti = context["ti"]
+    return f"airflow/{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}"
+
+
+class CardOperator(BaseOperator):
+    """Calls ``card`` once with ``options`` and ``inputs`` (both templated; the fields are
+    the card's, as in the README's card reference) and returns its outputs (to XCom).
+
+    The task runs in the pool ``twilio_<conn id>`` unless ``pool`` says otherwise: create it
+    (``airflow pools set``) with as many slots as the account may have requests in flight.
+    ``state_folder`` keeps the intents (default ``$AIRFLOW_HOME/flo_twilio``): every worker
+    must see the same one; ``settle`` is the settle window in seconds (default
+    $FLO_SETTLE_SECONDS or 60). A failure a retry cannot mend (invalid input, a refused
+    message) fails the task without retries; any other lets Airflow retry.
+    """
+
+    card: ClassVar[str] = ""
+    template_fields: ClassVar[Sequence[str]] = ("options", "inputs", "state_folder")
+    template_fields_renderers: ClassVar[dict[str, str]] = {"options": "json", "inputs": "json"}
+    ui_color = "#f22f46"
+
+    def __init__(
+        self,
+        *,
+        inputs: Mapping[str, Any] | None = None,
+        options: Mapping[str, Any] | None = None,
+        card: str | None = None,
+        twilio_conn_id: str = FloTwilioHook.default_conn_name,
+        state_folder: str | None = None,
+        settle: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs["pool"] = kwargs.get("pool") or f"twilio_{twilio_conn_id}"
+        super().__init__(**kwargs)
+        self.card_name = card or self.card
+        if not self.card_name:
+            raise ValueError(
+                f"{self.task_id}: say which card to call, e.g. card='twilio.make_call'"
+            )
+        self.inputs, self.options = inputs or {}, options or {}
+        self.twilio_conn_id, self.state_folder, self.settle = twilio_conn_id, state_folder, settle
+
+    def execute(self, context: Any) -> Any:
+        try:
+            hook = FloTwilioHook(self.twilio_conn_id)
+            return self.send(hook.get_conn(self.state_folder, self.settle), work_key(context))
+        except HostSendError as exc:
+            if exc.retryable:  # a retry under the same key finishes the work
+                raise AirflowException(explained(exc)) from exc
+            raise AirflowFailException(explained(exc)) from exc
+        except InvalidInputError as exc:  # nothing was sent; the same input fails again
+            raise AirflowFailException(str(exc)) from exc
+
+    def send(self, sender: Sender, key: str) -> Any:
+        """Send this task's work under ``key``; what to push to XCom."""
+        return sender.send_once_sync(key, self.card_name, self.options, self.inputs)
+
+
+class SendSmsOperator(CardOperator):
+    """Send an SMS (``twilio.send_sms``): options ``from`` or ``messagingServiceSid``,
+    inputs ``to``, ``body``..."""
+
+    card = "twilio.send_sms"
+
+
+class SendMmsOperator(CardOperator):
+    """Send an MMS (``twilio.send_mms``): inputs ``to``, ``mediaUrls``, ``body``..."""
+
+    card = "twilio.send_mms"
+
+
+class CustomApiOperator(CardOperator):
+    """Any Twilio API call (``twilio.custom_api``): options ``method``, ``api``; inputs
+    ``relativeUrl``, ``query``, ``headers``."""
+
+    card = "twilio.custom_api"

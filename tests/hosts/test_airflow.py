@@ -1,0 +1,181 @@
+"""flo's Airflow provider in a real Airflow (pinned, in its own environment): the README's
+setup commands and DAG, then retries, against the sandbox over loopback answering 30% of
+message creates with a 500 after storing them."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+
+from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
+from tests.helpers import ROOT, sandbox_process
+from tests.hosts.hostvenv import host_python
+
+HERE = Path(__file__).parent
+EXAMPLE = ROOT / "examples" / "airflow_campaign.py"
+AUTH = (DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN)
+
+pytestmark = pytest.mark.slow
+
+
+def readme_section() -> str:
+    text = (ROOT / "README.md").read_text()
+    return text.split("\n## Use in Airflow\n", 1)[1].split("\n## ", 1)[0]
+
+
+def readme_commands() -> list[str]:
+    """The section's shell commands, continuation lines joined, without the install."""
+    [block] = re.findall(r"```bash\n(.*?)```", readme_section(), re.S)
+    lines = block.replace("\\\n", " ").splitlines()
+    return [line for line in lines if line.strip() and not line.startswith("pip ")]
+
+
+def sent_to(url: str) -> Counter[str]:
+    """How many messages the sandbox holds for each recipient."""
+    counts: Counter[str] = Counter()
+    page: str | None = f"/2010-04-01/Accounts/{DEFAULT_ACCOUNT_SID}/Messages.json?PageSize=1000"
+    while page:
+        answer = httpx.get(url + page, auth=AUTH).raise_for_status().json()
+        counts.update(message["to"] for message in answer["messages"])
+        page = answer.get("next_page_uri")
+    return counts
+
+
+def starting(counts: Counter[str], prefix: str) -> list[int]:
+    return [n for to, n in counts.items() if to.startswith(prefix)]
+
+
+@pytest.fixture(scope="module")
+def airflow(tmp_path_factory):
+    """Airflow set up as the README says, both DAGs run with dag.test(): what they left."""
+    python = host_python("airflow", HERE / "airflow-requirements.txt")
+    home = tmp_path_factory.mktemp("airflow_home")
+    (home / "dags").mkdir()
+    shutil.copy(EXAMPLE, home / "dags")
+    shutil.copy(HERE / "airflow_drill.py", home / "dags")
+    shutil.copy(HERE / "airflow_rows.csv", home / "dags")
+    env = {
+        **os.environ,
+        "PATH": f"{python.parent}{os.pathsep}{os.environ['PATH']}",
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+        "TWILIO_ACCOUNT_SID": DEFAULT_ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": DEFAULT_AUTH_TOKEN,
+        "FLO_SETTLE_SECONDS": "1",
+    }
+
+    def run(command: str, code: int = 0) -> str:
+        done = subprocess.run(
+            command, shell=True, env=env, capture_output=True, text=True, timeout=300
+        )
+        output = done.stdout + done.stderr
+        assert done.returncode == code, f"{command}\n{output[-6000:]}"
+        return output
+
+    with sandbox_process("--ambiguous-rate", "0.3", "--ambiguous-mode", "500") as url:
+        run("airflow db migrate")
+        for command in readme_commands():
+            if command.startswith("airflow connections add"):
+                command += f' --conn-extra \'{{"api_base_url": "{url}"}}\''
+            run(command)
+        run(
+            "airflow connections add twilio_wrong --conn-type twilio --conn-login "
+            f"{DEFAULT_ACCOUNT_SID} --conn-password not-the-token "
+            f'--conn-extra \'{{"api_base_url": "{url}"}}\''
+        )
+        output = run("airflow connections test twilio_default")
+        output += run("airflow connections test twilio_wrong", code=1)
+        output += run(f"python {home / 'dags' / EXAMPLE.name}")
+        output += run(f"python {home / 'dags' / 'airflow_drill.py'}")
+        counts = sent_to(url)
+    with sqlite3.connect(home / "airflow.db") as db:
+        tries = {
+            (task, index): (state, number)
+            for task, index, state, number in db.execute(
+                "SELECT task_id, map_index, state, try_number FROM task_instance"
+            )
+        }
+        xcom = dict(db.execute("SELECT task_id, value FROM xcom WHERE key = 'return_value'"))
+    return {"home": home, "output": output, "counts": counts, "tries": tries, "xcom": xcom}
+
+
+def test_the_readme_dag_sends_each_message_once(airflow):
+    counts = airflow["counts"]
+    assert sorted(starting(counts, "+12065550")) == [1] * 20  # the campaign's recipients
+    assert counts["+12065559999"] == 1  # its report, templated from the campaign's XCom
+    assert airflow["tries"][("campaign", -1)][0] == "success"
+    assert airflow["tries"][("report", -1)][0] == "success"
+
+
+def test_retries_after_a_send_do_not_send_again(airflow):
+    counts, tries = airflow["counts"], airflow["tries"]
+    # flo's operators: every first try sent, then "lost its worker"; the retry sent nothing.
+    assert tries[("flo_bulk", 0)] == tries[("flo_bulk", 1)] == ("success", 2)
+    assert tries[("flo_once", -1)] == ("success", 2)
+    assert sorted(starting(counts, "+1206556") + starting(counts, "+1206557")) == [1] * 16
+    assert counts["+12065580000"] == 1
+    # The same retries around a plain call of the card send again: the test can tell.
+    assert tries[("plain", -1)][1] >= 2
+    assert sum(starting(counts, "+1206559")) > 8
+
+
+def test_the_other_operators(airflow):
+    counts, tries, xcom = airflow["counts"], airflow["tries"], airflow["xcom"]
+    assert sorted(starting(counts, "+120655401")) == [1] * 3  # the CSV's rows
+    assert json.loads(xcom["from_file"])["done"] == 3
+    assert counts["+12065580001"] == 1 and json.loads(xcom["mms"])["sid"].startswith("MM")
+    answer = json.loads(xcom["custom"])
+    assert tries[("custom", -1)] == ("success", 1)
+    assert answer["statusCode"] == 200 and answer["body"]["sid"] == DEFAULT_ACCOUNT_SID
+    assert answer["body"]["auth_token"] == "***"
+
+
+def test_a_refused_message_fails_the_task_without_retries(airflow):
+    assert airflow["tries"][("refused", -1)] == ("failed", 1)
+    assert "AirflowFailException" in airflow["output"]
+    assert "21211" in airflow["output"]  # why, from Twilio's answer
+
+
+def test_the_connection_test_button(airflow):
+    output = airflow["output"]
+    assert "Connection success!" in output
+    assert "Connection failed!\nTwilio error 20003 (HTTP 401)" in output
+
+
+def test_the_token_is_in_no_log_and_no_database(airflow):
+    """Every file Airflow and flo wrote (the database, the logs folder, the intents), and
+    what the commands printed: dag.test() prints the task logs rather than filing them."""
+    home: Path = airflow["home"]
+    files = [p for p in home.rglob("*") if p.is_file() and "dags" not in p.parts]
+    assert home / "airflow.db" in files and home / "flo_twilio" / "runs.db" in files
+    assert [p for p in files if DEFAULT_AUTH_TOKEN.encode() in p.read_bytes()] == []
+    assert "Done. Returned value was" in airflow["output"]  # the task logs are in it
+    assert DEFAULT_AUTH_TOKEN not in airflow["output"]
+
+
+def test_the_readme_shows_the_dag_the_test_runs():
+    assert EXAMPLE.read_text() in readme_section()
+
+
+def test_only_the_airflow_adapter_imports_airflow():
+    package = ROOT / "flo_twilio"
+    importers = set()
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            if any(name.split(".")[0] == "airflow" for name in names):
+                importers.add(path.relative_to(package).parts[:2])
+    assert importers == {("hosts", "airflow")}
