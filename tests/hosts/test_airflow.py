@@ -89,11 +89,8 @@ def airflow(tmp_path_factory):
             if command.startswith("airflow connections add"):
                 command += f' --conn-extra \'{{"api_base_url": "{url}"}}\''
             run(command)
-        run(
-            "airflow connections add twilio_wrong --conn-type twilio --conn-login "
-            f"{DEFAULT_ACCOUNT_SID} --conn-password not-the-token "
-            f'--conn-extra \'{{"api_base_url": "{url}"}}\''
-        )
+        wrong = {"conn_type": "twilio", "login": DEFAULT_ACCOUNT_SID, "password": "not-it"}
+        env["AIRFLOW_CONN_TWILIO_WRONG"] = json.dumps({**wrong, "extra": {"api_base_url": url}})
         output = run("airflow connections test twilio_default")
         output += run("airflow connections test twilio_wrong", code=1)
         output += run(f"python {home / 'dags' / EXAMPLE.name}")
