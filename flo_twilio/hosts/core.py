@@ -65,7 +65,7 @@ class BulkResult:
 
 def account_from(nickname: str, fields: Mapping[str, Any], connection: str = "twilio") -> Account:
     """An account from the fields a host keeps (for Twilio: account_sid, auth_token or
-    api_key and api_secret, region, edge, api_base_url, max_in_flight; empty ones are left
+    api_key and api_secret, region, edge, api_base_url, max_in_flight, max_per_second; empty ones are left
     out), checked as ``flo accounts add`` checks them; its secrets are registered for
     redaction at once."""
     kind = connection_types()[connection]
