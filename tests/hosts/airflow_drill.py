@@ -58,8 +58,9 @@ with DAG(
     BulkSendOperator(
         task_id="from_file", options=SENDER, items_file="{{ dag.folder }}/airflow_rows.csv"
     )
-    SendMmsOperator(
+    SendMmsOperator(  # through a connection whose extras are numbers (JSON)
         task_id="mms",
+        twilio_conn_id="twilio_paced",
         options=SENDER,
         inputs={"to": "+12065580001", "mediaUrls": ["https://example.com/cat.jpg"]},
     )

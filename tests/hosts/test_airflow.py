@@ -91,6 +91,9 @@ def airflow(tmp_path_factory):
             run(command)
         wrong = {"conn_type": "twilio", "login": DEFAULT_ACCOUNT_SID, "password": "not-it"}
         env["AIRFLOW_CONN_TWILIO_WRONG"] = json.dumps({**wrong, "extra": {"api_base_url": url}})
+        paced = {"api_base_url": url, "max_in_flight": 2, "max_per_second": 50}
+        right = {**wrong, "password": DEFAULT_AUTH_TOKEN, "extra": paced}
+        env["AIRFLOW_CONN_TWILIO_PACED"] = json.dumps(right)
         output = run("airflow connections test twilio_default")
         output += run("airflow connections test twilio_wrong", code=1)
         output += run(f"python {home / 'dags' / EXAMPLE.name}")

@@ -1,6 +1,6 @@
 """The hook of the ``twilio`` connection: the Account SID is its login, the Auth Token its
-password (or, with an ``api_key`` extra, the API key's secret); region, edge and
-api_base_url are extras."""
+password (or, with an ``api_key`` extra, the API key's secret); region, edge,
+api_base_url, max_in_flight and max_per_second are extras."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from flo_twilio.accounts import Account
 from flo_twilio.errors import FloError
 from flo_twilio.hosts import Sender, account_from
 
-EXTRAS = ("region", "edge", "api_base_url", "api_key")
+EXTRAS = ("region", "edge", "api_base_url", "api_key", "max_in_flight", "max_per_second")
 
 
 def default_state() -> Path:
@@ -41,7 +41,10 @@ class FloTwilioHook(BaseHook):
         names the wrong one)."""
         conn = self.get_connection(self.twilio_conn_id)
         extra = conn.extra_dejson
-        found = {name: extra.get(name) or extra.get(f"extra__twilio__{name}") for name in EXTRAS}
+        found = {}
+        for name in EXTRAS:  # the form's fields, saved with or without Airflow 2's prefix
+            value = extra.get(name, extra.get(f"extra__twilio__{name}"))
+            found[name] = None if value is None else str(value)
         secret = "api_secret" if found["api_key"] else "auth_token"
         return account_from(
             self.twilio_conn_id, {"account_sid": conn.login, secret: conn.password, **found}

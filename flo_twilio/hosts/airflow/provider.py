@@ -8,8 +8,12 @@ from typing import Any
 HOOK = "flo_twilio.hosts.airflow.hook.FloTwilioHook"
 
 
+def _field(kind: str, label: str, description: str) -> dict[str, Any]:
+    return {"label": label, "description": description, "schema": {"type": [kind, "null"]}}
+
+
 def _text(label: str, description: str) -> dict[str, Any]:
-    return {"label": label, "description": description, "schema": {"type": ["string", "null"]}}
+    return _field("string", label, description)
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -33,6 +37,16 @@ def get_provider_info() -> dict[str, Any]:
                     "api_key": _text(
                         "API key",
                         "An API key SID (SK...): the password is then the key's secret.",
+                    ),
+                    "max_in_flight": _field(
+                        "integer",
+                        "Requests in flight",
+                        "Requests in flight at once, per task process (default 25).",
+                    ),
+                    "max_per_second": _field(
+                        "number",
+                        "Requests per second",
+                        "Requests started per second, per task process (default: no limit).",
                     ),
                 },
                 "ui-field-behaviour": {
