@@ -58,6 +58,7 @@ with DAG(
     BulkSendOperator(
         task_id="from_file", options=SENDER, items_file="{{ dag.folder }}/airflow_rows.csv"
     )
+    BulkSendOperator(task_id="no_file", options=SENDER, items_file="{{ dag.folder }}/none.csv")
     SendMmsOperator(  # through a connection whose extras are numbers (JSON)
         task_id="mms",
         twilio_conn_id="twilio_paced",

@@ -100,14 +100,20 @@ def airflow(tmp_path_factory):
         output += run(f"python {home / 'dags' / 'airflow_drill.py'}")
         counts = sent_to(url)
     with sqlite3.connect(home / "airflow.db") as db:
-        tries = {
-            (task, index): (state, number)
-            for task, index, state, number in db.execute(
-                "SELECT task_id, map_index, state, try_number FROM task_instance"
-            )
-        }
+        rows = db.execute(
+            "SELECT task_id, map_index, state, try_number, pool, pool_slots FROM task_instance"
+        ).fetchall()
+        tries = {(row[0], row[1]): row[2:4] for row in rows}
+        pools = {(row[0], row[1]): row[4:] for row in rows}
         xcom = dict(db.execute("SELECT task_id, value FROM xcom WHERE key = 'return_value'"))
-    return {"home": home, "output": output, "counts": counts, "tries": tries, "xcom": xcom}
+    return {
+        "home": home,
+        "output": output,
+        "counts": counts,
+        "tries": tries,
+        "pools": pools,
+        "xcom": xcom,
+    }
 
 
 def test_the_readme_dag_sends_each_message_once(airflow):
@@ -141,10 +147,22 @@ def test_the_other_operators(airflow):
     assert answer["body"]["auth_token"] == "***"
 
 
-def test_a_refused_message_fails_the_task_without_retries(airflow):
-    assert airflow["tries"][("refused", -1)] == ("failed", 1)
-    assert "AirflowFailException" in airflow["output"]
-    assert "21211" in airflow["output"]  # why, from Twilio's answer
+def test_each_task_takes_its_accounts_pool(airflow):
+    """One slot a message, concurrency slots a bulk task, mapped or not."""
+    pools = airflow["pools"]
+    assert pools[("campaign", -1)] == pools[("flo_bulk", 1)] == ("twilio_twilio_default", 4)
+    assert pools[("from_file", -1)] == ("twilio_twilio_default", 16)  # the default concurrency
+    assert pools[("report", -1)] == ("twilio_twilio_default", 1)
+    assert pools[("mms", -1)] == ("twilio_twilio_paced", 1)
+    assert pools[("recipients", -1)] == ("default_pool", 1)
+
+
+def test_what_a_retry_cannot_mend_fails_the_task_without_retries(airflow):
+    tries, output = airflow["tries"], airflow["output"]
+    assert tries[("refused", -1)] == tries[("no_file", -1)] == ("failed", 1)
+    assert "AirflowFailException: run " in output
+    assert "item 1 failed: 21211 " in output  # why, from Twilio's answer
+    assert re.search(r"AirflowFailException: items_file: no file \S+/dags/none.csv", output)
 
 
 def test_the_connection_test_button(airflow):

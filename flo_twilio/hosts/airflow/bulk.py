@@ -11,12 +11,13 @@ from typing import Any, ClassVar
 from flo_twilio.errors import InvalidInputError, Problem
 from flo_twilio.hosts import Sender
 from flo_twilio.hosts.airflow.operators import CardOperator
-from flo_twilio.runner.rowfiles import CsvFile, JsonLinesFile, json_file
+from flo_twilio.runner.rowfiles import CsvFile, JsonArrayFile, JsonLinesFile, json_file
 
+CONCURRENCY = 16
 WORKERS_SEE_IT = "the path is read on the worker that runs the task: give one every worker sees"
 
 
-def read_items(path: str) -> Any:
+def read_items(path: str) -> list[Any]:
     """The rows of a .csv, .tsv, .json (a list) or .jsonl file, each as a dict."""
     file = Path(path)
     if not file.is_file():
@@ -27,7 +28,10 @@ def read_items(path: str) -> Any:
     if suffix in (".jsonl", ".ndjson"):
         return list(JsonLinesFile(file, path))
     if suffix == ".json":
-        return list(json_file(file, path))
+        rows = json_file(file, path)
+        if not isinstance(rows, JsonArrayFile):
+            raise InvalidInputError([Problem(f"items_file: {path} must hold a list of inputs")])
+        return list(rows)
     raise InvalidInputError(
         [Problem(f"items_file: {file.name} must be .csv, .tsv, .json or .jsonl")]
     )
@@ -53,7 +57,7 @@ class BulkSendOperator(CardOperator):
         *,
         items: Sequence[Mapping[str, Any]] | None = None,
         items_file: str | None = None,
-        concurrency: int = 16,
+        concurrency: int = CONCURRENCY,
         card: str = "twilio.send_sms",
         **kwargs: Any,
     ) -> None:
@@ -62,6 +66,12 @@ class BulkSendOperator(CardOperator):
         if (items is None) == (items_file is None):
             raise ValueError(f"{self.task_id}: give either items or items_file")
         self.items, self.items_file, self.concurrency = items, items_file, concurrency
+
+    @classmethod
+    def partial(cls, **kwargs: Any) -> Any:
+        """Mapped bulk tasks take ``concurrency`` slots too."""
+        kwargs.setdefault("pool_slots", kwargs.get("concurrency", CONCURRENCY))
+        return super().partial(**kwargs)
 
     def send(self, sender: Sender, key: str) -> dict[str, Any]:
         items = read_items(self.items_file) if self.items_file else self.items

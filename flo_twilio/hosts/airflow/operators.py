@@ -27,6 +27,11 @@ def explained(exc: HostSendError, most: int = 5) -> str:
     return "\n".join(lines)
 
 
+def pool_of(conn_id: str) -> str:
+    """The account's pool, unless a task names another."""
+    return f"twilio_{conn_id}"
+
+
 def work_key(context: Mapping[str, Any]) -> str:
     """The task instance's key: stable across its tries, distinct between tasks, map
     indexes and DAG runs."""
@@ -62,7 +67,7 @@ class CardOperator(BaseOperator):
         settle: float | None = None,
         **kwargs: Any,
     ) -> None:
-        kwargs["pool"] = kwargs.get("pool") or f"twilio_{twilio_conn_id}"
+        kwargs["pool"] = kwargs.get("pool") or pool_of(twilio_conn_id)
         super().__init__(**kwargs)
         self.card_name = card or self.card
         if not self.card_name:
@@ -71,6 +76,16 @@ class CardOperator(BaseOperator):
             )
         self.inputs, self.options = inputs or {}, options or {}
         self.twilio_conn_id, self.state_folder, self.settle = twilio_conn_id, state_folder, settle
+
+    @classmethod
+    def partial(cls, **kwargs: Any) -> Any:
+        """``BaseOperator.partial`` with the account's pool: Airflow schedules mapped tasks
+        by what ``partial`` gathered, before any ``__init__`` runs."""
+        mapped = super().partial(**kwargs)
+        if mapped.kwargs.get("pool") is None:  # neither given nor in default_args
+            conn_id = kwargs.get("twilio_conn_id", FloTwilioHook.default_conn_name)
+            mapped.kwargs["pool"] = pool_of(conn_id)
+        return mapped
 
     def execute(self, context: Any) -> Any:
         try:
