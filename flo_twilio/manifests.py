@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterator, Mapping
 from datetime import datetime
 from functools import cache, cached_property
 from pathlib import Path
@@ -158,7 +158,7 @@ class Manifest:
             )
         self.checks = {s: SchemaCheck(data[s], formats=True) for s in SECTIONS}
         self._partial: dict[tuple[str, frozenset[str]], jsonschema_rs.Validator | None] = {}
-        self._checked: set[tuple[str, frozenset[str], str]] = set()
+        self._checked: set[tuple[str, frozenset[str], Hashable]] = set()
 
     @classmethod
     def from_file(cls, path: Path) -> Manifest:
@@ -210,11 +210,16 @@ class Manifest:
 
     def _fixed_values(
         self, section: str, values: Any, fixed: frozenset[str]
-    ) -> tuple[str, frozenset[str], str] | None:
-        """What identifies the fixed values of ``values``, when they are plain JSON."""
+    ) -> tuple[str, frozenset[str], Hashable] | None:
+        """What identifies the fixed values of ``values`` (each with its type: 1 is not
+        True), when they are plain JSON."""
         if not fixed or not isinstance(values, dict):
             return None
-        with contextlib.suppress(TypeError, ValueError):
+        known = tuple((k, type(values[k]), values[k]) for k in sorted(fixed) if k in values)
+        with contextlib.suppress(TypeError):
+            hash(known)
+            return section, fixed, known
+        with contextlib.suppress(TypeError, ValueError):  # a list or an object among them
             text = json.dumps({k: values[k] for k in fixed if k in values}, sort_keys=True)
             return section, fixed, text
         return None

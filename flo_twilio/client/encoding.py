@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
@@ -40,6 +41,7 @@ def _scalar(value: Any) -> str:
     return str(value)
 
 
+@functools.lru_cache(maxsize=256)  # a bulk send's answers share their dates to the second
 def parse_date(value: str | None) -> datetime | None:
     """An RFC 2822 date from a Twilio response as a timezone-aware datetime."""
     if not value:
