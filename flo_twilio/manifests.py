@@ -157,6 +157,10 @@ class Manifest:
                 ]
             )
         self.checks = {s: SchemaCheck(data[s], formats=True) for s in SECTIONS}
+        self._write_only = {
+            s: frozenset(name for name, prop in self.properties(s).items() if prop.get("writeOnly"))
+            for s in SECTIONS
+        }
         self._partial: dict[tuple[str, frozenset[str]], jsonschema_rs.Validator | None] = {}
         self._checked: set[tuple[str, frozenset[str], Hashable]] = set()
 
@@ -176,7 +180,7 @@ class Manifest:
         verification code) replaced by ``***``: what may be stored or shown of them."""
         if not isinstance(values, Mapping):
             return values
-        secret = {name for name, prop in self.properties(section).items() if prop.get("writeOnly")}
+        secret = self._write_only[section]
         return {k: MASK if k in secret and v is not None else v for k, v in values.items()}
 
     def problems(
