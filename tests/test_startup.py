@@ -1,6 +1,7 @@
 """Start-up: what ``flo --version`` and ``flo run`` of a one-step flow import. python -m
 bench times them (issue 12: under 0.2 s and 0.4 s); these tests keep out what they do not
-need: the sandbox, jsonschema (jsonschema-rs passes what is valid) and httpx's own CLI."""
+need: the sandbox, jsonschema (jsonschema-rs passes what is valid), httpx's own CLI and
+aiohttp's default TLS contexts (flo's transport passes its own)."""
 
 from __future__ import annotations
 
@@ -26,22 +27,26 @@ steps:
 """
 
 
-def imported_by(tmp_path, *args: str) -> set[str]:
-    """The modules a fresh ``flo ARGS`` has imported when it ends (it must succeed)."""
-    listing = tmp_path / "modules.json"
+def after(tmp_path, *args: str) -> dict:
+    """What a fresh ``flo ARGS`` has imported when it ends (it must succeed), and how many
+    CA certificates aiohttp's default TLS context holds (None: aiohttp not imported)."""
+    listing = tmp_path / "after.json"
     script = (
         "import json, sys\nfrom flo_twilio.cli import main\n"
         f"code = main({list(args)!r})\n"
-        f"open({str(listing)!r}, 'w').write(json.dumps(sorted(sys.modules)))\n"
+        "connector = sys.modules.get('aiohttp.connector')\n"
+        "cas = connector and connector._SSL_CONTEXT_VERIFIED.cert_store_stats()['x509_ca']\n"
+        f"open({str(listing)!r}, 'w').write(json.dumps([sorted(sys.modules), cas]))\n"
         "sys.exit(code)\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    return set(json.loads(listing.read_text()))
+    modules, cas = json.loads(listing.read_text())
+    return {"modules": set(modules), "cas": cas}
 
 
 def test_flo_version_imports_no_client_sandbox_or_validator(tmp_path):
-    modules = imported_by(tmp_path, "--version")
+    modules = after(tmp_path, "--version")["modules"]
     assert modules & (NEVER | {"httpx", "aiohttp", "jsonschema_rs", "yaml"}) == set()
 
 
@@ -54,6 +59,25 @@ def test_a_one_step_run_imports_neither_the_sandbox_nor_jsonschema_nor_httpx_cli
             "--api-base-url", server.url, input=TOKEN,
         )  # fmt: skip
         assert added.code == 0, added.err
-        modules = imported_by(tmp_path, "run", str(flow), "--account", "live")
-    assert {"aiohttp", "httpx", "yaml"} <= modules  # it did load a flow and send
-    assert modules & NEVER == set()
+        run = after(tmp_path, "run", str(flow), "--account", "live")
+    assert {"aiohttp", "httpx", "yaml"} <= run["modules"]  # it did load a flow and send
+    assert run["modules"] & NEVER == set()
+    assert run["cas"] == 0  # aiohttp's own TLS contexts, which flo never uses, left empty
+
+
+def test_a_host_importing_the_transport_keeps_aiohttp_tls_defaults():
+    """Only the flo command leaves aiohttp's default contexts empty: a host may use them."""
+    script = (
+        "from flo_twilio.client.transport import AiohttpTransport\n"
+        "import asyncio\n"
+        "transport = AiohttpTransport()\n"
+        "async def make():\n    transport.session()\n    await transport.aclose()\n"
+        "asyncio.run(make())\n"
+        "import aiohttp.connector, ssl\n"
+        "print(aiohttp.connector._SSL_CONTEXT_VERIFIED.cert_store_stats()['x509_ca'])\n"
+        "print(ssl.create_default_context().cert_store_stats()['x509_ca'])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    aiohttp_cas, system_cas = done.stdout.split()
+    assert aiohttp_cas == system_cas
