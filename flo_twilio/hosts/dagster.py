@@ -32,6 +32,13 @@ class TwilioResource(dg.ConfigurableResource):
         default=None,
         description="Another Twilio-compatible server, e.g. the sandbox http://127.0.0.1:4010.",
     )
+    max_in_flight: int | None = Field(
+        default=None, description="Requests in flight at once, per process (default 25)."
+    )
+    max_per_second: float | None = Field(
+        default=None,
+        description="Requests started per second, per process, e.g. 1 for a US long code.",
+    )
     state: str | None = Field(
         default=None,
         description="The folder of flo's journal of intents: one every process that may retry "
@@ -51,6 +58,8 @@ class TwilioResource(dg.ConfigurableResource):
             "region": self.region,
             "edge": self.edge,
             "api_base_url": self.api_base_url,
+            "max_in_flight": _text(self.max_in_flight),
+            "max_per_second": _text(self.max_per_second),
         }
         with _as_failure():
             account = account_from("dagster", fields)
@@ -89,6 +98,10 @@ class TwilioResource(dg.ConfigurableResource):
             return sender.send_bulk_sync(
                 send_key(context, part), card, options, items, concurrency=concurrency
             )
+
+
+def _text(number: float | None) -> str | None:
+    return None if number is None else str(number)
 
 
 def send_key(

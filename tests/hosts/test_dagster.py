@@ -150,6 +150,7 @@ def test_the_auth_token_is_nowhere_in_dagsters_storage_or_logs(runs):
 
 def test_the_resource_takes_dagster_twilios_config_and_ops_get_a_pool_per_account(python):
     check = """
+import dagster as dg
 import dagster_twilio
 from flo_twilio.hosts.dagster import TwilioResource, send_bulk_op, send_sms_op
 
@@ -162,6 +163,16 @@ assert all(not f.is_required() for n, f in ours.items() if n not in theirs)
 assert send_sms_op("a", {}).pool == "twilio"
 assert send_bulk_op("b", "twilio.send_sms", {}, resource_key="work").pool == "work"
 assert send_sms_op("c", {}, pool="sms").pool == "sms"
+paced = TwilioResource(account_sid="AC" + "0" * 32, auth_token="t", max_per_second=2)
+assert paced.sender().account.values["max_per_second"] == "2.0"
+try:
+    TwilioResource(account_sid="AC123", auth_token="t", edge="not an edge").sender()
+except dg.Failure as failure:
+    assert not failure.allow_retries
+    assert "the Account SID must be AC followed by 32 hexadecimal" in failure.description
+    assert "edge" in failure.description
+else:
+    raise AssertionError("bad fields were taken")
 print(sorted(theirs))
 """
     done = subprocess.run([python, "-c", check], capture_output=True, text=True, timeout=120)
