@@ -1,6 +1,6 @@
 """Run in the Dagster venv: execute jobs of a Dagster file in process, one after the other,
 on the instance of $DAGSTER_HOME; a job given as ``reexecute:JOB`` is re-executed from
-failure when it failed. Prints each run's outcome as a JSON line.
+failure when it failed. Prints each run's outcome as a line: OUTCOME {json}.
 
     python dagster_run.py FILE RUN_CONFIG_JSON JOB...
 """
@@ -36,13 +36,13 @@ def main(path: str, config: str, *jobs: str) -> None:
             job = name.removeprefix("reexecute:")
             recon = repository.get_reconstructable_job(job)
             with dg.execute_job(recon, instance, run_config=run_config) as result:
-                print(json.dumps(outcome(job, result)), flush=True)
+                print("OUTCOME", json.dumps(outcome(job, result)), flush=True)
             if not result.success and name != job:
                 again = dg.ReexecutionOptions.from_failure(result.run_id, instance)
                 with dg.execute_job(
                     recon, instance, run_config=run_config, reexecution_options=again
                 ) as result:
-                    print(json.dumps(outcome(job, result)), flush=True)
+                    print("OUTCOME", json.dumps(outcome(job, result)), flush=True)
 
 
 if __name__ == "__main__":

@@ -74,7 +74,9 @@ def runs(python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, An
             )
             assert done.returncode == 0, done.stderr[-3000:]
             for line in done.stdout.splitlines():
-                outcome = json.loads(line)
+                if not line.startswith("OUTCOME "):
+                    continue
+                outcome = json.loads(line.removeprefix("OUTCOME "))
                 outcomes.setdefault(outcome["job"], []).append(outcome)
             logs += done.stdout + done.stderr
         sent = Counter((m["to"], m["body"]) for m in messages(url))
