@@ -4,7 +4,8 @@ The crash drills: each op sends an SMS and then crashes on its first attempt of 
 run, as a worker that dies after the send and before Dagster records the op's success.
 Dagster then retries it (``*_retried``: a RetryPolicy) or the run is re-executed from
 failure (``*_reexecuted``). ``flo_*`` send through flo's resource; ``plain_*`` call the card
-directly, as a host does without flo (the control: it sends again).
+directly, as a host does without flo (the control: it sends again). ``asset_retried``
+materializes an asset that sends a bulk through flo and crashes once.
 
 The error drills: ``refused`` (Twilio refuses the number: not retried) and ``unfinished``
 (an attempt whose outcome is still unknown: retried by the RetryPolicy)."""
@@ -36,7 +37,7 @@ def people(context: dg.OpExecutionContext, config: People):
         yield dg.DynamicOutput({"to": f"+1206555{n:04d}", "body": body}, mapping_key=f"p{n}")
 
 
-def crash_on_first_attempt(context: dg.OpExecutionContext) -> None:
+def crash_on_first_attempt(context: dg.OpExecutionContext | dg.AssetExecutionContext) -> None:
     if context.retry_number == 0 and context.run.parent_run_id is None:
         raise RuntimeError("the worker died after sending")
 
@@ -69,6 +70,14 @@ def crash_drill(name: str, send, retry_policy: dg.RetryPolicy | None) -> dg.JobD
     return job
 
 
+@dg.asset(retry_policy=RETRY, pool="twilio")
+def announcement(context: dg.AssetExecutionContext, twilio: TwilioResource) -> None:
+    """An asset sending to everyone in one flo run, then crashing once: retried."""
+    items = [{"to": f"+1206555{n:04d}", "body": f"asset_retried {n}"} for n in range(500, 506)]
+    twilio.send_bulk(context, "twilio.send_sms", SENDER, items)
+    crash_on_first_attempt(context)
+
+
 @dg.op
 def invalid_number() -> dict:
     return {"to": "+15005550001", "body": "to a number Twilio refuses"}
@@ -97,9 +106,11 @@ defs = dg.Definitions(
         crash_drill("plain_retried", plain, RETRY),
         crash_drill("flo_reexecuted", through_flo, None),
         crash_drill("plain_reexecuted", plain, None),
+        dg.define_asset_job("asset_retried", [announcement]),
         refused,
         unfinished,
     ],
+    assets=[announcement],
     resources={
         "twilio": TwilioResource(
             account_sid=dg.EnvVar("TWILIO_ACCOUNT_SID"),

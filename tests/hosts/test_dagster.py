@@ -47,6 +47,7 @@ def runs(python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, An
         "plain_retried",
         "reexecute:flo_reexecuted",
         "reexecute:plain_reexecuted",
+        "asset_retried",
     ]
     sandbox = ("--ambiguous-rate", "0.3", "--ambiguous-mode", "500", "--status-delay", "0.05")
     with sandbox_process(*sandbox) as url:
@@ -116,6 +117,12 @@ def test_an_op_retried_after_it_sent_sends_once_where_a_plain_call_sends_again(r
     assert list(sent_by(runs, "flo_retried ").values()) == [1] * PEOPLE
     plain = sent_by(runs, "plain_retried ")
     assert len(plain) == PEOPLE and min(plain.values()) >= 2  # the control sends again
+
+
+def test_an_asset_retried_after_its_bulk_send_sends_once(runs):
+    [outcome] = runs["outcomes"]["asset_retried"]
+    assert outcome["success"] and outcome["retries"] == 1, outcome
+    assert list(sent_by(runs, "asset_retried ").values()) == [1] * PEOPLE
 
 
 def test_a_run_reexecuted_from_failure_sends_once_where_a_plain_call_sends_again(runs):
