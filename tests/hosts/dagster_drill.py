@@ -5,7 +5,8 @@ run, as a worker that dies after the send and before Dagster records the op's su
 Dagster then retries it (``*_retried``: a RetryPolicy) or the run is re-executed from
 failure (``*_reexecuted``). ``flo_*`` send through flo's resource; ``plain_*`` call the card
 directly, as a host does without flo (the control: it sends again). ``asset_retried``
-materializes an asset that sends a bulk through flo and crashes once.
+materializes an asset that sends a bulk through flo and crashes once; ``cards`` runs the
+MMS and Custom API ops and checks their outputs.
 
 The error drills: ``refused`` (Twilio refuses the number: not retried) and ``unfinished``
 (an attempt whose outcome is still unknown: retried by the RetryPolicy)."""
@@ -18,7 +19,13 @@ import dagster as dg
 from flo_twilio import CardContext, call_card, load_registry
 from flo_twilio.cards import TWILIO
 from flo_twilio.hosts import HostSendError
-from flo_twilio.hosts.dagster import TwilioResource, _as_failure, send_sms_op
+from flo_twilio.hosts.dagster import (
+    TwilioResource,
+    _as_failure,
+    custom_api_op,
+    send_mms_op,
+    send_sms_op,
+)
 
 SENDER = {"from": "+15005550006"}
 RETRY = dg.RetryPolicy(max_retries=3, delay=0.2)
@@ -79,6 +86,30 @@ def announcement(context: dg.AssetExecutionContext, twilio: TwilioResource) -> N
 
 
 @dg.op
+def picture() -> dict:
+    return {"to": "+12065550600", "body": "cards", "mediaUrls": ["https://example.com/a.png"]}
+
+
+@dg.op
+def account_path() -> dict:
+    return {"relativeUrl": f"/Accounts/{os.environ['TWILIO_ACCOUNT_SID']}.json"}
+
+
+@dg.op
+def check_outputs(mms: dict, api: dict) -> None:
+    assert mms["sid"].startswith("MM") and mms["numMedia"] == 1, mms
+    assert api["statusCode"] == 200 and api["body"]["sid"] == os.environ["TWILIO_ACCOUNT_SID"]
+
+
+@dg.job
+def cards():
+    """The other cards' ops: an MMS, and a Custom API call fetching the account."""
+    mms = send_mms_op("mms_send", SENDER, retry_policy=RETRY)(picture())
+    api = custom_api_op("fetch_account", {"method": "GET"}, retry_policy=RETRY)(account_path())
+    check_outputs(mms, api)
+
+
+@dg.op
 def invalid_number() -> dict:
     return {"to": "+15005550001", "body": "to a number Twilio refuses"}
 
@@ -107,6 +138,7 @@ defs = dg.Definitions(
         crash_drill("flo_reexecuted", through_flo, None),
         crash_drill("plain_reexecuted", plain, None),
         dg.define_asset_job("asset_retried", [announcement]),
+        cards,
         refused,
         unfinished,
     ],

@@ -48,6 +48,7 @@ def runs(python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, An
         "reexecute:flo_reexecuted",
         "reexecute:plain_reexecuted",
         "asset_retried",
+        "cards",
     ]
     sandbox = ("--ambiguous-rate", "0.3", "--ambiguous-mode", "500", "--status-delay", "0.05")
     with sandbox_process(*sandbox) as url:
@@ -133,6 +134,12 @@ def test_a_run_reexecuted_from_failure_sends_once_where_a_plain_call_sends_again
     assert list(sent_by(runs, "flo_reexecuted ").values()) == [1] * PEOPLE
     plain = sent_by(runs, "plain_reexecuted ")
     assert len(plain) == PEOPLE and min(plain.values()) >= 2
+
+
+def test_the_mms_and_custom_api_ops_answer_the_cards_outputs(runs):
+    [outcome] = runs["outcomes"]["cards"]
+    assert outcome["success"], outcome  # its last op checks them
+    assert runs["sent"][("+12065550600", "cards")] == 1
 
 
 def test_a_refused_number_fails_the_op_at_once_and_says_why(runs):
