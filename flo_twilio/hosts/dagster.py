@@ -174,14 +174,7 @@ def card_op(
     resource key, so one pool per account). ``op_settings`` go to ``dg.op``
     (``retry_policy``, ``tags``...)."""
 
-    @dg.op(
-        name=name,
-        ins={"inputs": dg.In(dict)},
-        out=dg.Out(dict),
-        required_resource_keys={resource_key},
-        pool=pool or resource_key,
-        **op_settings,
-    )
+    @_account_op(name, resource_key, pool, op_settings)
     def call(context: dg.OpExecutionContext, inputs: dict[str, Any]) -> dict[str, Any]:
         twilio: TwilioResource = getattr(context.resources, resource_key)
         return twilio.send(context, card, options, inputs)
@@ -203,14 +196,7 @@ def send_bulk_op(
     run, ``concurrency`` at a time; its output is each item's outputs, in item order. A
     retry resumes the run. Account and pool as ``card_op``."""
 
-    @dg.op(
-        name=name,
-        ins={"items": dg.In(list)},
-        out=dg.Out(list),
-        required_resource_keys={resource_key},
-        pool=pool or resource_key,
-        **op_settings,
-    )
+    @_account_op(name, resource_key, pool, op_settings)
     def call(context: dg.OpExecutionContext, items: list[dict[str, Any]]) -> list[Any]:
         twilio: TwilioResource = getattr(context.resources, resource_key)
         result = twilio.send_bulk(context, card, options, items, concurrency=concurrency)
@@ -218,3 +204,10 @@ def send_bulk_op(
         return result.outputs
 
     return call
+
+
+def _account_op(name: str, resource_key: str, pool: str | None, settings: dict[str, Any]) -> Any:
+    """``dg.op`` for an op of the account ``resource_key``, in its pool."""
+    return dg.op(
+        name=name, required_resource_keys={resource_key}, pool=pool or resource_key, **settings
+    )
