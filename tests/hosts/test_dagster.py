@@ -111,10 +111,11 @@ def test_the_readme_campaign_sends_each_message_once(runs):
 
 
 def test_an_op_retried_after_it_sent_sends_once_where_a_plain_call_sends_again(runs):
-    """Each op crashes after its send, once: Dagster's RetryPolicy runs it again."""
-    for job in ("flo_retried", "plain_retried"):
-        [outcome] = runs["outcomes"][job]
-        assert outcome["success"] and outcome["retries"] >= PEOPLE, outcome
+    """Each op crashes after its send, once: Dagster's RetryPolicy runs it again. (The
+    control may also run out of retries: a create answered 500 fails its attempt.)"""
+    [ours], [control] = runs["outcomes"]["flo_retried"], runs["outcomes"]["plain_retried"]
+    assert ours["success"] and ours["retries"] >= PEOPLE, ours
+    assert control["retries"] >= PEOPLE, control
     assert list(sent_by(runs, "flo_retried ").values()) == [1] * PEOPLE
     plain = sent_by(runs, "plain_retried ")
     assert len(plain) == PEOPLE and min(plain.values()) >= 2  # the control sends again
