@@ -132,6 +132,9 @@ class TwilioClient:
             }
         )
         self._authorization = basic_auth(credentials.username, credentials.secret)
+        # What a request without headers of its own sends, made once (httpx copies them).
+        self._plain_headers = self._compose_headers({}, form=False)
+        self._form_headers = self._compose_headers({}, form=True)
         self._extensions = {"timeout": timeout.as_dict()}
         self._urls: dict[str, httpx.URL] = {}  # parsed once: a bulk send posts to one URL
 
@@ -198,15 +201,13 @@ class TwilioClient:
         Headers that HTTP cannot carry are refused before anything is sent.
         """
         method = method.upper()
-        send_headers = self._headers.copy()
-        if headers:
-            check_headers(headers)
-            send_headers.update(headers)
         if form is not None:
             content = encode_form(form)
-            if "Content-Type" not in send_headers:
-                send_headers["Content-Type"] = "application/x-www-form-urlencoded"
-        send_headers["Authorization"] = self._authorization  # always the account's own
+        if headers:
+            check_headers(headers)
+            send_headers = self._compose_headers(headers, form=form is not None)
+        else:
+            send_headers = self._form_headers if form is not None else self._plain_headers
         request = httpx.Request(
             method,
             self._url((base or self.base_url) + path),
@@ -233,6 +234,16 @@ class TwilioClient:
         if status >= 400 and raise_for_status:
             raise api_error(response, method, path)
         return response
+
+    def _compose_headers(self, extra: Mapping[str, str], *, form: bool) -> httpx.Headers:
+        """The client's headers, then ``extra``, the form's content type unless ``extra``
+        gives one, and the account's authorization (always its own)."""
+        headers = self._headers.copy()
+        headers.update(extra)
+        if form and "Content-Type" not in headers:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        headers["Authorization"] = self._authorization
+        return headers
 
     def _url(self, text: str) -> httpx.URL:
         url = self._urls.get(text)
