@@ -1,60 +1,60 @@
-"""A host (Airflow, Prefect, Dagster...) in its own virtual environment, installed from a
-pinned requirements file plus this checkout (editable), cached under .cache/hostvenvs/NAME
-and rebuilt when the pins or this package's dependencies change. In CI a failed install
-fails the tests; elsewhere (say, offline) they skip with the reason."""
+"""A host (Airflow, Prefect, Dagster...) in a virtual environment of its own, with its pinned
+requirements and this checkout (editable), built once and kept under
+``.cache/hostvenvs/<name>/<hash>``. The hash covers the requirements file, pyproject.toml,
+this checkout's path and Python's version, so a change to any of them builds anew.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
-import json
 import shutil
 import subprocess
 import sys
 import time
-import tomllib
-import venv
 from pathlib import Path
 
 from tests.helpers import ROOT
-from tests.twilio_spec import unavailable
-
-CACHE = ROOT / ".cache" / "hostvenvs"
-STAMP = "flo-pins.sha256"
-
-
-def pins_hash(requirements: Path) -> str:
-    """What the environment is built from: the pins, this package's dependencies and entry
-    points (an editable install reads the code live, not those), and the Python."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    built_from = [
-        requirements.read_text(),
-        project["dependencies"],
-        project.get("entry-points", {}),
-        sys.version_info[:2],
-    ]
-    return hashlib.sha256(json.dumps(built_from).encode()).hexdigest()
+from tests.twilio_spec import CACHE, unavailable
 
 
 def host_python(name: str, requirements: Path) -> Path:
-    """The Python of the host's environment, built first when missing or stale."""
-    folder = CACHE / name
-    python = folder / "bin" / "python"
-    wanted = pins_hash(requirements)
-    stamp = folder / STAMP
-    if stamp.exists() and stamp.read_text() == wanted and python.exists():
-        return python
-    shutil.rmtree(folder, ignore_errors=True)
-    venv.create(folder, with_pip=True)
-    started = time.monotonic()
-    installed = subprocess.run(
-        [python, "-m", "pip", "install", "-q", "-r", requirements, "-e", ROOT],
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
-    if installed.returncode != 0:
-        shutil.rmtree(folder, ignore_errors=True)
-        unavailable(f"pip could not install {requirements.name}: {installed.stderr[-600:]}")
-    stamp.write_text(wanted)
-    (folder / "flo-install-seconds").write_text(f"{time.monotonic() - started:.0f}\n")
+    """The python of the venv ``name`` with ``requirements`` and flo-twilio installed;
+    skipped (failed in CI) when it cannot be installed."""
+    digest = hashlib.sha256()
+    for part in (requirements.read_bytes(), (ROOT / "pyproject.toml").read_bytes()):
+        digest.update(part)
+    digest.update(f"{ROOT.resolve()}\n{sys.version}".encode())
+    folder = CACHE / "hostvenvs" / name
+    target = folder / digest.hexdigest()[:16]
+    python = target / "bin" / "python"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time; the others wait for it
+        if (target / ".complete").exists():
+            return python
+        for stale in folder.iterdir():
+            if stale.is_dir():
+                shutil.rmtree(stale)
+        started = time.monotonic()
+        install(target, requirements)
+        (target / ".complete").write_text(f"built in {time.monotonic() - started:.0f} s\n")
     return python
+
+
+def install(target: Path, requirements: Path) -> None:
+    steps = (
+        [sys.executable, "-m", "venv", str(target)],
+        [
+            str(target / "bin" / "python"),
+            *("-m", "pip", "install", "-q", "--disable-pip-version-check"),
+            *("-r", str(requirements), "-e", str(ROOT)),
+        ],
+    )
+    for step in steps:
+        try:
+            done = subprocess.run(step, capture_output=True, text=True, timeout=900)
+        except subprocess.TimeoutExpired:
+            unavailable(f"{' '.join(step[:4])} took over 15 minutes")
+        if done.returncode != 0:
+            unavailable(f"{' '.join(step[:4])} failed: {done.stderr.strip()[-500:]}")
