@@ -21,10 +21,7 @@ def checked_items(card: Card, options: Any, items: Any) -> list[dict[str, Any]]:
     """``items`` as a list of dicts, once options and every item pass the card's manifest;
     else ``InvalidInputError`` naming each problem by item number (from 1), before anything
     is sent."""
-    problems = [
-        Problem(f"options: {p.message}", hint=p.hint)
-        for p in card.manifest.problems("options", options)
-    ]
+    problems = list(card.manifest.problems("options", options))  # each names "options"
     if isinstance(items, str | bytes | Mapping) or not isinstance(items, Sequence) or not items:
         raise InvalidInputError([*problems, Problem("items must be a non-empty list of inputs")])
     first = set(items[0]) if isinstance(items[0], Mapping) else set()
