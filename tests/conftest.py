@@ -5,6 +5,19 @@ from __future__ import annotations
 import pytest
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The hosts' tests run last, and their venvs are built meanwhile, on a thread."""
+    hosts = [item for item in items if "tests/hosts/" in item.nodeid]
+    if not hosts:
+        return
+    items[:] = [item for item in items if item not in hosts] + hosts
+    if config.option.collectonly:
+        return
+    from tests.hosts.hostvenv import build_ahead
+
+    build_ahead({item.nodeid.split("tests/hosts/test_")[1].split(".py")[0] for item in hosts})
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

@@ -6,11 +6,13 @@ this checkout's path and Python's version, so a change to any of them builds ane
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -58,3 +60,25 @@ def install(target: Path, requirements: Path) -> None:
             unavailable(f"{' '.join(step[:4])} took over 15 minutes")
         if done.returncode != 0:
             unavailable(f"{' '.join(step[:4])} failed: {done.stderr.strip()[-500:]}")
+
+
+def requirements_files() -> dict[str, Path]:
+    """Each host's pinned requirements, by host name (``<name>-requirements.txt``)."""
+    here = Path(__file__).parent
+    return {p.name.removesuffix("-requirements.txt"): p for p in here.glob("*-requirements.txt")}
+
+
+def build_ahead(names: set[str]) -> threading.Thread:
+    """Build the hosts' venvs one after another on a thread, while the rest of the suite runs
+    (a fresh CI machine spends minutes on them); a host's tests wait for its build (the
+    lock), and one that failed here fails again there, with its reason."""
+
+    def build() -> None:
+        for name, requirements in sorted(requirements_files().items()):
+            if name in names:
+                with contextlib.suppress(BaseException):  # reported by the host's tests
+                    host_python(name, requirements)
+
+    thread = threading.Thread(target=build, name="host-venvs", daemon=True)
+    thread.start()
+    return thread
