@@ -171,8 +171,7 @@ def send_bulk(
     block = _block(account)
     work = work_key(card, options, items, key)
     with _slots(block, concurrency):
-        result = block.sender().send_bulk_sync(work, card, options, items, concurrency=concurrency)
-    return result
+        return block.sender().send_bulk_sync(work, card, options, items, concurrency=concurrency)
 
 
 def _block(account: str | TwilioAccount) -> TwilioAccount:

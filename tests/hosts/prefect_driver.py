@@ -27,7 +27,8 @@ from prefect.testing.utilities import prefect_test_harness
 
 from flo_twilio import CardContext, call_card, load_registry
 from flo_twilio.cards import TWILIO
-from flo_twilio.hosts.prefect import send_sms
+from flo_twilio.errors import InvalidInputError
+from flo_twilio.hosts.prefect import TwilioAccount, send_bulk, send_sms
 
 SNIPPETS, SANDBOX, SID, TOKEN, REPORT = sys.argv[1:6]
 SMS = {"from": "+15005550006"}
@@ -79,6 +80,30 @@ def plain_send(row: dict[str, str]) -> str:
     return str(asyncio.run(main())["sid"])
 
 
+def bad_sid() -> str:
+    try:
+        TwilioAccount(account_sid="AC123", auth_token="x" * 32)
+    except ValueError as exc:
+        return str(exc)
+    return "accepted"
+
+
+def no_block() -> str:
+    try:
+        send_sms.fn("nowhere", SMS, {"to": "+12065551212", "body": "x"}, key="k")
+    except InvalidInputError as exc:
+        return str(exc)
+    return "sent"
+
+
+def too_many_slots() -> str:
+    try:
+        send_bulk.fn("work", "twilio.send_sms", SMS, [{"to": "+12065551212"}], 26, key="k")
+    except InvalidInputError as exc:
+        return str(exc)
+    return "sent"
+
+
 attempts: list[str] = []
 running: list[str] = []
 
@@ -98,6 +123,7 @@ def main() -> None:
         )
         seen["register"] = [registered.returncode, registered.stdout + registered.stderr]
         load("block")  # the README's block, saved as "work"
+        seen["bad_input"] = [bad_sid(), no_block(), too_many_slots()]
         campaign = load("campaign").campaign
 
         # The README's flow as it is.

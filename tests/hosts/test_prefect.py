@@ -83,6 +83,10 @@ def test_prefect_retries_send_each_message_once_where_plain_call_card_sends_twic
     assert seen["block_type"] == "Twilio Account"
     assert seen["register"][0] == 0, seen["register"][1]
     assert seen["campaign"] == 20 and seen["retried_flow"] == 20
+    bad_sid, no_block, too_many_slots = seen["bad_input"]
+    assert "the Account SID must be AC followed by 32 hexadecimal characters" in bad_sid
+    assert "no TwilioAccount block named 'nowhere'" in no_block and ".save(" in no_block
+    assert "concurrency 26 is more than the 25 slots" in too_many_slots
     for first in (100, 200, 300):
         recipients = numbers(first, 10 if first == 300 else 20)
         assert {n: counts[n] for n in recipients} == dict.fromkeys(recipients, 1)
