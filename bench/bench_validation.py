@@ -41,7 +41,7 @@ VALUES = {
 
 def checks(manifest: Any, section: str) -> dict[str, Callable[[Any], object]]:
     schema = manifest.data[section]
-    jsonschema = manifest._validators[section]
+    jsonschema = manifest.checks[section].full
     fast = fastjsonschema.compile(schema, formats={"date-time": str, "uri": str})
     rs = jsonschema_rs.validator_for(schema)
     return {

@@ -9,28 +9,27 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterator, Mapping
 from datetime import datetime
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import jsonschema_rs
-from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import ValidationError
 
 from flo_twilio.errors import InvalidInputError, ManifestError, Problem
 from flo_twilio.redaction import MASK
+
+if TYPE_CHECKING:  # jsonschema is imported when a value is refused (start-up time)
+    from jsonschema import Draft202012Validator, FormatChecker
+    from jsonschema.exceptions import ValidationError
 
 SECTIONS = ("options", "inputs", "outputs")
 _PACKAGE = Path(__file__).parent
 CHECKED_KEPT = 256  # sets of fixed values known to pass, kept per manifest
 
-FORMATS = FormatChecker(formats=())
 
-
-@FORMATS.checks("date-time", raises=ValueError)
 def _is_datetime(value: object) -> bool:
     if not isinstance(value, str):
         return True
@@ -40,7 +39,6 @@ def _is_datetime(value: object) -> bool:
     return True
 
 
-@FORMATS.checks("uri")
 def _is_uri(value: object) -> bool:
     if not isinstance(value, str):
         return True
@@ -54,20 +52,42 @@ def _is_uri(value: object) -> bool:
     )
 
 
-def fast_validator(schema: Any) -> jsonschema_rs.Validator | None:
-    """``schema`` compiled by jsonschema-rs with flo's formats, offline; None when it cannot
-    be (jsonschema alone checks then)."""
-    formats = {name: _conforms(name) for name in FORMATS.checkers}
+# The formats manifests assert: whether a value conforms (a ValueError says why not).
+FORMATS: dict[str, Callable[[object], bool]] = {"date-time": _is_datetime, "uri": _is_uri}
+
+
+def conforms(name: str, value: object) -> bool:
+    try:
+        return bool(FORMATS[name](value))
+    except ValueError:
+        return False
+
+
+@cache
+def format_checker() -> FormatChecker:
+    """FORMATS as jsonschema's format checker."""
+    from jsonschema import FormatChecker
+
+    checker = FormatChecker(formats=())
+    for name in FORMATS:
+        checker.checks(name, raises=ValueError)(lambda value, name=name: FORMATS[name](value))
+    return checker
+
+
+def fast_validator(schema: Any, *, formats: bool = True) -> jsonschema_rs.Validator | None:
+    """``schema`` compiled by jsonschema-rs, offline, asserting flo's formats when
+    ``formats``; None when it cannot be (jsonschema alone checks then)."""
+    known = {name: _conforms(name) for name in FORMATS} if formats else None
     try:
         return jsonschema_rs.validator_for(
-            schema, formats=formats, validate_formats=True, offline=True
+            schema, formats=known, validate_formats=formats, offline=True
         )
     except Exception:
         return None
 
 
-def _conforms(name: str) -> Any:
-    return lambda value: FORMATS.conforms(value, name)
+def _conforms(name: str) -> Callable[[object], bool]:
+    return lambda value: conforms(name, value)
 
 
 def passes(validator: jsonschema_rs.Validator | None, value: Any) -> bool:
@@ -78,17 +98,46 @@ def passes(validator: jsonschema_rs.Validator | None, value: Any) -> bool:
         return False
 
 
+class SchemaCheck:
+    """One JSON Schema (Draft 2020-12), each validator compiled when first needed:
+    jsonschema-rs says whether a value passes; what it refuses, jsonschema checks again,
+    and its errors and verdict stand. ``formats``: assert flo's FORMATS."""
+
+    def __init__(self, schema: Any, *, formats: bool = False) -> None:
+        self.schema = schema
+        self.formats = formats
+
+    @cached_property
+    def fast(self) -> jsonschema_rs.Validator | None:
+        return fast_validator(self.schema, formats=self.formats)
+
+    @cached_property
+    def full(self) -> Draft202012Validator:
+        from jsonschema import Draft202012Validator
+
+        return Draft202012Validator(
+            self.schema, format_checker=format_checker() if self.formats else None
+        )
+
+    def errors(self, value: Any) -> Iterator[ValidationError]:
+        """jsonschema's errors for ``value``; none, without asking it, when the fast
+        validator passes it."""
+        if passes(self.fast, value):
+            return iter(())
+        return self.full.iter_errors(value)
+
+
 @cache
-def meta_validator() -> Draft202012Validator:
-    schema = json.loads((_PACKAGE / "manifest.schema.json").read_text(encoding="utf-8"))
-    return Draft202012Validator(schema)
+def meta_schema() -> SchemaCheck:
+    """The meta-schema every manifest must pass."""
+    return SchemaCheck(json.loads((_PACKAGE / "manifest.schema.json").read_text("utf-8")))
 
 
 class Manifest:
     """A card's declared options, inputs and outputs, with validators built once."""
 
     def __init__(self, data: Mapping[str, Any], source: str = "<manifest>") -> None:
-        errors = sorted(meta_validator().iter_errors(data), key=lambda e: list(e.path))
+        errors = sorted(meta_schema().errors(data), key=lambda e: list(e.path))
         if errors:
             raise ManifestError(
                 [Problem(e.message, f"{source}: {_dotted(e.absolute_path)}") for e in errors]
@@ -107,12 +156,13 @@ class Manifest:
                     )
                 ]
             )
-        self._validators = {
-            s: Draft202012Validator(data[s], format_checker=FORMATS) for s in SECTIONS
+        self.checks = {s: SchemaCheck(data[s], formats=True) for s in SECTIONS}
+        self._write_only = {
+            s: frozenset(name for name, prop in self.properties(s).items() if prop.get("writeOnly"))
+            for s in SECTIONS
         }
-        self._fast = {s: fast_validator(data[s]) for s in SECTIONS}
         self._partial: dict[tuple[str, frozenset[str]], jsonschema_rs.Validator | None] = {}
-        self._checked: set[tuple[str, frozenset[str], str]] = set()
+        self._checked: set[tuple[str, frozenset[str], Hashable]] = set()
 
     @classmethod
     def from_file(cls, path: Path) -> Manifest:
@@ -130,7 +180,7 @@ class Manifest:
         verification code) replaced by ``***``: what may be stored or shown of them."""
         if not isinstance(values, Mapping):
             return values
-        secret = {name for name, prop in self.properties(section).items() if prop.get("writeOnly")}
+        secret = self._write_only[section]
         return {k: MASK if k in secret and v is not None else v for k, v in values.items()}
 
     def problems(
@@ -142,7 +192,7 @@ class Manifest:
         the flow): once they pass, later calls with the same values check only the rest."""
         if self._passes(section, values, frozenset(fixed)):
             return []
-        errors = self._validators[section].iter_errors(values)
+        errors = self.checks[section].full.iter_errors(values)
         return [_explain(section, e) for e in sorted(errors, key=lambda e: list(e.path))]
 
     def check(self, section: str, values: Any, fixed: Collection[str] = frozenset()) -> None:
@@ -154,7 +204,7 @@ class Manifest:
         known = self._fixed_values(section, values, fixed)
         if known is not None and known in self._checked:
             return passes(self._partial_validator(section, fixed), values)
-        if not passes(self._fast[section], values):
+        if not passes(self.checks[section].fast, values):
             return False
         if known is not None:
             if len(self._checked) >= CHECKED_KEPT:
@@ -164,11 +214,16 @@ class Manifest:
 
     def _fixed_values(
         self, section: str, values: Any, fixed: frozenset[str]
-    ) -> tuple[str, frozenset[str], str] | None:
-        """What identifies the fixed values of ``values``, when they are plain JSON."""
+    ) -> tuple[str, frozenset[str], Hashable] | None:
+        """What identifies the fixed values of ``values`` (each with its type: 1 is not
+        True), when they are plain JSON."""
         if not fixed or not isinstance(values, dict):
             return None
-        with contextlib.suppress(TypeError, ValueError):
+        known = tuple((k, type(values[k]), values[k]) for k in sorted(fixed) if k in values)
+        with contextlib.suppress(TypeError):
+            hash(known)
+            return section, fixed, known
+        with contextlib.suppress(TypeError, ValueError):  # a list or an object among them
             text = json.dumps({k: values[k] for k in fixed if k in values}, sort_keys=True)
             return section, fixed, text
         return None

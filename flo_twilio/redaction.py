@@ -25,7 +25,7 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "is_credential_field",
     "mask_secret_fields",
     "mask_text",
+    "masked_json",
     "redact",
     "redacted_stdio",
     "register_secret",
@@ -140,12 +141,30 @@ def mask_secret_fields(value: Any) -> Any:
     return value
 
 
+def masked_json(
+    value: Any, *, indent: int | None = None, default: Callable[[Any], Any] | None = None
+) -> str:
+    """JSON text of ``mask_secret_fields(value)``. Most values hold no credential: their
+    text, made first, names none, and ``value`` is then not copied to be masked."""
+    text = json.dumps(value, ensure_ascii=False, default=default, indent=indent)
+    if _may_hold_credentials(text):
+        masked = mask_secret_fields(value)
+        text = json.dumps(masked, ensure_ascii=False, default=default, indent=indent)
+    return text
+
+
+def _may_hold_credentials(text: str) -> bool:
+    """False when JSON text (non-ASCII kept) has no key that ``is_credential_field`` and no
+    string that ``mask_text`` would change: each of those, folded as they fold names,
+    holds "token" or "secret"."""
+    folded = text.lower().replace("_", "").replace("-", "")
+    return "token" in folded or "secret" in folded
+
+
 def safe_json(value: Any, *, indent: int | None = None) -> str:
     """JSON text of ``value`` fit to print or store: credential fields masked and
     registered secrets redacted."""
-    return redact(
-        json.dumps(mask_secret_fields(value), ensure_ascii=False, default=str, indent=indent)
-    )
+    return redact(masked_json(value, indent=indent, default=str))
 
 
 # Log records.

@@ -151,6 +151,20 @@ def test_in_flight_cap_is_kept_per_account(sandbox_url):
     assert add(sandbox_url, "zero", TOKEN, "--max-in-flight", "0").code == 2
 
 
+def test_requests_per_second_are_kept_per_account(sandbox_url):
+    import asyncio
+
+    from flo_twilio.cards.twilio_connection import connect
+
+    assert add(sandbox_url, "paced", TOKEN, "--max-per-second", "2.5").code == 0
+    client = connect(AccountStore().get("paced").connection_values())
+    assert client._pacer.interval == 0.4
+    asyncio.run(client.aclose())
+    for wrong in ("0", "-1", "fast", "nan"):
+        refused = add(sandbox_url, "wrong", TOKEN, "--max-per-second", wrong)
+        assert refused.code == 2 and "--max-per-second must be a number above 0" in refused.err
+
+
 def test_api_key_accounts(sandbox_url, flo_home):
     assert add(sandbox_url, "base").code == 0
     stored = json.loads((flo_home / "accounts.json").read_text())

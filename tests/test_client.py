@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl
@@ -359,6 +360,18 @@ async def test_in_flight_requests_are_capped():
     async with make(handler, max_in_flight=3) as client:
         await asyncio.gather(*(client.request("GET", "/x") for _ in range(20)))
     assert peak == 3
+
+
+async def test_requests_per_second_space_the_starts_of_requests():
+    started: list[float] = []
+
+    async def handler(request):
+        started.append(time.monotonic())
+        return httpx.Response(200, json={})
+
+    async with make(handler, max_per_second=40) as client:
+        await asyncio.gather(*(client.request("GET", "/x") for _ in range(8)))
+    assert len(started) == 8 and started[-1] - started[0] >= 0.9 * 7 / 40  # 8 in turn
 
 
 async def test_redirects_are_not_followed():

@@ -135,6 +135,23 @@ def test_the_sync_call_works_inside_a_running_event_loop_and_from_many_threads(s
     assert sorted(sent_to(sandbox).values()) == [1] * 6
 
 
+def test_two_attempts_at_once_in_one_process_do_not_both_send(sender, sandbox, faults):
+    faults.latency = 0.3
+
+    async def both() -> list[object]:
+        send = sender.send_once("twice", CARD, SMS, recipients(1)[0])
+        return await asyncio.gather(send, send_again(), return_exceptions=True)
+
+    async def send_again() -> object:
+        await asyncio.sleep(0.1)
+        return await sender.send_once("twice", CARD, SMS, recipients(1)[0])
+
+    first, second = asyncio.run(both())
+    assert isinstance(first, dict) and isinstance(second, HostSendError)
+    assert second.retryable and "running in this process" in str(second)
+    assert len(sandbox.messages) == 1
+
+
 def test_one_sender_and_one_client_per_account_in_a_process(tmp_path, sandbox):
     fields = {"account_sid": SID, "auth_token": TOKEN, "api_base_url": "http://127.0.0.1"}
     one = Sender.shared(account_from("a", fields), tmp_path, settle=1)

@@ -76,6 +76,13 @@ FIELDS = (
         "Requests in flight at once for this account (default 25).",
         required=False,
     ),
+    Field(
+        "max_per_second",
+        "Requests per second",
+        "Requests started per second for this account, e.g. 1 for a US long code "
+        "(default: no limit).",
+        required=False,
+    ),
 )
 
 
@@ -96,6 +103,7 @@ def connect(
         api_base_url=values.get("api_base_url") or None,
         transport=transport,
         max_in_flight=int(values.get("max_in_flight") or DEFAULT_MAX_IN_FLIGHT),
+        max_per_second=float(values.get("max_per_second") or 0) or None,
     )
 
 
@@ -127,6 +135,10 @@ def check(values: Mapping[str, str]) -> list[Problem]:
     cap = values.get("max_in_flight", "1")
     if not cap.isdigit() or int(cap) < 1:
         problems.append(Problem("--max-in-flight must be a whole number of 1 or more"))
+    if not positive_number(values.get("max_per_second", "1")):
+        problems.append(
+            Problem("--max-per-second must be a number above 0", hint="e.g. 1, 0.5 or 30")
+        )
     for name in ("region", "edge", "api_base_url"):
         value = values.get(name)
         try:
@@ -137,6 +149,13 @@ def check(values: Mapping[str, str]) -> list[Problem]:
         except InvalidInputError as exc:
             problems += exc.problems
     return problems
+
+
+def positive_number(text: str) -> bool:
+    try:
+        return 0 < float(text) < float("inf")
+    except ValueError:
+        return False
 
 
 def describe(values: Mapping[str, str]) -> dict[str, str]:

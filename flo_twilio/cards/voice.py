@@ -16,8 +16,9 @@ from flo_twilio.errors import InvalidInputError, Problem
 
 INSTRUCTIONS = ("say", "twiml", "url")
 MAX_TWIML = 4000  # characters Twilio takes in the Twiml parameter
-# Characters XML 1.0 cannot hold at all, escaped or not.
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Characters XML 1.0 cannot hold at all, escaped or not: what its Char production leaves
+# out (named, not negated: a negated class over all of Unicode takes ~5 ms to compile).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def say_twiml(text: str, voice: str | None = None, language: str | None = None) -> str:

@@ -30,7 +30,7 @@ class WholeWords(argparse.HelpFormatter):
 
 def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     """Register ``flo sandbox`` on ``commands``."""
-    from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, DEFAULT_NUMBERS
+    from flo_twilio.sandbox.defaults import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, DEFAULT_NUMBERS
 
     sandbox = commands.add_parser(
         "sandbox",

@@ -40,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     an error included. A closed stdout (``flo runs list | head -1``) ends quietly."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in arguments
+    skip_httpx_cli()
     try:
         with redacted_stdio():
             code = dispatch(arguments, as_json)
@@ -48,6 +49,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def skip_httpx_cli() -> None:
+    """Keep ``import httpx`` from importing httpx's own command-line tool, which flo never
+    runs: with click and rich installed (uvicorn and flo's progress bar need them), it
+    imports click, rich and pygments, about a third of httpx's import time. httpx then
+    falls back to its ``main`` that says the tool is not installed."""
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 
 def dispatch(arguments: list[str], as_json: bool) -> int:

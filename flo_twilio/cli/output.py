@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from flo_twilio.redaction import mask_secret_fields
+from flo_twilio.redaction import masked_json
 
 
 def print_json(value: Any) -> None:
@@ -20,7 +20,7 @@ def write_json(value: Any, write: Callable[[str], Any], indent: int = 2, level: 
     inner, outer = " " * indent * (level + 1), " " * indent * level
     if isinstance(value, dict | list):
         try:  # plain data: at once
-            text = json.dumps(mask_secret_fields(value), ensure_ascii=False, indent=indent)
+            text = masked_json(value, indent=indent)
         except TypeError:  # it holds a list to stream
             pass
         else:
@@ -41,4 +41,4 @@ def write_json(value: Any, write: Callable[[str], Any], indent: int = 2, level: 
             empty = False
         write("]" if empty else f"\n{outer}]")
     else:
-        write(json.dumps(mask_secret_fields(value), ensure_ascii=False, default=str))
+        write(masked_json(value, default=str))

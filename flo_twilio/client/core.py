@@ -20,6 +20,7 @@ from flo_twilio.client.clock import ClockOffset
 from flo_twilio.client.encoding import encode_form, form_pairs
 from flo_twilio.client.errors import TwilioApiError, TwilioError, TwilioTransportError
 from flo_twilio.client.neterrors import unreachable
+from flo_twilio.client.pacing import Pacer
 from flo_twilio.client.retry import IDEMPOTENT, RetryPolicy, asks_to_slow_down, never_sent
 from flo_twilio.client.urls import API_VERSION_PATH, base_url
 from flo_twilio.errors import InvalidInputError, OutcomeUnknownError, Problem
@@ -86,7 +87,8 @@ def basic_auth(username: str, secret: str) -> str:
 class TwilioClient:
     """Async client for one Twilio account.
 
-    Requests are capped at ``max_in_flight`` at once; 429s are retried with backoff,
+    Requests are capped at ``max_in_flight`` at once, and at ``max_per_second`` starts a
+    second when given (the wait for a turn is not part of the deadline); 429s are retried with backoff,
     requests that never left are retried, GET/DELETE are retried on 5xx, and a POST
     whose outcome is unknown raises ``OutcomeUnknownError`` instead of being resent.
     Every call, retries included, ends within ``deadline`` seconds. ``clock`` holds the
@@ -106,6 +108,7 @@ class TwilioClient:
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        max_per_second: float | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
         deadline: float = DEFAULT_DEADLINE,
     ) -> None:
@@ -116,6 +119,7 @@ class TwilioClient:
         self.retry, self.deadline = retry, deadline
         self.clock = ClockOffset()
         self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._pacer = Pacer(max_per_second)
         register_secret(credentials.secret, username=credentials.username)
         self.timeout = timeout
         self._transport = transport or network_transport()
@@ -128,6 +132,9 @@ class TwilioClient:
             }
         )
         self._authorization = basic_auth(credentials.username, credentials.secret)
+        # What a request without headers of its own sends, made once (httpx copies them).
+        self._plain_headers = self._compose_headers({}, form=False)
+        self._form_headers = self._compose_headers({}, form=True)
         self._extensions = {"timeout": timeout.as_dict()}
         self._urls: dict[str, httpx.URL] = {}  # parsed once: a bulk send posts to one URL
 
@@ -194,15 +201,13 @@ class TwilioClient:
         Headers that HTTP cannot carry are refused before anything is sent.
         """
         method = method.upper()
-        send_headers = self._headers.copy()
-        if headers:
-            check_headers(headers)
-            send_headers.update(headers)
         if form is not None:
             content = encode_form(form)
-            if "Content-Type" not in send_headers:
-                send_headers["Content-Type"] = "application/x-www-form-urlencoded"
-        send_headers["Authorization"] = self._authorization  # always the account's own
+        if headers:
+            check_headers(headers)
+            send_headers = self._compose_headers(headers, form=form is not None)
+        else:
+            send_headers = self._form_headers if form is not None else self._plain_headers
         request = httpx.Request(
             method,
             self._url((base or self.base_url) + path),
@@ -211,6 +216,7 @@ class TwilioClient:
             headers=send_headers,
             extensions=self._extensions,
         )
+        await self._pacer.wait()
         call = _Call(method, path, time.monotonic() + self.deadline)
         try:
             async with asyncio.timeout(self.deadline):
@@ -228,6 +234,16 @@ class TwilioClient:
         if status >= 400 and raise_for_status:
             raise api_error(response, method, path)
         return response
+
+    def _compose_headers(self, extra: Mapping[str, str], *, form: bool) -> httpx.Headers:
+        """The client's headers, then ``extra``, the form's content type unless ``extra``
+        gives one, and the account's authorization (always its own)."""
+        headers = self._headers.copy()
+        headers.update(extra)
+        if form and "Content-Type" not in headers:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        headers["Authorization"] = self._authorization
+        return headers
 
     def _url(self, text: str) -> httpx.URL:
         url = self._urls.get(text)

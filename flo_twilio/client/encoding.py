@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
@@ -44,5 +45,10 @@ def parse_date(value: str | None) -> datetime | None:
     """An RFC 2822 date from a Twilio response as a timezone-aware datetime."""
     if not value:
         return None
+    return _parse_rfc2822(value)
+
+
+@functools.lru_cache(maxsize=256)  # a bulk send's answers share their dates to the second
+def _parse_rfc2822(value: str) -> datetime:
     parsed = parsedate_to_datetime(value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -6,29 +6,67 @@ async transport (bench/bench_transport.py)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import ssl
+import sys
 from collections.abc import Iterator
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import httpx
 
-# aiohttp's errors as httpx's, most specific last (the same mapping as httpx-aiohttp's): a
-# connection the server dropped after reading the request is a ConnectTimeout whose cause
-# is not a connector error, which ``retry.never_sent`` tells from a refused connection.
-ERRORS: dict[type[Exception], type[httpx.TransportError]] = {
-    aiohttp.ServerTimeoutError: httpx.TimeoutException,
-    aiohttp.SocketTimeoutError: httpx.ReadTimeout,
-    aiohttp.ClientConnectionError: httpx.ConnectTimeout,
-    aiohttp.ClientConnectorError: httpx.ConnectError,
-    aiohttp.ClientPayloadError: httpx.ReadError,
-    aiohttp.ClientProxyConnectionError: httpx.ProxyError,
-    aiohttp.ClientHttpProxyError: httpx.ProxyError,
-    aiohttp.NonHttpUrlClientError: httpx.UnsupportedProtocol,
-    aiohttp.InvalidUrlClientError: httpx.UnsupportedProtocol,
-}
+if TYPE_CHECKING:
+    import aiohttp
+
 # Headers of an answer aiohttp has decompressed that describe the compressed body.
 _ENCODED = (b"content-encoding", b"content-length")
+_ALONE = False  # see ``alone_in_process``
+
+
+def alone_in_process() -> None:
+    """Say that this transport is this process's only aiohttp user (the flo command says
+    so). aiohttp, when first imported, makes two TLS contexts loaded with the system's CA
+    certificates (about 0.1 s, a quarter of a one-message ``flo run``) that this transport
+    never uses: it gives every https request httpx's (certifi's) context. Imported after
+    this call, aiohttp leaves them empty: an https request that fell back on them would
+    fail verification, never pass unverified. A host that uses aiohttp itself does not
+    call it."""
+    global _ALONE
+    _ALONE = True
+
+
+def _aiohttp() -> ModuleType:
+    """aiohttp, imported at the first request (see ``alone_in_process``)."""
+    if "aiohttp" in sys.modules or not _ALONE:
+        import aiohttp
+
+        return aiohttp
+    load = ssl.SSLContext.set_default_verify_paths
+    ssl.SSLContext.set_default_verify_paths = lambda self: None  # type: ignore[method-assign]
+    try:
+        import aiohttp
+    finally:
+        ssl.SSLContext.set_default_verify_paths = load  # type: ignore[method-assign]
+    return aiohttp
+
+
+@functools.cache
+def errors() -> dict[type[Exception], type[httpx.TransportError]]:
+    """aiohttp's errors as httpx's, most specific last (the same mapping as httpx-aiohttp's):
+    a connection the server dropped after reading the request is a ConnectTimeout whose
+    cause is not a connector error, which ``retry.never_sent`` tells from a refused one."""
+    aio = _aiohttp()
+    return {
+        aio.ServerTimeoutError: httpx.TimeoutException,
+        aio.SocketTimeoutError: httpx.ReadTimeout,
+        aio.ClientConnectionError: httpx.ConnectTimeout,
+        aio.ClientConnectorError: httpx.ConnectError,
+        aio.ClientPayloadError: httpx.ReadError,
+        aio.ClientProxyConnectionError: httpx.ProxyError,
+        aio.ClientHttpProxyError: httpx.ProxyError,
+        aio.NonHttpUrlClientError: httpx.UnsupportedProtocol,
+        aio.InvalidUrlClientError: httpx.UnsupportedProtocol,
+    }
 
 
 @contextlib.contextmanager
@@ -38,7 +76,7 @@ def httpx_errors() -> Iterator[None]:
         yield
     except Exception as exc:
         mapped = None
-        for kind, to in ERRORS.items():
+        for kind, to in errors().items():
             if isinstance(exc, kind) and (mapped is None or issubclass(to, mapped)):
                 mapped = to
         if mapped is None:
@@ -60,9 +98,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.max_connections),
-                cookie_jar=aiohttp.DummyCookieJar(),
+            aio = _aiohttp()
+            self._session = aio.ClientSession(
+                connector=aio.TCPConnector(limit=self.max_connections),
+                cookie_jar=aio.DummyCookieJar(),
                 trust_env=False,
             )
         return self._session
@@ -85,7 +124,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 data=request.content or None,
                 allow_redirects=False,
                 ssl=self.tls(request.url),
-                timeout=aiohttp.ClientTimeout(
+                timeout=_aiohttp().ClientTimeout(
                     sock_connect=timeout.get("connect"),
                     sock_read=timeout.get("read"),
                     connect=timeout.get("pool"),

@@ -65,7 +65,7 @@ class BulkResult:
 
 def account_from(nickname: str, fields: Mapping[str, Any], connection: str = "twilio") -> Account:
     """An account from the fields a host keeps (for Twilio: account_sid, auth_token or
-    api_key and api_secret, region, edge, api_base_url, max_in_flight; empty ones are left
+    api_key and api_secret, region, edge, api_base_url, max_in_flight, max_per_second; empty ones are left
     out), checked as ``flo accounts add`` checks them; its secrets are registered for
     redaction at once."""
     kind = connection_types()[connection]
@@ -111,6 +111,7 @@ class Sender:
         self._context: CardContext | None = None
         self._open = AsyncExitStack()
         self._opening: asyncio.Lock | None = None
+        self._working: set[str] = set()  # keys whose work runs now, in this process
         _made.add(self)
 
     @classmethod
@@ -207,8 +208,17 @@ class Sender:
         listed = checked_items(card(), options, items)
         flow_path, work = work_files(self.state, card_name, options, listed, concurrency)
         plan = self.runner.plan(flow_path, [work])
-        run = await self._start_or_resume(key, plan)
-        outcome = await run.execute()
+        if key in self._working:
+            raise HostSendError(
+                f"the work of key {key!r} is running in this process now; wait for it",
+                retryable=True,
+            )
+        self._working.add(key)
+        try:
+            run = await self._start_or_resume(key, plan)
+            outcome = await run.execute()
+        finally:
+            self._working.discard(key)
         return self._result(outcome, len(listed))
 
     async def _start_or_resume(self, key: str, plan: Any) -> Run:

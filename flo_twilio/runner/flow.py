@@ -8,9 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-
 from flo_twilio.card import Card
 from flo_twilio.errors import InvalidInputError, Problem
 from flo_twilio.plugins import Registry
@@ -165,12 +162,9 @@ class _Checker:
                     "e.g. {type: string}",
                 )
                 continue
-            try:
-                Draft202012Validator.check_schema(schema)
-            except SchemaError as exc:
-                self.problem(
-                    ("inputs", name), f"input {name!r} has an invalid schema: {exc.message}"
-                )
+            wrong = schema_problem(schema)
+            if wrong:
+                self.problem(("inputs", name), f"input {name!r} has an invalid schema: {wrong}")
                 continue
             if "default" in schema:
                 for problem in value_problems(schema, schema["default"], f"the default of {name}"):
@@ -412,3 +406,16 @@ class _Checker:
             self.problems.append(
                 Problem(problem.message, self.doc.where((*path, *problem.path)), problem.hint)
             )
+
+
+def schema_problem(schema: dict[str, Any]) -> str | None:
+    """What makes ``schema`` an invalid JSON Schema (jsonschema's words), or None.
+    jsonschema is imported here: a flow without inputs does not pay for it."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        return exc.message
+    return None

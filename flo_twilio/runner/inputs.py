@@ -10,10 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from flo_twilio.errors import InvalidInputError, Problem
-from flo_twilio.manifests import _explain
+from flo_twilio.manifests import SchemaCheck, _explain
 from flo_twilio.runner.rowfiles import (
     DELIMITERS,
     TOO_DEEP,
@@ -119,14 +117,14 @@ def takes_list(schema: Mapping[str, Any]) -> bool:
 
 
 def value_problems(
-    schema: Mapping[str, Any] | Draft202012Validator, value: Any, label: str
+    schema: Mapping[str, Any] | SchemaCheck, value: Any, label: str
 ) -> list[Problem]:
-    """What is wrong with ``value`` for ``schema`` (or its validator, when it checks many
+    """What is wrong with ``value`` for ``schema`` (or its check, when it checks many
     values), each message starting with ``label``."""
     problems = []
-    if not isinstance(schema, Draft202012Validator):
-        schema = Draft202012Validator(schema)
-    errors = schema.iter_errors(value)
+    if not isinstance(schema, SchemaCheck):
+        schema = SchemaCheck(schema)
+    errors = schema.errors(value)
     for error in sorted(errors, key=lambda e: [str(p) for p in e.absolute_path]):
         problem = _explain(label, error)
         expected = error.validator_value if error.validator == "type" else ()

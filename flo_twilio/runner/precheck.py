@@ -14,10 +14,9 @@ import difflib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from flo_twilio.card import Card, CardContext
 from flo_twilio.errors import InvalidInputError, Problem
+from flo_twilio.manifests import SchemaCheck
 from flo_twilio.runner import refs
 from flo_twilio.runner.flow import Flow, Step
 from flo_twilio.runner.inputs import value_problems
@@ -91,13 +90,13 @@ class PrePass:
         if not isinstance(items, dict):
             items = {}
         count = 0
-        validator = Draft202012Validator(items)
+        check = SchemaCheck(items)
         try:
             for where, row in source.located(self.found):
                 if count == 0 and not self.has_columns(source, items):
                     return None
                 count += 1
-                row_problems = value_problems(validator, row, f"{name}[{count - 1}]")
+                row_problems = value_problems(check, row, f"{name}[{count - 1}]")
                 for problem in row_problems:
                     self.found(row_problem(source, where, problem, name))
                 if row_problems:

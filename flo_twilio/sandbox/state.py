@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flo_twilio.sandbox.defaults import DEFAULT_ACCOUNT_SID as DEFAULT_ACCOUNT_SID
+from flo_twilio.sandbox.defaults import DEFAULT_AUTH_TOKEN as DEFAULT_AUTH_TOKEN
+from flo_twilio.sandbox.defaults import DEFAULT_NUMBERS as DEFAULT_NUMBERS
 from flo_twilio.sandbox.verify_rules import VerifyState
-
-DEFAULT_ACCOUNT_SID = "AC" + "0" * 31 + "1"
-DEFAULT_AUTH_TOKEN = "sandbox-auth-token-0000000000001"
-DEFAULT_NUMBERS = ("+15005550006", "+15017122661", "+15558675310")
 
 
 def new_sid(prefix: str) -> str:

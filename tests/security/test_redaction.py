@@ -9,13 +9,21 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from flo_twilio.accounts import Account, AccountStore, from_environment
-from flo_twilio.redaction import mask_secret_fields, mask_text, redacted_stdio, register_secret
+from flo_twilio.redaction import (
+    mask_secret_fields,
+    mask_text,
+    masked_json,
+    redacted_stdio,
+    register_secret,
+)
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from tests.helpers import ServerThread
 from tests.inprocess import run_flo as flo  # in this process; a few tests start one
@@ -270,3 +278,28 @@ def test_a_secret_echoed_in_an_error_never_reaches_stderr(tmp_path: Path):
         said = flo("run", str(flow))
     assert said.code == 1 and "Invalid 'To'; sent with ***" in said.err
     assert TOKEN not in said.out + said.err
+
+
+# Names a credential may go by, in the cases and separators is_credential_field folds, and
+# others that only look like one; and strings mask_text masks and does not.
+KEYS = st.sampled_from(
+    ["AuthToken", "auth_token", "AUTH-TOKEN", "a_u-t_htoken", "Secret", "api-Secret",
+     "API_SECRET", "s-e_cret", "to", "body", "sid", "tokens", "secretary", "Tok_en", "SE-CRET"]
+)  # fmt: skip
+TEXTS = st.sampled_from(
+    ["hi", "", '{"AuthToken": "abc12345xyz"}', "AuthToken=abc12345xyz&To=1", "Secret",
+     "<Secret>abc12345xyz</Secret>", "name,secret\nx,abc12345xyz", "tokenless? no", "Tök"]
+)  # fmt: skip
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | TEXTS | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS | st.text(max_size=6), inner, max_size=4),
+    max_leaves=12,
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON_VALUES)
+def test_masked_json_is_the_json_of_the_masked_value(value):
+    """masked_json skips the masking copy only where it would change nothing."""
+    expected = json.dumps(mask_secret_fields(value), ensure_ascii=False, indent=2)
+    assert masked_json(value, indent=2) == expected
