@@ -62,6 +62,12 @@ class TwilioAccount(Block):
         description="Requests in flight at once for this account in each process; also the "
         "slots of the Prefect concurrency limit twilio-<Account SID> when flo creates it.",
     )
+    max_per_second: float | None = Field(
+        default=None,
+        gt=0,
+        description="Requests started per second for this account in each process, e.g. 1 "
+        "for a US long code (default: no limit).",
+    )
     state_folder: str | None = Field(
         default=None,
         description="flo's journal of what was sent (default $FLO_HOME/hosts); every worker "
@@ -89,6 +95,7 @@ class TwilioAccount(Block):
             "edge": self.edge,
             "api_base_url": self.api_base_url,
             "max_in_flight": str(self.max_in_flight),
+            "max_per_second": str(self.max_per_second) if self.max_per_second else None,
             **secrets,
         }
         return account_from(self._block_document_name or "twilio-account", fields)
