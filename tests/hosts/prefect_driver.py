@@ -150,6 +150,12 @@ def main() -> None:
         seen["retried_tasks"] = len(retried_tasks())
         seen["task_attempts"] = len(attempts)
 
+        @flow
+        def keyed() -> str:  # the same key in two flow runs: sent once
+            return str(send_sms("work", SMS, {"to": "+12065550600", "body": "k"}, key="k1")["sid"])
+
+        seen["keyed"] = [keyed(), keyed()]
+
         # A refused number: HostSendError(retryable=False) ends the task at once.
         @flow
         def refused(retry_condition: bool) -> bool:

@@ -95,6 +95,8 @@ def test_prefect_retries_send_each_message_once_where_plain_call_card_sends_twic
     # Tasks that failed after sending, retried by Prefect.
     assert seen["retried_tasks"] == 10 and seen["task_attempts"] == 20
     assert {n: counts[n] for n in numbers(400, 10)} == dict.fromkeys(numbers(400, 10), 1)
+    # A key of one's own: kept across flow runs.
+    assert seen["keyed"][0] == seen["keyed"][1] and counts["+12065550600"] == 1
     # A number Twilio refuses: no pointless retries (3 attempts without the condition).
     assert seen["refused_failed"] and seen["refused_attempts"] == 1
     assert (
