@@ -155,3 +155,43 @@ def test_the_cli_modules_import_one_another_in_one_direction():
 
     cycles = [c for start in graph if (c := cycle_from(start, (start,)))]
     assert cycles == []
+
+
+# Each host's packages, and the one adapter that may import them (the core package keeps
+# none of their dependencies: they come with the extras [airflow], [prefect], [dagster]).
+HOSTS = {
+    "flo_twilio.hosts.airflow": {"airflow"},
+    "flo_twilio.hosts.prefect": {"prefect"},
+    "flo_twilio.hosts.dagster": {"dagster", "dagster_twilio"},
+}
+
+
+def host_packages(source: str) -> set[str]:
+    """The top-level packages of hosts that ``source`` imports (absolute imports only)."""
+    every = set().union(*HOSTS.values())
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            found.add((node.module or "").split(".")[0])
+    return found & every
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))
+def test_only_a_hosts_adapter_imports_that_host(path):
+    module = module_name(path)
+    allowed = {
+        package
+        for adapter, packages in HOSTS.items()
+        if module == adapter or module.startswith(adapter + ".")
+        for package in packages
+    }
+    wrong = host_packages(path.read_text(encoding="utf-8")) - allowed
+    assert not wrong, f"{module} may not import {sorted(wrong)}: only its host's adapter may"
+
+
+def test_a_host_imported_outside_its_adapter_is_caught():
+    assert host_packages("def f():\n    from airflow.sdk import BaseOperator\n") == {"airflow"}
+    assert host_packages("import dagster_twilio, json") == {"dagster_twilio"}
+    assert host_packages("from . import prefect") == set()  # our own module, not Prefect

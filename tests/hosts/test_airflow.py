@@ -4,7 +4,6 @@ message creates with a 500 after storing them."""
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import re
@@ -184,16 +183,3 @@ def test_the_token_is_in_no_log_and_no_database(airflow):
 
 def test_the_readme_shows_the_dag_the_test_runs():
     assert EXAMPLE.read_text() in readme_section()
-
-
-def test_only_the_airflow_adapter_imports_airflow():
-    package = ROOT / "flo_twilio"
-    importers = set()
-    for path in package.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
-            if isinstance(node, ast.ImportFrom) and not node.level:
-                names = [node.module or ""]
-            if any(name.split(".")[0] == "airflow" for name in names):
-                importers.add(path.relative_to(package).parts[:2])
-    assert importers == {("hosts", "airflow")}
