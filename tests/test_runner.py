@@ -498,3 +498,10 @@ def flo_home_db() -> Path:
     from flo_twilio.accounts import flo_home
 
     return flo_home() / "runs.db"
+
+
+def test_a_settle_window_shorter_than_a_requests_deadline_is_warned_of():
+    short = flo("run", "sample_flows/send_sms.yaml", "--settle", "2")
+    assert short.code == 0 and "settle window of 2 s is shorter than the 30 s" in short.err
+    default = flo("run", "sample_flows/send_sms.yaml", env={"FLO_SETTLE_SECONDS": ""})
+    assert default.code == 0 and "settle window" not in default.err

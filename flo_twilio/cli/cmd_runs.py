@@ -103,10 +103,13 @@ def runner(settle: float | None = None) -> Runner:
     """The runner on the installed plugins and $FLO_HOME/runs.db."""
     from flo_twilio.accounts import secure_home
     from flo_twilio.cli.cmd_cards import registry
+    from flo_twilio.cli.output import warn_if_settle_is_short
     from flo_twilio.runner.api import Runner
     from flo_twilio.runner.journal import Journal
 
-    return Runner(registry(), Journal(secure_home() / "runs.db"), settle=settle)
+    flo = Runner(registry(), Journal(secure_home() / "runs.db"), settle=settle)
+    warn_if_settle_is_short(flo.settle)
+    return flo
 
 
 def checked(

@@ -66,6 +66,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from flo_twilio.accounts import secure_home
     from flo_twilio.cli.account_choice import choose_account, origin
     from flo_twilio.cli.cmd_cards import registry
+    from flo_twilio.cli.output import warn_if_settle_is_short
     from flo_twilio.runner.api import Runner
     from flo_twilio.runner.card_context import open_context
     from flo_twilio.runner.events import EventStore
@@ -83,6 +84,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.replace and not args.attach:
         raise InvalidInputError("--replace goes with --attach")
     flo = Runner(reg, Journal(secure_home() / "runs.db"), settle=args.settle)
+    warn_if_settle_is_short(flo.settle)
     named = args.account or flows[0].account
     account, transport = choose_account(named)
     secret = "" if args.poll else webhook_secret(reg, account, args.webhook_secret)

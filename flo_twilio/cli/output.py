@@ -5,6 +5,7 @@ item and is never held whole."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -42,3 +43,18 @@ def write_json(value: Any, write: Callable[[str], Any], indent: int = 2, level: 
         write("]" if empty else f"\n{outer}]")
     else:
         write(masked_json(value, default=str))
+
+
+def warn_if_settle_is_short(settle: float) -> None:
+    """Say on stderr when the settle window is shorter than a request's deadline: a send
+    still on its way when the window ends may arrive after it was looked for, and be sent
+    again."""
+    from flo_twilio.client.core import DEFAULT_DEADLINE as deadline
+
+    if settle < deadline:
+        print(
+            f"flo: warning: a settle window of {settle:g} s is shorter than the {deadline:g} s "
+            "a request may take: a message still on its way when it ends could be sent "
+            "twice (use --settle 60, the default, for real sends)",
+            file=sys.stderr,
+        )
