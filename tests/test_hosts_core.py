@@ -5,6 +5,7 @@ own loop)."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 import time
 from collections import Counter
@@ -209,3 +210,107 @@ def test_the_test_button_reports_the_account_or_the_refusal(tmp_path, sandbox):
     bad = Sender(account_from("b", wrong), tmp_path, transport=httpx.ASGITransport(app))
     with pytest.raises(ProviderError, match=r"20003"):
         bad.test_sync()
+
+
+def test_a_wrong_token_is_not_retried_and_the_message_says_what_to_check(tmp_path, sandbox):
+    app = DateHeader(create_app(sandbox), sandbox)
+    fields = {"account_sid": SID, "auth_token": "0" * 32, "api_base_url": "http://127.0.0.1"}
+    wrong = Sender(account_from("w", fields), tmp_path, transport=httpx.ASGITransport(app))
+    try:
+        with pytest.raises(HostSendError) as refused:
+            wrong.send_bulk_sync("wrong-token", CARD, SMS, recipients(2))
+    finally:
+        portal().call(wrong.aclose())
+    assert refused.value.retryable is False
+    assert "check its Account SID and Auth Token" in str(refused.value)
+    assert "item 1 failed: 20003 " in str(refused.value)
+    assert "0" * 32 not in str(refused.value)
+    assert sandbox.messages == {}
+
+
+def test_the_error_names_each_item_that_failed_and_counts_the_rest(sender, sandbox):
+    invalid = [{"to": "+15005550001", "body": f"x{n}"} for n in range(22)]
+    with pytest.raises(HostSendError) as failed:
+        sender.send_bulk_sync("many-refused", CARD, SMS, [*recipients(2), *invalid])
+    lines = str(failed.value).splitlines()
+    assert lines[1].startswith("item 3 failed: 21211 ")
+    assert lines[20].startswith("item 22 failed: 21211 ")
+    assert lines[21:] == ["... and 2 more"]
+    assert len(sandbox.messages) == 2
+
+
+def test_a_retry_at_another_concurrency_resumes_the_same_work(sender, sandbox):
+    first = sender.send_bulk_sync("conc", CARD, SMS, recipients(5), concurrency=2)
+    again = sender.send_bulk_sync("conc", CARD, SMS, recipients(5), concurrency=8)
+    assert again.run_id == first.run_id and len(sandbox.messages) == 5
+
+
+def test_two_senders_on_one_state_folder_share_the_guard_of_a_key(sender, sandbox, faults):
+    faults.latency = 0.3
+    transport = sender.transport
+    twin = Sender(sender.account, sender.state, settle=0.3, transport=transport)
+
+    async def both() -> list[object]:
+        send = sender.send_once("shared-key", CARD, SMS, recipients(1)[0])
+        return await asyncio.gather(send, twin_later(), return_exceptions=True)
+
+    async def twin_later() -> object:
+        await asyncio.sleep(0.1)
+        return await twin.send_once("shared-key", CARD, SMS, recipients(1)[0])
+
+    try:
+        first, second = asyncio.run(both())
+    finally:
+        portal().call(twin.aclose())
+    assert isinstance(first, dict) and isinstance(second, HostSendError)
+    assert "running in this process" in str(second) and len(sandbox.messages) == 1
+
+
+def test_the_state_folder_is_one_folder_however_it_is_written(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    fields = {"account_sid": SID, "auth_token": TOKEN, "api_base_url": "http://127.0.0.1"}
+    relative = Sender.shared(account_from("s", fields), "state", settle=1)
+    assert Sender.shared(account_from("s", fields), tmp_path / "state", settle=1) is relative
+    assert relative.state == tmp_path / "state"
+
+
+def test_an_unusable_state_folder_or_card_is_named_before_anything_is_sent(tmp_path, sender):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(InvalidInputError, match=r"the state folder .*a-file.* cannot be used"):
+        Sender(sender.account, blocker / "state")
+    with pytest.raises(InvalidInputError, match="is a trigger"):
+        sender.send_once_sync("t", "twilio.incoming_message", {}, {})
+    with pytest.raises(InvalidInputError, match=r"twilio\.send_sms"):
+        sender.send_once_sync("u", "twilio.send_smss", SMS, recipients(1)[0])
+
+
+def test_account_fields_given_as_numbers_are_taken_as_their_text():
+    fields = {"account_sid": SID, "auth_token": TOKEN, "max_in_flight": 4, "max_per_second": 2.5}
+    account = account_from("n", fields)
+    assert account.values["max_in_flight"] == "4" and account.values["max_per_second"] == "2.5"
+    with pytest.raises(InvalidInputError, match="max-in-flight"):
+        account_from("n", {**fields, "max_in_flight": 0})
+
+
+def test_an_interrupted_wait_cancels_the_work():
+    cancelled = threading.Event()
+
+    async def work() -> None:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.2)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            portal().call(work())
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    assert cancelled.wait(2)

@@ -15,6 +15,7 @@ import atexit
 import contextlib
 import hashlib
 import os
+import sqlite3
 import threading
 import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -65,12 +66,12 @@ class BulkResult:
 
 def account_from(nickname: str, fields: Mapping[str, Any], connection: str = "twilio") -> Account:
     """An account from the fields a host keeps (for Twilio: account_sid, auth_token or
-    api_key and api_secret, region, edge, api_base_url, max_in_flight, max_per_second; empty ones are left
-    out), checked as ``flo accounts add`` checks them; its secrets are registered for
-    redaction at once."""
+    api_key and api_secret, region, edge, api_base_url, max_in_flight, max_per_second; empty
+    ones are left out, numbers are taken as their text), checked as ``flo accounts add``
+    checks them; its secrets are registered for redaction at once."""
     kind = connection_types()[connection]
     known = {f.name for f in kind.fields}
-    given = {k: v for k, v in fields.items() if v not in (None, "")}
+    given = {k: str(v) for k, v in fields.items() if v is not None and str(v) != ""}
     problems = [
         Problem(f"unknown field {name!r}", hint=f"known fields: {', '.join(sorted(known))}")
         for name in given
@@ -104,14 +105,19 @@ class Sender:
         registry: Registry | None = None,
     ) -> None:
         self.account, self.transport = account, transport
-        self.state = Path(state) if state is not None else flo_home() / "hosts"
+        self.state = state_folder(state)
         self.registry = registry or load_registry()
-        journal = Journal(self.state / "runs.db")
+        try:
+            journal = Journal(self.state / "runs.db")
+        except (OSError, sqlite3.Error) as exc:
+            hint = "give a folder this process can create and write, shared by every worker"
+            raise InvalidInputError(
+                [Problem(f"the state folder {self.state} cannot be used ({exc})", hint=hint)]
+            ) from None
         self.runner = Runner(self.registry, journal, settle=settle, connect=self._connected)
         self._context: CardContext | None = None
         self._open = AsyncExitStack()
         self._opening: asyncio.Lock | None = None
-        self._working: set[str] = set()  # keys whose work runs now, in this process
         _made.add(self)
 
     @classmethod
@@ -121,7 +127,12 @@ class Sender:
         """The process's one Sender for this account (the same values and secrets), state
         folder and settle window: one client, one in-flight cap, across every task."""
         secret = repr(sorted(account.connection_values().items())).encode()
-        identity = (account.connection, hashlib.sha256(secret).hexdigest(), str(state), settle)
+        identity = (
+            account.connection,
+            hashlib.sha256(secret).hexdigest(),
+            state_folder(state),
+            settle,
+        )
         with _shared_lock:
             if identity not in _shared:
                 _shared[identity] = cls(account, state, settle=settle)
@@ -156,8 +167,8 @@ class Sender:
         concurrency: int = 16,
     ) -> BulkResult:
         """Call ``card`` with ``options`` for each item's inputs (every item with the same
-        inputs), ``concurrency`` at a time, as one run under ``key``: a retry resumes it and
-        sends nothing twice. ``InvalidInputError`` before anything is sent when options or
+        inputs), ``concurrency`` at a time, as one run under ``key``: a retry resumes it (at
+        the first attempt's concurrency) and sends nothing twice. ``InvalidInputError`` before anything is sent when options or
         an item are wrong; ``HostSendError`` when not every item ended done."""
         return await portal().call_async(self._work(key, card, options, items, concurrency))
 
@@ -200,30 +211,34 @@ class Sender:
         items: Sequence[Mapping[str, Any]],
         concurrency: int,
     ) -> BulkResult:
-        card = self.registry.cards.get(card_name)
-        if card is None:
-            raise InvalidInputError(f"unknown card {card_name!r}")
-        if not 1 <= concurrency <= 1000:
+        card = self.registry.card(card_name)
+        if card.manifest.is_trigger:
+            raise InvalidInputError(
+                f"{card_name!r} is a trigger: it starts flows on events, it cannot be sent"
+            )
+        if not isinstance(concurrency, int) or not 1 <= concurrency <= 1000:
             raise InvalidInputError("concurrency must be a whole number from 1 to 1000")
         listed = checked_items(card(), options, items)
         flow_path, work = work_files(self.state, card_name, options, listed, concurrency)
         plan = self.runner.plan(flow_path, [work])
-        if key in self._working:
+        working = (self.state, key)
+        if working in _working:
             raise HostSendError(
                 f"the work of key {key!r} is running in this process now; wait for it",
                 retryable=True,
             )
-        self._working.add(key)
+        _working.add(working)
         try:
             run = await self._start_or_resume(key, plan)
             outcome = await run.execute()
         finally:
-            self._working.discard(key)
+            _working.discard(working)
         return self._result(outcome, len(listed))
 
     async def _start_or_resume(self, key: str, plan: Any) -> Run:
         """A new run under ``key``; the one started under it before, resumed, when it did
-        the same work; refused when it did other work."""
+        the same work (the work file names the card, options and items); refused when it
+        did other work."""
         run_id = self.runner.run_with_key(key)
         if run_id is None:
             await self.runner.check(plan, self.account, self.transport)
@@ -232,10 +247,7 @@ class Sender:
             except KeyTaken as taken:  # another attempt started it meanwhile
                 run_id = taken.run_id
         record = self.runner.record(run_id) or {}
-        if (
-            record.get("arguments", {}).get("inputs") != plan.arguments
-            or Path(record.get("flow_path", "")) != plan.flow.path.resolve()
-        ):
+        if record.get("arguments", {}).get("inputs") != plan.arguments:
             raise HostSendError(
                 f"the key {key!r} was used for other work (run {run_id}): nothing was sent; "
                 "give each piece of work its own key",
@@ -251,15 +263,15 @@ class Sender:
     def _result(self, outcome: Outcome, count: int) -> BulkResult:
         tally = outcome.tally
         if outcome.status != "done":
-            retryable = outcome.status in ("incomplete", "interrupted") or outcome.resumable
             problems = list(self.runner.problems(outcome.run_id))
+            retryable = outcome.status in ("incomplete", "interrupted") or outcome.resumable
+            if refused_credentials(problems):
+                retryable, then = False, REFUSED
+            else:
+                then = "a retry with the same key finishes it" if retryable else FAILS_AGAIN
+            heading = f"run {outcome.run_id} ended {outcome.status} ({tally}): {then}"
             raise HostSendError(
-                f"run {outcome.run_id} ended {outcome.status} ({tally}): "
-                + (
-                    "a retry with the same key finishes it"
-                    if retryable
-                    else "a retry fails the same way"
-                ),
+                "\n".join([heading, *described(problems)]),
                 retryable=retryable,
                 run_id=outcome.run_id,
                 problems=problems,
@@ -288,6 +300,44 @@ class Sender:
         yield self._context
 
 
+SHOWN = 20  # items described in a HostSendError's message
+FAILS_AGAIN = "a retry fails the same way"
+REFUSED = (
+    "the account's credentials were refused: check its Account SID and Auth Token (or API "
+    "key and secret); a retry fails the same way until they are fixed"
+)
+
+
+def state_folder(state: Path | str | None) -> Path:
+    """The absolute state folder (default ``$FLO_HOME/hosts``)."""
+    return Path(state).expanduser().resolve() if state is not None else flo_home() / "hosts"
+
+
+def refused_credentials(problems: Sequence[Mapping[str, Any]]) -> bool:
+    """True when every item that did not end done failed because the provider refused the
+    account (HTTP 401 or 403): a retry fails the same way until the credentials change."""
+    return bool(problems) and all(
+        problem["state"] == "failed" and (problem["error"] or {}).get("status") in (401, 403)
+        for problem in problems
+    )
+
+
+def described(problems: Sequence[Mapping[str, Any]], most: int = SHOWN) -> list[str]:
+    """A line for each of the first ``most`` items that did not end done (numbered from 1,
+    with the provider's code and message), and how many more there are."""
+    lines = []
+    for problem in problems[:most]:
+        error = problem["error"] or {}
+        code = f" {error['code']}" if error.get("code") else ""
+        lines.append(
+            f"item {problem['item'] + 1} {problem['state']}:{code} {error.get('message', '')}"
+        )
+    if len(problems) > most:
+        lines.append(f"... and {len(problems) - most} more")
+    return lines
+
+
+_working: set[tuple[Path, str]] = set()  # (state, key) of work running in this process
 _shared: dict[tuple[Any, ...], Sender] = {}
 _made: weakref.WeakSet[Sender] = weakref.WeakSet()  # closed at exit
 _shared_lock = threading.Lock()
@@ -298,6 +348,7 @@ def _forget_in_child() -> None:
     global _shared_lock
     _shared.clear()
     _made.clear()
+    _working.clear()
     _shared_lock = threading.Lock()
 
 

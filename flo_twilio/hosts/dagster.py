@@ -125,22 +125,10 @@ def _as_failure() -> Iterator[None]:
     try:
         yield
     except HostSendError as error:
-        lines = [str(error), *map(_problem, error.problems[:SHOWN])]
-        if len(error.problems) > SHOWN:
-            lines.append(f"... and {len(error.problems) - SHOWN} more")
         metadata = {"flo run": error.run_id, "problems": len(error.problems)}
-        raise dg.Failure("\n".join(lines), metadata, allow_retries=error.retryable) from None
+        raise dg.Failure(str(error), metadata, allow_retries=error.retryable) from None
     except FloError as error:
         raise dg.Failure(str(error), allow_retries=False) from None
-
-
-SHOWN = 10  # problems listed in a failure's description
-
-
-def _problem(problem: Mapping[str, Any]) -> str:
-    error = problem.get("error") or {}
-    code = f" {error['code']}" if error.get("code") else ""
-    return f"item {problem['item'] + 1} {problem['state']}:{code} {error.get('message', '')}"
 
 
 def send_sms_op(name: str, options: Mapping[str, Any], **settings: Any) -> dg.OpDefinition:

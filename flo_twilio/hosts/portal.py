@@ -23,11 +23,17 @@ class Portal:
 
     def call(self, work: Coroutine[Any, Any, T]) -> T:
         """Run ``work`` on the portal and wait for it: for synchronous callers, with or
-        without an event loop of their own running in their thread."""
+        without an event loop of their own running in their thread. Interrupting the wait
+        (Ctrl-C, a host's timeout) cancels the work."""
         if threading.current_thread() is self.thread:
             work.close()
             raise RuntimeError("flo's host calls cannot wait for themselves on their own loop")
-        return asyncio.run_coroutine_threadsafe(work, self.loop).result()
+        running = asyncio.run_coroutine_threadsafe(work, self.loop)
+        try:
+            return running.result()
+        except BaseException:
+            running.cancel()
+            raise
 
     async def call_async(self, work: Coroutine[Any, Any, T]) -> T:
         """Run ``work`` on the portal and await it from any event loop; cancelling the

@@ -95,11 +95,12 @@ def work_files(
     items: list[dict[str, Any]],
     concurrency: int,
 ) -> tuple[Path, str]:
-    """The flow file and the ``work=@file`` input of this work, under ``state``."""
+    """The flow file and the ``work=@file`` input of this work, under ``state``: the input
+    names the card, options and items, so it alone tells one piece of work from another."""
     document = flow_document(card, options, items[0], concurrency)
     flow = write_once(state / "flows", json.dumps(document, indent=2), ".yaml")
     try:
-        work = json.dumps({"options": dict(options), "items": items}, sort_keys=True)
+        work = json.dumps({"card": card, "options": dict(options), "items": items}, sort_keys=True)
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"options and items must be JSON values: {exc}") from None
     return flow, f"work=@{write_once(state / 'work', work, '.json')}"

@@ -15,18 +15,6 @@ from flo_twilio.hosts import HostSendError, Sender
 from flo_twilio.hosts.airflow.hook import FloTwilioHook
 
 
-def explained(exc: HostSendError, most: int = 5) -> str:
-    """The error, and why each item (the first ``most``) did not end done."""
-    lines = [str(exc)]
-    for problem in exc.problems[:most]:
-        error = problem.get("error") or {}
-        code = f" {error['code']}" if error.get("code") else ""
-        lines.append(f"item {problem['item'] + 1} {problem['state']}:{code} {error.get('message')}")
-    if len(exc.problems) > most:
-        lines.append(f"and {len(exc.problems) - most} more items")
-    return "\n".join(lines)
-
-
 def pool_of(conn_id: str) -> str:
     """The account's pool, unless a task names another."""
     return f"twilio_{conn_id}"
@@ -93,8 +81,8 @@ class CardOperator(BaseOperator):
             return self.send(hook.get_conn(self.state_folder, self.settle), work_key(context))
         except HostSendError as exc:
             if exc.retryable:  # a retry under the same key finishes the work
-                raise AirflowException(explained(exc)) from exc
-            raise AirflowFailException(explained(exc)) from exc
+                raise AirflowException(str(exc)) from exc
+            raise AirflowFailException(str(exc)) from exc
         except InvalidInputError as exc:  # nothing was sent; the same input fails again
             raise AirflowFailException(str(exc)) from exc
 
