@@ -8,7 +8,7 @@ import typing
 
 import pytest
 
-from flo_twilio.accounts import AccountStore, from_environment
+from flo_twilio.accounts import Account, AccountStore, from_environment
 from flo_twilio.errors import AccountError
 from flo_twilio.sandbox import SandboxState, create_app
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
@@ -106,6 +106,26 @@ def test_secrets_are_not_taken_from_the_command_line(sandbox_url):
     )
     assert result.code == 2 and "stdin" in result.err
     assert TOKEN not in result.err
+
+
+def test_a_password_in_the_base_url_is_never_shown(flo_home):
+    url = "https://alice7:hunter2pw@proxy.example"
+    result = add(url)
+    assert result.code == 2 and "Traceback" not in result.err
+    assert "api_base_url 'https://***@proxy.example' holds a user name or password" in result.err
+    assert "hunter2pw" not in result.err + result.out and "alice7" not in result.err
+    assert not (flo_home / "accounts.json").exists()
+    # an accounts file edited by hand: every command that reads it refuses it, unshown
+    values = {"account_sid": SID, "api_base_url": url}
+    AccountStore().save(Account("work", "twilio", values, secrets={"auth_token": TOKEN}))
+    for command in (
+        ("accounts", "list"),
+        ("accounts", "verify", "work"),
+        ("run", "sample_flows/send_sms.yaml"),
+    ):
+        result = flo(*command)
+        assert result.code in (1, 2) and "https://***@proxy.example" in result.err, result.err
+        assert "hunter2pw" not in result.err + result.out and "alice7" not in result.err
 
 
 @pytest.mark.parametrize("nickname", ["has space", "-dash", "x" * 65, "a/b", "env"])

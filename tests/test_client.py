@@ -132,6 +132,49 @@ def test_unsafe_base_urls_are_refused(url):
         base_url("api", api_base_url=url)
 
 
+# Base URLs that hold a user name ("alice7") and a password, however they break the URL (or
+# a token in the query).
+SECRET_URLS = [
+    "https://alice7:hunter2pw@proxy.example",
+    "http://alice7:hunter2pw@api.example.com",
+    "https://alice7:hunter2pw@proxy.example/v1?x=1",
+    "https://alice7:hunter2pw@proxy.example:99999",
+    "https://alice7:hunter2pw@[::1",
+    "https://alice7:hunter 2pw@proxy.example",
+    "https://alice7:hunter2pw\uff20proxy.example",
+    "https://alice7:hunt/er2@pw@proxy.example",
+    "https://alice7:hunt#er2pw@proxy.example",
+    "ftp://alice7:hunter2pw@proxy.example",
+    "alice7:hunter2pw@proxy.example",
+    "https://proxy.example/?token=hunter2pw",
+]
+
+
+@pytest.mark.parametrize("url", SECRET_URLS)
+def test_a_refused_base_url_is_shown_without_its_user_name_or_password(url):
+    """Wherever a base URL is checked (a client, flo accounts add, an account read from the
+    accounts file or given by a host), the refusal names the field and the fix."""
+    from flo_twilio.cards.twilio_connection import TWILIO
+
+    with pytest.raises(InvalidInputError) as refused:
+        base_url("api", api_base_url=url)
+    problems = TWILIO.problems({"account_sid": SID, "auth_token": TOKEN, "api_base_url": url})
+    assert [str(p) for p in problems] == [str(refused.value)]
+    [problem] = problems
+    assert problem.message.startswith("api_base_url '") and problem.hint
+    for part in ("alice7", "hunt", "er2", "2pw"):
+        assert part not in str(problem)
+
+
+def test_user_info_is_refused_with_the_fix():
+    with pytest.raises(InvalidInputError) as refused:
+        base_url("api", api_base_url="https://alice7:hunter2pw@proxy.example")
+    assert str(refused.value) == (
+        "api_base_url 'https://***@proxy.example' holds a user name or password (remove them "
+        "and the '@', e.g. https://proxy.example.com; the credentials sent are the account's own)"
+    )
+
+
 async def test_regional_requests_go_to_the_regional_host():
     recorder = Recorder(httpx.Response(200, json={"sid": SID}))
     async with make(recorder, edge="dublin", region="ie1") as client:

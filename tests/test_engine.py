@@ -242,13 +242,11 @@ async def test_any_exception_in_an_item_stays_in_that_item(tmp_path, journal):
     assert {i.state for i in rows(journal, "r10")} == {"done", "unknown"}  # nothing left intent
 
 
-async def test_a_call_the_api_did_not_take_is_sent_again_after_a_pause(
-    tmp_path, journal, monkeypatch
-):
-    monkeypatch.setattr(engine_module, "RETRY_PAUSES", (0.01, 0.01))
+async def test_a_call_the_api_did_not_take_is_sent_again_after_a_pause(tmp_path, journal):
     Send.script["a"] = ["429", "429"]
     Send.script["b"] = ["429", "429", "429"]
-    engine, _, states, _ = await run(bulk(tmp_path), journal, "r11", {"to": ["a", "b"]})
+    to = {"to": ["a", "b"]}
+    engine, _, states, _ = await run(bulk(tmp_path), journal, "r11", to, retry_pauses=(0.01, 0.01))
     assert Send.calls.count("a") == 3 and Send.calls.count("b") == 3
     assert (
         engine.tally.done == 1
@@ -310,10 +308,10 @@ async def test_once_the_run_fails_the_items_in_flight_stop_calling_the_card(tmp_
     assert sorted(Send.calls) == ["a", "b", "c"]
 
 
-async def test_outputs_are_read_from_the_journal_in_input_order(tmp_path, journal, monkeypatch):
-    monkeypatch.setattr(engine_module, "RETRY_PAUSES", ())
+async def test_outputs_are_read_from_the_journal_in_input_order(tmp_path, journal):
     Send.script["b"] = ["429"]
-    engine, _, _, _ = await run(bulk(tmp_path), journal, "r14", {"to": list("abc")}, settle=0)
+    to = {"to": list("abc")}
+    engine, _, _, _ = await run(bulk(tmp_path), journal, "r14", to, settle=0, retry_pauses=())
     sent = engine.outputs_seen["all"]
     assert len(sent) == 3 and sent[1] is None and sent[2]["sid"].startswith("S-c")
     assert [o and o["sid"][:3] for o in sent] == ["S-a", None, "S-c"]
@@ -341,10 +339,10 @@ async def test_no_journal_row_makes_a_resume_crash(tmp_path, journal):
     assert error is None and engine.tally.done == 4 and Send.calls == [*"abcd", "c"]
 
 
-async def test_progress_and_summary_count_the_same(tmp_path, journal, monkeypatch):
-    monkeypatch.setattr(engine_module, "RETRY_PAUSES", ())
+async def test_progress_and_summary_count_the_same(tmp_path, journal):
     Send.script.update({"b": ["429"], "c": ["unknown", "unknown"]})
-    engine, _, states, _ = await run(bulk(tmp_path), journal, "r16", {"to": list("abcd")})
+    to = {"to": list("abcd")}
+    engine, _, states, _ = await run(bulk(tmp_path), journal, "r16", to, retry_pauses=())
     tally = engine.tally
     assert (tally.done, tally.failed, tally.unknown) == (2, 1, 1)
     assert sorted(states) == sorted(["done"] * 2 + ["failed", "unknown"])

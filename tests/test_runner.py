@@ -505,3 +505,12 @@ def test_a_settle_window_shorter_than_a_requests_deadline_is_warned_of():
     assert short.code == 0 and "settle window of 2 s is shorter than the 30 s" in short.err
     default = flo("run", "sample_flows/send_sms.yaml", env={"FLO_SETTLE_SECONDS": ""})
     assert default.code == 0 and "settle window" not in default.err
+
+
+@pytest.mark.parametrize("pauses", ["1,soon", "1,,5", "-1", "nan", "inf", "5s"])
+def test_bad_retry_pauses_are_refused_with_the_fix_before_anything_runs(pauses):
+    result = flo("run", "sample_flows/send_sms.yaml", env={"FLO_RETRY_PAUSES": pauses})
+    assert result.code == 2 and "Traceback" not in result.err, result.err
+    assert "FLO_RETRY_PAUSES must be the seconds (0 or more) to pause" in result.err
+    assert "the default is 1,5,15" in result.err and not result.out
+    assert flo("runs", "list", "--json").out.strip() == "[]"

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import httpx
 import pytest
 
 from flo_twilio import InvalidInputError, load_registry
 from flo_twilio.accounts import Account
+from flo_twilio.card import CardContext
+from flo_twilio.client import Credentials, RetryPolicy, TwilioClient
 from flo_twilio.runner.api import Runner
 from flo_twilio.runner.engine import item_key
 from flo_twilio.runner.journal import Journal
 from flo_twilio.sandbox import SandboxState, create_app
 from flo_twilio.sandbox.embedded import DateHeader
+from flo_twilio.sandbox.server import free_port
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
 from tests.helpers import ROOT, ServerThread
@@ -167,3 +171,62 @@ def test_the_readme_example_runs_a_flow(tmp_path, capsys):
     run_id, status, done = capsys.readouterr().out.split()
     assert (status, int(done)) == ("done", row_count()) and len(state.messages) == row_count()
     assert Journal(tmp_path / "runs.db").run(run_id)["status"] == "done"
+
+
+class Counted(httpx.AsyncHTTPTransport):
+    """The network transport, counting the requests it is given."""
+
+    requests = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        Counted.requests += 1
+        return await super().handle_async_request(request)
+
+
+@contextlib.asynccontextmanager
+async def one_try_a_call(registry, account, transport):
+    """The account's connection, over the network, with no retry of the client's own: each
+    request counted is one try of the engine's."""
+    async with TwilioClient(
+        Credentials.of(SID, auth_token=TOKEN),
+        api_base_url=account.values["api_base_url"],
+        transport=Counted(),
+        retry=RetryPolicy(max_attempts=1),
+    ) as client:
+        yield CardContext(client, {"sid": SID}, account_id=SID, provider="Twilio")
+
+
+@pytest.mark.parametrize("given", ["argument", "environment"])
+async def test_a_dead_api_fails_the_run_after_the_pauses_given(given, tmp_path, monkeypatch):
+    """Nothing listens on the port: each of the 1 + 3 tries is refused, after pauses of
+    0.01 s rather than the default 1, 5 and 15 s (an argument wins over the environment)."""
+    pauses = (0.01, 0.01, 0.01)
+    monkeypatch.setenv("FLO_RETRY_PAUSES", "0.01, 0.01,0.01" if given == "environment" else "9")
+    runner = Runner(
+        load_registry(),
+        Journal(tmp_path / "runs.db"),
+        retry_pauses=pauses if given == "argument" else None,
+        connect=one_try_a_call,
+    )
+    assert runner.retry_pauses == pauses
+    dead = Account(
+        "dead",
+        "twilio",
+        values={"account_sid": SID, "api_base_url": f"http://127.0.0.1:{free_port()}"},
+        secrets={"auth_token": TOKEN},
+    )
+    run = runner.start(runner.plan(ROOT / "sample_flows/send_sms.yaml"), dead)
+    Counted.requests = 0
+    started = time.monotonic()
+    outcome = await run.execute()
+    assert time.monotonic() - started < 5
+    assert outcome.status == "failed" and outcome.tally.failed == 1, outcome
+    assert Counted.requests == 4  # the first try and three more
+    assert "refused" in runner.journal.item(run.id, "sms", 0).error["message"]
+
+
+def test_the_retry_pauses_default_to_1_5_and_15_seconds(tmp_path, monkeypatch):
+    monkeypatch.delenv("FLO_RETRY_PAUSES", raising=False)
+    assert Runner(load_registry(), Journal(tmp_path / "runs.db")).retry_pauses == (1, 5, 15)
+    with pytest.raises(InvalidInputError, match="0 seconds or more"):
+        Runner(load_registry(), Journal(tmp_path / "runs.db"), retry_pauses=(1, -1))

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from urllib.parse import urlsplit
 
 import httpx
 
 from flo_twilio.errors import InvalidInputError, Problem
+from flo_twilio.redaction import MASK
 
 API_VERSION_PATH = "/2010-04-01"
 TWILIO_DOMAIN = "twilio.com"
@@ -23,6 +25,7 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 HOST_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 EXAMPLE_BASE = "e.g. http://127.0.0.1:4010"
 LABEL_EXAMPLES = {"region": "us1, ie1 or au1", "edge": "dublin, sydney or ashburn", "api": "api"}
+SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def is_loopback(host: str) -> bool:
@@ -48,38 +51,54 @@ def check_label(kind: str, value: str) -> str:
     return value
 
 
+def shown_url(url: str) -> str:
+    """``url`` quoted for a message, with what may be secret masked: everything between its
+    scheme and its last '@' (a user name and password, even one that breaks the URL), and
+    its query and fragment."""
+    scheme = SCHEME.match(url)
+    start = scheme.end() if scheme else 0
+    ats = [i for i, c in enumerate(url) if "@" in unicodedata.normalize("NFKC", c)]
+    if ats and ats[-1] >= start:
+        url = url[:start] + MASK + url[ats[-1] :]
+    return repr(re.sub(r"[?#].*", lambda m: m[0][0] + MASK, url, count=1, flags=re.DOTALL))
+
+
 def check_base_url(url: str) -> str:
     """``url`` as ``scheme://host[:port]`` when it is exactly that (no user info, path,
-    query or fragment; plain http only to this machine), else an error saying why."""
+    query or fragment; plain http only to this machine), else an error saying why (the URL
+    shown with ``shown_url``)."""
+
+    def refuse(why: str, hint: str = EXAMPLE_BASE) -> InvalidInputError:
+        return _refuse(f"api_base_url {shown_url(url)} {why}", hint)
+
     if any(c.isspace() or not c.isprintable() or c == "\\" for c in url):
-        raise _refuse(
-            f"api_base_url {url!r} contains spaces, control characters or a backslash",
-            EXAMPLE_BASE,
-        )
+        raise refuse("contains spaces, control characters or a backslash")
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError as exc:
-        raise _refuse(f"api_base_url {url!r} is not a valid URL ({exc})", EXAMPLE_BASE) from None
+    except ValueError:  # its text may quote the URL: not shown
+        raise refuse("is not a valid URL", f"check its host and port, {EXAMPLE_BASE}") from None
     host = parts.hostname or ""
     if parts.scheme not in ("https", "http") or not host:
-        raise _refuse(f"api_base_url {url!r} is not an http(s) URL", "e.g. https://api.twilio.com")
+        raise refuse("is not an http(s) URL", "e.g. https://api.twilio.com")
     if parts.scheme == "http" and not is_loopback(host):
-        raise _refuse(
-            f"api_base_url {url!r} uses plain http to a host that is not this machine",
+        raise refuse(
+            "uses plain http to a host that is not this machine",
             "use https, or http only for 127.0.0.1/localhost",
         )
-    if "@" in parts.netloc or "?" in url or "#" in url or parts.path.strip("/"):
-        raise _refuse(
-            f"api_base_url {url!r} must be a scheme and host only "
-            "(no user name, password, path, query or fragment)",
-            "e.g. http://127.0.0.1:4010; the credentials are the account's own",
+    if "@" in parts.netloc:
+        raise refuse(
+            "holds a user name or password",
+            "remove them and the '@', e.g. https://proxy.example.com; "
+            "the credentials sent are the account's own",
         )
+    if "?" in url or "#" in url or parts.path.strip("/"):
+        raise refuse("must be a scheme and host only (no path, query or fragment)")
     base = f"{parts.scheme}://{parts.netloc}"
     sent_to = httpx.URL(base)  # the parser that sends must agree on the host and port
     default = DEFAULT_PORTS[parts.scheme]
     if sent_to.host != host or (sent_to.port or default) != (port or default):
-        raise _refuse(f"api_base_url {url!r} is ambiguous", EXAMPLE_BASE)
+        raise refuse("is ambiguous")
     return base
 
 

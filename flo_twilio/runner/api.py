@@ -33,6 +33,7 @@ from flo_twilio.runner.engine import (
     OutputsFailed,
     StepFailed,
     Tally,
+    retry_schedule,
     settle_window,
 )
 from flo_twilio.runner.flow import Flow, Step, load_flow
@@ -127,6 +128,7 @@ class Run:
                     self.id,
                     resend_unknown=self.resend_unknown,
                     settle=runner.settle,
+                    retry_pauses=runner.retry_pauses,
                     on_item=on_item,
                     on_wait=on_wait,
                     tally=self.tally,
@@ -167,6 +169,8 @@ Connect = Callable[[Registry, Account, Any], AbstractAsyncContextManager[CardCon
 class Runner:
     """Plans, checks, starts, resumes and dry-runs flows of ``registry``'s cards, journalled
     in ``journal``. ``settle`` is the settle window (default $FLO_SETTLE_SECONDS or 60 s);
+    ``retry_pauses`` are the seconds before each new try of a call the API did not take (default
+    $FLO_RETRY_PAUSES or 1, 5, 15);
     ``connect(registry, account, transport)`` gives the card context a run uses (by default
     a connection opened for the run; a host may share one across runs)."""
 
@@ -176,10 +180,12 @@ class Runner:
         journal: Journal,
         *,
         settle: float | None = None,
+        retry_pauses: Sequence[float] | None = None,
         connect: Connect = open_context,
     ) -> None:
         self.registry, self.journal, self.connect = registry, journal, connect
         self.settle = settle_window(settle)
+        self.retry_pauses = retry_schedule(retry_pauses)
 
     def plan(
         self,

@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import heapq
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -40,7 +41,9 @@ from flo_twilio.runner.journal import Item, Journal
 
 DEFAULT_SETTLE = 60.0  # seconds; longer than the client's request deadline (30 s)
 SETTLE_VARIABLE = "FLO_SETTLE_SECONDS"
-RETRY_PAUSES = (1.0, 5.0, 15.0)  # before each new try of a call the API did not take
+# seconds before each new try of a call the API did not take
+DEFAULT_RETRY_PAUSES = (1.0, 5.0, 15.0)
+RETRY_PAUSES_VARIABLE = "FLO_RETRY_PAUSES"
 CLAIM_RACES = 5  # look-ups in a row whose result another process claimed first
 NOT_FOUND_YET = "; not found yet"
 
@@ -55,6 +58,30 @@ def settle_window(seconds: float | None = None) -> float:
     if seconds < 0:
         raise InvalidInputError("the settle window must be 0 seconds or more")
     return seconds
+
+
+def retry_schedule(pauses: Sequence[float] | None = None) -> tuple[float, ...]:
+    """``pauses``, else $FLO_RETRY_PAUSES (seconds separated by commas), else 1, 5, 15."""
+    if pauses is not None:
+        if all(0 <= p < math.inf for p in pauses):
+            return tuple(pauses)
+        raise InvalidInputError("the retry pauses must be 0 seconds or more")
+    text = os.environ.get(RETRY_PAUSES_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_RETRY_PAUSES
+    with contextlib.suppress(ValueError):
+        given = tuple(float(p) for p in text.split(","))
+        if all(0 <= p < math.inf for p in given):
+            return given
+    raise InvalidInputError(
+        [
+            Problem(
+                f"{RETRY_PAUSES_VARIABLE} must be the seconds (0 or more) to pause before each "
+                "new try of a call the API did not take, separated by commas",
+                hint="e.g. 0.1,0.5 in tests; the default is 1,5,15",
+            )
+        ]
+    )
 
 
 class StepFailed(FloError):
@@ -279,6 +306,7 @@ class Engine:
         resend_unknown: bool = False,
         dry_run: bool = False,
         settle: float = DEFAULT_SETTLE,
+        retry_pauses: Sequence[float] = DEFAULT_RETRY_PAUSES,
         on_item: Callable[[Step, str], None] = lambda step, state: None,
         on_wait: Callable[[Step, str], None] = lambda step, message: None,
         on_preview: Callable[[dict[str, Any]], None] = lambda request: None,
@@ -288,6 +316,7 @@ class Engine:
         self.flow, self.ctx, self.journal, self.run_id = flow, ctx, journal, run_id
         self.fixed = {step.id: fixed_keys(step) for step in flow.steps}  # once, not per item
         self.resend_unknown, self.dry_run, self.settle = resend_unknown, dry_run, settle
+        self.retry_pauses = retry_pauses
         self.on_item, self.on_wait, self.on_preview = on_item, on_wait, on_preview
         self.tally = Tally() if tally is None else tally
         self.provider = ctx.provider or "the provider"
@@ -532,7 +561,7 @@ class Engine:
         except OutcomeUnknownError as exc:
             return await self.after_unknown(call, later, error_record(exc))
         except FloError as exc:  # invalid options or inputs, the provider's refusal...
-            if not_taken(exc) and call.tries < len(RETRY_PAUSES):
+            if not_taken(exc) and call.tries < len(self.retry_pauses):
                 return self.retry(call, later, error_record(exc))
             return self.fail(call, error_record(exc))
         except Exception as exc:  # a card's own failure
@@ -619,7 +648,7 @@ class Engine:
     def retry(self, call: Call, later: list[Later], error: dict[str, Any]) -> str:
         """Record the item failed (it did not happen) and send it again after a pause."""
         self.record(call, "failed", error)
-        due = time.time() + RETRY_PAUSES[call.tries]
+        due = time.time() + self.retry_pauses[call.tries]
         call.tries += 1
         heapq.heappush(later, Later(due, call.index, call, False, error))
         return "later"
