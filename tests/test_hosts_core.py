@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -18,6 +19,7 @@ from flo_twilio.errors import ProviderError
 from flo_twilio.hosts import HostSendError, Sender, account_from
 from flo_twilio.hosts.portal import portal
 from flo_twilio.sandbox import Faults, SandboxState, create_app
+from flo_twilio.sandbox.app import Sandbox
 from flo_twilio.sandbox.embedded import DateHeader
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
@@ -71,30 +73,40 @@ def test_an_attempt_killed_mid_send_is_found_by_the_retry_not_sent_again(tmp_pat
     loopback: the sandbox goes on and creates the message); the retry finds the message
     instead of sending it again. Sent under a new key instead, as a host without flo's
     journal would, it goes out twice."""
-    faults.latency = 1.0
-    with ServerThread(DateHeader(create_app(sandbox, faults), sandbox)) as server:
+    faults.latency = 1.0  # the sandbox holds each request, its body read, this long
+    app = create_app(sandbox, faults)
+    with ServerThread(DateHeader(app, sandbox)) as server:
         fields = {"account_sid": SID, "auth_token": TOKEN, "api_base_url": server.url}
         sender = Sender(account_from("work", fields), tmp_path, settle=0.3)
         try:
-            killed_then_retried(sender, sandbox, faults)
+            killed_then_retried(sender, app.state.sandbox)
         finally:
             portal().call(sender.aclose())
 
 
-def killed_then_retried(sender: Sender, sandbox: SandboxState, faults: Faults) -> None:
+def killed_then_retried(sender: Sender, provider: Sandbox) -> None:
+    """Kill an attempt while ``provider`` holds its request (for its fault latency), then
+    retry it. Waits on what the journal and the provider hold, not on fixed sleeps."""
+    sandbox, faults = provider.state, provider.faults
+
+    async def until(done: Callable[[], object], what: str) -> None:
+        deadline = time.monotonic() + 10
+        while not done():
+            assert time.monotonic() < deadline, f"timed out waiting until {what}"
+            await asyncio.sleep(0.01)
 
     async def killed_attempt() -> None:
         task = asyncio.ensure_future(sender.send_once("k1", CARD, SMS, recipients(1)[0]))
-        while not sender.runner.journal.db.execute("SELECT 1 FROM items").fetchall():
-            await asyncio.sleep(0.02)  # until its intent is journalled, then the request
-        await asyncio.sleep(0.3)  # is in the sandbox's hands
-        task.cancel()
+        journal = sender.runner.journal.db
+        await until(lambda: journal.execute("SELECT 1 FROM items").fetchall(), "intent")
+        await until(lambda: provider.in_flight or task.done(), "the request is at the sandbox")
+        task.cancel()  # the only request after the intent is the send, held by the latency
         with pytest.raises(asyncio.CancelledError):
             await task
+        faults.latency = 0.0
+        await until(lambda: not provider.in_flight, "the sandbox is done with the request")
 
     asyncio.run(killed_attempt())
-    faults.latency = 0.0
-    time.sleep(1.0)  # the sandbox stores the request it held
     assert sent_to(sandbox) == {"+12065550000": 1}
     found = sender.send_once_sync("k1", CARD, SMS, recipients(1)[0])
     assert found["sid"] == next(iter(sandbox.messages))
