@@ -480,8 +480,8 @@ def test_a_pid_reused_by_another_process_does_not_block_a_resume(live, half_done
         time.sleep(0.1)
         db = sqlite3.connect(flo_home_db())
         live_owner = process.identity(sleeper.pid)
-        boot, pid, _ = live_owner.split(":")
-        for owner, refused in ((live_owner, True), (f"{boot}:{pid}:1", False)):
+        boot, pid, _, host = live_owner.split(":")
+        for owner, refused in ((live_owner, True), (f"{boot}:{pid}:1:{host}", False)):
             with db:
                 db.execute(
                     "UPDATE runs SET status = 'running', owner = ? WHERE id = ?", (owner, run_id)

@@ -25,7 +25,7 @@ from flo_twilio.accounts import Account
 from flo_twilio.card import CardContext
 from flo_twilio.errors import FloError, InvalidInputError
 from flo_twilio.plugins import Registry
-from flo_twilio.runner import lifecycle
+from flo_twilio.runner import lifecycle, process
 from flo_twilio.runner.card_context import account_id, open_context
 from flo_twilio.runner.engine import (
     Engine,
@@ -120,21 +120,22 @@ class Run:
         outputs: Any = None
         stopped = ""
         try:
-            async with runner.connect(runner.registry, self.account, self.transport) as ctx:
-                engine = Engine(
-                    self.flow,
-                    ctx,
-                    journal,
-                    self.id,
-                    resend_unknown=self.resend_unknown,
-                    settle=runner.settle,
-                    retry_pauses=runner.retry_pauses,
-                    on_item=on_item,
-                    on_wait=on_wait,
-                    tally=self.tally,
-                    halt=self.halted,
-                )
-                outputs = await engine.run(self.inputs, self.event)
+            with process.beating(lambda: journal.beat(self.id), runner.heartbeat):
+                async with runner.connect(runner.registry, self.account, self.transport) as ctx:
+                    engine = Engine(
+                        self.flow,
+                        ctx,
+                        journal,
+                        self.id,
+                        resend_unknown=self.resend_unknown,
+                        settle=runner.settle,
+                        retry_pauses=runner.retry_pauses,
+                        on_item=on_item,
+                        on_wait=on_wait,
+                        tally=self.tally,
+                        halt=self.halted,
+                    )
+                    outputs = await engine.run(self.inputs, self.event)
         except Halted:
             return self.interrupted()
         except asyncio.CancelledError:
@@ -170,7 +171,8 @@ class Runner:
     """Plans, checks, starts, resumes and dry-runs flows of ``registry``'s cards, journalled
     in ``journal``. ``settle`` is the settle window (default $FLO_SETTLE_SECONDS or 60 s);
     ``retry_pauses`` are the seconds before each new try of a call the API did not take (default
-    $FLO_RETRY_PAUSES or 1, 5, 15);
+    $FLO_RETRY_PAUSES or 1, 5, 15); a running run beats every $FLO_HEARTBEAT_SECONDS (5),
+    so that workers on other machines sharing the journal see it runs;
     ``connect(registry, account, transport)`` gives the card context a run uses (by default
     a connection opened for the run; a host may share one across runs)."""
 
@@ -186,6 +188,7 @@ class Runner:
         self.registry, self.journal, self.connect = registry, journal, connect
         self.settle = settle_window(settle)
         self.retry_pauses = retry_schedule(retry_pauses)
+        self.heartbeat = process.heartbeat_seconds()
 
     def plan(
         self,

@@ -241,15 +241,25 @@ class Journal:
         (two processes resuming one run could both send an item)."""
         with self.transaction():
             row = self._db.execute(
-                "SELECT status, pid, owner FROM runs WHERE id = ?", (run_id,)
+                "SELECT status, pid, owner, updated FROM runs WHERE id = ?", (run_id,)
             ).fetchone()
             if row and row[0] == "running" and row[2] != process.identity() and _alive(*row[1:]):
+                where = f" on {row[2].split(':')[3]}" if row[2].count(":") == 3 else ""
                 raise InvalidInputError(
-                    f"run {run_id} is running in process {row[1]}; wait for it, or stop it first"
+                    f"run {run_id} is running in process {row[1]}{where}; wait for it, "
+                    "or stop it first"
                 )
             self._db.execute(
                 "UPDATE runs SET status = 'running', pid = ?, owner = ?, updated = ? WHERE id = ?",
                 (os.getpid(), process.identity(), time.time(), run_id),
+            )
+
+    def beat(self, run_id: str) -> None:
+        """Say that this process still runs ``run_id`` (its heartbeat)."""
+        with contextlib.suppress(sqlite3.Error):  # missed beats only make the run look older
+            self._write(
+                "UPDATE runs SET updated = ? WHERE id = ? AND owner = ?",
+                (time.time(), run_id, process.identity()),
             )
 
     def set_status(self, run_id: str, status: str, summary: dict[str, Any] | None = None) -> None:
@@ -269,7 +279,7 @@ class Journal:
     def _run_row(self, row: tuple[Any, ...]) -> dict[str, Any]:
         run_id, flow, flow_path, account, arguments, status, created, updated, summary = row[:9]
         pid, owner, bound = row[9:]
-        if status == "running" and not _alive(pid, owner):
+        if status == "running" and not _alive(pid, owner, updated):
             status = "interrupted"  # its process is gone (killed, or the machine stopped)
         counts = dict(
             self._read(
@@ -537,11 +547,11 @@ RUN_COLUMNS = (
 )
 
 
-def _alive(pid: Any, owner: Any) -> bool:
+def _alive(pid: Any, owner: Any, updated: Any) -> bool:
     """Whether the process recorded for a run lives (by PID alone for runs recorded before
-    owners were)."""
+    owners were); ``updated`` is its last heartbeat."""
     if owner:
-        return process.alive(owner)
+        return process.alive(owner, updated if isinstance(updated, int | float) else None)
     return isinstance(pid, int) and process.alive(f"{process.UNKNOWN}:{pid}:{process.UNKNOWN}")
 
 

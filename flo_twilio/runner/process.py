@@ -1,19 +1,36 @@
-"""Which process runs a run: its PID with its start time and the machine's boot, so that a PID
-the system has since given to an unrelated process is not mistaken for the runner."""
+"""Which process runs a run: its PID with its start time, the machine's boot and its host
+name, so that a PID the system has since given to an unrelated process is not mistaken for
+the runner. A run owned on another machine (workers sharing a state folder) cannot be
+checked by PID: it lives while its heartbeat, written every $FLO_HEARTBEAT_SECONDS, is
+fresh."""
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from flo_twilio.errors import InvalidInputError, Problem
+
 UNKNOWN = "-"
+HEARTBEAT_VARIABLE = "FLO_HEARTBEAT_SECONDS"
+DEFAULT_HEARTBEAT = 5.0
+MISSED_BEATS = 6  # a run elsewhere that missed this many beats in a row has stopped
 
 
 def _boot_id() -> str:
     with contextlib.suppress(OSError):
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     return UNKNOWN
+
+
+def _host() -> str:
+    return socket.gethostname().replace(":", "_") or UNKNOWN
 
 
 def _start_time(pid: int) -> str:
@@ -25,20 +42,40 @@ def _start_time(pid: int) -> str:
 
 
 def identity(pid: int | None = None) -> str:
-    """``boot:pid:start`` of ``pid`` (default: this process)."""
+    """``boot:pid:start:host`` of ``pid`` (default: this process)."""
     pid = pid or os.getpid()
-    return f"{_boot_id()}:{pid}:{_start_time(pid)}"
+    return f"{_boot_id()}:{pid}:{_start_time(pid)}:{_host()}"
 
 
-def alive(owner: str | None) -> bool:
-    """Whether the process ``owner`` (an ``identity``) still runs."""
+def heartbeat_seconds() -> float:
+    """$FLO_HEARTBEAT_SECONDS, else 5: how often a running run says it still runs."""
+    text = os.environ.get(HEARTBEAT_VARIABLE, "").strip()
+    with contextlib.suppress(ValueError):
+        seconds = float(text) if text else DEFAULT_HEARTBEAT
+        if 0 < seconds < math.inf:
+            return seconds
+    hint = "the same on every worker sharing a state folder; the default is 5"
+    raise InvalidInputError(
+        [Problem(f"{HEARTBEAT_VARIABLE} must be a number of seconds above 0", hint=hint)]
+    )
+
+
+def alive(owner: str | None, last_beat: float | None = None) -> bool:
+    """Whether the process ``owner`` (an ``identity``) still runs: on this machine by its PID
+    and start time; elsewhere (another host, or this one before it restarted) while its
+    heartbeat ``last_beat`` (a ``time.time()``) is younger than ``MISSED_BEATS`` beats."""
+    parts = (owner or "").split(":")
     try:
-        boot, pid_text, start = (owner or "").split(":")
+        boot, pid_text, start = parts[:3]
         pid = int(pid_text)
     except ValueError:
         return False
-    if pid <= 0 or (boot != UNKNOWN and boot != _boot_id()):
-        return False  # the machine has restarted since
+    host = parts[3] if len(parts) == 4 else UNKNOWN
+    if boot not in (UNKNOWN, _boot_id()) or host not in (UNKNOWN, _host()):
+        age = time.time() - last_beat if last_beat is not None else math.inf
+        return age < MISSED_BEATS * heartbeat_seconds()
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -46,3 +83,20 @@ def alive(owner: str | None) -> bool:
     except PermissionError:
         pass  # it exists, as another user
     return start == UNKNOWN or _start_time(pid) in (start, UNKNOWN)
+
+
+@contextlib.contextmanager
+def beating(beat: Callable[[], None], every: float) -> Iterator[None]:
+    """Call ``beat`` every ``every`` seconds while the block runs, on a thread of its own
+    (a busy event loop does not stop it)."""
+    stop = threading.Event()
+
+    def beat_until_stopped() -> None:
+        while not stop.wait(every):
+            beat()
+
+    threading.Thread(target=beat_until_stopped, name="flo-heartbeat", daemon=True).start()
+    try:
+        yield
+    finally:
+        stop.set()
