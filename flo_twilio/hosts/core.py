@@ -69,7 +69,13 @@ def account_from(nickname: str, fields: Mapping[str, Any], connection: str = "tw
     api_key and api_secret, region, edge, api_base_url, max_in_flight, max_per_second; empty
     ones are left out, numbers are taken as their text), checked as ``flo accounts add``
     checks them; its secrets are registered for redaction at once."""
-    kind = connection_types()[connection]
+    kinds = connection_types()
+    if connection not in kinds:
+        hint = f"known: {', '.join(sorted(kinds))}"
+        raise InvalidInputError([Problem(f"unknown connection type {connection!r}", hint=hint)])
+    if not isinstance(fields, Mapping):
+        raise InvalidInputError(f"the fields of the connection {nickname!r} must be a mapping")
+    kind = kinds[connection]
     known = {f.name for f in kind.fields}
     given = {k: str(v) for k, v in fields.items() if v is not None and str(v) != ""}
     problems = [
@@ -110,10 +116,7 @@ class Sender:
         try:
             journal = Journal(self.state / "runs.db")
         except (OSError, sqlite3.Error) as exc:
-            hint = "give a folder this process can create and write, shared by every worker"
-            raise InvalidInputError(
-                [Problem(f"the state folder {self.state} cannot be used ({exc})", hint=hint)]
-            ) from None
+            raise unusable(self.state, exc) from None
         self.runner = Runner(self.registry, journal, settle=settle, connect=self._connected)
         self._context: CardContext | None = None
         self._open = AsyncExitStack()
@@ -211,15 +214,22 @@ class Sender:
         items: Sequence[Mapping[str, Any]],
         concurrency: int,
     ) -> BulkResult:
+        checked_key(key)
+        if not isinstance(card_name, str):
+            raise InvalidInputError("the card must be a card's name, like twilio.send_sms")
         card = self.registry.card(card_name)
         if card.manifest.is_trigger:
             raise InvalidInputError(
                 f"{card_name!r} is a trigger: it starts flows on events, it cannot be sent"
             )
-        if not isinstance(concurrency, int) or not 1 <= concurrency <= 1000:
+        whole = isinstance(concurrency, int) and not isinstance(concurrency, bool)
+        if not whole or not 1 <= concurrency <= 1000:
             raise InvalidInputError("concurrency must be a whole number from 1 to 1000")
         listed = checked_items(card(), options, items)
-        flow_path, work = work_files(self.state, card_name, options, listed, concurrency)
+        try:
+            flow_path, work = work_files(self.state, card_name, options, listed, concurrency)
+        except OSError as exc:
+            raise unusable(self.state, exc) from None
         plan = self.runner.plan(flow_path, [work])
         working = (self.state, key)
         if working in _working:
@@ -310,13 +320,40 @@ REFUSED = (
 
 def state_folder(state: Path | str | None) -> Path:
     """The absolute state folder (default ``$FLO_HOME/hosts``)."""
-    return Path(state).expanduser().resolve() if state is not None else flo_home() / "hosts"
+    if state is None:
+        return flo_home() / "hosts"
+    try:
+        return Path(state).expanduser().resolve()
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"the state folder must be a folder's path ({exc})") from None
+
+
+def unusable(state: Path, exc: BaseException) -> InvalidInputError:
+    """The state folder named, with why it cannot be used and what to give instead."""
+    hint = "give a folder this process can create and write, shared by every worker"
+    return InvalidInputError(
+        [Problem(f"the state folder {state} cannot be used ({exc})", hint=hint)]
+    )
+
+
+def checked_key(key: Any) -> None:
+    """Refuse a key that names no work: under none, every retry would send again."""
+    if not isinstance(key, str):
+        wrong = f"not {type(key).__name__}"
+    elif not key.strip():
+        wrong = "not empty"
+    elif key.encode(errors="replace").decode() != key:
+        wrong = "Unicode text (this one holds a lone surrogate)"
+    else:
+        return
+    hint = "the same on every retry of the work, e.g. airflow/DAG_ID/RUN_ID/TASK_ID/MAP_INDEX"
+    raise InvalidInputError([Problem(f"the key must be text naming the work, {wrong}", hint=hint)])
 
 
 def refused_credentials(problems: Sequence[Mapping[str, Any]]) -> bool:
-    """True when every item that did not end done failed because the provider refused the
-    account (HTTP 401 or 403): a retry fails the same way until the credentials change."""
-    return bool(problems) and all(
+    """True when an item failed because the provider refused the account (HTTP 401 or 403):
+    a retry fails the same way until the credentials change, whatever else is left."""
+    return any(
         problem["state"] == "failed" and (problem["error"] or {}).get("status") in (401, 403)
         for problem in problems
     )

@@ -32,7 +32,8 @@ def checked_items(card: Card, options: Any, items: Any) -> list[dict[str, Any]]:
         if set(item) != first:
             problems.append(
                 Problem(
-                    f"item {number} has the inputs {sorted(item)}, item 1 has {sorted(first)}",
+                    f"item {number} has the inputs {sorted(item, key=str)}, "
+                    f"item 1 has {sorted(first, key=str)}",
                     hint="give every item the same inputs (send the others in another call)",
                 )
             )
@@ -77,10 +78,11 @@ def flow_document(
 
 
 def write_once(folder: Path, text: str, suffix: str) -> Path:
-    """``text`` in ``folder`` under a name made from it (0600, written whole or not at all)."""
+    """``text`` in ``folder`` under a name made from it (0600, written whole or not at all);
+    written again when the file there is not ``text`` (changed, cut short) since."""
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = folder / (hashlib.sha256(text.encode()).hexdigest()[:32] + suffix)
-    if not path.exists():
+    if not path.exists() or path.read_bytes() != text.encode():
         temporary = path.with_suffix(f".{os.getpid()}.tmp")
         with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
             out.write(text)

@@ -55,8 +55,9 @@ def settle_window(seconds: float | None = None) -> float:
             seconds = float(os.environ.get(SETTLE_VARIABLE) or DEFAULT_SETTLE)
         except ValueError:
             raise InvalidInputError(f"{SETTLE_VARIABLE} must be a number of seconds") from None
-    if seconds < 0:
-        raise InvalidInputError("the settle window must be 0 seconds or more")
+    number = isinstance(seconds, int | float) and not isinstance(seconds, bool)
+    if not number or not 0 <= seconds < math.inf:
+        raise InvalidInputError("the settle window must be a number of seconds, 0 or more")
     return seconds
 
 

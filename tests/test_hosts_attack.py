@@ -1,0 +1,144 @@
+"""The host-facing core under a careless or hostile host: values of the wrong kind, a state
+folder tampered with, credentials refused halfway. Each case ends in a clear message (never a
+traceback) or in the work sent once, against the sandbox in-process."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+
+import httpx
+import pytest
+
+from flo_twilio import InvalidInputError
+from flo_twilio.hosts import HostSendError, Sender, account_from
+from flo_twilio.hosts.portal import portal
+from flo_twilio.sandbox import Faults, SandboxState, create_app
+from flo_twilio.sandbox.embedded import DateHeader
+from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
+from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
+
+SMS = {"from": "+15005550006"}
+CARD = "twilio.send_sms"
+FIELDS = {"account_sid": SID, "auth_token": TOKEN, "api_base_url": "http://127.0.0.1"}
+
+
+def recipients(count: int) -> list[dict[str, str]]:
+    return [{"to": f"+1206555{n:04d}", "body": f"Hello {n}"} for n in range(count)]
+
+
+@pytest.fixture
+def sandbox() -> SandboxState:
+    return SandboxState(status_delay=0.01)
+
+
+@pytest.fixture
+def faults() -> Faults:
+    return Faults(seed=11)
+
+
+@pytest.fixture
+def sender(tmp_path, sandbox, faults):
+    transport = httpx.ASGITransport(DateHeader(create_app(sandbox, faults), sandbox))
+    made = Sender(account_from("work", FIELDS), tmp_path / "state", settle=0.3, transport=transport)
+    yield made
+    portal().call(made.aclose())
+
+
+def sent_to(sandbox: SandboxState) -> Counter[str]:
+    return Counter(message["to"] for message in sandbox.messages.values())
+
+
+@pytest.mark.parametrize("key", [None, "", "  ", 5, b"run-1", "run-\udcff"])
+def test_a_key_that_names_no_work_is_refused_before_anything_is_sent(sender, sandbox, key):
+    """Without a key (None from a host's unset variable) every retry would send again."""
+    for _ in range(2):
+        with pytest.raises(InvalidInputError, match="key must be"):
+            sender.send_once_sync(key, CARD, SMS, recipients(1)[0])
+    assert sandbox.messages == {}
+
+
+def test_a_card_concurrency_or_items_of_the_wrong_kind_are_named(sender, sandbox):
+    for card in (None, 5):
+        with pytest.raises(InvalidInputError, match="card must be"):
+            sender.send_once_sync("c", card, SMS, recipients(1)[0])
+    with pytest.raises(InvalidInputError) as refused:
+        sender.send_bulk_sync("c", CARD, SMS, recipients(1), concurrency=True)
+    assert str(refused.value) == "concurrency must be a whole number from 1 to 1000"
+    mixed = [recipients(1)[0], {"to": "+12065550001", 1: "x"}]
+    with pytest.raises(InvalidInputError, match=r"item 2 has the inputs \[1, 'to'\]"):
+        sender.send_bulk_sync("c", CARD, SMS, mixed)
+    assert sandbox.messages == {}
+
+
+def test_account_fields_of_the_wrong_shape_are_named():
+    with pytest.raises(InvalidInputError, match=r"unknown connection type 'twilo'.*twilio"):
+        account_from("a", FIELDS, connection="twilo")
+    with pytest.raises(InvalidInputError, match="fields of the connection 'a' must be a mapping"):
+        account_from("a", None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("settle", ["60", math.nan, math.inf, -1, True])
+def test_a_settle_window_that_is_not_a_number_of_seconds_is_refused(tmp_path, settle):
+    """NaN would resend an unknown call at once, without waiting; infinity would wait forever."""
+    with pytest.raises(InvalidInputError, match="settle window must be"):
+        Sender(account_from("a", FIELDS), tmp_path, settle=settle)
+
+
+@pytest.mark.parametrize("state", ["state\x00x", 5])
+def test_a_state_folder_that_is_no_path_is_named(state):
+    with pytest.raises(InvalidInputError, match="state folder"):
+        Sender(account_from("a", FIELDS), state)
+
+
+def test_a_state_folder_whose_work_folder_cannot_be_made_is_named(sender, sandbox):
+    (sender.state / "work").write_text("")
+    with pytest.raises(InvalidInputError, match=r"the state folder .* cannot be used"):
+        sender.send_once_sync("w", CARD, SMS, recipients(1)[0])
+    assert sandbox.messages == {}
+
+
+def test_a_work_file_changed_in_the_state_folder_is_put_back_not_sent(sender, sandbox):
+    """The work files are named by their content: one found changed (edited, truncated) is
+    written again, so the work sent is the host's, and the run bound to it can resume."""
+    sender.send_bulk_sync("w1", CARD, SMS, recipients(2))
+    (work,) = (sender.state / "work").glob("*.json")
+    changed = json.loads(work.read_text())
+    changed["items"][0]["body"] = "EDITED"
+    work.write_text(json.dumps(changed, sort_keys=True))
+    again = sender.send_bulk_sync("w2", CARD, SMS, recipients(2))  # the same work, a new key
+    assert [o["body"] for o in again.outputs if o] == ["Hello 0", "Hello 1"]
+    work.write_text("")
+    assert sender.send_bulk_sync("w1", CARD, SMS, recipients(2)).done == 2
+    assert [m["body"] for m in sandbox.messages.values()] == ["Hello 0", "Hello 1"] * 2
+
+
+def test_credentials_refused_halfway_are_named_even_beside_unknown_items(tmp_path, sandbox):
+    """The token is rotated just after the first message was created (its answer lost): its
+    look-up and the other sends are refused. The message says to check the credentials, and
+    no retry is asked for; with the new token the retry finds the first and sends the rest."""
+    faults = Faults(seed=1, ambiguous_rate=1.0)
+    inner = DateHeader(create_app(sandbox, faults), sandbox)
+
+    async def rotating(scope, receive, send):  # type: ignore[no-untyped-def]
+        await inner(scope, receive, send)
+        if scope["type"] == "http" and scope["method"] == "POST":
+            faults.ambiguous_rate = 0.0
+            sandbox.accounts[SID].auth_token = "1" * 32
+
+    transport = httpx.ASGITransport(rotating)
+    old = Sender(account_from("old", FIELDS), tmp_path, settle=0.3, transport=transport)
+    new_fields = {**FIELDS, "auth_token": "1" * 32}
+    new = Sender(account_from("new", new_fields), tmp_path, settle=0.3, transport=transport)
+    try:
+        with pytest.raises(HostSendError) as refused:
+            old.send_bulk_sync("rotated", CARD, SMS, recipients(3), concurrency=1)
+        assert [p["state"] for p in refused.value.problems] == ["unknown", "failed", "failed"]
+        assert refused.value.retryable is False
+        assert "check its Account SID and Auth Token" in str(refused.value)
+        assert new.send_bulk_sync("rotated", CARD, SMS, recipients(3)).done == 3
+    finally:
+        portal().call(old.aclose())
+        portal().call(new.aclose())
+    assert sent_to(sandbox) == {item["to"]: 1 for item in recipients(3)}
