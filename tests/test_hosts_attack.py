@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 from collections import Counter
 
 import httpx
@@ -142,3 +143,15 @@ def test_credentials_refused_halfway_are_named_even_beside_unknown_items(tmp_pat
         portal().call(old.aclose())
         portal().call(new.aclose())
     assert sent_to(sandbox) == {item["to"]: 1 for item in recipients(3)}
+
+
+def test_the_error_crosses_processes_whole(sender, sandbox):
+    """Hosts move a task's exception between processes (a process pool, Prefect's results,
+    Dask): pickled and read back it keeps its message, ``retryable`` and ``problems``."""
+    invalid_number = {"to": "+15005550001", "body": "x"}
+    with pytest.raises(HostSendError) as failed:
+        sender.send_bulk_sync("pickled", CARD, SMS, [*recipients(1), invalid_number])
+    copied = pickle.loads(pickle.dumps(failed.value))
+    assert str(copied) == str(failed.value) and "item 2 failed: 21211" in str(copied)
+    assert (copied.retryable, copied.run_id) == (False, failed.value.run_id)
+    assert copied.problems == failed.value.problems

@@ -39,13 +39,13 @@ class HostSendError(FloError):
     """The work did not end with every item done. ``retryable``: a retry of the same key
     can end differently (outcomes still unknown, the network, the provider's side); else it
     would fail the same way. ``problems``: each item that did not end done (step, item,
-    state, error)."""
+    state, error). It pickles whole (hosts move it between processes)."""
 
     def __init__(
         self,
         message: str,
         *,
-        retryable: bool,
+        retryable: bool = False,
         run_id: str = "",
         problems: Sequence[Mapping[str, Any]] = (),
     ) -> None:
