@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import pickle
 from collections import Counter
+from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +21,7 @@ from flo_twilio.sandbox import Faults, SandboxState, create_app
 from flo_twilio.sandbox.embedded import DateHeader
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
+from tests.helpers import ServerThread
 
 SMS = {"from": "+15005550006"}
 CARD = "twilio.send_sms"
@@ -155,3 +158,28 @@ def test_the_error_crosses_processes_whole(sender, sandbox):
     assert str(copied) == str(failed.value) and "item 2 failed: 21211" in str(copied)
     assert (copied.retryable, copied.run_id) == (False, failed.value.run_id)
     assert copied.problems == failed.value.problems
+
+
+def send_in_child(sender: Sender, results: Any) -> None:
+    results.put(sender.send_once_sync("child", CARD, SMS, recipients(2)[1])["to"])
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_sender_a_forked_child_inherits_sends_from_the_child(tmp_path, sandbox, faults):
+    """A prefork host (Celery, a process pool) forks a worker after the Sender was made and
+    used: the child cannot use the parent's journal writer and client, and waited forever."""
+    with ServerThread(DateHeader(create_app(sandbox, faults), sandbox)) as server:
+        sender = Sender(account_from("f", {**FIELDS, "api_base_url": server.url}), tmp_path)
+        try:
+            sender.send_once_sync("parent", CARD, SMS, recipients(1)[0])
+            fork = multiprocessing.get_context("fork")
+            results = fork.Queue()
+            child = fork.Process(target=send_in_child, args=(sender, results))
+            child.start()
+            child.join(15)
+            if child.is_alive():
+                child.kill()
+            assert child.exitcode == 0 and results.get(timeout=1) == "+12065550001"
+        finally:
+            portal().call(sender.aclose())
+    assert sent_to(sandbox) == {"+12065550000": 1, "+12065550001": 1}

@@ -113,6 +113,11 @@ class Sender:
         self.account, self.transport = account, transport
         self.state = state_folder(state)
         self.registry = registry or load_registry()
+        self._open_here(settle)
+
+    def _open_here(self, settle: float | None) -> None:
+        """This process's journal, and its client once used: a forked child that inherits
+        the Sender opens its own, as the parent's cannot be used across a fork."""
         try:
             journal = Journal(self.state / "runs.db")
         except (OSError, sqlite3.Error) as exc:
@@ -121,7 +126,12 @@ class Sender:
         self._context: CardContext | None = None
         self._open = AsyncExitStack()
         self._opening: asyncio.Lock | None = None
+        self._pid = os.getpid()
         _made.add(self)
+
+    def _here(self) -> None:
+        if self._pid != os.getpid():
+            self._open_here(self.runner.settle)
 
     @classmethod
     def shared(
@@ -203,6 +213,7 @@ class Sender:
     # On the portal loop.
 
     async def _close(self) -> None:
+        self._here()
         await self._open.aclose()
         self._context = None
 
@@ -215,6 +226,7 @@ class Sender:
         concurrency: int,
     ) -> BulkResult:
         checked_key(key)
+        self._here()
         if not isinstance(card_name, str):
             raise InvalidInputError("the card must be a card's name, like twilio.send_sms")
         card = self.registry.card(card_name)
@@ -291,6 +303,7 @@ class Sender:
         return BulkResult(outcome.run_id, outputs[:count], tally.done, tally.failed, tally.unknown)
 
     async def _verify(self) -> dict[str, Any]:
+        self._here()
         async with self._connected(self.registry, self.account, self.transport) as ctx:
             kind = self.registry.connection(self.account.connection)
             return await kind.verify(ctx.client)
