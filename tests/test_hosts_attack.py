@@ -183,3 +183,19 @@ def test_a_sender_a_forked_child_inherits_sends_from_the_child(tmp_path, sandbox
         finally:
             portal().call(sender.aclose())
     assert sent_to(sandbox) == {"+12065550000": 1, "+12065550001": 1}
+
+
+def test_an_item_the_card_itself_refuses_is_named_from_one_not_by_the_flow(sender, sandbox):
+    """Beyond the manifest (a full URL where a path is due, a header that may not be set):
+    named by the item's number from 1, as the README says, not by flo's internal flow file."""
+    items = [
+        {"relativeUrl": "/Accounts.json", "headers": {}},
+        {"relativeUrl": "http://elsewhere.example/x", "headers": {}},
+        {"relativeUrl": "/Accounts.json", "headers": {"Authorization": "x"}},
+    ]
+    with pytest.raises(InvalidInputError) as refused:
+        sender.send_bulk_sync("custom", "twilio.custom_api", {"method": "GET"}, items)
+    lines = str(refused.value).splitlines()
+    assert lines[0].startswith("item 2: inputs.relativeUrl is a full URL")
+    assert lines[1].startswith("item 3: inputs.headers may not set Authorization")
+    assert len(lines) == 2 and "flows" not in str(refused.value)

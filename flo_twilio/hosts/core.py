@@ -237,7 +237,8 @@ class Sender:
         whole = isinstance(concurrency, int) and not isinstance(concurrency, bool)
         if not whole or not 1 <= concurrency <= 1000:
             raise InvalidInputError("concurrency must be a whole number from 1 to 1000")
-        listed = checked_items(card(), options, items)
+        async with self._connected(self.registry, self.account, self.transport) as ctx:
+            listed = checked_items(card(), options, items, ctx)
         try:
             flow_path, work = work_files(self.state, card_name, options, listed, concurrency)
         except OSError as exc:

@@ -11,17 +11,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from flo_twilio.card import Card
+from flo_twilio.card import Card, CardContext
 from flo_twilio.errors import InvalidInputError, Problem
 
 NAME_UNUSABLE = set("'\"]")
 
 
-def checked_items(card: Card, options: Any, items: Any) -> list[dict[str, Any]]:
-    """``items`` as a list of dicts, once options and every item pass the card's manifest;
-    else ``InvalidInputError`` naming each problem by item number (from 1), before anything
-    is sent."""
+def checked_items(card: Card, options: Any, items: Any, ctx: CardContext) -> list[dict[str, Any]]:
+    """``items`` as a list of dicts, once options and every item pass the card's manifest
+    and its own checks (as a dry run makes them, on ``ctx``); else ``InvalidInputError``
+    naming each problem by item number (from 1), before anything is sent."""
     problems = list(card.manifest.problems("options", options))  # each names "options"
+    options_fit = not problems
     if isinstance(items, str | bytes | Mapping) or not isinstance(items, Sequence) or not items:
         raise InvalidInputError([*problems, Problem("items must be a non-empty list of inputs")])
     first = set(items[0]) if isinstance(items[0], Mapping) else set()
@@ -37,10 +38,13 @@ def checked_items(card: Card, options: Any, items: Any) -> list[dict[str, Any]]:
                     hint="give every item the same inputs (send the others in another call)",
                 )
             )
-        problems += [
-            Problem(f"item {number}: {p.message}", hint=p.hint)
-            for p in card.manifest.problems("inputs", dict(item))
-        ]
+        found = list(card.manifest.problems("inputs", dict(item)))
+        if not found and options_fit:
+            try:
+                card.preview(ctx, options, item)
+            except InvalidInputError as exc:
+                found = exc.problems
+        problems += [Problem(f"item {number}: {p.message}", hint=p.hint) for p in found]
     if problems:
         raise InvalidInputError(problems)
     return [dict(item) for item in items]
