@@ -9,6 +9,7 @@ import math
 import multiprocessing
 import pickle
 from collections import Counter
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -199,3 +200,26 @@ def test_an_item_the_card_itself_refuses_is_named_from_one_not_by_the_flow(sende
     assert lines[0].startswith("item 2: inputs.relativeUrl is a full URL")
     assert lines[1].startswith("item 3: inputs.headers may not set Authorization")
     assert len(lines) == 2 and "flows" not in str(refused.value)
+
+
+def test_values_that_are_not_json_are_named_by_item(sender, sandbox):
+    """A lone surrogate (bytes decoded with errors='surrogateescape'), a Decimal or a set:
+    the item is named, not flo's internal work file."""
+    items = [
+        {"to": "+12065550000", "body": "x", "validityPeriod": 5},
+        {"to": "+12065550001", "body": "caf\udce9", "validityPeriod": 5},
+        {"to": "+12065550002", "body": "x", "validityPeriod": Decimal(5)},
+    ]
+    with pytest.raises(InvalidInputError) as refused:
+        sender.send_bulk_sync("not-json", CARD, SMS, items)
+    lines = str(refused.value).splitlines()
+    assert lines[0].startswith("item 2: inputs must hold JSON values only")
+    assert lines[1].startswith("item 3: inputs must hold JSON values only")
+    with pytest.raises(InvalidInputError, match="item 1: inputs must hold JSON values only"):
+        sender.send_once_sync(
+            "set",
+            "twilio.custom_api",
+            {"method": "GET"},
+            {"relativeUrl": "/Accounts.json", "query": {"a": {1, 2}}},
+        )
+    assert sandbox.messages == {}

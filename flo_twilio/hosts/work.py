@@ -22,6 +22,8 @@ def checked_items(card: Card, options: Any, items: Any, ctx: CardContext) -> lis
     and its own checks (as a dry run makes them, on ``ctx``); else ``InvalidInputError``
     naming each problem by item number (from 1), before anything is sent."""
     problems = list(card.manifest.problems("options", options))  # each names "options"
+    if not problems and not_json(options):
+        problems.append(Problem(f"options must hold JSON values only: {not_json(options)}"))
     options_fit = not problems
     if isinstance(items, str | bytes | Mapping) or not isinstance(items, Sequence) or not items:
         raise InvalidInputError([*problems, Problem("items must be a non-empty list of inputs")])
@@ -39,6 +41,8 @@ def checked_items(card: Card, options: Any, items: Any, ctx: CardContext) -> lis
                 )
             )
         found = list(card.manifest.problems("inputs", dict(item)))
+        if not found and not_json(item):
+            found = [Problem(f"inputs must hold JSON values only: {not_json(item)}")]
         if not found and options_fit:
             try:
                 card.preview(ctx, options, item)
@@ -48,6 +52,15 @@ def checked_items(card: Card, options: Any, items: Any, ctx: CardContext) -> lis
     if problems:
         raise InvalidInputError(problems)
     return [dict(item) for item in items]
+
+
+def not_json(values: Mapping[str, Any]) -> str:
+    """Why ``values`` cannot be written as the work's JSON text, or ""."""
+    try:
+        json.dumps(values, sort_keys=True, ensure_ascii=False).encode()
+    except (TypeError, ValueError, UnicodeEncodeError) as exc:
+        return str(exc)
+    return ""
 
 
 def field(root: str, name: str) -> str:
@@ -105,8 +118,5 @@ def work_files(
     names the card, options and items, so it alone tells one piece of work from another."""
     document = flow_document(card, options, items[0], concurrency)
     flow = write_once(state / "flows", json.dumps(document, indent=2), ".yaml")
-    try:
-        work = json.dumps({"card": card, "options": dict(options), "items": items}, sort_keys=True)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"options and items must be JSON values: {exc}") from None
+    work = json.dumps({"card": card, "options": dict(options), "items": items}, sort_keys=True)
     return flow, f"work=@{write_once(state / 'work', work, '.json')}"
