@@ -95,3 +95,21 @@ def test_a_loop_that_ended_before_its_writes_were_committed_stalls_no_later_loop
     asyncio.run(write_and_wait())
     assert committed_state(tmp_path / "runs.db", 0) == committed_state(tmp_path / "runs.db", 1)
     assert committed_state(tmp_path / "runs.db", 1) == "intent"
+
+
+def test_a_journal_on_a_network_file_system_is_refused_before_anything_runs(tmp_path, monkeypatch):
+    from flo_twilio import InvalidInputError
+    from flo_twilio.runner import file_systems
+
+    shared = tmp_path / "shared mount"
+    mounts = tmp_path / "mounts"
+    mounts.write_text(
+        "/dev/vda / ext4 rw 0 0\n"
+        f"nas:/export {str(shared).replace(' ', chr(92) + '040')} nfs4 rw,relatime 0 0\n"
+    )
+    monkeypatch.setattr(file_systems, "MOUNTS", mounts)
+    with pytest.raises(InvalidInputError, match=r"network file system \(nfs4\)") as refused:
+        Journal(shared / "flo" / "runs.db")
+    assert "FLO_HOME" in str(refused.value) and not (shared / "flo" / "runs.db").exists()
+    assert file_systems.file_system(tmp_path) == "ext4"
+    Journal(tmp_path / "local" / "runs.db").close()  # a local disk is fine

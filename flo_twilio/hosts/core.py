@@ -97,7 +97,7 @@ class Sender:
 
     ``state`` is the folder of the journal and the work files (default
     ``$FLO_HOME/hosts``): the store of intents, so it must be one every worker that may
-    retry the work sees. ``settle`` is the settle window (default $FLO_SETTLE_SECONDS or
+    retry the work sees, on a local disk (SQLite's write-ahead log: one machine). ``settle`` is the settle window (default $FLO_SETTLE_SECONDS or
     60 s). Use ``Sender.shared`` for the process's one Sender of an account.
     """
 
@@ -344,7 +344,7 @@ def state_folder(state: Path | str | None) -> Path:
 
 def unusable(state: Path, exc: BaseException) -> InvalidInputError:
     """The state folder named, with why it cannot be used and what to give instead."""
-    hint = "give a folder this process can create and write, shared by every worker"
+    hint = "give a local folder this process can create and write, seen by every worker"
     return InvalidInputError(
         [Problem(f"the state folder {state} cannot be used ({exc})", hint=hint)]
     )

@@ -41,8 +41,8 @@ class TwilioResource(dg.ConfigurableResource):
     )
     state: str | None = Field(
         default=None,
-        description="The folder of flo's journal of intents: one every process that may retry "
-        "an op sees (default $FLO_HOME/hosts).",
+        description="The folder of flo's journal of intents: a local one every process that "
+        "may retry an op sees, so they run on one machine (default $FLO_HOME/hosts).",
     )
     settle: float | None = Field(
         default=None,

@@ -70,8 +70,8 @@ class TwilioAccount(Block):
     )
     state_folder: str | None = Field(
         default=None,
-        description="flo's journal of what was sent (default $FLO_HOME/hosts); every worker "
-        "that may retry a task must see the same folder.",
+        description="flo's journal of what was sent (default $FLO_HOME/hosts): a local "
+        "folder every worker that may retry a task sees (so they run on one machine).",
     )
 
     @model_validator(mode="after")

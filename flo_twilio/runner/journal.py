@@ -29,9 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, overload
 
-from flo_twilio.errors import InvalidInputError
+from flo_twilio.errors import InvalidInputError, Problem
 from flo_twilio.redaction import safe_json
 from flo_twilio.runner import process
+from flo_twilio.runner.file_systems import on_network
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -119,6 +120,18 @@ Statement = tuple[str, tuple[Any, ...]]
 class Journal:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if network := on_network(path.parent):
+            raise InvalidInputError(
+                [
+                    Problem(
+                        f"the journal {path} is on a network file system ({network}), where "
+                        "SQLite's write-ahead log cannot keep intents safe: every process "
+                        "using it must be on one machine, on a local disk",
+                        hint="set FLO_HOME (or a host's state folder) to a local folder, and "
+                        "run the sending tasks of a host on one machine",
+                    )
+                ]
+            )
         new = not path.exists()
         # One connection, used by one thread at a time (``_use``): this one, or the writer.
         self._db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
