@@ -339,3 +339,14 @@ def test_after_a_crash_attach_still_puts_back_the_url_it_replaced(sandbox, tmp_p
     again.wait_for("attached")
     assert again.stop() == 0
     assert sms_url(sandbox)[1] == foreign
+
+
+def test_a_refused_public_url_does_not_show_its_password():
+    from flo_twilio import InvalidInputError
+    from flo_twilio.cli.cmd_serve import public_base
+
+    for url in ("ftp://hooks:s3cret@example.com", "https://hooks:s3cret@example.com/?a=1"):
+        with pytest.raises(InvalidInputError, match="--public-url") as refused:
+            public_base(url)
+        assert "s3cret" not in str(refused.value)
+    assert public_base("https://hooks:s3cret@example.com") == "https://hooks:s3cret@example.com"

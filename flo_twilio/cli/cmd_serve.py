@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from flo_twilio.client.urls import shown_url
 from flo_twilio.errors import InvalidInputError, Problem
 
 if TYPE_CHECKING:
@@ -168,7 +169,8 @@ def public_base(url: str) -> str:
         raise InvalidInputError(
             [
                 Problem(
-                    f"--public-url {url!r} is not an http(s) URL", hint="e.g. https://abc.ngrok.app"
+                    f"--public-url {shown_url(url)} is not an http(s) URL",
+                    hint="e.g. https://abc.ngrok.app",
                 )
             ]
         )
