@@ -182,7 +182,10 @@ def test_requests_per_second_are_kept_per_account(sandbox_url):
     asyncio.run(client.aclose())
     for wrong in ("0", "-1", "fast", "nan"):
         refused = add(sandbox_url, "wrong", TOKEN, "--max-per-second", wrong)
-        assert refused.code == 2 and "--max-per-second must be a number above 0" in refused.err
+        assert (
+            refused.code == 2
+            and "max_per_second (--max-per-second) must be a number above 0" in refused.err
+        )
 
 
 def test_api_key_accounts(sandbox_url, flo_home):

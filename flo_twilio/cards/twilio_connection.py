@@ -134,10 +134,15 @@ def check(values: Mapping[str, str]) -> list[Problem]:
         problems.append(Problem("the API key must be SK followed by 32 hexadecimal characters"))
     cap = values.get("max_in_flight", "1")
     if not cap.isdigit() or int(cap) < 1:
-        problems.append(Problem("--max-in-flight must be a whole number of 1 or more"))
+        problems.append(
+            Problem("max_in_flight (--max-in-flight) must be a whole number of 1 or more")
+        )
     if not positive_number(values.get("max_per_second", "1")):
         problems.append(
-            Problem("--max-per-second must be a number above 0", hint="e.g. 1, 0.5 or 30")
+            Problem(
+                "max_per_second (--max-per-second) must be a number above 0",
+                hint="e.g. 1, 0.5 or 30",
+            )
         )
     for name in ("region", "edge", "api_base_url"):
         value = values.get(name)
