@@ -28,7 +28,7 @@ from prefect.testing.utilities import prefect_test_harness
 from flo_twilio import CardContext, call_card, load_registry
 from flo_twilio.cards import TWILIO
 from flo_twilio.errors import InvalidInputError
-from flo_twilio.hosts.prefect import TwilioAccount, send_bulk, send_sms
+from flo_twilio.hosts.prefect import TwilioAccount, custom_api, send_bulk, send_mms, send_sms
 
 SNIPPETS, SANDBOX, SID, TOKEN, REPORT = sys.argv[1:6]
 SMS = {"from": "+15005550006"}
@@ -155,6 +155,17 @@ def main() -> None:
             return str(send_sms("work", SMS, {"to": "+12065550600", "body": "k"}, key="k1")["sid"])
 
         seen["keyed"] = [keyed(), keyed()]
+
+        @flow
+        def other_cards() -> list[Any]:  # the MMS and Custom API tasks answer their outputs
+            picture = {"to": "+12065550700", "body": "cards", "mediaUrls": ["https://e.com/a.png"]}
+            mms = send_mms("work", SMS, picture)
+            fetched = custom_api(
+                "work", {"method": "GET"}, {"relativeUrl": f"/Accounts/{SID}.json"}
+            )
+            return [mms["sid"][:2], mms["numMedia"], fetched["statusCode"], fetched["body"]["sid"]]
+
+        seen["other_cards"] = other_cards()
 
         # A refused number: HostSendError(retryable=False) ends the task at once.
         @flow
