@@ -42,3 +42,20 @@ def test_the_quick_benchmark_prints_every_case_and_every_target():
     assert len(verdicts) == 9
     # the 429 case checks the sandbox itself: every number reached, none twice
     assert "60 of 60 numbers reached, 0 twice" in table
+
+
+@pytest.mark.slow
+def test_the_phase_tracer_still_finds_every_phase_of_a_run():
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.bench_phases", "40", "4", "0.01"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    for phase in ["render to intent", "intent to durable", "durable to request", "request"]:
+        line = next(line for line in done.stdout.splitlines() if line.strip().startswith(phase))
+        assert "mean" in line and " 0.00 ms" not in line.split("p50")[0], line
+    assert "40 messages, 4 in flight" in done.stdout
