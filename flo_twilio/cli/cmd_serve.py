@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from flo_twilio.client.urls import shown_url
 from flo_twilio.errors import InvalidInputError, Problem
 
 if TYPE_CHECKING:
@@ -166,6 +165,8 @@ def serving(flow: Flow, base: str) -> Served:
 def public_base(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        from flo_twilio.client.urls import shown_url  # the client loads only when it is needed
+
         raise InvalidInputError(
             [
                 Problem(
