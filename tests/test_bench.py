@@ -14,15 +14,7 @@ ROOT = Path(__file__).parent.parent
 
 @pytest.mark.slow
 def test_the_quick_benchmark_prints_every_case_and_every_target():
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_module("bench", "--quick", timeout=300)
     table = done.stdout
     for case in [
         "flo run (whole command)",
@@ -46,16 +38,22 @@ def test_the_quick_benchmark_prints_every_case_and_every_target():
 
 @pytest.mark.slow
 def test_the_phase_tracer_still_finds_every_phase_of_a_run():
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.bench_phases", "40", "4", "0.01"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_module("bench.bench_phases", "40", "4", "0.01", timeout=120)
     for phase in ["render to intent", "intent to durable", "durable to request", "request"]:
         line = next(line for line in done.stdout.splitlines() if line.strip().startswith(phase))
         assert "mean" in line and " 0.00 ms" not in line.split("p50")[0], line
     assert "40 messages, 4 in flight" in done.stdout
+
+
+def run_module(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """``python -m ARGS`` from the project's root, ended well."""
+    done = subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done

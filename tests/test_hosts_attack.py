@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the fixtures sandbox, faults and sender come from test_hosts_core)
 """The host-facing core under a careless or hostile host: values of the wrong kind, a state
 folder tampered with, credentials refused halfway. Each case ends in a clear message (never a
 traceback) or in the work sent once, against the sandbox in-process."""
@@ -8,7 +9,6 @@ import json
 import math
 import multiprocessing
 import pickle
-from collections import Counter
 from decimal import Decimal
 from typing import Any
 
@@ -18,41 +18,14 @@ import pytest
 from flo_twilio import InvalidInputError
 from flo_twilio.hosts import HostSendError, Sender, account_from
 from flo_twilio.hosts.portal import portal
-from flo_twilio.sandbox import Faults, SandboxState, create_app
+from flo_twilio.sandbox import Faults, create_app
 from flo_twilio.sandbox.embedded import DateHeader
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
 from tests.helpers import ServerThread
+from tests.test_hosts_core import CARD, SMS, faults, recipients, sandbox, sender, sent_to  # noqa: F401
 
-SMS = {"from": "+15005550006"}
-CARD = "twilio.send_sms"
 FIELDS = {"account_sid": SID, "auth_token": TOKEN, "api_base_url": "http://127.0.0.1"}
-
-
-def recipients(count: int) -> list[dict[str, str]]:
-    return [{"to": f"+1206555{n:04d}", "body": f"Hello {n}"} for n in range(count)]
-
-
-@pytest.fixture
-def sandbox() -> SandboxState:
-    return SandboxState(status_delay=0.01)
-
-
-@pytest.fixture
-def faults() -> Faults:
-    return Faults(seed=11)
-
-
-@pytest.fixture
-def sender(tmp_path, sandbox, faults):
-    transport = httpx.ASGITransport(DateHeader(create_app(sandbox, faults), sandbox))
-    made = Sender(account_from("work", FIELDS), tmp_path / "state", settle=0.3, transport=transport)
-    yield made
-    portal().call(made.aclose())
-
-
-def sent_to(sandbox: SandboxState) -> Counter[str]:
-    return Counter(message["to"] for message in sandbox.messages.values())
 
 
 @pytest.mark.parametrize("key", [None, "", "  ", 5, b"run-1", "run-\udcff"])
