@@ -81,9 +81,10 @@ def report(marks: Marks, count: int, concurrency: int, latency: float, seconds: 
     print(f"{count:,} messages, {concurrency} in flight, latency {latency * 1000:.0f} ms")
     for name, _, _ in PHASES:
         values = sorted(spans[name]) or [0.0]
+        p50, p90 = values[len(values) // 2], values[int(len(values) * 0.9)]
         print(
             f"  {name:<20} mean {statistics.mean(values) * 1000:7.2f} ms   "
-            f"p50 {values[len(values) // 2] * 1000:7.2f}   p90 {values[int(len(values) * 0.9)] * 1000:7.2f}"
+            f"p50 {p50 * 1000:7.2f}   p90 {p90 * 1000:7.2f}"
         )
     ideal = count / concurrency * latency
     print(f"  run (in-process, imports done) {seconds:.2f} s; ideal {ideal:.2f} s")

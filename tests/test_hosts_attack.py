@@ -23,7 +23,15 @@ from flo_twilio.sandbox.embedded import DateHeader
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
 from tests.helpers import ServerThread
-from tests.test_hosts_core import CARD, SMS, faults, recipients, sandbox, sender, sent_to  # noqa: F401
+from tests.test_hosts_core import (  # noqa: F401 (fixtures)
+    CARD,
+    SMS,
+    faults,
+    recipients,
+    sandbox,
+    sender,
+    sent_to,
+)
 
 FIELDS = {"account_sid": SID, "auth_token": TOKEN, "api_base_url": "http://127.0.0.1"}
 

@@ -97,8 +97,8 @@ class Sender:
 
     ``state`` is the folder of the journal and the work files (default
     ``$FLO_HOME/hosts``): the store of intents, so it must be one every worker that may
-    retry the work sees, on a local disk (SQLite's write-ahead log: one machine). ``settle`` is the settle window (default $FLO_SETTLE_SECONDS or
-    60 s). Use ``Sender.shared`` for the process's one Sender of an account.
+    retry the work sees, on a local disk (SQLite's write-ahead log: one machine).
+    ``settle`` is the settle window (default $FLO_SETTLE_SECONDS or 60 s). Use ``Sender.shared`` for the process's one Sender of an account.
     """
 
     def __init__(
@@ -181,8 +181,8 @@ class Sender:
     ) -> BulkResult:
         """Call ``card`` with ``options`` for each item's inputs (every item with the same
         inputs), ``concurrency`` at a time, as one run under ``key``: a retry resumes it (at
-        the first attempt's concurrency) and sends nothing twice. ``InvalidInputError`` before anything is sent when options or
-        an item are wrong; ``HostSendError`` when not every item ended done."""
+        the first attempt's concurrency) and sends nothing twice. ``InvalidInputError``
+        before anything is sent when options or an item are wrong; ``HostSendError`` when not every item ended done."""
         return await portal().call_async(self._work(key, card, options, items, concurrency))
 
     def send_bulk_sync(

@@ -22,8 +22,8 @@ def checked_items(card: Card, options: Any, items: Any, ctx: CardContext) -> lis
     and its own checks (as a dry run makes them, on ``ctx``); else ``InvalidInputError``
     naming each problem by item number (from 1), before anything is sent."""
     problems = list(card.manifest.problems("options", options))  # each names "options"
-    if not problems and not_json(options):
-        problems.append(Problem(f"options must hold JSON values only: {not_json(options)}"))
+    if not problems and (why := not_json(options)):
+        problems.append(Problem(f"options must hold JSON values only: {why}"))
     options_fit = not problems
     if isinstance(items, str | bytes | Mapping) or not isinstance(items, Sequence) or not items:
         raise InvalidInputError([*problems, Problem("items must be a non-empty list of inputs")])
@@ -41,8 +41,8 @@ def checked_items(card: Card, options: Any, items: Any, ctx: CardContext) -> lis
                 )
             )
         found = list(card.manifest.problems("inputs", dict(item)))
-        if not found and not_json(item):
-            found = [Problem(f"inputs must hold JSON values only: {not_json(item)}")]
+        if not found and (why := not_json(item)):
+            found = [Problem(f"inputs must hold JSON values only: {why}")]
         if not found and options_fit:
             try:
                 card.preview(ctx, options, item)
@@ -98,8 +98,9 @@ def write_once(folder: Path, text: str, suffix: str) -> Path:
     """``text`` in ``folder`` under a name made from it (0600, written whole or not at all);
     written again when the file there is not ``text`` (changed, cut short) since."""
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path = folder / (hashlib.sha256(text.encode()).hexdigest()[:32] + suffix)
-    if not path.exists() or path.read_bytes() != text.encode():
+    data = text.encode()
+    path = folder / (hashlib.sha256(data).hexdigest()[:32] + suffix)
+    if not path.exists() or path.read_bytes() != data:
         temporary = path.with_suffix(f".{os.getpid()}.tmp")
         with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
             out.write(text)

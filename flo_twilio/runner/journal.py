@@ -257,7 +257,8 @@ class Journal:
                 "SELECT status, pid, owner, updated FROM runs WHERE id = ?", (run_id,)
             ).fetchone()
             if row and row[0] == "running" and row[2] != process.identity() and _alive(*row[1:]):
-                where = f" on {row[2].split(':')[3]}" if row[2].count(":") == 3 else ""
+                host = process.host_of(row[2])
+                where = f" on {host}" if host != process.UNKNOWN else ""
                 raise InvalidInputError(
                     f"run {run_id} is running in process {row[1]}{where}; wait for it, "
                     "or stop it first"

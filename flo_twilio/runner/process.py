@@ -60,6 +60,12 @@ def heartbeat_seconds() -> float:
     )
 
 
+def host_of(owner: str | None) -> str:
+    """The host name in ``owner`` (an ``identity``), or UNKNOWN (recorded before hosts were)."""
+    parts = (owner or "").split(":")
+    return parts[3] if len(parts) == 4 else UNKNOWN
+
+
 def alive(owner: str | None, last_beat: float | None = None) -> bool:
     """Whether the process ``owner`` (an ``identity``) still runs: on this machine by its PID
     and start time; elsewhere (another host, or this one before it restarted) while its
@@ -70,8 +76,7 @@ def alive(owner: str | None, last_beat: float | None = None) -> bool:
         pid = int(pid_text)
     except ValueError:
         return False
-    host = parts[3] if len(parts) == 4 else UNKNOWN
-    if boot not in (UNKNOWN, _boot_id()) or host not in (UNKNOWN, _host()):
+    if boot not in (UNKNOWN, _boot_id()) or host_of(owner) not in (UNKNOWN, _host()):
         age = time.time() - last_beat if last_beat is not None else math.inf
         return age < MISSED_BEATS * heartbeat_seconds()
     if pid <= 0:

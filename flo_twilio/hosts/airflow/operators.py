@@ -34,8 +34,8 @@ class CardOperator(BaseOperator):
     The task runs in the pool ``twilio_<conn id>`` unless ``pool`` says otherwise: create it
     (``airflow pools set``) with as many slots as the account may have requests in flight.
     ``state_folder`` keeps the intents (default ``$AIRFLOW_HOME/flo_twilio``): a local folder
-    every worker that may retry the task sees (so they run on one machine); ``settle`` is the settle window in seconds (default
-    $FLO_SETTLE_SECONDS or 60). A failure a retry cannot mend (invalid input, a refused
+    every worker that may retry the task sees (so they run on one machine); ``settle`` is
+    the settle window in seconds (default $FLO_SETTLE_SECONDS or 60). A failure a retry cannot mend (invalid input, a refused
     message) fails the task without retries; any other lets Airflow retry.
     """
 
