@@ -148,18 +148,24 @@ def test_the_sync_call_works_inside_a_running_event_loop_and_from_many_threads(s
     assert sorted(sent_to(sandbox).values()) == [1] * 6
 
 
-def test_two_attempts_at_once_in_one_process_do_not_both_send(sender, sandbox, faults):
-    faults.latency = 0.3
+def one_then_another(first: Sender, second: Sender, key: str) -> list[object]:
+    """The same message under ``key``: ``first`` sends it, ``second`` tries 0.1 s later
+    while it is still on its way; what each ended with."""
+
+    async def later() -> object:
+        await asyncio.sleep(0.1)
+        return await second.send_once(key, CARD, SMS, recipients(1)[0])
 
     async def both() -> list[object]:
-        send = sender.send_once("twice", CARD, SMS, recipients(1)[0])
-        return await asyncio.gather(send, send_again(), return_exceptions=True)
+        send = first.send_once(key, CARD, SMS, recipients(1)[0])
+        return await asyncio.gather(send, later(), return_exceptions=True)
 
-    async def send_again() -> object:
-        await asyncio.sleep(0.1)
-        return await sender.send_once("twice", CARD, SMS, recipients(1)[0])
+    return asyncio.run(both())
 
-    first, second = asyncio.run(both())
+
+def test_two_attempts_at_once_in_one_process_do_not_both_send(sender, sandbox, faults):
+    faults.latency = 0.3
+    first, second = one_then_another(sender, sender, "twice")
     assert isinstance(first, dict) and isinstance(second, HostSendError)
     assert second.retryable and "running in this process" in str(second)
     assert len(sandbox.messages) == 1
@@ -259,19 +265,9 @@ def test_a_retry_at_another_concurrency_resumes_the_same_work(sender, sandbox):
 
 def test_two_senders_on_one_state_folder_share_the_guard_of_a_key(sender, sandbox, faults):
     faults.latency = 0.3
-    transport = sender.transport
-    twin = Sender(sender.account, sender.state, settle=0.3, transport=transport)
-
-    async def both() -> list[object]:
-        send = sender.send_once("shared-key", CARD, SMS, recipients(1)[0])
-        return await asyncio.gather(send, twin_later(), return_exceptions=True)
-
-    async def twin_later() -> object:
-        await asyncio.sleep(0.1)
-        return await twin.send_once("shared-key", CARD, SMS, recipients(1)[0])
-
+    twin = Sender(sender.account, sender.state, settle=0.3, transport=sender.transport)
     try:
-        first, second = asyncio.run(both())
+        first, second = one_then_another(sender, twin, "shared-key")
     finally:
         portal().call(twin.aclose())
     assert isinstance(first, dict) and isinstance(second, HostSendError)
