@@ -350,3 +350,17 @@ def test_a_refused_public_url_does_not_show_its_password():
             public_base(url)
         assert "s3cret" not in str(refused.value)
     assert public_base("https://hooks:s3cret@example.com") == "https://hooks:s3cret@example.com"
+
+
+def test_a_sigterm_while_attaching_still_puts_back_the_url_it_replaced(sandbox, tmp_path):
+    """The signal comes before the server serves (it took over SIGTERM only then): the
+    process used to die of it, leaving its URL on the number."""
+    foreign = "https://example.com/their-app"
+    set_sms_url(sandbox, foreign)
+    sandbox.post("/_sandbox/faults", json={"latency": 1.0}).raise_for_status()
+    attaching = Serving(tmp_path, AUTO_REPLY, "--attach", "--replace")
+    attaching.wait_for("webhook URL")
+    time.sleep(0.5)  # in the attach's first request
+    assert attaching.stop() == 0, attaching.said
+    sandbox.post("/_sandbox/faults", json={"latency": 0}).raise_for_status()
+    assert sms_url(sandbox)[1] == foreign

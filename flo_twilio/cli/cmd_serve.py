@@ -13,10 +13,12 @@ from urllib.parse import urlsplit
 from flo_twilio.errors import InvalidInputError, Problem
 
 if TYPE_CHECKING:
+    import asyncio
+
     from flo_twilio.accounts import Account
     from flo_twilio.plugins import Registry
     from flo_twilio.runner.flow import Flow
-    from flo_twilio.serve.server import Served, Server
+    from flo_twilio.serve.server import Served
 
 
 def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
@@ -109,15 +111,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"{s.flow.name} ({s.trigger.name}): {where}", file=sys.stderr, flush=True)
 
     async def main() -> None:
+        stopping = stop_on_signals()  # from here on, SIGINT or SIGTERM lets the finally run
         async with open_context(reg, account, transport) as ctx, server.running(ctx):
             if args.poll:
-                await poll_until_stopped(server, args.poll)
+                await server.poll(args.poll, stopping)
                 return
             attached = await server.attach(args.replace) if args.attach else []
             try:
                 assert sock is not None
                 config = uvicorn.Config(server.app(), log_level="warning")
-                await quiet_server(config).serve([sock])
+                await quiet_server(config, stopping).serve([sock])
             finally:
                 await server.detach(attached)
 
@@ -201,24 +204,31 @@ def webhook_secret(reg: Registry, account: Account, given: str | None) -> str:
     return secret
 
 
-async def poll_until_stopped(server: Server, every: float) -> None:
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM (until uvicorn takes their handling over), so a
+    signal that comes before the server serves still puts the webhooks back."""
     import asyncio
 
-    stop = asyncio.Event()
+    stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await server.poll(every, stop)
+        loop.add_signal_handler(sig, stopping.set)
+    return stopping
 
 
-def quiet_server(config: Any) -> Any:
-    """uvicorn that stops on SIGINT or SIGTERM without raising the signal again after, so
-    the server's ``finally`` (putting webhooks back) runs."""
+def quiet_server(config: Any, stopping: asyncio.Event) -> Any:
+    """uvicorn that stops on SIGINT or SIGTERM, or at once when ``stopping`` was set before it
+    started, without raising the signal again after, so the server's ``finally`` (putting
+    webhooks back) runs."""
     import uvicorn
 
     class Quiet(uvicorn.Server):
         def handle_exit(self, sig: int, frame: Any) -> None:
             self.force_exit = self.should_exit and sig == signal.SIGINT
             self.should_exit = True
+
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            self.should_exit = self.should_exit or stopping.is_set()
 
     return Quiet(config)
