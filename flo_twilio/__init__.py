@@ -22,6 +22,7 @@ if _TYPE_CHECKING:
         PluginError,
         Problem,
         ProviderError,
+        UnreachableError,
     )
     from flo_twilio.hookspecs import hookimpl
     from flo_twilio.plugins import Registry, get_plugin_manager, load_registry
@@ -44,6 +45,7 @@ _HOMES = {
         "PluginError",
         "Problem",
         "ProviderError",
+        "UnreachableError",
     ),
     "hookspecs": ("hookimpl",),
     "plugins": ("Registry", "get_plugin_manager", "load_registry"),

@@ -9,6 +9,7 @@ FloError
 ├── BadOutputsError        a card answered outputs that break its manifest (the call happened)
 ├── OutcomeUnknownError    a call that changes things may or may not have been processed
 ├── NotSentError           a call surely never reached the provider: it may be tried again
+│   └── UnreachableError   nothing listens where the calls go: not worth trying again soon
 └── ProviderError          the provider (the API a card calls) answered with an error
 
 A plugin's client raises these or subclasses of them (the Twilio client's are in
@@ -98,6 +99,11 @@ class OutcomeUnknownError(FloError):
 class NotSentError(FloError):
     """A call surely never reached the provider (no connection could be made): it did
     nothing, and may simply be tried again later."""
+
+
+class UnreachableError(NotSentError):
+    """Nothing answers where the calls go (a connection refused on this machine): the call
+    did nothing, and trying it again soon would only make the user wait for the same answer."""
 
 
 class ProviderError(FloError):

@@ -3,6 +3,7 @@ it connects. The only place Twilio's account fields are spelled out."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -10,13 +11,15 @@ from typing import Any
 import httpx
 
 from flo_twilio.client import Credentials, TwilioClient
-from flo_twilio.client.core import DEFAULT_MAX_IN_FLIGHT
+from flo_twilio.client.core import DEFAULT_MAX_IN_FLIGHT, DEFAULT_RETRY
+from flo_twilio.client.retry import RetryPolicy
 from flo_twilio.client.urls import base_url, check_base_url, check_label
 from flo_twilio.connection import ConnectionType, Field
 from flo_twilio.errors import AccountError, InvalidInputError, Problem
 
 ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
 API_KEY_SID = re.compile(r"SK[0-9a-fA-F]{32}")
+MAX_RETRIES = 20  # a call ends within its deadline anyway
 
 FIELDS = (
     Field(
@@ -83,6 +86,13 @@ FIELDS = (
         "(default: no limit).",
         required=False,
     ),
+    Field(
+        "retries",
+        "Tries again",
+        "Tries again of a request Twilio did not take (429, no connection) within the "
+        f"request's deadline (default {DEFAULT_RETRY.max_attempts - 1}; 0: one try).",
+        required=False,
+    ),
 )
 
 
@@ -104,7 +114,15 @@ def connect(
         transport=transport,
         max_in_flight=int(values.get("max_in_flight") or DEFAULT_MAX_IN_FLIGHT),
         max_per_second=float(values.get("max_per_second") or 0) or None,
+        retry=retry_policy(values.get("retries")),
     )
+
+
+def retry_policy(retries: str | None) -> RetryPolicy:
+    """The client's retry policy with ``retries`` tries after the first (default: its own)."""
+    if not retries:
+        return DEFAULT_RETRY
+    return dataclasses.replace(DEFAULT_RETRY, max_attempts=1 + int(retries))
 
 
 async def verify(client: TwilioClient) -> dict[str, Any]:
@@ -136,6 +154,14 @@ def check(values: Mapping[str, str]) -> list[Problem]:
     if not cap.isdigit() or int(cap) < 1:
         problems.append(
             Problem("max_in_flight (--max-in-flight) must be a whole number of 1 or more")
+        )
+    retries = values.get("retries", "0")
+    if not (retries.isascii() and retries.isdigit()) or int(retries) > MAX_RETRIES:
+        problems.append(
+            Problem(
+                f"retries (--retries) must be a whole number from 0 to {MAX_RETRIES}",
+                hint="the tries again of a request Twilio did not take; 0 tries once",
+            )
         )
     if not positive_number(values.get("max_per_second", "1")):
         problems.append(

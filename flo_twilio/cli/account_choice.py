@@ -4,14 +4,17 @@ the account chosen here, with the transport that reaches it."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import sys
 from typing import Any
 
 from flo_twilio.accounts import Account, flo_home, resolve_account
-from flo_twilio.errors import AccountError
+from flo_twilio.errors import AccountError, InvalidInputError, Problem
 
 BUILTIN = "sandbox"  # the built-in sandbox's nickname
 BUILTIN_STORE = "embedded"  # its secret_store: its secrets are the sandbox's own
+RETRIES_VARIABLE = "FLO_RETRIES"
 NOTICE = (
     "sandbox: no account configured, running against the built-in sandbox; "
     "no message left this machine"
@@ -72,3 +75,21 @@ def builtin_sandbox() -> tuple[Account, Any]:
         secrets={"auth_token": DEFAULT_AUTH_TOKEN},
     )
     return account, embedded.embedded_transport(flo_home() / "sandbox.db")
+
+
+def with_retries(account: Account, retries: str | None) -> Account:
+    """``account`` with the client's tries again set by ``--retries``, else $FLO_RETRIES,
+    else as it is (for a connection type that has a ``retries`` field)."""
+    text = retries if retries is not None else os.environ.get(RETRIES_VARIABLE, "").strip()
+    if not text:
+        return account
+    from flo_twilio.accounts import connection_types
+
+    kind = connection_types().get(account.connection)
+    if kind is None or "retries" not in {f.name for f in kind.fields}:
+        return account
+    where = "--retries" if retries is not None else RETRIES_VARIABLE
+    problems = [p for p in kind.check({"retries": text}) if "retries" in p.message]
+    if problems:
+        raise InvalidInputError([Problem(p.message, where, p.hint) for p in problems])
+    return dataclasses.replace(account, values={**account.values, "retries": text})

@@ -19,6 +19,10 @@ SETTLE_HELP = (
     "seconds after an intent before an item not found by its provider is sent again "
     "(default: $FLO_SETTLE_SECONDS or 60; keep it longer than the 30 s request deadline)"
 )
+RETRIES_HELP = (
+    "tries again of a request the API did not take (429, no connection) within its 30 s "
+    "deadline (default: $FLO_RETRIES, else the account's retries, else 5; 0: one try)"
+)
 
 
 def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
@@ -41,6 +45,7 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
         "--json", action="store_true", help="print the run id, status and outputs as JSON"
     )
     run.add_argument("--settle", type=float, metavar="SECONDS", help=SETTLE_HELP)
+    add_retries_argument(run)
     run.set_defaults(handler=cmd_run)
 
     runs = commands.add_parser("runs", help="list runs and show one")
@@ -66,7 +71,12 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     )
     resume.add_argument("--settle", type=float, metavar="SECONDS", help=SETTLE_HELP)
     resume.add_argument("--json", action="store_true")
+    add_retries_argument(resume)
     resume.set_defaults(handler=cmd_resume)
+
+
+def add_retries_argument(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--retries", metavar="N", help=RETRIES_HELP)
 
 
 def add_run_arguments(command: argparse.ArgumentParser) -> None:
@@ -120,7 +130,7 @@ def checked(
     ``partial`` (flo validate) does not require inputs that were not given."""
     import asyncio
 
-    from flo_twilio.cli.account_choice import choose_account
+    from flo_twilio.cli.account_choice import choose_account, with_retries
     from flo_twilio.runner.inputs import FileOptions
 
     plan = flo.plan(
@@ -130,6 +140,7 @@ def checked(
         account, transport = choose_account(args.account or plan.flow.account, quiet=partial)
     except AccountError as exc:
         raise InvalidInputError(str(exc)) from None
+    account = with_retries(account, getattr(args, "retries", None))
     rows = asyncio.run(flo.check(plan, account, transport))
     for name, count in rows.items():
         print(f"{name}: {count:,} row{'s' * (count != 1)} checked", file=sys.stderr)
@@ -174,7 +185,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     import asyncio
 
-    from flo_twilio.cli.account_choice import account_of_run
+    from flo_twilio.cli.account_choice import account_of_run, with_retries
 
     flo = runner(args.settle)
     record = flo.record(args.run_id)
@@ -186,6 +197,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
             print(json.dumps({"run": args.run_id, "status": "done"}, indent=2))
         return 0
     account, transport = account_of_run(record)
+    account = with_retries(account, args.retries)
     run = asyncio.run(
         flo.resume(args.run_id, account, transport, resend_unknown=args.resend_unknown)
     )

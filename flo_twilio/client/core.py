@@ -18,8 +18,13 @@ import httpx
 
 from flo_twilio.client.clock import ClockOffset
 from flo_twilio.client.encoding import encode_form, form_pairs
-from flo_twilio.client.errors import TwilioApiError, TwilioError, TwilioTransportError
-from flo_twilio.client.neterrors import unreachable
+from flo_twilio.client.errors import (
+    TwilioApiError,
+    TwilioError,
+    TwilioTransportError,
+    TwilioUnreachableError,
+)
+from flo_twilio.client.neterrors import refused_on_this_machine, unreachable
 from flo_twilio.client.pacing import Pacer
 from flo_twilio.client.retry import IDEMPOTENT, RetryPolicy, asks_to_slow_down, never_sent
 from flo_twilio.client.urls import API_VERSION_PATH, base_url
@@ -262,6 +267,10 @@ class TwilioClient:
             try:
                 response = await self._attempt(call, request)
             except httpx.TransportError as exc:
+                if never_sent(exc) and refused_on_this_machine(exc, str(request.url)):
+                    raise TwilioUnreachableError(
+                        f"{method} {path}: {unreachable(exc, str(request.url))}"
+                    ) from None
                 retryable = never_sent(exc) or method in IDEMPOTENT
                 if (
                     retryable

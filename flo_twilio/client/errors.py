@@ -5,12 +5,13 @@ FloError
 │   ├── TwilioApiError        the API answered with an error: also a ProviderError
 │   └── TwilioTransportError  no answer, and the request is known not to have been processed
 │                             (also the contract's NotSentError)
+│       └── TwilioUnreachableError  a connection refused on this machine: not tried again
 └── OutcomeUnknownError       (the contract's) a POST that may have been processed
 """
 
 from __future__ import annotations
 
-from flo_twilio.errors import FloError, NotSentError, ProviderError
+from flo_twilio.errors import FloError, NotSentError, ProviderError, UnreachableError
 
 PROVIDER = "Twilio"
 
@@ -38,3 +39,7 @@ class TwilioApiError(ProviderError, TwilioError):
 
 class TwilioTransportError(NotSentError, TwilioError):
     """No answer from the API, and the request is known not to have been processed."""
+
+
+class TwilioUnreachableError(UnreachableError, TwilioTransportError):
+    """Nothing listens at the API's address on this machine (the sandbox is not running?)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import ssl
 from urllib.parse import urlsplit
@@ -27,11 +28,7 @@ def unreachable(exc: BaseException, url: str) -> str:
 
 def cause(exc: BaseException) -> str:
     """refused, DNS, TLS or timeout, else the innermost error's name and message."""
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in chain:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
+    chain = causes(exc)
     for error in chain:
         if isinstance(error, socket.gaierror):
             return "the name does not resolve (DNS); check the host name and the network"
@@ -48,3 +45,24 @@ def cause(exc: BaseException) -> str:
     return (
         f"{type(innermost).__name__}: {innermost}" if str(innermost) else type(innermost).__name__
     )
+
+
+def refused_on_this_machine(exc: BaseException, url: str) -> bool:
+    """A connection refused by a loopback address: nothing listens there (a stopped
+    sandbox), and no try a few seconds later will find otherwise."""
+    host = (urlsplit(url).hostname or "").lower()
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    return loopback and any(isinstance(e, ConnectionRefusedError) for e in causes(exc))
+
+
+def causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions that caused it, outermost first."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain

@@ -34,6 +34,7 @@ from flo_twilio.errors import (
     OutcomeUnknownError,
     Problem,
     ProviderError,
+    UnreachableError,
 )
 from flo_twilio.runner import refs
 from flo_twilio.runner.flow import Flow, Step
@@ -181,6 +182,8 @@ def reason_of(error: dict[str, Any]) -> str:
 
 def not_taken(exc: FloError) -> bool:
     """The API surely did not act on the call: it may simply be sent again later."""
+    if isinstance(exc, UnreachableError):  # nothing listens: failed at once, with the reason
+        return False
     return isinstance(exc, NotSentError) or (isinstance(exc, ProviderError) and exc.status == 429)
 
 

@@ -1,0 +1,124 @@
+"""What a new user meets first: a stopped sandbox, retries, progress, run outputs, CSV hints,
+exit codes, the README's Python examples and the sandbox's filters (issue 22)."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from flo_twilio.cards.twilio_connection import connect
+from flo_twilio.client import Credentials, TwilioClient
+from flo_twilio.client import core as client_core
+from flo_twilio.client.neterrors import refused_on_this_machine
+from flo_twilio.errors import UnreachableError
+from flo_twilio.sandbox import SandboxState, create_app
+from flo_twilio.sandbox import embedded as embedded_sandbox
+from flo_twilio.sandbox.faults import Faults
+from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
+from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
+from tests.helpers import ROOT, free_port
+from tests.inprocess import run_flo
+
+SEND_SMS = str(ROOT / "sample_flows" / "send_sms.yaml")
+TO = ("--input", "to=+12065551212", "--input", "body=hi")
+
+
+def add_account(url: str, *extra: str) -> None:
+    added = run_flo(
+        "accounts", "add", "work", "--account-sid", SID, "--auth-token", "-",
+        "--api-base-url", url, "--no-verify", *extra, input=TOKEN + "\n",
+    )  # fmt: skip
+    assert added.code == 0, added.err
+
+
+# A stopped sandbox, and retries set from the command line and the account.
+
+
+@pytest.mark.anyio
+async def test_a_refused_connection_on_this_machine_fails_at_once_untried_again(monkeypatch):
+    slept = []
+
+    async def sleep(seconds):
+        slept.append(seconds)
+
+    monkeypatch.setattr(client_core.asyncio, "sleep", sleep)
+    client = TwilioClient(
+        Credentials.of(SID, auth_token=TOKEN), api_base_url=f"http://127.0.0.1:{free_port()}"
+    )
+    async with client:
+        with pytest.raises(UnreachableError, match="connection refused") as info:
+            await client.create_message({"To": "+12065551212", "Body": "hi"})
+    assert slept == [] and "tries" not in str(info.value)
+
+
+def test_only_a_refused_connection_to_a_loopback_address_is_unreachable():
+    refused = httpx.ConnectError("Cannot connect")
+    refused.__cause__ = ConnectionRefusedError(111, "Connection refused")
+    assert refused_on_this_machine(refused, "http://127.0.0.1:4010/x")
+    assert refused_on_this_machine(refused, "http://localhost:4010/x")
+    assert refused_on_this_machine(refused, "http://[::1]:4010/x")
+    assert not refused_on_this_machine(refused, "https://api.twilio.com/x")  # may be a blip
+    reset = httpx.ConnectError("Cannot connect")
+    reset.__cause__ = ConnectionResetError()
+    assert not refused_on_this_machine(reset, "http://127.0.0.1:4010/x")
+
+
+def test_a_run_on_a_stopped_sandbox_says_at_once_that_nothing_listens():
+    add_account(f"http://127.0.0.1:{free_port()}")
+    began = time.monotonic()
+    result = run_flo("run", SEND_SMS, *TO)
+    assert result.code == 1
+    assert "connection refused: nothing listens on that port" in result.err
+    assert "sending again" not in result.err and "tries" not in result.err
+    assert time.monotonic() - began < 10  # was 30 to 40 s: six tries, then 1, 5, 15 s pauses
+
+
+def counting_builtin_sandbox(monkeypatch, faults: Faults) -> list[str]:
+    """The built-in sandbox with ``faults``; returns the list of requests it receives."""
+    seen: list[str] = []
+    app = create_app(SandboxState(status_delay=0.01), faults)
+
+    class Counting(httpx.ASGITransport):
+        async def handle_async_request(self, request):
+            seen.append(f"{request.method} {request.url.path}")
+            return await super().handle_async_request(request)
+
+    monkeypatch.setattr(embedded_sandbox, "embedded_transport", lambda _db=None: Counting(app))
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("option", "env", "tries"),
+    [(("--retries", "1"), {}, 2), ((), {"FLO_RETRIES": "0"}, 1), ((), {}, 6)],
+    ids=["option", "variable", "default"],
+)
+def test_the_clients_retries_are_set_from_the_command_line(monkeypatch, option, env, tries):
+    seen = counting_builtin_sandbox(monkeypatch, Faults(rate_429=1.0))
+    monkeypatch.setattr(client_core.RetryPolicy, "delay", lambda *_a, **_k: 0.0)
+    monkeypatch.setenv("FLO_RETRY_PAUSES", "0")  # the runner's own one new try
+    result = run_flo("run", SEND_SMS, *TO, *option, env=env)
+    assert result.code == 1, result.err
+    assert len([s for s in seen if s.startswith("POST")]) == 2 * tries
+
+
+def test_an_accounts_retries_set_its_clients_policy():
+    values = {"account_sid": SID, "auth_token": TOKEN}
+    assert connect({**values, "retries": "0"}).retry.max_attempts == 1
+    assert connect({**values, "retries": "3"}).retry.max_attempts == 4
+    assert connect(values).retry.max_attempts == 6
+
+
+@pytest.mark.parametrize("value", ["-1", "x", "21", "²"])
+def test_a_bad_retries_is_refused_naming_where_it_came_from(value):
+    result = run_flo("run", SEND_SMS, *TO, "--retries", value)
+    assert result.code == 2
+    assert "--retries" in result.err and "whole number from 0 to 20" in result.err
+    variable = run_flo("run", SEND_SMS, *TO, env={"FLO_RETRIES": value})
+    assert variable.code == 2 and "FLO_RETRIES" in variable.err
+    added = run_flo(
+        "accounts", "add", "w", "--account-sid", SID, "--auth-token", "-", "--no-verify",
+        "--retries", value, input=TOKEN + "\n",
+    )  # fmt: skip
+    assert added.code == 2 and "retries (--retries)" in added.err
