@@ -3,6 +3,7 @@ exit codes, the README's Python examples and the sandbox's filters (issue 22).""
 
 from __future__ import annotations
 
+import io
 import time
 
 import httpx
@@ -13,12 +14,14 @@ from flo_twilio.client import Credentials, TwilioClient
 from flo_twilio.client import core as client_core
 from flo_twilio.client.neterrors import refused_on_this_machine
 from flo_twilio.errors import UnreachableError
+from flo_twilio.plugins import load_registry
+from flo_twilio.runner.flow import load_flow
 from flo_twilio.sandbox import SandboxState, create_app
 from flo_twilio.sandbox import embedded as embedded_sandbox
 from flo_twilio.sandbox.faults import Faults
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
-from tests.helpers import ROOT, free_port
+from tests.helpers import ROOT, free_port, in_terminal
 from tests.inprocess import run_flo
 
 SEND_SMS = str(ROOT / "sample_flows" / "send_sms.yaml")
@@ -122,3 +125,53 @@ def test_a_bad_retries_is_refused_naming_where_it_came_from(value):
         "--retries", value, input=TOKEN + "\n",
     )  # fmt: skip
     assert added.code == 2 and "retries (--retries)" in added.err
+
+
+# The progress bar: the pre-pass's count, and never complete after Ctrl-C.
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def bar_after(totals: dict[str, int] | None, items: int, *, finished: bool) -> str:
+    from flo_twilio.cli.progress import Progress
+
+    flow = load_flow(ROOT / "sample_flows" / "bulk_sms.yaml", load_registry())
+    stream = Terminal()
+    progress = Progress(stream, totals=totals)
+    for _ in range(items):
+        progress.item(flow.steps[0], "done")
+    progress.close(finished=finished)
+    return stream.getvalue().rsplit("send", 1)[-1]
+
+
+def test_the_bar_shows_the_rows_the_pre_pass_counted():
+    assert "2/5" in bar_after({"send": 5}, 2, finished=True)
+    assert "/?" in bar_after(None, 2, finished=False)
+
+
+def test_an_interrupted_run_is_not_drawn_complete():
+    assert "2/5" in bar_after({"send": 5}, 2, finished=False)
+    assert "2/2" not in bar_after(None, 2, finished=False)
+    assert "2/2" in bar_after(None, 2, finished=True)  # streamed, finished: its count is all
+
+
+def test_totals_follow_inputs_and_the_steps_over_their_outputs():
+    from flo_twilio.cli.progress import totals
+
+    registry = load_registry()
+    looked_up = load_flow(ROOT / "sample_flows" / "lookup_then_send.yaml", registry)
+    assert totals(looked_up, {}, {"recipients": 7}) == {s.id: 7 for s in looked_up.steps}
+    bulk = load_flow(ROOT / "sample_flows" / "bulk_sms.yaml", registry)
+    assert totals(bulk, {"recipients": [{}, {}]}, {}) == {"send": 2}
+
+
+@pytest.mark.slow
+def test_flo_run_at_a_terminal_counts_to_the_rows_it_checked(flo_home):
+    code, out = in_terminal(
+        "run", "sample_flows/bulk_sms.yaml", "--input", "recipients=@sample_flows/recipients.csv"
+    )
+    assert code == 0, out
+    assert "0/5" in out and "5/5" in out and "/?" not in out

@@ -124,9 +124,10 @@ def runner(settle: float | None = None) -> Runner:
 
 def checked(
     args: argparse.Namespace, flo: Runner, *, partial: bool = False
-) -> tuple[Plan, Account, Any]:
+) -> tuple[Plan, Account, Any, dict[str, int]]:
     """Everything flo run checks before it sends or records anything: the flow, the inputs,
-    the account, then every input row and every call known before the run (the pre-pass).
+    the account, then every input row and every call known before the run (the pre-pass),
+    and how many rows each input file has.
     ``partial`` (flo validate) does not require inputs that were not given."""
     import asyncio
 
@@ -144,7 +145,7 @@ def checked(
     rows = asyncio.run(flo.check(plan, account, transport))
     for name, count in rows.items():
         print(f"{name}: {count:,} row{'s' * (count != 1)} checked", file=sys.stderr)
-    return plan, account, transport
+    return plan, account, transport, rows
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -158,6 +159,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from flo_twilio.cli.account_choice import origin
+    from flo_twilio.cli.progress import totals
 
     if args.dry_run and args.json:
         raise InvalidInputError(
@@ -171,7 +173,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from flo_twilio.runner.triggered import given_event
 
     flo = runner(args.settle)
-    plan, account, transport = checked(args, flo)
+    plan, account, transport, rows = checked(args, flo)
     plan.event = given_event(plan.flow, args.event)
     if args.dry_run:
         return dry_run(flo, plan, account, transport)
@@ -179,7 +181,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         plan, account, transport, origin=origin(account, args.account or plan.flow.account)
     )
     print(f"run {run.id}: {plan.flow.name} on account {account.nickname}", file=sys.stderr)
-    return finish(run, as_json=args.json)
+    return finish(run, as_json=args.json, totals=totals(plan.flow, plan.inputs, rows))
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -208,26 +210,28 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return finish(run, as_json=args.json)
 
 
-def finish(run: Run, *, as_json: bool) -> int:
+def finish(run: Run, *, as_json: bool, totals: dict[str, int] | None = None) -> int:
     """Execute ``run`` with its progress on stderr (Ctrl-C stops it, see
-    ``stop_on_ctrl_c``) and say how it went."""
+    ``stop_on_ctrl_c``; ``totals``: each for_each step's items, where known) and say how
+    it went."""
     import asyncio
 
     from flo_twilio.cli.output import write_json
     from flo_twilio.cli.progress import Progress
 
-    progress = Progress()
+    progress = Progress(totals=totals)
 
     async def execute() -> Outcome:
         stop_on_ctrl_c(run)
         return await run.execute(on_item=progress.item, on_wait=progress.note)
 
+    outcome = None
     try:
         outcome = asyncio.run(execute())
     except (KeyboardInterrupt, asyncio.CancelledError):
         outcome = run.interrupted()
     finally:
-        progress.close()
+        progress.close(finished=outcome is not None and outcome.status != "interrupted")
     if outcome.status == "interrupted":
         if as_json:
             print(

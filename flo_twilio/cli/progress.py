@@ -8,8 +8,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from flo_twilio.runner import refs
 from flo_twilio.runner.engine import Tally
-from flo_twilio.runner.flow import Step
+from flo_twilio.runner.flow import Flow, Step
 
 
 @dataclass
@@ -23,10 +24,35 @@ class Count(Tally):
         return self.done + self.skipped + self.failed + self.unknown
 
 
+def totals(flow: Flow, inputs: dict[str, Any], rows: dict[str, int]) -> dict[str, int]:
+    """How many items each for_each step has, where known before the run: a step over an
+    input (its rows, as the pre-pass counted them, or a list given whole), or over the
+    outputs of such a step."""
+    known: dict[str, int] = {}
+    for step in flow.steps:
+        whole = step.for_each.whole if isinstance(step.for_each, refs.Template) else None
+        if whole is None:
+            continue
+        if whole.root == "inputs" and len(whole.path) == 1:
+            name = whole.path[0]
+            given = inputs.get(name)
+            count = rows.get(name, len(given) if isinstance(given, list) else None)
+        elif whole.root == "steps" and len(whole.path) == 2 and whole.path[1] == "outputs":
+            count = known.get(str(whole.path[0]))
+        else:
+            count = None
+        if count is not None:
+            known[step.id] = count
+    return known
+
+
 class Progress:
-    def __init__(self, stream: TextIO | None = None) -> None:
+    """``totals``: the items each for_each step will have, where known (else ``N/?``)."""
+
+    def __init__(self, stream: TextIO | None = None, totals: dict[str, int] | None = None) -> None:
         stream = stream or sys.stderr  # looked up now: stderr may have been replaced since import
         self.stream = stream
+        self.totals = totals or {}
         self.counts: dict[str, Count] = {}
         self.bar: Any = None
         self.tasks: dict[str, Any] = {}
@@ -56,7 +82,7 @@ class Progress:
             task = self.tasks.get(step.id)
             if task is None:
                 task = self.tasks[step.id] = self.bar.add_task(
-                    step.id, total=None, failed=0, unknown=0, rate=0
+                    step.id, total=self.totals.get(step.id), failed=0, unknown=0, rate=0
                 )
             self.bar.update(
                 task,
@@ -78,10 +104,13 @@ class Progress:
     def rate(count: Count) -> float:
         return count.total / max(time.monotonic() - count.started, 1e-6)
 
-    def close(self) -> None:
+    def close(self, *, finished: bool = True) -> None:
+        """Stop the bar; a step whose total was not known ends at its count only when the
+        run ``finished`` (an interrupted one is not shown complete)."""
         if self.bar is not None:
-            for step_id, task in self.tasks.items():  # streamed items: the total is known now
-                self.bar.update(task, total=self.counts[step_id].total)
+            for step_id, task in self.tasks.items():
+                if finished and step_id not in self.totals:
+                    self.bar.update(task, total=self.counts[step_id].total)
             self.bar.stop()
             return
         for step_id, count in self.counts.items():
