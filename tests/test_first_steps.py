@@ -4,7 +4,11 @@ exit codes, the README's Python examples and the sandbox's filters (issue 22).""
 from __future__ import annotations
 
 import io
+import json
+import os
+import sqlite3
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -22,7 +26,7 @@ from flo_twilio.sandbox.faults import Faults
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
 from tests.helpers import ROOT, free_port, in_terminal
-from tests.inprocess import run_flo
+from tests.inprocess import builtin_sandbox, run_flo
 
 SEND_SMS = str(ROOT / "sample_flows" / "send_sms.yaml")
 TO = ("--input", "to=+12065551212", "--input", "body=hi")
@@ -175,3 +179,43 @@ def test_flo_run_at_a_terminal_counts_to_the_rows_it_checked(flo_home):
     )
     assert code == 0, out
     assert "0/5" in out and "5/5" in out and "/?" not in out
+
+
+# flo runs show shows a run's outputs (those of runs started by flo serve too).
+
+
+def run_id_of(result) -> str:
+    return json.loads(result.out)["run"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("sample_flows/bulk_sms.yaml", "--input", "recipients=@sample_flows/recipients.csv"),
+        ("sample_flows/auto_reply.yaml", "--event", "@sample_flows/incoming_sms.json"),
+    ],
+    ids=["for_each", "trigger"],
+)
+def test_runs_show_prints_the_outputs_the_run_printed(monkeypatch, args):
+    builtin_sandbox(monkeypatch)
+    ran = run_flo("run", *args, "--json", cwd=ROOT)
+    assert ran.code == 0, ran.err
+    printed = json.loads(ran.out)["outputs"]
+    shown = run_flo("runs", "show", run_id_of(ran), "--json")
+    assert json.loads(shown.out)["outputs"] == printed
+    human = run_flo("runs", "show", run_id_of(ran)).out
+    assert human.split("outputs: ", 1)[1].strip() == json.dumps(printed, indent=2)
+
+
+def test_runs_show_says_why_an_unfinished_run_has_no_outputs(monkeypatch):
+    builtin_sandbox(monkeypatch)
+    ran = run_flo(
+        "run", "sample_flows/lookup_then_send.yaml", "--json",
+        "--input", "recipients=@sample_flows/lookup_recipients.csv", cwd=ROOT,
+    )  # fmt: skip
+    run_id = run_id_of(ran)
+    with sqlite3.connect(Path(os.environ["FLO_HOME"]) / "runs.db") as db:
+        db.execute("DELETE FROM items WHERE run_id = ? AND step_id = 'send'", (run_id,))
+    shown = json.loads(run_flo("runs", "show", run_id, "--json").out)
+    assert shown["outputs"] is None and "step send has not run" in shown["no_outputs"]
+    assert "outputs: none (step send has not run" in run_flo("runs", "show", run_id).out

@@ -349,8 +349,13 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
             raise InvalidInputError(f"run {args.run_id} was recorded without its flow")
         print(bound["flow"], end="")
         return 0
+    try:
+        outputs, no_outputs = flo.outputs(args.run_id), ""
+    except InvalidInputError as exc:
+        outputs, no_outputs = None, str(exc)
     if args.json:
-        write_json({**record, "failures": flo.problems(args.run_id)}, sys.stdout.write)
+        shown = {**record, "outputs": outputs, "failures": flo.problems(args.run_id)}
+        write_json(shown | ({"no_outputs": no_outputs} if no_outputs else {}), sys.stdout.write)
         print()
         return 0
     print(
@@ -370,4 +375,10 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
         print(
             f"  {failure['step']}[{failure['item']}] {failure['state']}: {code}{error.get('message')}"
         )
+    if no_outputs:
+        print(f"outputs: none ({no_outputs})")
+    elif outputs is not None:
+        print("outputs: ", end="")
+        write_json(outputs, sys.stdout.write)
+        print()
     return 0

@@ -307,6 +307,11 @@ class Runner:
             raise InvalidInputError(f"no run {run_id!r}; see flo runs list")
         return {**record, "steps": self.journal.step_counts(run_id)}
 
+    def outputs(self, run_id: str) -> Any:
+        """The flow's outputs of a run that went through its steps, read from the journal
+        (``InvalidInputError`` says why there are none yet)."""
+        return lifecycle.outputs_of(self.journal, run_id, self.registry)
+
     def problems(self, run_id: str) -> Iterator[dict[str, Any]]:
         """Each item that failed or whose outcome is unknown: step, item, state, error."""
         for step_id in self.journal.step_ids(run_id):

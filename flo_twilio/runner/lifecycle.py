@@ -14,7 +14,7 @@ from typing import Any
 from flo_twilio.accounts import Account
 from flo_twilio.errors import InvalidInputError, Problem
 from flo_twilio.plugins import Registry
-from flo_twilio.runner import binding
+from flo_twilio.runner import binding, refs
 from flo_twilio.runner.engine import Tally
 from flo_twilio.runner.flow import Flow, load_flow
 from flo_twilio.runner.inputs import FileOptions, parse_assignments, resolve_inputs
@@ -121,3 +121,40 @@ def status_of(tally: Tally, stopped: bool) -> str:
     if tally.unknown and not tally.failed:
         return "incomplete"
     return "failed"
+
+
+def outputs_of(journal: Journal, run_id: str, registry: Registry) -> Any:
+    """The flow's outputs of a run that went through all its steps, rendered again from the
+    journal (a for_each step's outputs streamed from it, as the run itself renders them);
+    ``InvalidInputError`` says why they cannot be shown."""
+    record = journal.run(run_id)
+    if record is None:
+        raise InvalidInputError(f"no run {run_id!r}; see flo runs list")
+    flow = load_bound_flow(Path(record["flow_path"]), record["bound"], registry)
+    if not flow.outputs:
+        return None
+    counts = journal.step_counts(run_id)
+    arguments = record["arguments"]
+    scope: dict[str, Any] = {"steps": {}, "account": {}}
+    if "event" in arguments:
+        scope["trigger"] = arguments["event"]
+    try:
+        files = FileOptions(**arguments.get("files", {}))
+        given = parse_assignments(arguments.get("inputs", []), Path("/"), files)
+        scope["inputs"] = resolve_inputs(flow.inputs, given)
+    except InvalidInputError:
+        scope["inputs"] = {}  # e.g. a file gone since: only an output that reads it fails
+    for step in flow.steps:
+        if step.id not in counts:
+            raise InvalidInputError(f"step {step.id} has not run: the run has no outputs yet")
+        if step.for_each is None:
+            item = journal.item(run_id, step.id, 0)
+            done = item is not None and item.state == "done"
+            scope["steps"][step.id] = {"outputs": item.outputs if done else None}
+        else:
+            length = sum(counts[step.id].values())
+            scope["steps"][step.id] = {"outputs": journal.outputs(run_id, step.id, length)}
+    try:
+        return refs.render(flow.outputs, scope)
+    except refs.RefError as exc:
+        raise InvalidInputError(f"the outputs cannot be rendered: {exc}") from None
