@@ -219,3 +219,71 @@ def test_runs_show_says_why_an_unfinished_run_has_no_outputs(monkeypatch):
     shown = json.loads(run_flo("runs", "show", run_id, "--json").out)
     assert shown["outputs"] is None and "step send has not run" in shown["no_outputs"]
     assert "outputs: none (step send has not run" in run_flo("runs", "show", run_id).out
+
+
+# CSV hints, and CSV files as spreadsheets save them.
+
+BULK = str(ROOT / "sample_flows" / "bulk_sms.yaml")
+
+
+def checked_csv(tmp_path, content: bytes, *extra: str):
+    path = tmp_path / "rows.csv"
+    path.write_bytes(content)
+    return run_flo("validate", BULK, "--input", f"recipients=@{path}", *extra)
+
+
+@pytest.mark.parametrize(
+    ("content", "named", "option"),
+    [
+        (b"phone|name\n+12065551212|Ada\n", "'|'", "--delimiter '|'"),
+        (b"phone;name\n+12065551212;Ada\n", "';'", "--delimiter ';'"),
+        (b"phone\tname\n+12065551212\tAda\n", "tab", "--delimiter tab"),
+    ],
+    ids=["pipe", "semicolon", "tab"],
+)
+def test_a_header_read_as_one_column_suggests_the_delimiter(tmp_path, content, named, option):
+    result = checked_csv(tmp_path, content, "--delimiter", ",")
+    assert result.code == 2
+    assert "rows.csv:1:1: no column 'phone': the header reads as one column" in result.err
+    assert f"the file is {named}-separated: pass {option}" in result.err
+    assert "did you mean" not in result.err and result.err.count("no column") == 1
+    assert checked_csv(tmp_path, content, "--delimiter", option.split()[1].strip("'")).code == 0
+
+
+def test_a_misspelt_column_is_named_where_it_is_with_the_name_it_needs(tmp_path):
+    result = checked_csv(tmp_path, b"phone,nme\n+12065551212,Ada\n")
+    assert result.code == 2
+    assert "rows.csv:1:2: no column 'name' (columns found: phone, nme)" in result.err
+    assert "if column 'nme' is meant to be name, rename it name" in result.err
+    assert "did you mean nme" not in result.err
+
+
+def test_a_short_row_is_not_said_to_leave_the_file_without_rows(tmp_path):
+    result = checked_csv(tmp_path, b"phone,name\n+12065551212\n")
+    assert result.code == 2
+    assert "rows.csv:2:1: this row has 1 cell, the header 2 (phone, name)" in result.err
+    assert "no rows" not in result.err
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\xef\xbb\xbfphone;name\r\n+12065551212;Ada\r\n",  # Excel, European locale, UTF-8
+        b'\xef\xbb\xbf"phone";"name"\r\n"+12065551212";"Ada"\r\n',
+        b"sep=;\r\nphone;name\r\n+12065551212;Ada\r\n",  # Excel's delimiter line
+        b"phone,name\r+12065551212,Ada\r",  # Excel for Mac's CSV: CR line ends
+    ],
+    ids=["bom-crlf-semicolon", "quoted", "sep-line", "cr"],
+)
+def test_csv_saved_from_excel_is_read(tmp_path, content):
+    result = checked_csv(tmp_path, content)
+    assert result.code == 0, result.err
+    assert "recipients: 1 row checked" in result.err
+
+
+def test_excel_in_its_windows_encoding_is_told_which_encoding_to_give(tmp_path):
+    content = b"phone;name\r\n+12065551212;Zo\xeb\r\n"
+    result = checked_csv(tmp_path, content)
+    assert result.code == 2 and "rows.csv:2:16: byte 0xEB is not UTF-8" in result.err
+    assert "--encoding cp1252" in result.err
+    assert checked_csv(tmp_path, content, "--encoding", "cp1252").code == 0

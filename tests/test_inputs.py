@@ -104,7 +104,8 @@ def test_the_list_of_problems_is_capped_and_says_how_many_more(sandbox, tmp_path
         ("phone,,name\n+12065550100,,A\n", "rows.csv:1:2: column 2 of the header has no name"),
         (
             "phone,Name\n+12065550100,Ada\n",
-            "rows.csv:1:1: no column 'name' (columns found: phone, Name) (did you mean Name?)",
+            "rows.csv:1:2: no column 'name' (columns found: phone, Name) "
+            "(if column 'Name' is meant to be name, rename it name)",
         ),
         ("phone,name\n+12065550100,A\x00da\n", "rows.csv:2:2: a NUL character is in this cell"),
         ('phone,name\n+12065550100,"Ada" L\n', "rows.csv:2:1: a cell in quotes has more text"),

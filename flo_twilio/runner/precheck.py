@@ -11,6 +11,7 @@ with where they are, and raised together.
 from __future__ import annotations
 
 import difflib
+import shlex
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -20,7 +21,7 @@ from flo_twilio.manifests import SchemaCheck
 from flo_twilio.runner import refs
 from flo_twilio.runner.flow import Flow, Step
 from flo_twilio.runner.inputs import value_problems
-from flo_twilio.runner.rowfiles import CsvFile, RowFile, Where
+from flo_twilio.runner.rowfiles import DELIMITERS, CsvFile, RowFile, Where
 
 MAX_SHOWN = 20
 # Where a problem of one call is, and what fed the field: (section, path) -> (where, from).
@@ -89,10 +90,16 @@ class PrePass:
         items = schema.get("items")
         if not isinstance(items, dict):
             items = {}
-        count = 0
+        count = refused = 0
         check = SchemaCheck(items)
+
+        def report(problem: Problem) -> None:  # a row that cannot be read is a row all the same
+            nonlocal refused
+            refused += 1
+            self.found(problem)
+
         try:
-            for where, row in source.located(self.found):
+            for where, row in source.located(report):
                 if count == 0 and not self.has_columns(source, items):
                     return None
                 count += 1
@@ -110,7 +117,7 @@ class PrePass:
             return None
         if count == 0 and not self.has_columns(source, items):
             return None
-        self.count(name, source, schema, count)
+        self.count(name, source, schema, count + refused)
         return count
 
     def has_columns(self, source: RowFile, items: Mapping[str, Any]) -> bool:
@@ -118,15 +125,28 @@ class PrePass:
         if not isinstance(source, CsvFile):
             return True
         missing = [c for c in items.get("required", []) if c not in source.header]
-        for column in missing:
-            close = difflib.get_close_matches(column, source.header, n=1)
+        found = ", ".join(source.header)
+        split = other_delimiter(source.header, missing)
+        if split:
+            named = "tab" if split[0] == "\t" else repr(split[0])
             self.found(
                 Problem(
-                    f"no column {column!r} (columns found: {', '.join(source.header)})",
+                    f"no column {missing[0]!r}: the header reads as one column {split[1]!r}",
                     str(Where(source.label, source.header_line)),
-                    f"did you mean {close[0]}?" if close else f"add a column named {column}",
+                    f"the file is {named}-separated: pass --delimiter "
+                    + ("tab" if split[0] == "\t" else shlex.quote(split[0])),
                 )
             )
+            return False
+        unused = [c for c in source.header if c not in (items.get("properties") or {})]
+        for column in missing:
+            close = difflib.get_close_matches(column, unused, n=1)
+            where = Where(source.label, source.header_line)
+            hint = f"add a column named {column}"
+            if close:
+                where = Where(source.label, source.header_line, source.header.index(close[0]) + 1)
+                hint = f"if column {close[0]!r} is meant to be {column}, rename it {column}"
+            self.found(Problem(f"no column {column!r} (columns found: {found})", str(where), hint))
         return not missing
 
     def count(self, name: str, source: RowFile, schema: Mapping[str, Any], count: int) -> None:
@@ -230,6 +250,17 @@ def checkable(step: Step, inputs: Iterable[str]) -> bool:
         or (ref.root == "inputs" and bool(ref.path) and ref.path[0] in available)
         for ref in references(step)
     )
+
+
+def other_delimiter(header: list[str], missing: list[str]) -> tuple[str, str] | None:
+    """The delimiter (and the header cell holding it) that would split a one-column header
+    into columns that are missing: a file separated by another delimiter than the one read."""
+    if len(header) != 1 or not missing:
+        return None
+    for delimiter in dict.fromkeys(DELIMITERS.values()):
+        if missing[0] in (part.strip() for part in header[0].split(delimiter)):
+            return delimiter, header[0]
+    return None
 
 
 def iterates(step: Step, name: str) -> bool:

@@ -235,14 +235,15 @@ class CsvFile(RowFile):
         if len(fields) == len(self.header):
             return None
         columns = ", ".join(self.header)
+        cells = f"{len(fields)} cell{'s' * (len(fields) != 1)}"
         if len(fields) > len(self.header):
             return Problem(
-                f"this row has {len(fields)} cells, the header {len(self.header)} ({columns})",
+                f"this row has {cells}, the header {len(self.header)} ({columns})",
                 str(Where(self.label, line, len(self.header) + 1)),
                 "a cell with the delimiter in it must be in double quotes",
             )
         return Problem(
-            f"this row has {len(fields)} cells, the header {len(self.header)} ({columns})",
+            f"this row has {cells}, the header {len(self.header)} ({columns})",
             str(Where(self.label, line, len(fields))),
             "add the missing cells (an empty cell is fine: a,,c)",
         )
