@@ -13,6 +13,7 @@ if _TYPE_CHECKING:
     from flo_twilio.errors import (
         AccountError,
         BadOutputsError,
+        CredentialsRefusedError,
         DuplicateCardError,
         FloError,
         InvalidInputError,
@@ -36,6 +37,7 @@ _HOMES = {
     "errors": (
         "AccountError",
         "BadOutputsError",
+        "CredentialsRefusedError",
         "DuplicateCardError",
         "FloError",
         "InvalidInputError",

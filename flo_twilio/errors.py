@@ -6,6 +6,7 @@ FloError
 ├── PluginError            a plugin could not be loaded or used
 │   └── DuplicateCardError two plugins register the same card name
 ├── AccountError           an account is missing, unreadable or unsafe to read
+│   └── CredentialsRefusedError  the provider refused its credentials
 ├── BadOutputsError        a card answered outputs that break its manifest (the call happened)
 ├── OutcomeUnknownError    a call that changes things may or may not have been processed
 ├── NotSentError           a call surely never reached the provider: it may be tried again
@@ -58,6 +59,8 @@ class ManifestError(InvalidInputError):
 class PluginError(FloError):
     """A plugin could not be loaded or breaks the hook contract."""
 
+    exit_code = 2  # the installation is wrong, as a flow or an account can be
+
 
 class DuplicateCardError(PluginError):
     """Two plugins register a card with the same name."""
@@ -65,6 +68,14 @@ class DuplicateCardError(PluginError):
 
 class AccountError(FloError):
     """An account is missing, its file is unsafe, or its credentials were refused."""
+
+    exit_code = 2  # configuration, as invalid input; a refusal by the provider is 1
+
+
+class CredentialsRefusedError(AccountError):
+    """The provider refused an account's credentials (a request made, and failed)."""
+
+    exit_code = 1
 
 
 class BadOutputsError(FloError):

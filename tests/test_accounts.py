@@ -80,7 +80,7 @@ def test_a_readable_file_is_refused_with_the_fix(sandbox_url, flo_home):
     path = flo_home / "accounts.json"
     path.chmod(0o644)
     result = flo("accounts", "list")
-    assert result.code == 1 and f"chmod 600 {path}" in result.err
+    assert result.code == 2 and f"chmod 600 {path}" in result.err
 
 
 def test_a_symlinked_file_is_refused(flo_home, tmp_path):
@@ -227,7 +227,7 @@ def test_environment_variables_work_without_any_file(flo_home):
 
 def test_unknown_account_says_how_to_add_it():
     result = flo("accounts", "verify", "nobody")
-    assert result.code == 1 and "flo accounts add nobody" in result.err
+    assert result.code == 2 and "flo accounts add nobody" in result.err
 
 
 class MemoryKeyring:

@@ -54,7 +54,7 @@ def test_an_unsafe_accounts_file_is_answered_in_json(flo_home):
     (flo_home / "accounts.json").write_text("{}")
     (flo_home / "accounts.json").chmod(0o644)
     result = run_flo("accounts", "list", "--json")
-    assert result.code == 1
+    assert result.code == 2
     assert "chmod 600" in json.loads(result.out)["error"]["message"]
 
 

@@ -176,5 +176,5 @@ def test_a_type_whose_fields_clash_with_the_commands_own_options_is_reported(mon
     clash = EntryPoint(name="clash", value="tests.test_connection_types:CLASH", group="flo")
     monkeypatch.setattr(plugins, "entry_points", lambda group: [clash])
     result = add(monkeypatch, "mine", "--type", "clash", "--no-verify")
-    assert result.code == 1 and "internal error" not in result.err
+    assert result.code == 2 and "internal error" not in result.err
     assert "'clash' has fields flo accounts add uses itself: default" in result.err

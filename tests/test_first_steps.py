@@ -25,7 +25,7 @@ from flo_twilio.sandbox import embedded as embedded_sandbox
 from flo_twilio.sandbox.faults import Faults
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
-from tests.helpers import ROOT, free_port, in_terminal
+from tests.helpers import ROOT, ServerThread, free_port, in_terminal
 from tests.inprocess import builtin_sandbox, run_flo
 
 SEND_SMS = str(ROOT / "sample_flows" / "send_sms.yaml")
@@ -287,3 +287,200 @@ def test_excel_in_its_windows_encoding_is_told_which_encoding_to_give(tmp_path):
     assert result.code == 2 and "rows.csv:2:16: byte 0xEB is not UTF-8" in result.err
     assert "--encoding cp1252" in result.err
     assert checked_csv(tmp_path, content, "--encoding", "cp1252").code == 0
+
+
+# Exit codes: one table for every command. 0 ok, 2 invalid input, usage or configuration,
+# 1 a run or a request failed, 130 interrupted.
+
+FLOW = "sample_flows/send_sms.yaml"
+
+
+def broken_plugin(monkeypatch):
+    from flo_twilio import plugins
+
+    real = plugins.load_registry
+
+    def load(pm=None):
+        registry = real(pm)
+        registry.failures.append("the plugin 'broken' (no_such_module) could not be loaded")
+        return registry
+
+    monkeypatch.setattr(plugins, "load_registry", load)
+
+
+def unsafe_accounts_file(_monkeypatch):
+    home = Path(os.environ["FLO_HOME"])
+    home.mkdir(exist_ok=True)
+    (home / "accounts.json").write_text("{}")
+    (home / "accounts.json").chmod(0o644)
+
+
+def a_done_run(monkeypatch) -> str:
+    builtin_sandbox(monkeypatch)
+    return run_id_of(run_flo("run", FLOW, *TO, "--json", cwd=ROOT))
+
+
+def dead_account(_monkeypatch):
+    add_account(f"http://127.0.0.1:{free_port()}")
+
+
+def busy_port(monkeypatch) -> str:
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    LISTENERS.append(listener)
+    return str(listener.getsockname()[1])
+
+
+def refusing_sandbox(_monkeypatch) -> str:
+    """A sandbox over loopback whose token is not the one flo accounts add is given."""
+    server = ServerThread(create_app(SandboxState(auth_token="another-token")))
+    LISTENERS.append(server)
+    return server.__enter__().url
+
+
+LISTENERS: list = []
+
+
+@pytest.fixture(autouse=True)
+def close_listeners():
+    yield
+    while LISTENERS:
+        listener = LISTENERS.pop()
+        listener.close() if hasattr(listener, "close") else listener.__exit__(None, None, None)
+
+
+EXIT_CODES = {
+    "validate": [
+        ((FLOW, *TO), None, 0),
+        ((FLOW, "--input", "to=12065551212"), None, 2),
+        (("sample_flows/nope.yaml",), None, 2),
+    ],
+    "run": [
+        ((FLOW, *TO), None, 0),
+        ((FLOW, "--input", "to=12065551212"), None, 2),
+        ((FLOW, *TO, "--account", "nope"), None, 2),
+        ((FLOW, *TO), unsafe_accounts_file, 2),
+        ((FLOW, *TO), dead_account, 1),
+    ],
+    "resume": [(("nope",), None, 2), (("{run}",), a_done_run, 0)],
+    "runs list": [((), None, 0)],
+    "runs show": [(("nope",), None, 2), (("{run}",), a_done_run, 0)],
+    "cards list": [((), None, 0), ((), broken_plugin, 2)],
+    "cards show": [(("twilio.send_sms",), None, 0), (("twilio.nope",), None, 2)],
+    "options": [
+        (("twilio.send_sms", "from"), None, 0),
+        (("twilio.send_sms", "from", "--account", "nope"), None, 2),
+        (("twilio.send_sms", "from"), dead_account, 1),
+    ],
+    "accounts add": [
+        (("w", "--account-sid", "AC1", "--auth-token", "-"), None, 2),
+        (("w", "--account-sid", SID, "--auth-token", "-", "--no-verify"), None, 0),
+        (
+            ("w", "--account-sid", SID, "--auth-token", "-", "--api-base-url", "{port}"),
+            refusing_sandbox,
+            1,
+        ),
+    ],
+    "accounts list": [((), None, 0), ((), unsafe_accounts_file, 2)],
+    "accounts verify": [(("nope",), None, 2), (("work",), dead_account, 1)],
+    "accounts remove": [(("nope",), None, 2), (("work",), dead_account, 0)],
+    "accounts default": [(("nope",), None, 2), (("work",), dead_account, 0)],
+    "sandbox": [(("--port", "{port}"), busy_port, 2)],
+    "serve": [
+        ((FLOW,), None, 2),
+        (("sample_flows/auto_reply.yaml", "--port", "{port}"), busy_port, 2),
+    ],
+}
+CASES = [
+    pytest.param(command, args, setup, code, id=f"{command}-{number}-exit-{code}")
+    for command, cases in EXIT_CODES.items()
+    for number, (args, setup, code) in enumerate(cases)
+]
+
+
+def commands_of(parser) -> set[str]:
+    """Every command of the flo command line, e.g. "runs show"."""
+    import argparse
+
+    found = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                inner = commands_of(sub)
+                found |= {f"{name} {c}" for c in inner} if inner else {name}
+    return found
+
+
+def test_every_command_is_held_to_the_exit_code_table():
+    from flo_twilio.cli.main import build_parser
+
+    assert commands_of(build_parser()) == set(EXIT_CODES)
+
+
+@pytest.mark.parametrize(("command", "args", "setup", "code"), CASES)
+def test_exit_codes(monkeypatch, command, args, setup, code):
+    monkeypatch.chdir(ROOT)
+    given = setup(monkeypatch) if setup else None
+    args = tuple(a.format(run=given, port=given) for a in args)
+    result = run_flo(*command.split(), *args, input=TOKEN + "\n")
+    assert result.code == code, result.err
+    as_json = run_flo(*command.split(), *args, "--json", input=TOKEN + "\n")
+    if code and "--json" not in as_json.err:  # the command has --json: its error, in JSON
+        answer = json.loads(as_json.out)
+        assert as_json.code == code and answer.get("exit_code", code) == code
+
+
+def every_parser(parser):
+    import argparse
+
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from every_parser(sub)
+
+
+@pytest.mark.parametrize("command", sorted(EXIT_CODES))
+def test_an_interrupted_command_exits_130(monkeypatch, command):
+    import importlib
+
+    cli_main = importlib.import_module("flo_twilio.cli.main")
+    real = cli_main.build_parser
+
+    def interrupted(_args):
+        raise KeyboardInterrupt
+
+    def parser():
+        built = real()
+        for each in every_parser(built):
+            if each.get_default("handler"):
+                each.set_defaults(handler=interrupted)
+        return built
+
+    monkeypatch.setattr(cli_main, "build_parser", parser)
+    args = [a.format(run="nope", port="4010") for a in EXIT_CODES[command][0][0]]
+    assert run_flo(*command.split(), *args).code == 130
+
+
+def test_cards_list_json_with_a_broken_plugin_prints_the_error(monkeypatch):
+    broken_plugin(monkeypatch)
+    result = run_flo("cards", "list", "--json")
+    answer = json.loads(result.out)
+    assert result.code == 2 and answer["exit_code"] == 2
+    assert "the plugin 'broken' (no_such_module) could not be loaded" in answer["error"]["message"]
+
+
+def test_validate_json_says_the_flow_is_valid_and_counts_its_rows():
+    result = run_flo(
+        "validate", BULK, "--input", "recipients=@sample_flows/recipients.csv", "--json", cwd=ROOT
+    )
+    assert result.code == 0, result.err
+    assert json.loads(result.out) == {
+        "flow": "bulk_sms",
+        "valid": True,
+        "steps": 1,
+        "rows": {"recipients": 5},
+    }

@@ -151,14 +151,14 @@ def test_an_mms_with_a_space_in_its_media_url_is_sent(tmp_path):
     assert ["MediaUrl", "https://demo.twilio.com/my%20owl.png"] in json.loads(result.out)["form"]
 
 
-def test_a_plugin_that_fails_to_load_is_reported_once_and_cards_list_exits_1(tmp_path):
+def test_a_plugin_that_fails_to_load_is_reported_once_and_cards_list_exits_2(tmp_path):
     """An installed package whose entry point names a module that is not there."""
     info = tmp_path / "broken_flo_plugin-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-flo-plugin\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text("[flo]\nbroken = no_such_module_for_flo_tests\n")
     result = flo("cards", "list", env={"PYTHONPATH": str(tmp_path)})
-    assert result.code == 1 and "twilio.send_sms" in result.out
+    assert result.code == 2 and "twilio.send_sms" in result.out
     assert result.err.count("no_such_module_for_flo_tests") == 2  # the target and the cause
     assert result.err.count("\n") == 1, result.err
     assert "the plugin 'broken' (no_such_module_for_flo_tests) could not be loaded: " in result.err

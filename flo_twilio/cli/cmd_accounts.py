@@ -14,7 +14,13 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from flo_twilio.cli.output import print_json
-from flo_twilio.errors import AccountError, InvalidInputError, PluginError, Problem, ProviderError
+from flo_twilio.errors import (
+    CredentialsRefusedError,
+    InvalidInputError,
+    PluginError,
+    Problem,
+    ProviderError,
+)
 
 if TYPE_CHECKING:
     from flo_twilio.accounts import Account
@@ -229,7 +235,7 @@ def accounts_add(args: argparse.Namespace) -> int:
 
 
 async def verify(account: Account) -> dict[str, Any]:
-    """Check the credentials with one API call; a refusal is an AccountError."""
+    """Check the credentials with one API call; a refusal is a CredentialsRefusedError."""
     from flo_twilio.plugins import load_registry
 
     connection = load_registry().connection(account.connection)
@@ -239,7 +245,7 @@ async def verify(account: Account) -> dict[str, Any]:
             return facts
     except ProviderError as exc:
         if exc.status == 401:
-            raise AccountError(
+            raise CredentialsRefusedError(
                 f"the credentials of {account.nickname!r} were refused: {exc}"
             ) from None
         raise

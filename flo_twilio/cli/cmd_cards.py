@@ -7,7 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from flo_twilio.cli.output import print_json
-from flo_twilio.errors import InvalidInputError
+from flo_twilio.errors import InvalidInputError, PluginError
 
 if TYPE_CHECKING:
     from flo_twilio.plugins import Registry
@@ -50,9 +50,12 @@ def registry() -> Registry:
 
 
 def cards_list(args: argparse.Namespace) -> int:
-    """The installed cards; exit 1 when a plugin failed to load (its cards are missing)."""
+    """The installed cards; exit 2 when a plugin failed to load (its cards are missing),
+    with --json as the error document."""
     reg = registry()
     cards = [reg.cards[name] for name in sorted(reg.cards)]
+    if args.json and reg.failures:
+        raise PluginError("; ".join(reg.failures))
     if args.json:
         print_json(
             [{**card.manifest.data, "plugin": reg.providers[f"card:{card.name}"]} for card in cards]
@@ -65,7 +68,7 @@ def cards_list(args: argparse.Namespace) -> int:
         width = max((len(card.name) for card in cards), default=0)
         for card in cards:
             print(f"{card.name:<{width}}  {card.manifest.data['title']}")
-    return 1 if reg.failures else 0
+    return 2 if reg.failures else 0
 
 
 def cards_show(args: argparse.Namespace) -> int:

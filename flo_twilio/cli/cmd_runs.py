@@ -32,6 +32,9 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
         help="check a flow (and any inputs given) exactly as flo run does before sending",
     )
     add_run_arguments(validate)
+    validate.add_argument(
+        "--json", action="store_true", help="print the flow's name, steps and rows as JSON"
+    )
     validate.set_defaults(handler=cmd_validate)
 
     run = commands.add_parser(
@@ -149,11 +152,15 @@ def checked(
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from flo_twilio.cli.output import print_json
     from flo_twilio.runner.triggered import given_event
 
-    plan, *_ = checked(args, runner(), partial=True)
+    plan, _, _, rows = checked(args, runner(), partial=True)
     given_event(plan.flow, args.event, required=False)
-    print(f"{args.flow}: valid ({len(plan.flow.steps)} steps)", file=sys.stderr)
+    steps = len(plan.flow.steps)
+    print(f"{args.flow}: valid ({steps} step{'s' * (steps != 1)})", file=sys.stderr)
+    if args.json:
+        print_json({"flow": plan.flow.name, "valid": True, "steps": steps, "rows": rows})
     return 0
 
 

@@ -168,7 +168,7 @@ def test_a_hand_edited_accounts_file_is_refused_on_load(canary, capsys, flo_home
         path.chmod(0o600)
         code, said = run_flo(capsys, "options", "twilio.send_sms", "from", "--account", "edited")
         assert canary.seen == [], (name, payload)
-        assert code == 1, (name, payload, said)
+        assert code == 2, (name, payload, said)
         assert str(path) in said and "flo accounts remove edited" in said
         with pytest.raises(AccountError):
             AccountStore().get("edited")
