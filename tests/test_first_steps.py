@@ -17,7 +17,7 @@ from flo_twilio.cards.twilio_connection import connect
 from flo_twilio.client import Credentials, TwilioClient
 from flo_twilio.client import core as client_core
 from flo_twilio.client.neterrors import refused_on_this_machine
-from flo_twilio.errors import UnreachableError
+from flo_twilio.errors import InvalidInputError, UnreachableError
 from flo_twilio.plugins import load_registry
 from flo_twilio.runner.flow import load_flow
 from flo_twilio.sandbox import SandboxState, create_app
@@ -484,3 +484,35 @@ def test_validate_json_says_the_flow_is_valid_and_counts_its_rows():
         "steps": 1,
         "rows": {"recipients": 5},
     }
+
+
+# The README's Python examples, as written and with nothing listening.
+
+
+def readme_python(section: str) -> str:
+    text = (ROOT / "README.md").read_text().split(f"## {section}", 1)[1]
+    return text.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.parametrize(
+    "section", ["Using the cards from your own host", "Run a flow from Python"]
+)
+def test_the_readme_examples_as_written_refuse_the_placeholder_sid_at_once(section, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(client_core.TwilioClient, "request", None)  # no request may be made
+    with pytest.raises(InvalidInputError, match="Account SID must be AC followed by 32"):
+        exec(compile(readme_python(section), "README", "exec"), {})
+
+
+def test_the_runner_example_with_nothing_listening_fails_at_once_saying_why(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    code = readme_python("Run a flow from Python").replace('"AC..."', f'"{SID}"')
+    code = code.replace("http://127.0.0.1:4010", f"http://127.0.0.1:{free_port()}")
+    began = time.monotonic()
+    exec(compile(code, "README", "exec"), {})
+    assert time.monotonic() - began < 10  # was 43 s
+    first, reasons = capsys.readouterr().out.split("\n", 1)
+    assert first.split()[1:] == ["failed", "0"]
+    assert "x POST" in reasons and "connection refused: nothing listens on that port" in reasons
+    assert (Path(os.environ["FLO_HOME"]) / "runs.db").exists()
+    assert not (ROOT / "runs.db").exists()

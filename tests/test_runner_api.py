@@ -158,19 +158,19 @@ def readme_example() -> str:
     return section.split("```python\n", 1)[1].split("```", 1)[0]
 
 
-def test_the_readme_example_runs_a_flow(tmp_path, capsys):
+def test_the_readme_example_runs_a_flow(flo_home, capsys):
     state = SandboxState(status_delay=0.01)
     code = (
         readme_example()
         .replace('"AC..."', f'"{SID}"')
         .replace('"auth_token": "..."', f'"auth_token": "{TOKEN}"')
-        .replace('Path("runs.db")', f"Path({str(tmp_path / 'runs.db')!r})")
     )
     with ServerThread(create_app(state)) as server, contextlib.chdir(ROOT):
         exec(compile(code.replace("http://127.0.0.1:4010", server.url), "README", "exec"), {})
     run_id, status, done = capsys.readouterr().out.split()
     assert (status, int(done)) == ("done", row_count()) and len(state.messages) == row_count()
-    assert Journal(tmp_path / "runs.db").run(run_id)["status"] == "done"
+    assert Journal(flo_home / "runs.db").run(run_id)["status"] == "done"
+    assert not (ROOT / "runs.db").exists()
 
 
 class Counted(httpx.AsyncBaseTransport):

@@ -99,7 +99,11 @@ FIELDS = (
 def connect(
     values: Mapping[str, str], transport: httpx.AsyncBaseTransport | None = None
 ) -> TwilioClient:
-    """A client for the account described by ``values`` (the fields above)."""
+    """A client for the account described by ``values`` (the fields above), checked first:
+    a placeholder such as ``AC...`` is refused at once, before any request."""
+    problems = check(values)
+    if problems:
+        raise InvalidInputError(problems)
     credentials = Credentials.of(
         values["account_sid"],
         auth_token=values.get("auth_token"),

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flo_twilio.accounts import Account
+from flo_twilio.accounts import Account, secure_home
 from flo_twilio.card import CardContext
 from flo_twilio.errors import FloError, InvalidInputError
 from flo_twilio.plugins import Registry
@@ -169,7 +169,7 @@ Connect = Callable[[Registry, Account, Any], AbstractAsyncContextManager[CardCon
 
 class Runner:
     """Plans, checks, starts, resumes and dry-runs flows of ``registry``'s cards, journalled
-    in ``journal``. ``settle`` is the settle window (default $FLO_SETTLE_SECONDS or 60 s);
+    in ``journal`` (default: $FLO_HOME/runs.db, the flo command's). ``settle`` is the settle window (default $FLO_SETTLE_SECONDS or 60 s);
     ``retry_pauses`` are the seconds before each new try of a call the API did not take (default
     $FLO_RETRY_PAUSES or 1, 5, 15); a running run beats every $FLO_HEARTBEAT_SECONDS (5),
     so that workers on other machines sharing the journal see it runs;
@@ -179,12 +179,13 @@ class Runner:
     def __init__(
         self,
         registry: Registry,
-        journal: Journal,
+        journal: Journal | None = None,
         *,
         settle: float | None = None,
         retry_pauses: Sequence[float] | None = None,
         connect: Connect = open_context,
     ) -> None:
+        journal = journal or Journal(secure_home() / "runs.db")
         self.registry, self.journal, self.connect = registry, journal, connect
         self.settle = settle_window(settle)
         self.retry_pauses = retry_schedule(retry_pauses)
