@@ -516,3 +516,21 @@ def test_the_runner_example_with_nothing_listening_fails_at_once_saying_why(caps
     assert "x POST" in reasons and "connection refused: nothing listens on that port" in reasons
     assert (Path(os.environ["FLO_HOME"]) / "runs.db").exists()
     assert not (ROOT / "runs.db").exists()
+
+
+# The env account honours TWILIO_API_BASE_URL, as the hosts' adapters do.
+
+
+def test_the_env_account_sends_to_twilio_api_base_url():
+    state = SandboxState(status_delay=0.01)
+    with ServerThread(create_app(state)) as server:
+        env = {"TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN}
+        result = run_flo("run", SEND_SMS, *TO, env={**env, "TWILIO_API_BASE_URL": server.url})
+    assert result.code == 0, result.err
+    assert "on account env" in result.err and len(state.messages) == 1
+
+
+def test_a_bad_twilio_api_base_url_is_refused_naming_the_variables():
+    env = {"TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN}
+    result = run_flo("run", SEND_SMS, *TO, env={**env, "TWILIO_API_BASE_URL": "http://evil.test"})
+    assert result.code == 2 and "TWILIO_* environment variables" in result.err

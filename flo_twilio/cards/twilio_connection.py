@@ -72,6 +72,7 @@ FIELDS = (
         "API base URL",
         "Another Twilio-compatible server, e.g. http://127.0.0.1:4010.",
         required=False,
+        env="TWILIO_API_BASE_URL",
     ),
     Field(
         "max_in_flight",
