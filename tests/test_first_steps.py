@@ -534,3 +534,43 @@ def test_a_bad_twilio_api_base_url_is_refused_naming_the_variables():
     env = {"TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN}
     result = run_flo("run", SEND_SMS, *TO, env={**env, "TWILIO_API_BASE_URL": "http://evil.test"})
     assert result.code == 2 and "TWILIO_* environment variables" in result.err
+
+
+# A media URL with a space is refused by flo validate, and by the sandbox with 21620.
+
+
+@pytest.mark.parametrize(
+    "url", ["https://demo.twilio.com/my owl.png", 'https://x.com/a"b.png', "https://x.com/a{b}.png"]
+)
+def test_a_media_url_a_url_cannot_hold_is_refused_before_sending(tmp_path, url):
+    flow = tmp_path / "mms.yaml"
+    text = (ROOT / "sample_flows/send_mms.yaml").read_text()
+    flow.write_text(text.replace("https://demo.twilio.com/owl.png", url))
+    assert url.split("/")[-1] not in text
+    result = run_flo("validate", str(flow))
+    assert result.code == 2, result.err
+    assert "mediaUrls" in result.err and "write a space as %20" in result.err
+    assert f"{flow}:" in result.err  # located
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://x.com/a b.png",
+        'https://x.com/a"b.png',
+        "https://x.com/a<b>.png",
+        "https://x.com/%zz",
+    ],
+)
+async def test_the_sandbox_answers_21620_for_a_media_url_twilio_would_refuse(url):
+    state = SandboxState()
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(create_app(state)), base_url="http://s", auth=(SID, TOKEN)
+    ) as client:
+        form = {"To": "+12065551212", "From": "+15005550006", "MediaUrl": url}
+        answer = await client.post(f"/2010-04-01/Accounts/{SID}/Messages.json", data=form)
+        good = {**form, "MediaUrl": "https://x.com/a%20b.png"}
+        accepted = await client.post(f"/2010-04-01/Accounts/{SID}/Messages.json", data=good)
+    assert (answer.status_code, answer.json()["code"]) == (400, 21620)
+    assert accepted.status_code == 201 and len(state.messages) == 1

@@ -133,10 +133,17 @@ def create_message(
     return message
 
 
+NOT_IN_URLS = frozenset('"<>\\^`{|}')
+BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
 def is_http_url(url: str) -> bool:
     """Whether Twilio would take ``url`` as a media or callback URL: http(s), a host, a
-    valid port, no spaces or control characters."""
-    if any(c.isspace() or not c.isprintable() for c in url):
+    valid port, no spaces, control characters or other characters a URL cannot hold (RFC
+    3986), and each % followed by two hex digits."""
+    if any(c.isspace() or not c.isprintable() or c in NOT_IN_URLS for c in url):
+        return False
+    if BAD_ESCAPE.search(url):
         return False
     try:
         parts = urlsplit(url)
