@@ -574,3 +574,39 @@ async def test_the_sandbox_answers_21620_for_a_media_url_twilio_would_refuse(url
         accepted = await client.post(f"/2010-04-01/Accounts/{SID}/Messages.json", data=good)
     assert (answer.status_code, answer.json()["code"]) == (400, 21620)
     assert accepted.status_code == 201 and len(state.messages) == 1
+
+
+# The sandbox filters IncomingPhoneNumbers.json by PhoneNumber and FriendlyName, as Twilio.
+
+
+def test_the_filters_are_those_of_twilios_spec():
+    from tests.twilio_spec import spec
+
+    operation = spec()["paths"]["/2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json"]
+    names = {p["name"] for p in operation["get"]["parameters"] if p["in"] == "query"}
+    assert {"PhoneNumber", "FriendlyName"} <= names
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("query", "found"),
+    [
+        ({"PhoneNumber": "+15558675310"}, ["+15558675310"]),
+        ({"PhoneNumber": "867"}, ["+15558675310"]),  # a part of the number
+        ({"PhoneNumber": "+1501712266*"}, ["+15017122661"]),  # * is any digit
+        ({"PhoneNumber": "+19999999999"}, []),
+        ({"FriendlyName": "Sandbox number 2"}, ["+15017122661"]),
+        ({"FriendlyName": "Sandbox number"}, []),  # the whole name
+        ({}, ["+15005550006", "+15017122661", "+15558675310"]),
+    ],
+)
+async def test_the_sandbox_lists_only_the_numbers_asked_for(query, found):
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(create_app(SandboxState())),
+        base_url="http://s",
+        auth=(SID, TOKEN),
+    ) as client:
+        answer = await client.get(
+            f"/2010-04-01/Accounts/{SID}/IncomingPhoneNumbers.json", params=query
+        )
+    assert [n["phone_number"] for n in answer.json()["incoming_phone_numbers"]] == found

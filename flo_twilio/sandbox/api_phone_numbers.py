@@ -1,9 +1,11 @@
-"""The account's phone numbers: list them (``IncomingPhoneNumbers.json``), fetch one and
+"""The account's phone numbers: list them (``IncomingPhoneNumbers.json``, filtered by
+``PhoneNumber`` or ``FriendlyName``), fetch one and
 change where its incoming messages go (``IncomingPhoneNumbers/{sid}.json``: ``SmsUrl``,
 ``SmsMethod``, ``StatusCallback``)."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -31,8 +33,26 @@ def routes(sandbox: Sandbox) -> list[Route]:
 
 
 async def list_numbers(sandbox: Sandbox, request: Request, account: Account) -> Response:
-    numbers = [number_json(account.sid, n) for n in sandbox.state.numbers[account.sid]]
+    """The account's numbers, filtered as Twilio filters them: ``PhoneNumber`` (a part of the
+    number, ``*`` for any digit) and ``FriendlyName`` (the whole name)."""
+    query = request.query_params
+    wanted = number_pattern(query.get("PhoneNumber"))
+    name = query.get("FriendlyName")
+    numbers = [
+        number_json(account.sid, n)
+        for n in sandbox.state.numbers[account.sid]
+        if (wanted is None or wanted.search(n.phone_number))
+        and (name is None or n.friendly_name == name)
+    ]
     return paged(request, numbers, "incoming_phone_numbers")
+
+
+def number_pattern(given: str | None) -> re.Pattern[str] | None:
+    """A ``PhoneNumber`` filter as a pattern: found anywhere in the number, ``*`` any digit
+    (a leading + that the query decoded as a space is dropped: the digits still match)."""
+    if given is None:
+        return None
+    return re.compile(re.escape(given.strip()).replace(r"\*", "[0-9]"))
 
 
 async def fetch_number(sandbox: Sandbox, request: Request, account: Account) -> Response:
