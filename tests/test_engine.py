@@ -173,7 +173,7 @@ async def test_not_found_waits_the_settle_window_says_so_then_sends_once_more(si
     _engine, error, states, waits = await run(single, journal, "r3")
     assert error is None and Send.calls == ["a"] and Send.looked == ["a", "a"]
     assert time.monotonic() - started >= SETTLE * 0.9  # it waited before looking again
-    assert any("waiting up to" in w and "1 items whose outcome is unknown" in w for w in waits)
+    assert any("waiting up to" in w and "1 item whose outcome is unknown" in w for w in waits)
     item = rows(journal, "r3")[0]
     assert item.state == "done" and item.started > 0 and states == ["done"]
 

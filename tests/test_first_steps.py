@@ -610,3 +610,56 @@ async def test_the_sandbox_lists_only_the_numbers_asked_for(query, found):
             f"/2010-04-01/Accounts/{SID}/IncomingPhoneNumbers.json", params=query
         )
     assert [n["phone_number"] for n in answer.json()["incoming_phone_numbers"]] == found
+
+
+# Small things: the SID checked as typed, plurals, --delimiter's help, the built-in sandbox's URL.
+
+
+@pytest.mark.slow
+def test_accounts_add_checks_the_sid_as_soon_as_it_is_typed(flo_home):
+    code, out = in_terminal(
+        "accounts", "add", "work", "--no-verify",
+        replies=(("Account SID: ", "AC..."), ("Account SID: ", SID), ("Auth Token: ", TOKEN)),
+    )  # fmt: skip
+    assert code == 0, out
+    complaint = out.index("the Account SID must be AC followed by 32 hexadecimal characters")
+    assert complaint < out.index("Auth Token: ")
+    assert out.count("Account SID: ") == 2
+
+
+def test_counts_of_one_read_in_the_singular(monkeypatch, tmp_path):
+    builtin_sandbox(monkeypatch)
+    dry = run_flo("run", SEND_SMS, *TO, "--dry-run")
+    assert "dry run: 1 request, nothing sent; 0 items invalid" in dry.err
+    assert "built-in sandbox: it answers inside this process" in dry.err
+    valid = run_flo("validate", SEND_SMS)
+    assert "valid (1 step)" in valid.err
+    rows = tmp_path / "one.csv"
+    rows.write_text("phone,name\n+12065551212,Ada\n")
+    assert (
+        "recipients: 1 row checked"
+        in run_flo("validate", BULK, "--input", f"recipients=@{rows}").err
+    )
+
+
+def test_the_delimiter_help_lists_its_choices_readably():
+    from contextlib import redirect_stdout
+
+    from flo_twilio.cli.main import build_parser
+
+    shown = io.StringIO()
+    with redirect_stdout(shown), pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--help"])
+    assert "{,,;" not in shown.getvalue()
+    assert "CSV delimiter: , ; tab or |" in " ".join(shown.getvalue().split())
+
+
+def test_waiting_and_summary_lines_count_in_the_singular():
+    from flo_twilio.runner.wording import counted
+
+    assert [counted(n, "item") for n in (0, 1, 2, 1000)] == [
+        "0 items",
+        "1 item",
+        "2 items",
+        "1,000 items",
+    ]

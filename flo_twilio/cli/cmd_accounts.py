@@ -167,8 +167,24 @@ def given_values(kind: ConnectionType[Any], args: argparse.Namespace) -> dict[st
         raise InvalidInputError([how_to_give(kind, f) for f in missing])
     for f in missing:
         if f.needed(values):  # a field asked for before may have made it unnecessary
-            values[f.name] = (getpass.getpass if f.secret else input)(f"{f.label}: ").strip()
+            values[f.name] = ask(kind, f)
     return values
+
+
+PROMPT_TRIES = 3
+
+
+def ask(kind: ConnectionType[Any], f: Field) -> str:
+    """The field typed at the terminal, checked as soon as it is entered: what is wrong is
+    said and the field asked for again (``PROMPT_TRIES`` times in all)."""
+    for _ in range(PROMPT_TRIES):
+        value = (getpass.getpass if f.secret else input)(f"{f.label}: ").strip()
+        problems = kind.check({f.name: value})
+        if not problems:
+            return value
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+    raise InvalidInputError(problems)
 
 
 def how_to_give(kind: ConnectionType[Any], f: Field) -> Problem:

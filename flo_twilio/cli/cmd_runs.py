@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flo_twilio.errors import AccountError, InvalidInputError, Problem
+from flo_twilio.runner.wording import counted
 
 if TYPE_CHECKING:
     from flo_twilio.accounts import Account
@@ -108,7 +109,9 @@ def add_run_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--delimiter",
         choices=[",", ";", "tab", "|"],
-        help="CSV delimiter (default: sniffed from the header line among , ; and tab)",
+        metavar="DELIMITER",
+        help="CSV delimiter: , ; tab or | (default: sniffed from the header line among , ; "
+        "and tab)",
     )
 
 
@@ -147,7 +150,7 @@ def checked(
     account = with_retries(account, getattr(args, "retries", None))
     rows = asyncio.run(flo.check(plan, account, transport))
     for name, count in rows.items():
-        print(f"{name}: {count:,} row{'s' * (count != 1)} checked", file=sys.stderr)
+        print(f"{name}: {counted(count, 'row')} checked", file=sys.stderr)
     return plan, account, transport, rows
 
 
@@ -158,7 +161,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     plan, _, _, rows = checked(args, runner(), partial=True)
     given_event(plan.flow, args.event, required=False)
     steps = len(plan.flow.steps)
-    print(f"{args.flow}: valid ({steps} step{'s' * (steps != 1)})", file=sys.stderr)
+    print(f"{args.flow}: valid ({counted(steps, 'step')})", file=sys.stderr)
     if args.json:
         print_json({"flow": plan.flow.name, "valid": True, "steps": steps, "rows": rows})
     return 0
@@ -271,7 +274,7 @@ def summarize(outcome: Outcome) -> None:
         print(outcome.stopped, file=sys.stderr)
     if status == "incomplete":
         print(
-            f"the outcome of {tally.unknown} items is still unknown: flo resume {run_id} "
+            f"the outcome of {counted(tally.unknown, 'item')} is still unknown: flo resume {run_id} "
             f"looks them up again (see flo runs show {run_id})",
             file=sys.stderr,
         )
@@ -303,8 +306,15 @@ def dry_run(flo: Runner, plan: Plan, account: Account, transport: Any) -> int:
     """Render and check every call, print each request as a JSON line; send nothing."""
     import asyncio
 
+    from flo_twilio.cli.account_choice import BUILTIN_STORE
     from flo_twilio.redaction import safe_json
 
+    if account.secret_store == BUILTIN_STORE:
+        print(
+            "dry run on the built-in sandbox: it answers inside this process, so its URLs "
+            "(http://127.0.0.1 with no port) reach nothing; flo sandbox serves one you can reach",
+            file=sys.stderr,
+        )
     previews = 0
 
     def show(request: dict[str, Any]) -> None:
@@ -314,7 +324,9 @@ def dry_run(flo: Runner, plan: Plan, account: Account, transport: Any) -> int:
 
     tally = asyncio.run(flo.dry_run(plan, account, transport, on_preview=show))
     print(
-        f"dry run: {previews} requests, nothing sent; {tally.failed} items invalid", file=sys.stderr
+        f"dry run: {counted(previews, 'request')}, nothing sent; "
+        f"{counted(tally.failed, 'item')} invalid",
+        file=sys.stderr,
     )
     for reason, count in tally.reasons.items():
         print(f"  {count} x {reason}", file=sys.stderr)
@@ -361,8 +373,8 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
     except InvalidInputError as exc:
         outputs, no_outputs = None, str(exc)
     if args.json:
-        shown = {**record, "outputs": outputs, "failures": flo.problems(args.run_id)}
-        write_json(shown | ({"no_outputs": no_outputs} if no_outputs else {}), sys.stdout.write)
+        answer = {**record, "outputs": outputs, "failures": flo.problems(args.run_id)}
+        write_json(answer | ({"no_outputs": no_outputs} if no_outputs else {}), sys.stdout.write)
         print()
         return 0
     print(

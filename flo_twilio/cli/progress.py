@@ -33,14 +33,13 @@ def totals(flow: Flow, inputs: dict[str, Any], rows: dict[str, int]) -> dict[str
         whole = step.for_each.whole if isinstance(step.for_each, refs.Template) else None
         if whole is None:
             continue
+        count: int | None = None
         if whole.root == "inputs" and len(whole.path) == 1:
-            name = whole.path[0]
+            name = str(whole.path[0])
             given = inputs.get(name)
-            count = rows.get(name, len(given) if isinstance(given, list) else None)
+            count = rows[name] if name in rows else len(given) if isinstance(given, list) else None
         elif whole.root == "steps" and len(whole.path) == 2 and whole.path[1] == "outputs":
             count = known.get(str(whole.path[0]))
-        else:
-            count = None
         if count is not None:
             known[step.id] = count
     return known

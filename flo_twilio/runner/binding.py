@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from flo_twilio.errors import Problem
+from flo_twilio.runner.wording import counted
 from flo_twilio.runner.yamlmarks import load
 
 BOUND_TOP_KEYS = ("inputs", "account")
@@ -88,7 +89,7 @@ def _flow_changes(was: Any, now: Any, where: str) -> list[Problem]:
     found = [f"its {key} changed" for key in BOUND_TOP_KEYS if was.get(key) != now.get(key)]
     steps_was, steps_now = _steps(was), _steps(now)
     if len(steps_was) != len(steps_now):
-        found.append(f"it had {len(steps_was)} steps and now has {len(steps_now)}")
+        found.append(f"it had {counted(len(steps_was), 'step')} and now has {len(steps_now)}")
     for number, (old, new) in enumerate(zip(steps_was, steps_now, strict=False), start=1):
         name = f"step {number} ({old.get('id')})"
         if old.get("id") != new.get("id"):

@@ -39,6 +39,7 @@ from flo_twilio.errors import (
 from flo_twilio.runner import refs
 from flo_twilio.runner.flow import Flow, Step
 from flo_twilio.runner.journal import Item, Journal
+from flo_twilio.runner.wording import counted
 
 DEFAULT_SETTLE = 60.0  # seconds; longer than the client's request deadline (30 s)
 SETTLE_VARIABLE = "FLO_SETTLE_SECONDS"
@@ -717,14 +718,14 @@ class Engine:
             if looks and seconds > 0:
                 self.on_wait(
                     step,
-                    f"waiting up to {seconds:.1f}s to look up again {len(looks)} items whose "
+                    f"waiting up to {seconds:.1f}s to look up again {counted(len(looks), 'item')} whose "
                     f"outcome is unknown (by then {self.provider} has either made them or never "
                     "got them); those not found are sent again",
                 )
             if len(later) > len(looks):
                 self.on_wait(
                     step,
-                    f"sending again {len(later) - len(looks)} items {self.provider} did not take",
+                    f"sending again {counted(len(later) - len(looks), 'item')} {self.provider} did not take",
                 )
             await asyncio.sleep(15)
 

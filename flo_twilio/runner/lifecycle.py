@@ -149,8 +149,8 @@ def outputs_of(journal: Journal, run_id: str, registry: Registry) -> Any:
             raise InvalidInputError(f"step {step.id} has not run: the run has no outputs yet")
         if step.for_each is None:
             item = journal.item(run_id, step.id, 0)
-            done = item is not None and item.state == "done"
-            scope["steps"][step.id] = {"outputs": item.outputs if done else None}
+            done = item.outputs if item is not None and item.state == "done" else None
+            scope["steps"][step.id] = {"outputs": done}
         else:
             length = sum(counts[step.id].values())
             scope["steps"][step.id] = {"outputs": journal.outputs(run_id, step.id, length)}

@@ -22,6 +22,7 @@ from flo_twilio.runner import refs
 from flo_twilio.runner.flow import Flow, Step
 from flo_twilio.runner.inputs import value_problems
 from flo_twilio.runner.rowfiles import DELIMITERS, CsvFile, RowFile, Where
+from flo_twilio.runner.wording import counted
 
 MAX_SHOWN = 20
 # Where a problem of one call is, and what fed the field: (section, path) -> (where, from).
@@ -162,13 +163,15 @@ class PrePass:
         elif count < schema.get("minItems", 0):
             self.found(
                 Problem(
-                    f"the file has {count} rows; {name} needs at least {schema['minItems']}", where
+                    f"the file has {counted(count, 'row')}; {name} needs at least {schema['minItems']}",
+                    where,
                 )
             )
         elif count > schema.get("maxItems", count):
             self.found(
                 Problem(
-                    f"the file has {count} rows; {name} takes at most {schema['maxItems']}", where
+                    f"the file has {counted(count, 'row')}; {name} takes at most {schema['maxItems']}",
+                    where,
                 )
             )
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any, ClassVar
 
 from flo_twilio.errors import InvalidInputError, Problem
+from flo_twilio.runner.wording import counted
 from flo_twilio.runner.yamlmarks import MAX_DEPTH, not_unicode
 
 MAX_CELL = csv.field_size_limit()  # characters in one CSV cell (128 KiB)
@@ -235,7 +236,7 @@ class CsvFile(RowFile):
         if len(fields) == len(self.header):
             return None
         columns = ", ".join(self.header)
-        cells = f"{len(fields)} cell{'s' * (len(fields) != 1)}"
+        cells = counted(len(fields), "cell")
         if len(fields) > len(self.header):
             return Problem(
                 f"this row has {cells}, the header {len(self.header)} ({columns})",
