@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from flo_twilio import InvalidInputError
-from flo_twilio.errors import ProviderError
+from flo_twilio.errors import FloError, KeyTaken, ProviderError, RunInUseError
 from flo_twilio.hosts import HostSendError, Sender, account_from
 from flo_twilio.hosts.portal import portal
 from flo_twilio.sandbox import Faults, SandboxState, create_app
@@ -23,6 +23,8 @@ from flo_twilio.sandbox.app import Sandbox
 from flo_twilio.sandbox.embedded import DateHeader
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
+from flo_twilio.runner import journal as journal_module
+from flo_twilio.runner import process
 from tests.helpers import ServerThread
 
 SMS = {"from": "+15005550006"}
@@ -169,6 +171,30 @@ def test_two_attempts_at_once_in_one_process_do_not_both_send(sender, sandbox, f
     assert isinstance(first, dict) and isinstance(second, HostSendError)
     assert second.retryable and "running in this process" in str(second)
     assert len(sandbox.messages) == 1
+
+
+@pytest.mark.parametrize("wording", ["as written", "reworded"])
+def test_work_another_live_process_runs_is_retryable_whatever_the_message_says(
+    sender, sandbox, monkeypatch, wording
+):
+    """Retryability follows the error's type, not its text: rewording the journal's message
+    keeps a run that another process holds retryable (and a KeyTaken is a FloError)."""
+    sender.send_once_sync("held", CARD, SMS, recipients(1)[0])
+    run_id = sender.runner.run_with_key("held")
+    owner = f"{process.identity().split(':')[0]}:999999:12345:worker-7"
+    sender.runner.journal.db.execute(
+        "UPDATE runs SET status = 'running', owner = ?, updated = ? WHERE id = ?",
+        (owner, time.time(), run_id),
+    )
+    if wording == "reworded":
+        monkeypatch.setattr(
+            journal_module, "RunInUseError", lambda run, _: RunInUseError(run, "busy elsewhere")
+        )
+    with pytest.raises(HostSendError) as held:
+        sender.send_once_sync("held", CARD, SMS, recipients(1)[0])
+    assert held.value.retryable and held.value.run_id == run_id
+    assert len(sandbox.messages) == 1
+    assert issubclass(KeyTaken, FloError) and KeyTaken(run_id).run_id == run_id
 
 
 def test_one_sender_and_one_client_per_account_in_a_process(tmp_path, sandbox):

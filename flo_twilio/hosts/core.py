@@ -26,13 +26,13 @@ from typing import Any
 
 from flo_twilio.accounts import Account, connection_types, flo_home
 from flo_twilio.card import CardContext
-from flo_twilio.errors import FloError, InvalidInputError, Problem
+from flo_twilio.errors import FloError, InvalidInputError, KeyTaken, Problem, RunInUseError
 from flo_twilio.hosts.portal import portal
 from flo_twilio.hosts.work import checked_items, work_files
 from flo_twilio.plugins import Registry, load_registry
 from flo_twilio.runner.api import Outcome, Run, Runner
 from flo_twilio.runner.card_context import open_context
-from flo_twilio.runner.journal import Journal, KeyTaken
+from flo_twilio.runner.journal import Journal
 
 
 class HostSendError(FloError):
@@ -279,9 +279,10 @@ class Sender:
             )
         try:
             return await self.runner.resume(run_id, self.account, self.transport)
+        except RunInUseError as exc:  # another attempt still runs it: a retry may take it
+            raise HostSendError(str(exc), retryable=True, run_id=run_id) from None
         except InvalidInputError as exc:
-            live = "is running in process" in str(exc)  # another attempt still runs it
-            raise HostSendError(str(exc), retryable=live, run_id=run_id) from None
+            raise HostSendError(str(exc), retryable=False, run_id=run_id) from None
 
     def _result(self, outcome: Outcome, count: int) -> BulkResult:
         tally = outcome.tally
