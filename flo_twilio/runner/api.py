@@ -26,7 +26,7 @@ from flo_twilio.card import CardContext
 from flo_twilio.errors import FloError, InvalidInputError
 from flo_twilio.plugins import Registry
 from flo_twilio.runner import lifecycle, process
-from flo_twilio.runner.card_context import account_id, open_context
+from flo_twilio.runner.card_context import account_id, account_location, open_context
 from flo_twilio.runner.engine import (
     Engine,
     Halted,
@@ -240,6 +240,7 @@ class Runner:
             origin or {},
             plan.event,
             key,
+            account_location(self.registry, account),
         )
         return Run(self, run_id, plan.flow, plan.inputs, account, transport, event=plan.event)
 
@@ -252,10 +253,16 @@ class Runner:
         resend_unknown: bool = False,
     ) -> Run:
         """Take ``run_id`` over on ``account`` (the one its record names): refused, before
-        anything is sent, when its flow, input files or account changed, its inputs fail
+        anything is sent, when its flow, input files or account (its id, or where its
+        records live) changed, its inputs fail
         the checks, or a live process still runs it."""
         reopened = lifecycle.reopen(
-            self.journal, run_id, self.registry, account, account_id(self.registry, account)
+            self.journal,
+            run_id,
+            self.registry,
+            account,
+            account_id(self.registry, account),
+            account_location(self.registry, account),
         )
         plan = Plan(reopened.flow, reopened.inputs, event=reopened.event)
         await self.check(plan, account, transport)

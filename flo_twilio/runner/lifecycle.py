@@ -43,9 +43,11 @@ def start(
     origin: Mapping[str, Any],
     event: dict[str, Any] | None = None,
     key: str | None = None,
+    location: dict[str, str] | None = None,
 ) -> str:
     """Record a new run of ``flow`` (just loaded) bound to the flow's text, the content of its
-    input files (read as ``files`` says) and the account's id; its id. ``origin`` is what
+    input files (read as ``files`` says), the account's id and ``location`` (where its
+    records live); its id. ``origin`` is what
     the host keeps to find the account again on resume (how it chose it); a flow with a
     trigger keeps the ``event`` it runs for; a ``key`` is the run's alone (``KeyTaken``)."""
     text = binding.flow_file_text(flow.path)
@@ -57,7 +59,7 @@ def start(
     arguments = {**origin, "inputs": inputs, "files": files.arguments()}
     if event is not None:
         arguments["event"] = event
-    bound = binding.bind(text, inputs, account_id)
+    bound = binding.bind(text, inputs, account_id, location or {})
     return journal.start_run(
         flow.name, str(flow.path.resolve()), account.nickname, arguments, bound, key
     )
@@ -75,7 +77,12 @@ class Reopened:
 
 
 def reopen(
-    journal: Journal, run_id: str, registry: Registry, account: Account, account_id: str
+    journal: Journal,
+    run_id: str,
+    registry: Registry,
+    account: Account,
+    account_id: str,
+    location: dict[str, str] | None = None,
 ) -> Reopened:
     """``run_id`` ready to resume on ``account`` (the host found it from the run's record),
     once nothing it is bound to has changed; refused, saying what changed and what to do,
@@ -88,7 +95,12 @@ def reopen(
     flow = load_bound_flow(flow_path, bound, registry)
     if bound:
         problems = binding.changes(
-            bound, str(flow_path), flow.document.data, account.nickname, account_id
+            bound,
+            str(flow_path),
+            flow.document.data,
+            account.nickname,
+            account_id,
+            location or {},
         )
         if problems:
             raise InvalidInputError(
