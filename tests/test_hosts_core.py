@@ -5,6 +5,7 @@ own loop)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import threading
 import time
@@ -348,3 +349,40 @@ def test_an_interrupted_wait_cancels_the_work():
     finally:
         signal.signal(signal.SIGALRM, previous)
     assert cancelled.wait(2)
+
+
+VERIFY = {"serviceSid": "VA00000000000000000000000000000001"}
+
+
+def test_a_secret_input_is_kept_nowhere_and_a_retry_gives_it_again(sender, sandbox, tmp_path):
+    """send_once on check_verification: the code never reaches the state folder (work file,
+    flow, journal); a retry after a crash passes it again and finishes the work."""
+    to = "+12065551212"
+    sender.send_once_sync("start", "twilio.start_verification", VERIFY, {"to": to, "channel": "sms"})
+    code = sandbox.verify.code_for(SID, to).code
+    checked = sender.send_once_sync(
+        "check", "twilio.check_verification", VERIFY, {"to": to, "code": code}
+    )
+    assert checked["valid"] is True
+    kept = b"".join(p.read_bytes() for p in (tmp_path / "state").rglob("*.json"))
+    kept += b"".join(p.read_bytes() for p in (tmp_path / "state").rglob("*.yaml"))
+    db = sender.runner.journal.db
+    kept += json.dumps(db.execute("SELECT arguments, bound FROM runs").fetchall()).encode()
+    kept += json.dumps(db.execute("SELECT key, inputs, outputs FROM items").fetchall()).encode()
+    assert code.encode() not in kept and b"***" in kept
+    run_id = sender.runner.run_with_key("check")
+    db.execute("DELETE FROM items WHERE run_id = ?", (run_id,))  # killed before its call
+    db.execute("UPDATE runs SET status = 'failed' WHERE id = ?", (run_id,))
+    sender.send_once_sync("start-2", "twilio.start_verification", VERIFY, {"to": to, "channel": "sms"})
+    code = sandbox.verify.code_for(SID, to).code
+    again = sender.send_once_sync(
+        "check", "twilio.check_verification", VERIFY, {"to": to, "code": code}
+    )
+    assert again["valid"] is True and sender.runner.run_with_key("check") == run_id
+
+
+def test_secret_inputs_go_one_item_at_a_time(sender, sandbox):
+    items = [{"to": "+12065551212", "code": "123456"}, {"to": "+12065551213", "code": "654321"}]
+    with pytest.raises(InvalidInputError, match="code is a secret input") as refused:
+        sender.send_bulk_sync("bulk-check", "twilio.check_verification", VERIFY, items)
+    assert "123456" not in str(refused.value) and "use send_once" in str(refused.value)

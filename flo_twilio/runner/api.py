@@ -54,6 +54,12 @@ class Plan:
     files: FileOptions = field(default_factory=FileOptions)
     event: dict[str, Any] | None = None
 
+    @property
+    def secret_arguments(self) -> list[str]:
+        """The arguments that give secret inputs: the run keeps them nowhere, so a resume
+        (``Runner.resume(secret_inputs=...)``) is given them again."""
+        return lifecycle.secret_arguments(self.flow, self.arguments)
+
 
 @dataclass
 class Outcome:
@@ -251,8 +257,10 @@ class Runner:
         transport: Any = None,
         *,
         resend_unknown: bool = False,
+        secret_inputs: Sequence[str] = (),
     ) -> Run:
-        """Take ``run_id`` over on ``account`` (the one its record names): refused, before
+        """Take ``run_id`` over on ``account`` (the one its record names), given its secret
+        inputs again (``NAME=VALUE``: they are kept nowhere): refused, before
         anything is sent, when its flow, input files or account (its id, or where its
         records live) changed, its inputs fail
         the checks, or a live process still runs it."""
@@ -263,6 +271,7 @@ class Runner:
             account,
             account_id(self.registry, account),
             account_location(self.registry, account),
+            list(secret_inputs),
         )
         plan = Plan(reopened.flow, reopened.inputs, event=reopened.event)
         await self.check(plan, account, transport)
