@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import sqlite3
 
+from flo_twilio.redaction import MASK
+from flo_twilio.runner.engine import item_key
 from tests.helpers import ROOT
 from tests.inprocess import builtin_sandbox, run_flo
 
@@ -52,7 +54,13 @@ def test_a_checked_code_is_not_in_the_journal_s_items(monkeypatch, tmp_path):
     assert json.loads(result.out)["outputs"] == {"valid": True}
     with sqlite3.connect(tmp_path / "runs.db") as db:
         items = json.dumps(db.execute("SELECT * FROM items").fetchall())
+        [(key,)] = db.execute("SELECT key FROM items WHERE step_id = 'check'").fetchall()
     assert "***" in items and verification.code not in items
+    # The item's key is made from the masked inputs: a hash of the code (a few digits) would
+    # give it away to anyone who tries every code.
+    options = {"serviceSid": "VA00000000000000000000000000000001"}
+    assert key == item_key(options, {"to": "+12065551212", "code": MASK})
+    assert key != item_key(options, {"to": "+12065551212", "code": verification.code})
 
 
 def started_verification(monkeypatch, tmp_path):
