@@ -341,6 +341,26 @@ def test_after_a_crash_attach_still_puts_back_the_url_it_replaced(sandbox, tmp_p
     assert sms_url(sandbox)[1] == foreign
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("replace", [False, True])
+def test_killed_then_started_at_another_url_attach_puts_back_the_original(
+    sandbox, tmp_path, replace
+):
+    """The number points at the killed server's own (dead) URL: not someone else's, and not
+    what to put back; the URL it replaced first is."""
+    foreign = "https://example.com/their-app"
+    set_sms_url(sandbox, foreign)
+    crashed = Serving(tmp_path, AUTO_REPLY, "--attach", "--replace")
+    crashed.wait_for("attached")
+    crashed.stop(signal.SIGKILL)
+    assert sms_url(sandbox)[1] == crashed.url()
+    moved = Serving(tmp_path, AUTO_REPLY, "--attach", *(["--replace"] if replace else []))
+    moved.wait_for("attached")
+    assert moved.port != crashed.port and sms_url(sandbox)[1] == moved.url()
+    assert moved.stop() == 0, moved.said
+    assert sms_url(sandbox)[1] == foreign
+
+
 def test_a_refused_public_url_does_not_show_its_password():
     from flo_twilio import InvalidInputError
     from flo_twilio.cli.cmd_serve import public_base

@@ -109,12 +109,11 @@ class EventStore:
             (route, json.dumps(cursor)),
         )
 
-    def attachment(self, route: str, url: str) -> dict[str, Any] | None:
-        """What ``--attach`` replaced for ``route`` at ``url`` and has not put back yet."""
-        row = self.db.execute(
-            "SELECT data FROM attachments WHERE route = ? AND url = ?", (route, url)
-        ).fetchone()
-        return dict(json.loads(row[0])) if row else None
+    def attachments(self, route: str) -> dict[str, dict[str, Any]]:
+        """What ``--attach`` replaced for ``route`` and has not put back yet, by the URL it
+        attached (more than one only when a server was killed, then started elsewhere)."""
+        rows = self.db.execute("SELECT url, data FROM attachments WHERE route = ?", (route,))
+        return {url: dict(json.loads(data)) for url, data in rows}
 
     def save_attachment(self, route: str, url: str, data: dict[str, Any]) -> None:
         self.db.execute(

@@ -205,20 +205,29 @@ class Server:
 
     async def attach(self, replace: bool) -> list[tuple[Served, dict[str, Any]]]:
         """Point the provider at each flow's URL; what each replaced (kept in the store
-        until put back). A conflict stops it all, putting back what was done."""
+        until put back). A URL this server attached before and never put back (killed,
+        then started at another URL) is its own: what it replaced then is what goes back.
+        A conflict stops it all, putting back what was done."""
         assert self.ctx is not None
         attached: list[tuple[Served, dict[str, Any]]] = []
         try:
             for served in self.served:
-                found = await served.trigger.attach(self.ctx, served.options, served.url, replace)
+                earlier = self.store.attachments(served.route)
+                found = await served.trigger.attach(
+                    self.ctx, served.options, served.url, replace, ours=set(earlier)
+                )
                 if found is None:
                     self.say(
                         f"{served.flow.name}: {served.trigger.name} has nothing to attach; "
                         f"give the provider {served.url} yourself (e.g. as a send's statusCallback)"
                     )
                     continue
-                self.store.save_attachment(served.route, served.url, found)
-                attached.append((served, self.store.attachment(served.route, served.url) or found))
+                kept = next(iter(earlier.values()), found)  # the setting before any of ours
+                self.store.save_attachment(served.route, served.url, kept)
+                for url in earlier:
+                    if url != served.url:
+                        self.store.forget_attachment(served.route, url)
+                attached.append((served, self.store.attachments(served.route)[served.url]))
                 self.say(f"{served.flow.name}: attached {served.url}")
         except BaseException:
             await self.detach(attached)
