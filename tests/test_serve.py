@@ -18,6 +18,7 @@ import pytest
 from flo_twilio.accounts import Account, AccountStore
 from flo_twilio.client.signature import signature
 from flo_twilio.runner.events import EventStore
+from flo_twilio.serve.routes import route_key
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
 from tests.helpers import ROOT, flo, free_port, sandbox_process
@@ -223,6 +224,37 @@ def test_killed_after_acknowledging_and_started_again_it_replies_exactly_once(sa
     again.stop()
 
 
+@pytest.mark.slow
+def test_events_accepted_then_killed_are_run_after_a_release_moves_the_flow(sandbox, tmp_path):
+    """Deployed as ``current -> releases/v1``, killed after answering 200 (Twilio will not
+    deliver again), started again from ``current -> releases/v2``: the event is the flow's,
+    wherever its file now resolves, and is answered once."""
+    for release in ("v1", "v2"):
+        (tmp_path / "releases" / release).mkdir(parents=True)
+        (tmp_path / "releases" / release / "auto_reply.yaml").write_text(
+            Path(AUTO_REPLY).read_text()
+        )
+    current = tmp_path / "current"
+    current.symlink_to(tmp_path / "releases/v1")
+    flow, port = str(current / "auto_reply.yaml"), free_port()
+    serve = Serving(tmp_path, flow, "--settle", "4", port=port)
+    serve.wait_serving()
+    set_sms_url(sandbox, serve.url())
+    sandbox.post("/_sandbox/faults", json={"latency": 1.5}).raise_for_status()
+    assert text(sandbox, "still there?")["webhook"]["deliveries"] == [200]
+    serve.wait_for("event accepted")
+    serve.stop(signal.SIGKILL)
+    sandbox.post("/_sandbox/faults", json={"latency": 0}).raise_for_status()
+    current.unlink()
+    current.symlink_to(tmp_path / "releases/v2")
+    again = Serving(tmp_path, flow, "--settle", "4", port=port)
+    again.wait_for("finishing 1 events accepted before")
+    (run,) = wait_runs(1)
+    assert run["status"] == "done"
+    assert replies(sandbox) == ["Thanks! You wrote: still there?"]
+    again.stop()
+
+
 def test_attach_refuses_a_foreign_sms_url_and_puts_the_old_one_back_on_exit(sandbox, tmp_path):
     foreign = "https://example.com/their-app"
     set_sms_url(sandbox, foreign)
@@ -253,8 +285,9 @@ def test_polling_finds_each_inbound_message_once(sandbox, tmp_path, flo_home):
     text(sandbox, "before flo serve started")  # not an event of this flo serve
     serve = Serving(tmp_path, AUTO_REPLY, "--poll", "0.1")
     store = EventStore(flo_home / "events.db")
+    route = route_key("auto_reply", "twilio.incoming_message", {"to": NUMBER})
     deadline = time.monotonic() + 20
-    while store.cursor(str(Path(AUTO_REPLY).resolve())) is None:
+    while store.cursor(route) is None:
         assert time.monotonic() < deadline, serve.said
         time.sleep(0.05)
     text(sandbox, "one")

@@ -30,6 +30,7 @@ from flo_twilio.errors import FloError
 from flo_twilio.runner.api import Plan, Runner
 from flo_twilio.runner.events import EventStore, Pending
 from flo_twilio.runner.flow import Flow
+from flo_twilio.serve.routes import adopt_old_routes
 from flo_twilio.trigger import Event, Rejected, Trigger, Webhook
 
 MAX_WEBHOOK = 64 * 1024  # bytes; Twilio's webhooks are a few KB
@@ -39,7 +40,7 @@ WORKERS = 4  # runs at once
 @dataclass
 class Served:
     """A flow being served: its trigger, where its webhooks come (``path`` here, ``url``
-    as the provider sees it) and ``route``, its key in the event store."""
+    as the provider sees it) and ``route``, its key in the event store (``routes``)."""
 
     flow: Flow
     trigger: Trigger
@@ -192,6 +193,9 @@ class Server:
         """Workers running the queued events while the block lasts; stopped after it (a run
         cut short is resumed by the next start)."""
         self.ctx = ctx
+        for served in self.served:
+            if adopt_old_routes(self.store, served.flow):
+                self.say(f"{served.flow.name}: took over the events kept under its file's path")
         self.queue_pending()
         workers = [asyncio.create_task(self.work()) for _ in range(WORKERS)]
         try:
