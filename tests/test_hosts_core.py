@@ -19,13 +19,13 @@ from flo_twilio import InvalidInputError
 from flo_twilio.errors import FloError, KeyTaken, ProviderError, RunInUseError
 from flo_twilio.hosts import HostSendError, Sender, account_from
 from flo_twilio.hosts.portal import portal
+from flo_twilio.runner import journal as journal_module
+from flo_twilio.runner import process
 from flo_twilio.sandbox import Faults, SandboxState, create_app
 from flo_twilio.sandbox.app import Sandbox
 from flo_twilio.sandbox.embedded import DateHeader
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
-from flo_twilio.runner import journal as journal_module
-from flo_twilio.runner import process
 from tests.helpers import ServerThread
 
 SMS = {"from": "+15005550006"}
@@ -358,7 +358,9 @@ def test_a_secret_input_is_kept_nowhere_and_a_retry_gives_it_again(sender, sandb
     """send_once on check_verification: the code never reaches the state folder (work file,
     flow, journal); a retry after a crash passes it again and finishes the work."""
     to = "+12065551212"
-    sender.send_once_sync("start", "twilio.start_verification", VERIFY, {"to": to, "channel": "sms"})
+    sender.send_once_sync(
+        "start", "twilio.start_verification", VERIFY, {"to": to, "channel": "sms"}
+    )
     code = sandbox.verify.code_for(SID, to).code
     checked = sender.send_once_sync(
         "check", "twilio.check_verification", VERIFY, {"to": to, "code": code}
@@ -373,7 +375,9 @@ def test_a_secret_input_is_kept_nowhere_and_a_retry_gives_it_again(sender, sandb
     run_id = sender.runner.run_with_key("check")
     db.execute("DELETE FROM items WHERE run_id = ?", (run_id,))  # killed before its call
     db.execute("UPDATE runs SET status = 'failed' WHERE id = ?", (run_id,))
-    sender.send_once_sync("start-2", "twilio.start_verification", VERIFY, {"to": to, "channel": "sms"})
+    sender.send_once_sync(
+        "start-2", "twilio.start_verification", VERIFY, {"to": to, "channel": "sms"}
+    )
     code = sandbox.verify.code_for(SID, to).code
     again = sender.send_once_sync(
         "check", "twilio.check_verification", VERIFY, {"to": to, "code": code}

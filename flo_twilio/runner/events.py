@@ -102,6 +102,8 @@ class EventStore:
     def move_route(self, old: str, new: str) -> None:
         """Keep under ``new`` what was kept under ``old`` (a route's key changed), in one
         transaction; what ``new`` has already is kept."""
+        if old == new:
+            return
         self.db.execute("BEGIN IMMEDIATE")
         try:
             for table in ("events", "event_keys", "cursors", "attachments"):
