@@ -53,6 +53,10 @@ def _nothing_to_show(values: Mapping[str, str]) -> dict[str, str]:
     return {}
 
 
+def _nowhere_in_particular(values: Mapping[str, str]) -> dict[str, str]:
+    return {}
+
+
 @dataclass(frozen=True)
 class ConnectionType(Generic[ClientT]):
     """A kind of account.
@@ -73,7 +77,11 @@ class ConnectionType(Generic[ClientT]):
     - ``account_id``: the field that names the account at its provider (a result is
       claimed per account, a run is bound to it);
     - ``account_facts``: what a flow reads as ``${{ account.NAME }}``, NAME to field
-      (besides ``nickname``), never a secret.
+      (besides ``nickname``), never a secret;
+    - ``location``: where the account's records live, by what a person calls each part
+      (for Twilio, the API host its region and edge lead to), never a secret. A run is
+      bound to it as to ``account_id``: a resume looks its calls up there, and would find
+      nothing anywhere else.
     """
 
     name: str
@@ -87,6 +95,7 @@ class ConnectionType(Generic[ClientT]):
     webhook_secret: str = ""
     account_id: str = ""
     account_facts: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    location: Callable[[Mapping[str, str]], dict[str, str]] = _nowhere_in_particular
 
     @property
     def secret_fields(self) -> tuple[str, ...]:

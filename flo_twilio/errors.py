@@ -2,7 +2,9 @@
 
 FloError
 ├── InvalidInputError      bad flow, options or inputs; nothing was sent (exit code 2)
-│   └── ManifestError      a card manifest breaks the manifest meta-schema
+│   ├── ManifestError      a card manifest breaks the manifest meta-schema
+│   └── RunInUseError      another live process runs that run: wait, it may end soon
+├── KeyTaken               a run was started with that key already (``run_id``)
 ├── PluginError            a plugin could not be loaded or used
 │   └── DuplicateCardError two plugins register the same card name
 ├── AccountError           an account is missing, unreadable or unsafe to read
@@ -54,6 +56,23 @@ class InvalidInputError(FloError):
 
 class ManifestError(InvalidInputError):
     """A card manifest does not follow the manifest meta-schema."""
+
+
+class RunInUseError(InvalidInputError):
+    """Another live process runs the run (two processes resuming one run could both send an
+    item): nothing was done; once that process ends, the run can be taken over."""
+
+    def __init__(self, run_id: str, message: str) -> None:
+        self.run_id = run_id
+        super().__init__(message)
+
+
+class KeyTaken(FloError):
+    """A run was started with that key already: ``run_id`` (a host's retry resumes it)."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        super().__init__(f"run {run_id} was started with that key")
 
 
 class PluginError(FloError):

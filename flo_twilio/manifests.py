@@ -175,6 +175,10 @@ class Manifest:
     def required(self, section: str) -> list[str]:
         return list(self.data[section].get("required", []))
 
+    def write_only(self, section: str) -> frozenset[str]:
+        """The ``writeOnly`` fields of a section: secrets the card sends, never kept."""
+        return self._write_only[section]
+
     def masked(self, section: str, values: Any) -> Any:
         """``values`` with every ``writeOnly`` field (a secret the card sends, such as a
         verification code) replaced by ``***``: what may be stored or shown of them."""

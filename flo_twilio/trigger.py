@@ -12,7 +12,7 @@ provider: what it answers the provider is the trigger's ``answer``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -64,11 +64,18 @@ class Trigger(Card):
         raise NotImplementedError
 
     async def attach(
-        self, ctx: CardContext, options: Mapping[str, Any], url: str, replace: bool
+        self,
+        ctx: CardContext,
+        options: Mapping[str, Any],
+        url: str,
+        replace: bool,
+        ours: Collection[str] = (),
     ) -> dict[str, Any] | None:
         """Point the provider at ``url``; what ``detach`` needs to put back the setting found
         (None: nothing to attach). Raise ``AttachConflict`` when the setting points
-        elsewhere, unless ``replace``."""
+        elsewhere, unless ``replace``; the URLs in ``ours`` (where this host attached before
+        and never put back: a server killed, then started at another URL) are not
+        elsewhere."""
         return None
 
     async def detach(

@@ -468,3 +468,25 @@ def test_redaction_masks_real_secrets_but_not_short_strings():
     register_secret("tiny")
     register_secret("a-long-enough-secret-value")
     assert redact("tiny a-long-enough-secret-value") == "tiny ***"
+
+
+@pytest.mark.parametrize("method", ["DELETE", "POST", "PUT", "PATCH"])
+@pytest.mark.parametrize("answer", [httpx.Response(500), httpx.ReadError("reset")])
+async def test_only_reads_are_asked_again_after_a_lost_answer(method, answer):
+    """A DELETE whose answer was lost may have deleted: asked again it would find nothing
+    (404) and look failed. Its outcome is unknown, for the caller to look up."""
+    recorder = Recorder(answer, twilio_error(404, 20404))
+    async with make(recorder) as client:
+        with pytest.raises(OutcomeUnknownError, match="may have been processed"):
+            await client.request(method, "/x")
+    assert len(recorder.requests) == 1
+
+
+async def test_a_delete_that_never_connected_is_retried_and_not_sent_when_it_gives_up():
+    recorder = Recorder(httpx.ConnectError("refused"), httpx.Response(204))
+    async with make(recorder) as client:
+        assert (await client.request("DELETE", "/x")).status_code == 204
+    recorder = Recorder(httpx.ConnectError("refused"))
+    async with make(recorder) as client:
+        with pytest.raises(TwilioTransportError, match="no answer after 4 tries"):
+            await client.request("DELETE", "/x")

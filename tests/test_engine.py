@@ -362,3 +362,34 @@ async def test_a_halt_while_waiting_stops_at_once_and_loses_nothing(single, jour
     with pytest.raises(engine_module.Halted):
         await asyncio.wait_for(task, 2)
     assert Send.calls == [] and rows(journal, "r17")[0].state == "unknown"
+
+
+async def test_a_result_another_item_claimed_is_never_taken_even_if_a_look_up_finds_it(
+    single, journal
+):
+    """The journal's exclusive claim: a look-up that finds a result already claimed by an
+    item of another run (a card that ignores ``exclude``, or a race) does not take it; the
+    item is looked up again and, still not found after the settle window, sent once."""
+    assert journal.finish(
+        "r0", "s", 0, "done", outputs={"sid": "S-taken"}, claim=("AC1", "S-taken")
+    )
+    journal.intent("r9", "s", 0, item_key({}, {"to": "a"}), {"to": "a"})  # died mid-call
+    Send.lookups["a"] = [{"sid": "S-taken"}]
+    _, error, _, _ = await run(single, journal, "r9")
+    assert error is None and Send.calls == ["a"]
+    assert rows(journal, "r9")[0].outputs["sid"] != "S-taken"
+    assert rows(journal, "r0")[0].outputs == {"sid": "S-taken"}
+    owner = journal.db.execute("SELECT run_id FROM claims WHERE sid = 'S-taken'").fetchall()
+    assert owner == [("r0",)]
+
+
+def test_an_exclusive_claim_of_a_taken_result_writes_nothing(journal):
+    assert journal.finish("r0", "s", 0, "done", outputs={"sid": "S1"}, claim=("AC1", "S1"))
+    taken = journal.finish(
+        "r1", "s", 0, "done", outputs={"sid": "S1"}, claim=("AC1", "S1"), exclusive=True
+    )
+    assert taken is False and journal.item("r1", "s", 0) is None
+    again = journal.finish(  # the item that holds the claim may record it again
+        "r0", "s", 0, "done", outputs={"sid": "S1"}, claim=("AC1", "S1"), exclusive=True
+    )
+    assert again is True

@@ -5,6 +5,7 @@ own loop)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import threading
 import time
@@ -15,9 +16,11 @@ import httpx
 import pytest
 
 from flo_twilio import InvalidInputError
-from flo_twilio.errors import ProviderError
+from flo_twilio.errors import FloError, KeyTaken, ProviderError, RunInUseError
 from flo_twilio.hosts import HostSendError, Sender, account_from
 from flo_twilio.hosts.portal import portal
+from flo_twilio.runner import journal as journal_module
+from flo_twilio.runner import process
 from flo_twilio.sandbox import Faults, SandboxState, create_app
 from flo_twilio.sandbox.app import Sandbox
 from flo_twilio.sandbox.embedded import DateHeader
@@ -171,6 +174,30 @@ def test_two_attempts_at_once_in_one_process_do_not_both_send(sender, sandbox, f
     assert len(sandbox.messages) == 1
 
 
+@pytest.mark.parametrize("wording", ["as written", "reworded"])
+def test_work_another_live_process_runs_is_retryable_whatever_the_message_says(
+    sender, sandbox, monkeypatch, wording
+):
+    """Retryability follows the error's type, not its text: rewording the journal's message
+    keeps a run that another process holds retryable (and a KeyTaken is a FloError)."""
+    sender.send_once_sync("held", CARD, SMS, recipients(1)[0])
+    run_id = sender.runner.run_with_key("held")
+    owner = f"{process.identity().split(':')[0]}:999999:12345:worker-7"
+    sender.runner.journal.db.execute(
+        "UPDATE runs SET status = 'running', owner = ?, updated = ? WHERE id = ?",
+        (owner, time.time(), run_id),
+    )
+    if wording == "reworded":
+        monkeypatch.setattr(
+            journal_module, "RunInUseError", lambda run, _: RunInUseError(run, "busy elsewhere")
+        )
+    with pytest.raises(HostSendError) as held:
+        sender.send_once_sync("held", CARD, SMS, recipients(1)[0])
+    assert held.value.retryable and held.value.run_id == run_id
+    assert len(sandbox.messages) == 1
+    assert issubclass(KeyTaken, FloError) and KeyTaken(run_id).run_id == run_id
+
+
 def test_one_sender_and_one_client_per_account_in_a_process(tmp_path, sandbox):
     fields = {"account_sid": SID, "auth_token": TOKEN, "api_base_url": "http://127.0.0.1"}
     one = Sender.shared(account_from("a", fields), tmp_path, settle=1)
@@ -322,3 +349,44 @@ def test_an_interrupted_wait_cancels_the_work():
     finally:
         signal.signal(signal.SIGALRM, previous)
     assert cancelled.wait(2)
+
+
+VERIFY = {"serviceSid": "VA00000000000000000000000000000001"}
+
+
+def test_a_secret_input_is_kept_nowhere_and_a_retry_gives_it_again(sender, sandbox, tmp_path):
+    """send_once on check_verification: the code never reaches the state folder (work file,
+    flow, journal); a retry after a crash passes it again and finishes the work."""
+    to = "+12065551212"
+    sender.send_once_sync(
+        "start", "twilio.start_verification", VERIFY, {"to": to, "channel": "sms"}
+    )
+    code = sandbox.verify.code_for(SID, to).code
+    checked = sender.send_once_sync(
+        "check", "twilio.check_verification", VERIFY, {"to": to, "code": code}
+    )
+    assert checked["valid"] is True
+    kept = b"".join(p.read_bytes() for p in (tmp_path / "state").rglob("*.json"))
+    kept += b"".join(p.read_bytes() for p in (tmp_path / "state").rglob("*.yaml"))
+    db = sender.runner.journal.db
+    kept += json.dumps(db.execute("SELECT arguments, bound FROM runs").fetchall()).encode()
+    kept += json.dumps(db.execute("SELECT key, inputs, outputs FROM items").fetchall()).encode()
+    assert code.encode() not in kept and b"***" in kept
+    run_id = sender.runner.run_with_key("check")
+    db.execute("DELETE FROM items WHERE run_id = ?", (run_id,))  # killed before its call
+    db.execute("UPDATE runs SET status = 'failed' WHERE id = ?", (run_id,))
+    sender.send_once_sync(
+        "start-2", "twilio.start_verification", VERIFY, {"to": to, "channel": "sms"}
+    )
+    code = sandbox.verify.code_for(SID, to).code
+    again = sender.send_once_sync(
+        "check", "twilio.check_verification", VERIFY, {"to": to, "code": code}
+    )
+    assert again["valid"] is True and sender.runner.run_with_key("check") == run_id
+
+
+def test_secret_inputs_go_one_item_at_a_time(sender, sandbox):
+    items = [{"to": "+12065551212", "code": "123456"}, {"to": "+12065551213", "code": "654321"}]
+    with pytest.raises(InvalidInputError, match="code is a secret input") as refused:
+        sender.send_bulk_sync("bulk-check", "twilio.check_verification", VERIFY, items)
+    assert "123456" not in str(refused.value) and "use send_once" in str(refused.value)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from flo_twilio.accounts import Account, AccountStore
+from flo_twilio.accounts import flo_home as home_folder
 from flo_twilio.sandbox import Faults, SandboxState, create_app
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
@@ -387,6 +388,37 @@ def test_an_account_re_pointed_at_another_sid_is_refused(live, half_done):
     assert result.code == 2, result.err
     assert f"account 'live' is now {other_sid}; the run started on {SID}" in result.err
     assert len(live.state.messages) == 29
+
+
+@pytest.mark.parametrize("moved", ["api_base_url", "region"])
+def test_an_account_re_pointed_at_another_host_or_region_is_refused(live, half_done, moved):
+    """Same Account SID, another place: its messages are not there, so looking up what was
+    in flight would find nothing and send it again. Refused, saying why and what to do."""
+    run_id, _, _ = half_done
+    elsewhere = SandboxState(status_delay=0.2)
+    with ServerThread(create_app(elsewhere)) as other:
+        values = {"account_sid": SID, "api_base_url": other.url}
+        if moved == "region":  # the same host with a region: another host at Twilio
+            values = {"account_sid": SID, "region": "ie1", "edge": "dublin"}
+        AccountStore().save(Account("live", "twilio", values, secrets={"auth_token": TOKEN}))
+        result = flo("resume", run_id)
+    assert result.code == 2, result.err
+    assert "cannot be resumed without risking sending twice" in result.err
+    assert f"the run started at {live.url}, where its messages are" in result.err
+    assert f"point 'live' back at {live.url}" in result.err
+    assert len(live.state.messages) == 29 and not elsewhere.messages
+
+
+def test_a_run_recorded_before_runs_were_bound_to_their_host_still_resumes(live, half_done):
+    run_id, _, _ = half_done
+    with sqlite3.connect(home_folder() / "runs.db") as db:
+        (text,) = db.execute("SELECT bound FROM runs WHERE id = ?", (run_id,)).fetchone()
+        bound = json.loads(text)
+        assert bound.pop("location") == {"API host": live.url}
+        db.execute("UPDATE runs SET bound = ? WHERE id = ?", (json.dumps(bound), run_id))
+    result = flo("resume", run_id)
+    assert result.code == 0, result.err
+    assert set(per_recipient(live.state).values()) == {1} and len(live.state.messages) == 30
 
 
 def test_edits_that_cannot_send_twice_are_allowed(live, half_done):

@@ -231,3 +231,38 @@ def test_the_retry_pauses_default_to_1_5_and_15_seconds(tmp_path, monkeypatch):
     assert Runner(load_registry(), Journal(tmp_path / "runs.db")).retry_pauses == (1, 5, 15)
     with pytest.raises(InvalidInputError, match="0 seconds or more"):
         Runner(load_registry(), Journal(tmp_path / "runs.db"), retry_pauses=(1, -1))
+
+
+class AnswerLost(httpx.AsyncBaseTransport):
+    """The sandbox, except that the first answer to a ``method`` request is lost after the
+    sandbox acted on it (the connection drops while the answer is on its way)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, method: str) -> None:
+        self.inner, self.method, self.lost = inner, method, 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.method == self.method and not self.lost:
+            self.lost += 1
+            await response.aread()
+            raise httpx.ReadError("connection reset while reading the answer")
+        return response
+
+
+async def test_a_delete_whose_answer_was_lost_is_looked_up_and_ends_done(
+    runner, sandbox, transport, tmp_path
+):
+    sid = await one_send(transport, {"to": "+12065550100", "body": "to be deleted"})
+    flow = tmp_path / "delete.yaml"
+    flow.write_text(
+        "flo: 1\nname: delete\ninputs:\n  sid: {type: string}\n"
+        "steps:\n  - id: delete\n    card: twilio.delete_message\n"
+        "    inputs: {sid: '${{ inputs.sid }}'}\n"
+    )
+    lossy = AnswerLost(transport, "DELETE")
+    plan = runner.plan(flow, [f"sid={sid}"])
+    outcome = await runner.start(plan, account(), lossy).execute()
+    assert lossy.lost == 1 and sid not in sandbox.messages
+    item = runner.journal.item(outcome.run_id, "delete", 0)
+    assert (outcome.status, item.state) == ("done", "done"), item.error
+    assert item.outputs == {"sid": sid, "deleted": True}

@@ -20,6 +20,7 @@ from flo_twilio.client.signature import signature
 from flo_twilio.runner.events import EventStore
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
+from flo_twilio.serve.routes import route_key
 from tests.helpers import ROOT, flo, free_port, sandbox_process
 from tests.inprocess import recorded_runs
 
@@ -201,11 +202,26 @@ def test_behind_a_proxy_the_signature_is_checked_against_the_public_url(sandbox,
 
 
 @pytest.mark.slow
-def test_killed_after_acknowledging_and_started_again_it_replies_exactly_once(sandbox, tmp_path):
+@pytest.mark.parametrize("release", [False, True], ids=["same file", "a release moved it"])
+def test_killed_after_acknowledging_and_started_again_it_replies_exactly_once(
+    sandbox, tmp_path, release
+):
+    """Killed after answering 200 (Twilio will not deliver again), started again: the event
+    is answered once. Also when deployed as ``current -> releases/v1`` and started again
+    from ``current -> releases/v2``: the event is the flow's, wherever its file resolves."""
+    flow, current = AUTO_REPLY, tmp_path / "current"
+    if release:
+        for version in ("v1", "v2"):
+            (tmp_path / "releases" / version).mkdir(parents=True)
+            (tmp_path / "releases" / version / "auto_reply.yaml").write_text(
+                Path(AUTO_REPLY).read_text()
+            )
+        current.symlink_to(tmp_path / "releases/v1")
+        flow = str(current / "auto_reply.yaml")
     port = free_port()
     # The settle window must outlast the sandbox's 1.5 s hold of the reply, as it must outlast
     # a real request's deadline: shorter, a resume that looks too early sends again.
-    serve = Serving(tmp_path, AUTO_REPLY, "--settle", "4", port=port)
+    serve = Serving(tmp_path, flow, "--settle", "4", port=port)
     serve.wait_serving()
     set_sms_url(sandbox, serve.url())
     sandbox.post("/_sandbox/faults", json={"latency": 1.5}).raise_for_status()
@@ -215,7 +231,10 @@ def test_killed_after_acknowledging_and_started_again_it_replies_exactly_once(sa
     serve.stop(signal.SIGKILL)
     assert not [r for r in recorded_runs() if r["status"] == "done"]
     sandbox.post("/_sandbox/faults", json={"latency": 0}).raise_for_status()
-    again = Serving(tmp_path, AUTO_REPLY, "--settle", "4", port=port)
+    if release:
+        current.unlink()
+        current.symlink_to(tmp_path / "releases/v2")
+    again = Serving(tmp_path, flow, "--settle", "4", port=port)
     again.wait_for("finishing 1 events accepted before")
     (run,) = wait_runs(1)
     assert run["status"] == "done"
@@ -253,8 +272,9 @@ def test_polling_finds_each_inbound_message_once(sandbox, tmp_path, flo_home):
     text(sandbox, "before flo serve started")  # not an event of this flo serve
     serve = Serving(tmp_path, AUTO_REPLY, "--poll", "0.1")
     store = EventStore(flo_home / "events.db")
+    route = route_key("auto_reply", "twilio.incoming_message", {"to": NUMBER})
     deadline = time.monotonic() + 20
-    while store.cursor(str(Path(AUTO_REPLY).resolve())) is None:
+    while store.cursor(route) is None:
         assert time.monotonic() < deadline, serve.said
         time.sleep(0.05)
     text(sandbox, "one")
@@ -338,6 +358,26 @@ def test_after_a_crash_attach_still_puts_back_the_url_it_replaced(sandbox, tmp_p
     again = Serving(tmp_path, AUTO_REPLY, "--attach", port=port)  # ours already: no --replace
     again.wait_for("attached")
     assert again.stop() == 0
+    assert sms_url(sandbox)[1] == foreign
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("replace", [False, True])
+def test_killed_then_started_at_another_url_attach_puts_back_the_original(
+    sandbox, tmp_path, replace
+):
+    """The number points at the killed server's own (dead) URL: not someone else's, and not
+    what to put back; the URL it replaced first is."""
+    foreign = "https://example.com/their-app"
+    set_sms_url(sandbox, foreign)
+    crashed = Serving(tmp_path, AUTO_REPLY, "--attach", "--replace")
+    crashed.wait_for("attached")
+    crashed.stop(signal.SIGKILL)
+    assert sms_url(sandbox)[1] == crashed.url()
+    moved = Serving(tmp_path, AUTO_REPLY, "--attach", *(["--replace"] if replace else []))
+    moved.wait_for("attached")
+    assert moved.port != crashed.port and sms_url(sandbox)[1] == moved.url()
+    assert moved.stop() == 0, moved.said
     assert sms_url(sandbox)[1] == foreign
 
 

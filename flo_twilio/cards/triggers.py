@@ -4,7 +4,7 @@ know one event by Twilio's ``I-Twilio-Idempotency-Token`` or by its message SID 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from flo_twilio.card import CardContext
@@ -77,13 +77,18 @@ class IncomingMessage(TwilioTrigger):
         return await number_choices(ctx.client, "sms") if option == "to" else []
 
     async def attach(
-        self, ctx: CardContext, options: Mapping[str, Any], url: str, replace: bool
+        self,
+        ctx: CardContext,
+        options: Mapping[str, Any],
+        url: str,
+        replace: bool,
+        ours: Collection[str] = (),
     ) -> dict[str, Any] | None:
-        """Set the number's SmsUrl to ``url`` when it is empty or already ``url``; another
-        URL is replaced only with ``replace``."""
+        """Set the number's SmsUrl to ``url`` when it is empty, already ``url`` or one of
+        ``ours``; another URL is replaced only with ``replace``."""
         number = await _number(ctx.client, options["to"])
         current = number.get("sms_url") or ""
-        if current and current != url and not replace:
+        if current and current != url and current not in ours and not replace:
             raise AttachConflict(
                 f"{options['to']} already sends its incoming messages to {current}; "
                 "flo serve --attach --replace takes it over (and puts it back on exit)"

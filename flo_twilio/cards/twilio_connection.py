@@ -205,6 +205,12 @@ def describe(values: Mapping[str, str]) -> dict[str, str]:
     return {"account_sid": values.get("account_sid", ""), "api_host": host, "auth": auth}
 
 
+def location(values: Mapping[str, str]) -> dict[str, str]:
+    """Where the account's messages live: the API host its base URL, region and edge lead
+    to (each region keeps its own messages)."""
+    return {"API host": describe(values)["api_host"]}
+
+
 async def mint_api_key(values: Mapping[str, str], label: str) -> dict[str, str]:
     """Use the Auth Token once to create an API key; the key and its secret replace it."""
     if values.get("api_key"):
@@ -226,4 +232,5 @@ TWILIO: ConnectionType[TwilioClient] = ConnectionType(
     webhook_secret="auth_token",
     account_id="account_sid",
     account_facts={"sid": "account_sid"},
+    location=location,
 )

@@ -73,6 +73,14 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
         help="send again now, without waiting for the settle window, the items that may have "
         "been sent but were not found by their provider",
     )
+    resume.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a secret input the run needs again, such as a verification code: flo keeps "
+        "secrets nowhere (repeatable)",
+    )
     resume.add_argument("--settle", type=float, metavar="SECONDS", help=SETTLE_HELP)
     resume.add_argument("--json", action="store_true")
     add_retries_argument(resume)
@@ -211,7 +219,13 @@ def cmd_resume(args: argparse.Namespace) -> int:
     account, transport = account_of_run(record)
     account = with_retries(account, args.retries)
     run = asyncio.run(
-        flo.resume(args.run_id, account, transport, resend_unknown=args.resend_unknown)
+        flo.resume(
+            args.run_id,
+            account,
+            transport,
+            resend_unknown=args.resend_unknown,
+            secret_inputs=args.input,
+        )
     )
     print(
         f"resuming run {args.run_id}: {run.flow.name} on account {account.nickname}",

@@ -97,6 +97,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     paths = [s.path for s in served]
     if len(set(paths)) < len(paths):
         raise InvalidInputError("two flows have the same file name: their webhook URLs would clash")
+    if len({s.route for s in served}) < len(served):
+        raise InvalidInputError(
+            "two flows have the same name and trigger (card and options): give each its own "
+            "name:, which keys its events"
+        )
     server = Server(
         flo,
         account,
@@ -147,6 +152,7 @@ def triggered(flow: Flow, path: Path) -> Flow:
 
 def serving(flow: Flow, base: str) -> Served:
     from flo_twilio.runner.inputs import resolve_inputs
+    from flo_twilio.serve.routes import route_of
     from flo_twilio.serve.server import Served
     from flo_twilio.trigger import Trigger
 
@@ -161,7 +167,7 @@ def serving(flow: Flow, base: str) -> Served:
         inputs=resolve_inputs(flow.inputs, {}),
         path=path,
         url=base.rstrip("/") + "/" + flow.path.stem,
-        route=str(flow.path.resolve()),
+        route=route_of(flow),
     )
 
 

@@ -26,7 +26,7 @@ from flo_twilio.client.errors import (
 )
 from flo_twilio.client.neterrors import refused_on_this_machine, unreachable
 from flo_twilio.client.pacing import Pacer
-from flo_twilio.client.retry import IDEMPOTENT, RetryPolicy, asks_to_slow_down, never_sent
+from flo_twilio.client.retry import READ_ONLY, RetryPolicy, asks_to_slow_down, never_sent
 from flo_twilio.client.urls import API_VERSION_PATH, base_url
 from flo_twilio.errors import InvalidInputError, OutcomeUnknownError, Problem
 from flo_twilio.redaction import register_secret
@@ -94,8 +94,9 @@ class TwilioClient:
 
     Requests are capped at ``max_in_flight`` at once, and at ``max_per_second`` starts a
     second when given (the wait for a turn is not part of the deadline); 429s are retried with backoff,
-    requests that never left are retried, GET/DELETE are retried on 5xx, and a POST
-    whose outcome is unknown raises ``OutcomeUnknownError`` instead of being resent.
+    requests that never left are retried, reads (GET, HEAD) are retried on 5xx and lost
+    answers, and any other request (POST, DELETE...) whose outcome is unknown raises
+    ``OutcomeUnknownError`` instead of being resent.
     Every call, retries included, ends within ``deadline`` seconds. ``clock`` holds the
     offset of the API's clock, measured from the ``Date`` header of every answer.
 
@@ -228,13 +229,13 @@ class TwilioClient:
                 response = await self._send(call, request)
         except TimeoutError:
             reason = f"no answer within {self.deadline:g}s"
-            if call.on_wire and method not in IDEMPOTENT:
+            if call.on_wire and method not in READ_ONLY:
                 raise OutcomeUnknownError(method, path, reason) from None
             raise TwilioTransportError(f"{method} {path}: {reason}") from None
         status = response.status_code
         if raise_for_status and 300 <= status < 400:
             raise redirect_error(response, method, path)
-        if status >= 500 and method not in IDEMPOTENT and raise_for_status:
+        if status >= 500 and method not in READ_ONLY and raise_for_status:
             raise OutcomeUnknownError(method, path, f"HTTP {status}")
         if status >= 400 and raise_for_status:
             raise api_error(response, method, path)
@@ -271,7 +272,7 @@ class TwilioClient:
                     raise TwilioUnreachableError(
                         f"{method} {path}: {unreachable(exc, str(request.url))}"
                     ) from None
-                retryable = never_sent(exc) or method in IDEMPOTENT
+                retryable = never_sent(exc) or method in READ_ONLY
                 if (
                     retryable
                     and attempt < self.retry.max_attempts
@@ -286,11 +287,11 @@ class TwilioClient:
                     f"{method} {path}: no answer after {attempt} tries; {unreachable(exc, str(request.url))}"
                 ) from None
             except Exception as exc:  # a transport's own failure: did it leave? nobody knows
-                if method not in IDEMPOTENT:
+                if method not in READ_ONLY:
                     raise OutcomeUnknownError(method, path, type(exc).__name__) from None
                 raise TwilioTransportError(f"{method} {path}: {type(exc).__name__}") from None
             status = response.status_code
-            retryable = asks_to_slow_down(response) or (status >= 500 and method in IDEMPOTENT)
+            retryable = asks_to_slow_down(response) or (status >= 500 and method in READ_ONLY)
             if (
                 retryable
                 and attempt < self.retry.max_attempts
@@ -331,7 +332,7 @@ class TwilioClient:
             return body
         kind = response.headers.get("content-type") or "no content type"
         what = f"HTTP {response.status_code} without {expect or 'a JSON object'} ({kind})"
-        if method.upper() not in IDEMPOTENT:
+        if method.upper() not in READ_ONLY:
             raise OutcomeUnknownError(method.upper(), path, what)
         raise TwilioApiError(response.status_code, None, f"the answer has no resource: {what}")
 

@@ -8,7 +8,10 @@ from dataclasses import dataclass
 
 import httpx
 
-IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+# Methods that only read: one whose answer was lost may simply be asked again. Any other
+# (DELETE too: asked again, it finds nothing and answers 404) may have acted once it may
+# have been written, so its outcome is unknown: only a refused connection is "not sent".
+READ_ONLY = frozenset({"GET", "HEAD", "OPTIONS"})
 TOO_MANY_REQUESTS = 429
 # A 429 with another code refuses for minutes, not a moment: Verify's 60202 (max check
 # attempts) and 60203 (max send attempts). Trying again would only use up the deadline.

@@ -26,13 +26,13 @@ from typing import Any
 
 from flo_twilio.accounts import Account, connection_types, flo_home
 from flo_twilio.card import CardContext
-from flo_twilio.errors import FloError, InvalidInputError, Problem
+from flo_twilio.errors import FloError, InvalidInputError, KeyTaken, Problem, RunInUseError
 from flo_twilio.hosts.portal import portal
 from flo_twilio.hosts.work import checked_items, work_files
 from flo_twilio.plugins import Registry, load_registry
-from flo_twilio.runner.api import Outcome, Run, Runner
+from flo_twilio.runner.api import Outcome, Plan, Run, Runner
 from flo_twilio.runner.card_context import open_context
-from flo_twilio.runner.journal import Journal, KeyTaken
+from flo_twilio.runner.journal import Journal
 
 
 class HostSendError(FloError):
@@ -240,10 +240,17 @@ class Sender:
         async with self._connected(self.registry, self.account, self.transport) as ctx:
             listed = checked_items(card(), options, items, ctx)
         try:
-            flow_path, work = work_files(self.state, card_name, options, listed, concurrency)
+            flow_path, arguments = work_files(
+                self.state,
+                card_name,
+                options,
+                listed,
+                concurrency,
+                card.manifest.write_only("inputs"),
+            )
         except OSError as exc:
             raise unusable(self.state, exc) from None
-        plan = self.runner.plan(flow_path, [work])
+        plan = self.runner.plan(flow_path, arguments)
         working = (self.state, key)
         if working in _working:
             raise HostSendError(
@@ -258,7 +265,7 @@ class Sender:
             _working.discard(working)
         return self._result(outcome, len(listed))
 
-    async def _start_or_resume(self, key: str, plan: Any) -> Run:
+    async def _start_or_resume(self, key: str, plan: Plan) -> Run:
         """A new run under ``key``; the one started under it before, resumed, when it did
         the same work (the work file names the card, options and items); refused when it
         did other work."""
@@ -270,7 +277,10 @@ class Sender:
             except KeyTaken as taken:  # another attempt started it meanwhile
                 run_id = taken.run_id
         record = self.runner.record(run_id) or {}
-        if record.get("arguments", {}).get("inputs") != plan.arguments:
+        secret = plan.secret_arguments
+        if record.get("arguments", {}).get("inputs") != [
+            a for a in plan.arguments if a not in secret
+        ]:
             raise HostSendError(
                 f"the key {key!r} was used for other work (run {run_id}): nothing was sent; "
                 "give each piece of work its own key",
@@ -278,10 +288,13 @@ class Sender:
                 run_id=run_id,
             )
         try:
-            return await self.runner.resume(run_id, self.account, self.transport)
+            return await self.runner.resume(
+                run_id, self.account, self.transport, secret_inputs=secret
+            )
+        except RunInUseError as exc:  # another attempt still runs it: a retry may take it
+            raise HostSendError(str(exc), retryable=True, run_id=run_id) from None
         except InvalidInputError as exc:
-            live = "is running in process" in str(exc)  # another attempt still runs it
-            raise HostSendError(str(exc), retryable=live, run_id=run_id) from None
+            raise HostSendError(str(exc), retryable=False, run_id=run_id) from None
 
     def _result(self, outcome: Outcome, count: int) -> BulkResult:
         tally = outcome.tally

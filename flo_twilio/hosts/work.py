@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,14 +71,20 @@ def field(root: str, name: str) -> str:
 
 
 def flow_document(
-    card: str, options: Mapping[str, Any], item: Mapping[str, Any], concurrency: int
+    card: str,
+    options: Mapping[str, Any],
+    item: Mapping[str, Any],
+    concurrency: int,
+    hidden: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The flow: one step calling ``card`` for each item of its input ``work``; option and
-    input values are data in the input file, never parsed as templates."""
+    input values are data in the input file, never parsed as templates. The ``hidden``
+    (writeOnly) inputs come from the secret input ``secrets``, kept nowhere."""
+    secrets = {"secrets": {"type": "object", "writeOnly": True}} if hidden else {}
     return {
         "flo": 1,
         "name": "host-" + card.replace(".", "-"),
-        "inputs": {"work": {"type": "object", "required": ["options", "items"]}},
+        "inputs": {"work": {"type": "object", "required": ["options", "items"]}, **secrets},
         "steps": [
             {
                 "id": "call",
@@ -87,7 +93,10 @@ def flow_document(
                 "concurrency": concurrency,
                 "on_error": "continue",
                 "options": {name: field("inputs.work.options", name) for name in sorted(options)},
-                "inputs": {name: field("item", name) for name in sorted(item)},
+                "inputs": {
+                    name: field("inputs.secrets" if name in hidden else "item", name)
+                    for name in sorted(item)
+                },
             }
         ],
         "outputs": {"results": "${{ steps.call.outputs }}"},
@@ -114,10 +123,28 @@ def work_files(
     options: Mapping[str, Any],
     items: list[dict[str, Any]],
     concurrency: int,
-) -> tuple[Path, str]:
-    """The flow file and the ``work=@file`` input of this work, under ``state``: the input
-    names the card, options and items, so it alone tells one piece of work from another."""
-    document = flow_document(card, options, items[0], concurrency)
+    secret: Collection[str] = (),
+) -> tuple[Path, list[str]]:
+    """The flow file and the inputs of this work: ``work=@file`` under ``state`` names the
+    card, options and items, so it alone tells one piece of work from another. The items'
+    ``secret`` (writeOnly) inputs are left out of it and given as ``secrets=JSON``, which
+    the run keeps nowhere (a retry gives them again): one item at a time."""
+    hidden = sorted(set(secret) & set(items[0]))
+    if hidden and len(items) > 1:
+        raise InvalidInputError(
+            [
+                Problem(
+                    f"{', '.join(hidden)} is a secret input of {card}: it is kept nowhere, so "
+                    f"it is sent one item at a time (these are {len(items)})",
+                    hint="use send_once for each item",
+                )
+            ]
+        )
+    document = flow_document(card, options, items[0], concurrency, hidden)
     flow = write_once(state / "flows", json.dumps(document, indent=2), ".yaml")
-    work = json.dumps({"card": card, "options": dict(options), "items": items}, sort_keys=True)
-    return flow, f"work=@{write_once(state / 'work', work, '.json')}"
+    kept = [{k: v for k, v in item.items() if k not in hidden} for item in items]
+    work = json.dumps({"card": card, "options": dict(options), "items": kept}, sort_keys=True)
+    arguments = [f"work=@{write_once(state / 'work', work, '.json')}"]
+    if hidden:
+        arguments.append("secrets=" + json.dumps({k: items[0][k] for k in hidden}))
+    return flow, arguments

@@ -26,7 +26,7 @@ from flo_twilio.card import CardContext
 from flo_twilio.errors import FloError, InvalidInputError
 from flo_twilio.plugins import Registry
 from flo_twilio.runner import lifecycle, process
-from flo_twilio.runner.card_context import account_id, open_context
+from flo_twilio.runner.card_context import account_id, account_location, open_context
 from flo_twilio.runner.engine import (
     Engine,
     Halted,
@@ -53,6 +53,12 @@ class Plan:
     arguments: list[str] = field(default_factory=list)
     files: FileOptions = field(default_factory=FileOptions)
     event: dict[str, Any] | None = None
+
+    @property
+    def secret_arguments(self) -> list[str]:
+        """The arguments that give secret inputs: the run keeps them nowhere, so a resume
+        (``Runner.resume(secret_inputs=...)``) is given them again."""
+        return lifecycle.secret_arguments(self.flow, self.arguments)
 
 
 @dataclass
@@ -241,6 +247,7 @@ class Runner:
             origin or {},
             plan.event,
             key,
+            account_location(self.registry, account),
         )
         return Run(self, run_id, plan.flow, plan.inputs, account, transport, event=plan.event)
 
@@ -251,12 +258,21 @@ class Runner:
         transport: Any = None,
         *,
         resend_unknown: bool = False,
+        secret_inputs: Sequence[str] = (),
     ) -> Run:
-        """Take ``run_id`` over on ``account`` (the one its record names): refused, before
-        anything is sent, when its flow, input files or account changed, its inputs fail
+        """Take ``run_id`` over on ``account`` (the one its record names), given its secret
+        inputs again (``NAME=VALUE``: they are kept nowhere): refused, before
+        anything is sent, when its flow, input files or account (its id, or where its
+        records live) changed, its inputs fail
         the checks, or a live process still runs it."""
         reopened = lifecycle.reopen(
-            self.journal, run_id, self.registry, account, account_id(self.registry, account)
+            self.journal,
+            run_id,
+            self.registry,
+            account,
+            account_id(self.registry, account),
+            account_location(self.registry, account),
+            list(secret_inputs),
         )
         plan = Plan(reopened.flow, reopened.inputs, event=reopened.event)
         await self.check(plan, account, transport)

@@ -1,9 +1,10 @@
 """What a run is bound to: its flow as it was when the run started (kept in the journal), the
-content of its input files, and the Account SID behind its account's nickname.
+content of its input files, the Account SID behind its account's nickname, and where that
+account's records live (its API host, region and edge: a resume looks its calls up there).
 
 Items are known by their step and position, so any edit that could make an item look new
 (a renamed step, a changed body, a row inserted in the CSV, a nickname re-pointed at another
-account) would send it again. A resume therefore compares, before it sends anything, and
+account, or at another region where the run's messages are not found) would send it again. A resume therefore compares, before it sends anything, and
 refuses such a change, saying what changed and what to do. What cannot make anything be
 sent twice may change: a step's ``concurrency`` and ``on_error``, the flow's ``name``,
 ``description`` and ``outputs``, comments and layout.
@@ -44,16 +45,24 @@ def digest(path: str) -> str:
     return sha.hexdigest()
 
 
-def bind(flow_text: str, arguments: list[str], account_sid: str) -> dict[str, Any]:
+def bind(
+    flow_text: str, arguments: list[str], account_sid: str, location: dict[str, str]
+) -> dict[str, Any]:
     return {
         "flow": flow_text,
         "files": {path: digest(path) for path in input_files(arguments)},
         "account_sid": account_sid,
+        "location": location,
     }
 
 
 def changes(
-    bound: dict[str, Any], flow_path: str, flow_data: Any, account: str, account_sid: str
+    bound: dict[str, Any],
+    flow_path: str,
+    flow_data: Any,
+    account: str,
+    account_sid: str,
+    location: dict[str, str],
 ) -> list[Problem]:
     """Every way the flow, the input files or the account differ from what the run is bound
     to, each with what to do about it."""
@@ -76,7 +85,26 @@ def changes(
                 hint=f"point {account!r} back at {bound.get('account_sid')} to finish it",
             )
         )
-    return problems
+    return problems + _moved(bound.get("location"), location, account)
+
+
+def _moved(was: Any, now: dict[str, str], account: str) -> list[Problem]:
+    """The parts of where the account's records live that differ from the run's (none for a
+    run recorded before runs were bound to it)."""
+    if not isinstance(was, dict):
+        return []
+    return [
+        Problem(
+            f"account {account!r} now reaches {part} {now.get(part) or '(none)'}; the run "
+            f"started at {was.get(part) or '(none)'}, where its messages are: looked up "
+            "anywhere else, the ones in flight would not be found and would be sent again",
+            hint=f"point {account!r} back at {was.get(part) or '(none)'} (its API base URL, "
+            "region and edge) to finish the run; a new run (flo run) would send everything "
+            "again",
+        )
+        for part in sorted(set(was) | set(now))
+        if was.get(part) != now.get(part)
+    ]
 
 
 def _flow_changes(was: Any, now: Any, where: str) -> list[Problem]:

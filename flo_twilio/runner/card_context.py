@@ -32,3 +32,8 @@ def account_id(registry: Registry, account: Account) -> str:
     """The account's id at its provider (what its connection type names so), or ""."""
     kind = registry.connection(account.connection)
     return account.values.get(kind.account_id, "") if kind.account_id else ""
+
+
+def account_location(registry: Registry, account: Account) -> dict[str, str]:
+    """Where the account's records live (what its connection type says), e.g. its API host."""
+    return registry.connection(account.connection).location(account.values)

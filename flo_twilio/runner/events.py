@@ -1,8 +1,9 @@
 """The events ``flo serve`` accepted, in SQLite (WAL, ``synchronous=FULL``) at
 ``$FLO_HOME/events.db``: an event is committed before the provider is answered, so one that
 was acknowledged is never lost; its keys make a second delivery of it a duplicate; it is
-pending until its run ends. Also kept per served flow (its *route*): the polling cursor and
-what ``--attach`` replaced, to put back even after a crash."""
+pending until its run ends. Also kept per served flow (its *route*, a key that names what the
+flow listens to, not where its file is): the polling cursor and what ``--attach`` replaced,
+to put back even after a crash."""
 
 from __future__ import annotations
 
@@ -92,6 +93,29 @@ class EventStore:
         ).fetchall()
         return [Pending(row[0], json.loads(row[1]), row[2]) for row in rows]
 
+    def routes(self) -> list[str]:
+        """Every route the store keeps something for."""
+        tables = ("events", "event_keys", "cursors", "attachments")
+        union = " UNION ".join(f"SELECT route FROM {table}" for table in tables)
+        return [row[0] for row in self.db.execute(union)]
+
+    def move_route(self, old: str, new: str) -> None:
+        """Keep under ``new`` what was kept under ``old`` (a route's key changed), in one
+        transaction; what ``new`` has already is kept."""
+        if old == new:
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for table in ("events", "event_keys", "cursors", "attachments"):
+                self.db.execute(
+                    f"UPDATE OR IGNORE {table} SET route = ? WHERE route = ?", (new, old)
+                )
+                self.db.execute(f"DELETE FROM {table} WHERE route = ?", (old,))
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
     def update(self, event_id: int, status: str, run_id: str | None = None) -> None:
         """Record the event's run (once started) and how it went."""
         self.db.execute(
@@ -109,12 +133,11 @@ class EventStore:
             (route, json.dumps(cursor)),
         )
 
-    def attachment(self, route: str, url: str) -> dict[str, Any] | None:
-        """What ``--attach`` replaced for ``route`` at ``url`` and has not put back yet."""
-        row = self.db.execute(
-            "SELECT data FROM attachments WHERE route = ? AND url = ?", (route, url)
-        ).fetchone()
-        return dict(json.loads(row[0])) if row else None
+    def attachments(self, route: str) -> dict[str, dict[str, Any]]:
+        """What ``--attach`` replaced for ``route`` and has not put back yet, by the URL it
+        attached (more than one only when a server was killed, then started elsewhere)."""
+        rows = self.db.execute("SELECT url, data FROM attachments WHERE route = ?", (route,))
+        return {url: dict(json.loads(data)) for url, data in rows}
 
     def save_attachment(self, route: str, url: str, data: dict[str, Any]) -> None:
         self.db.execute(

@@ -53,6 +53,9 @@ class Flow:
     steps: list[Step] = field(default_factory=list)
     outputs: Any = None
     trigger: TriggerSpec | None = None
+    # Inputs that are secrets (they fill a card's writeOnly input, or say writeOnly: true):
+    # kept nowhere, so a resume asks for them again.
+    secret_inputs: frozenset[str] = frozenset()
 
 
 def load_flow(path: Path, registry: Registry) -> Flow:
@@ -120,7 +123,36 @@ class _Checker:
                 seen[step.id] = step
                 flow.steps.append(step)
         flow.outputs = self.compiled(data.get("outputs") or {}, ("outputs",), seen, None)
+        flow.secret_inputs = self.secret_inputs(flow)
         return flow
+
+    def secret_inputs(self, flow: Flow) -> frozenset[str]:
+        """The flow's secret inputs; a problem for each use of one that would keep it (in
+        an option, an input that is not writeOnly, a for_each or the outputs)."""
+        secret = {name for name, schema in flow.inputs.items() if schema.get("writeOnly")}
+        kept: list[tuple[tuple[str | int, ...], Any]] = []
+        for step in flow.steps:
+            where: tuple[str | int, ...] = ("steps", step.index)
+            write_only = step.card.manifest.write_only("inputs") if step.card is not Card else ()
+            for name, tree in (step.inputs or {}).items():
+                if name in write_only:
+                    secret |= {str(ref.path[0]) for ref in _input_refs(tree)}
+                else:
+                    kept.append(((*where, "inputs", name), tree))
+            kept += [((*where, "options"), step.options), ((*where, "for_each"), step.for_each)]
+        for path, tree in [*kept, (("outputs",), flow.outputs)]:
+            for inner, template in refs.templates(tree):
+                for ref in template.refs:
+                    if ref.root == "inputs" and ref.path and ref.path[0] in secret:
+                        self.problem(
+                            (*path, *inner),
+                            f"${{{{ {ref.text} }}}} is a secret input: it may fill only a "
+                            "card's writeOnly input (such as a verification code), never "
+                            "what is kept or shown",
+                            "a secret is kept nowhere: not in the journal, the outputs or "
+                            "the run's record",
+                        )
+        return frozenset(secret)
 
     def trigger(self, raw: Any) -> TriggerSpec | None:
         """``trigger: {card, options}``: a trigger card, with literal options."""
@@ -406,6 +438,16 @@ class _Checker:
             self.problems.append(
                 Problem(problem.message, self.doc.where((*path, *problem.path)), problem.hint)
             )
+
+
+def _input_refs(tree: Any) -> list[refs.Ref]:
+    """The ``${{ inputs.NAME... }}`` references in a compiled tree."""
+    return [
+        ref
+        for _, template in refs.templates(tree)
+        for ref in template.refs
+        if ref.root == "inputs" and ref.path
+    ]
 
 
 def schema_problem(schema: dict[str, Any]) -> str | None:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, overload
 
-from flo_twilio.errors import InvalidInputError, Problem
+from flo_twilio.errors import InvalidInputError, KeyTaken, Problem, RunInUseError
 from flo_twilio.redaction import safe_json
 from flo_twilio.runner import process
 from flo_twilio.runner.file_systems import on_network
@@ -59,14 +59,6 @@ ADDED_COLUMNS = {"owner": "TEXT", "bound": "TEXT", "run_key": "TEXT"}
 # back is taken as unknown.
 STATES = ("intent", "done", "failed", "unknown", "skipped")
 PAGE = 500
-
-
-class KeyTaken(Exception):
-    """A run was started with that key already: ``run_id``."""
-
-    def __init__(self, run_id: str) -> None:
-        super().__init__(f"run {run_id} was started with that key")
-        self.run_id = run_id
 
 
 @dataclass
@@ -259,9 +251,10 @@ class Journal:
             if row and row[0] == "running" and row[2] != process.identity() and _alive(*row[1:]):
                 host = process.host_of(row[2])
                 where = f" on {host}" if host != process.UNKNOWN else ""
-                raise InvalidInputError(
+                raise RunInUseError(
+                    run_id,
                     f"run {run_id} is running in process {row[1]}{where}; wait for it, "
-                    "or stop it first"
+                    "or stop it first",
                 )
             self._db.execute(
                 "UPDATE runs SET status = 'running', pid = ?, owner = ?, updated = ? WHERE id = ?",

@@ -33,6 +33,11 @@ def absolute_inputs(pairs: list[str]) -> list[str]:
     return result
 
 
+def secret_arguments(flow: Flow, arguments: list[str]) -> list[str]:
+    """The ``NAME=VALUE`` arguments that give the flow's secret inputs (kept nowhere)."""
+    return [a for a in arguments if a.partition("=")[0] in flow.secret_inputs]
+
+
 def start(
     journal: Journal,
     flow: Flow,
@@ -43,21 +48,27 @@ def start(
     origin: Mapping[str, Any],
     event: dict[str, Any] | None = None,
     key: str | None = None,
+    location: dict[str, str] | None = None,
 ) -> str:
     """Record a new run of ``flow`` (just loaded) bound to the flow's text, the content of its
-    input files (read as ``files`` says) and the account's id; its id. ``origin`` is what
+    input files (read as ``files`` says), the account's id and ``location`` (where its
+    records live); its id. ``origin`` is what
     the host keeps to find the account again on resume (how it chose it); a flow with a
-    trigger keeps the ``event`` it runs for; a ``key`` is the run's alone (``KeyTaken``)."""
+    trigger keeps the ``event`` it runs for; a ``key`` is the run's alone (``KeyTaken``).
+    Secret inputs are kept nowhere: the run records their names only."""
     text = binding.flow_file_text(flow.path)
     if text is None or load(text, str(flow.path)).data != flow.document.data:
         raise InvalidInputError(
             [Problem("the flow file changed while the run was starting", str(flow.path))]
         )
-    inputs = absolute_inputs(input_arguments)
+    secret = secret_arguments(flow, input_arguments)
+    inputs = absolute_inputs([a for a in input_arguments if a not in secret])
     arguments = {**origin, "inputs": inputs, "files": files.arguments()}
+    if secret:  # their names alone: a resume asks for them again
+        arguments["secret_inputs"] = sorted({a.partition("=")[0] for a in secret})
     if event is not None:
         arguments["event"] = event
-    bound = binding.bind(text, inputs, account_id)
+    bound = binding.bind(text, inputs, account_id, location or {})
     return journal.start_run(
         flow.name, str(flow.path.resolve()), account.nickname, arguments, bound, key
     )
@@ -75,11 +86,18 @@ class Reopened:
 
 
 def reopen(
-    journal: Journal, run_id: str, registry: Registry, account: Account, account_id: str
+    journal: Journal,
+    run_id: str,
+    registry: Registry,
+    account: Account,
+    account_id: str,
+    location: dict[str, str] | None = None,
+    secret_arguments: list[str] | None = None,
 ) -> Reopened:
     """``run_id`` ready to resume on ``account`` (the host found it from the run's record),
     once nothing it is bound to has changed; refused, saying what changed and what to do,
-    before anything is sent. The caller checks the inputs, then takes the run over."""
+    before anything is sent. ``secret_arguments`` give its secret inputs again (NAME=VALUE;
+    they were kept nowhere). The caller checks the inputs, then takes the run over."""
     record = journal.run(run_id)
     if record is None:
         raise InvalidInputError(f"no run {run_id!r}; see flo runs list")
@@ -88,7 +106,12 @@ def reopen(
     flow = load_bound_flow(flow_path, bound, registry)
     if bound:
         problems = binding.changes(
-            bound, str(flow_path), flow.document.data, account.nickname, account_id
+            bound,
+            str(flow_path),
+            flow.document.data,
+            account.nickname,
+            account_id,
+            location or {},
         )
         if problems:
             raise InvalidInputError(
@@ -100,8 +123,34 @@ def reopen(
     arguments = record["arguments"]
     files = FileOptions(**arguments.get("files", {}))
     given = parse_assignments(arguments.get("inputs", []), Path("/"), files)
-    inputs = resolve_inputs(flow.inputs, given)
+    secrets = parse_assignments(secret_arguments or [], Path.cwd(), files)
+    check_secrets(run_id, flow, arguments.get("secret_inputs", []), secrets)
+    inputs = resolve_inputs(flow.inputs, {**given, **secrets})
     return Reopened(record, flow, inputs, account, arguments.get("event"))
+
+
+def check_secrets(run_id: str, flow: Flow, needed: list[str], given: Mapping[str, Any]) -> None:
+    """Refuse a resume without every secret input the run was started with (kept nowhere),
+    or with an input that is not a secret (the others are bound to the run)."""
+    problems = [
+        Problem(
+            f"run {run_id} needs its secret input {name!r} again: flo keeps secrets nowhere",
+            hint=f"flo resume {run_id} --input {name}=...",
+        )
+        for name in needed
+        if name not in given
+    ]
+    problems += [
+        Problem(
+            f"input {name!r} is not a secret input of the run: only those are given again",
+            f"--input {name}",
+            hint="the run keeps its other inputs; leave it out",
+        )
+        for name in given
+        if name not in flow.secret_inputs
+    ]
+    if problems:
+        raise InvalidInputError(problems)
 
 
 def load_bound_flow(path: Path, bound: dict[str, Any] | None, registry: Registry) -> Flow:

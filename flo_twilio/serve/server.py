@@ -30,6 +30,7 @@ from flo_twilio.errors import FloError
 from flo_twilio.runner.api import Plan, Runner
 from flo_twilio.runner.events import EventStore, Pending
 from flo_twilio.runner.flow import Flow
+from flo_twilio.serve.routes import adopt_old_routes
 from flo_twilio.trigger import Event, Rejected, Trigger, Webhook
 
 MAX_WEBHOOK = 64 * 1024  # bytes; Twilio's webhooks are a few KB
@@ -39,7 +40,7 @@ WORKERS = 4  # runs at once
 @dataclass
 class Served:
     """A flow being served: its trigger, where its webhooks come (``path`` here, ``url``
-    as the provider sees it) and ``route``, its key in the event store."""
+    as the provider sees it) and ``route``, its key in the event store (``routes``)."""
 
     flow: Flow
     trigger: Trigger
@@ -192,6 +193,9 @@ class Server:
         """Workers running the queued events while the block lasts; stopped after it (a run
         cut short is resumed by the next start)."""
         self.ctx = ctx
+        for served in self.served:
+            if adopt_old_routes(self.store, served.flow):
+                self.say(f"{served.flow.name}: took over the events kept under its file's path")
         self.queue_pending()
         workers = [asyncio.create_task(self.work()) for _ in range(WORKERS)]
         try:
@@ -205,20 +209,29 @@ class Server:
 
     async def attach(self, replace: bool) -> list[tuple[Served, dict[str, Any]]]:
         """Point the provider at each flow's URL; what each replaced (kept in the store
-        until put back). A conflict stops it all, putting back what was done."""
+        until put back). A URL this server attached before and never put back (killed,
+        then started at another URL) is its own: what it replaced then is what goes back.
+        A conflict stops it all, putting back what was done."""
         assert self.ctx is not None
         attached: list[tuple[Served, dict[str, Any]]] = []
         try:
             for served in self.served:
-                found = await served.trigger.attach(self.ctx, served.options, served.url, replace)
+                earlier = self.store.attachments(served.route)
+                found = await served.trigger.attach(
+                    self.ctx, served.options, served.url, replace, ours=set(earlier)
+                )
                 if found is None:
                     self.say(
                         f"{served.flow.name}: {served.trigger.name} has nothing to attach; "
                         f"give the provider {served.url} yourself (e.g. as a send's statusCallback)"
                     )
                     continue
-                self.store.save_attachment(served.route, served.url, found)
-                attached.append((served, self.store.attachment(served.route, served.url) or found))
+                kept = next(iter(earlier.values()), found)  # the setting before any of ours
+                self.store.save_attachment(served.route, served.url, kept)
+                for url in earlier:
+                    if url != served.url:
+                        self.store.forget_attachment(served.route, url)
+                attached.append((served, self.store.attachments(served.route)[served.url]))
                 self.say(f"{served.flow.name}: attached {served.url}")
         except BaseException:
             await self.detach(attached)
