@@ -663,3 +663,21 @@ def test_waiting_and_summary_lines_count_in_the_singular():
         "2 items",
         "1,000 items",
     ]
+
+
+def test_runs_show_says_a_failed_single_step_leaves_no_outputs(monkeypatch):
+    builtin_sandbox(monkeypatch)
+    ran = run_flo("run", SEND_SMS, "--input", "to=+15005550001", "--json")  # 21211
+    assert ran.code == 1
+    shown = json.loads(run_flo("runs", "show", run_id_of(ran), "--json").out)
+    assert shown["outputs"] is None
+    assert shown["no_outputs"] == "step sms ended failed: the run has no outputs"
+
+
+def test_runs_show_says_an_interrupted_run_has_no_outputs_yet(monkeypatch):
+    from flo_twilio.runner.journal import Journal
+
+    run_id = a_done_run(monkeypatch)
+    Journal(Path(os.environ["FLO_HOME"]) / "runs.db").set_status(run_id, "interrupted")
+    shown = json.loads(run_flo("runs", "show", run_id, "--json").out)
+    assert shown["no_outputs"] == "the run is interrupted: it has no outputs yet"

@@ -179,6 +179,8 @@ def outputs_of(journal: Journal, run_id: str, registry: Registry) -> Any:
     record = journal.run(run_id)
     if record is None:
         raise InvalidInputError(f"no run {run_id!r}; see flo runs list")
+    if record["status"] in ("running", "interrupted"):
+        raise InvalidInputError(f"the run is {record['status']}: it has no outputs yet")
     flow = load_bound_flow(Path(record["flow_path"]), record["bound"], registry)
     if not flow.outputs:
         return None
@@ -198,8 +200,12 @@ def outputs_of(journal: Journal, run_id: str, registry: Registry) -> Any:
             raise InvalidInputError(f"step {step.id} has not run: the run has no outputs yet")
         if step.for_each is None:
             item = journal.item(run_id, step.id, 0)
-            done = item.outputs if item is not None and item.state == "done" else None
-            scope["steps"][step.id] = {"outputs": done}
+            state = item.state if item is not None else "not run"
+            if state not in ("done", "skipped"):
+                raise InvalidInputError(f"step {step.id} ended {state}: the run has no outputs")
+            scope["steps"][step.id] = {
+                "outputs": item.outputs if item and state == "done" else None
+            }
         else:
             length = sum(counts[step.id].values())
             scope["steps"][step.id] = {"outputs": journal.outputs(run_id, step.id, length)}
