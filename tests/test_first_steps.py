@@ -78,6 +78,7 @@ def test_a_run_on_a_stopped_sandbox_says_at_once_that_nothing_listens():
     result = run_flo("run", SEND_SMS, *TO)
     assert result.code == 1
     assert "connection refused: nothing listens on that port" in result.err
+    assert "start it again: flo sandbox --port" in result.err
     assert "sending again" not in result.err and "tries" not in result.err
     assert time.monotonic() - began < 10  # was 30 to 40 s: six tries, then 1, 5, 15 s pauses
 

@@ -23,6 +23,9 @@ def unreachable(exc: BaseException, url: str) -> str:
     text = f"could not reach {host}: {cause(exc)}"
     if (urlsplit(url).hostname or "").endswith("twilio.com"):
         text += f". {SANDBOX_HINT}"
+    elif refused_on_this_machine(exc, url):
+        port = urlsplit(url).port or 80
+        text += f" (if it is a flo sandbox, start it again: flo sandbox --port {port})"
     return text
 
 
