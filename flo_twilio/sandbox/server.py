@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import socket
@@ -17,7 +18,12 @@ import uvicorn
 from flo_twilio.errors import InvalidInputError, Problem
 from flo_twilio.sandbox.app import create_app
 from flo_twilio.sandbox.faults import Faults
-from flo_twilio.sandbox.limits import CLIENT_TIMEOUT, timed_protocol
+from flo_twilio.sandbox.limits import (
+    CLIENT_TIMEOUT,
+    Refusals,
+    connections_allowed,
+    guarded_protocol,
+)
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, SandboxState
 
 
@@ -32,19 +38,22 @@ def serve(
 
     A port that is taken is an InvalidInputError (one line, with a --port hint). Clients
     idle or slow to send a request for ``client_timeout`` seconds (default
-    ``CLIENT_TIMEOUT``) are disconnected."""
+    ``CLIENT_TIMEOUT``) are disconnected, and no more connections are kept open than the
+    open-file limit leaves room for."""
     sock = bind(host, port)
     port = sock.getsockname()[1]
+    refusals = Refusals("flo sandbox")
     config = uvicorn.Config(
         create_app(state, faults),
         log_level="warning",
         access_log=False,
         server_header=False,
-        http=timed_protocol(client_timeout or CLIENT_TIMEOUT),
+        http=guarded_protocol(client_timeout or CLIENT_TIMEOUT, connections_allowed(), refusals),
     )
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            asyncio.get_running_loop().set_exception_handler(refusals.loop_error)
             await super().startup(sockets)
             if not self.should_exit:
                 print(banner(state, host, port), file=sys.stderr, flush=True)
