@@ -130,3 +130,23 @@ def test_a_bad_client_limit_is_refused_naming_it(args, env):
     done = flo("serve", AUTO_REPLY, *args, env=env)
     assert done.code == 2, done.err
     assert "takes a number above 0" in done.err and "Traceback" not in done.err
+
+
+@pytest.mark.slow
+def test_odd_signatures_are_refused_and_a_huge_media_count_is_read_capped(sandbox, tmp_path):
+    serve = Limited(tmp_path, AUTO_REPLY)
+    form, signed = webhook(serve.url)
+    for odd in (b"\xff\xfe", "é".encode(), signed["X-Twilio-Signature"].encode() + b"\x80"):
+        answer = httpx.post(serve.url, data=form, headers={"X-Twilio-Signature": odd})
+        assert answer.status_code == 403, odd
+    media = {f"MediaUrl{i}": f"https://example.com/m{i}" for i in range(12)}
+    form, signed = webhook(serve.url, NumMedia="1000000000", **media)
+    started = time.monotonic()
+    assert httpx.post(serve.url, data=form, headers=signed, timeout=10).status_code == 200
+    assert time.monotonic() - started < 2
+    (run,) = wait_runs(1)
+    event = run["arguments"]["event"]
+    assert event["numMedia"] == 10 and event["mediaUrls"] == [
+        media[f"MediaUrl{i}"] for i in range(10)
+    ]
+    assert "Traceback" not in serve.log.read_text()
