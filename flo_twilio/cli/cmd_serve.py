@@ -93,7 +93,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from flo_twilio.runner.flow import load_flow
     from flo_twilio.runner.journal import Journal
     from flo_twilio.sandbox.limits import Refusals, guarded_protocol
-    from flo_twilio.sandbox.server import bind
+    from flo_twilio.sandbox.server import bind, http_url
     from flo_twilio.serve.server import Server
 
     reg = registry()
@@ -112,7 +112,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     secret = "" if args.poll else webhook_secret(reg, account, args.webhook_secret)
     sock = None if args.poll else bind(args.host, args.port)
     port = sock.getsockname()[1] if sock else args.port
-    base = public_base(args.public_url or f"http://{args.host}:{port}")
+    base = public_base(args.public_url or http_url(args.host, port))
     served = [serving(flow, base) for flow in flows]
     paths = [s.path for s in served]
     if len(set(paths)) < len(paths):

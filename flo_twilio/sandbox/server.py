@@ -63,6 +63,12 @@ def serve(
 
 
 def bind(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host`` (IPv6 with or without brackets) and ``port`` (0: any
+    free one); a port out of range or taken is an InvalidInputError."""
+    if not 0 <= port <= 65535:
+        raise InvalidInputError(
+            [Problem(f"--port {port} is not a port", hint="give one from 1 to 65535, or 0 for any")]
+        )
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP named, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets that
     # say they are TCP, and without it every answer on a kept-alive connection waited ~40 ms
@@ -87,6 +93,12 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def http_url(host: str, port: int) -> str:
+    """``http://host:port``, an IPv6 address in brackets."""
+    host = host.strip("[]")
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def shown_token(token: str) -> str:
     """The token for the banner: the public default as it is, any other one never."""
     return token if token == DEFAULT_AUTH_TOKEN else "(the one you gave)"
@@ -98,12 +110,12 @@ def banner(state: SandboxState, host: str, port: int) -> str:
     for sid, account in state.accounts.items():
         numbers = ", ".join(n.phone_number for n in state.numbers[sid])
         lines.append(
-            f"flo sandbox: a Twilio-compatible API on http://{host}:{port}\n"
+            f"flo sandbox: a Twilio-compatible API on {http_url(host, port)}\n"
             f"  account sid:  {sid}\n"
             f"  auth token:   {shown_token(account.auth_token)}\n"
             f"  numbers:      {numbers}\n"
             f"  connect it:   flo accounts add sandbox --account-sid {sid} --auth-token - "
-            f"--api-base-url http://{host}:{port}"
+            f"--api-base-url {http_url(host, port)}"
         )
     return "\n".join(lines)
 
