@@ -19,6 +19,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 MAX_BODY = 1024 * 1024  # bytes; a message with 10 media URLs and 1,600 characters is ~25 KB
 CLIENT_TIMEOUT = 10.0  # seconds to send a whole request, or to start the next one
+SHUTDOWN_GRACE = 5  # seconds a stopping server waits for the requests it is answering
 MAX_CONNECTIONS = 1000  # open at once, at most (fewer under a low open-file limit)
 
 

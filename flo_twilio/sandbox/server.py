@@ -20,6 +20,7 @@ from flo_twilio.sandbox.app import create_app
 from flo_twilio.sandbox.faults import Faults
 from flo_twilio.sandbox.limits import (
     CLIENT_TIMEOUT,
+    SHUTDOWN_GRACE,
     Refusals,
     connections_allowed,
     guarded_protocol,
@@ -49,6 +50,7 @@ def serve(
         access_log=False,
         server_header=False,
         http=guarded_protocol(client_timeout or CLIENT_TIMEOUT, connections_allowed(), refusals),
+        timeout_graceful_shutdown=SHUTDOWN_GRACE,  # a drill's latency does not hold a stop
     )
 
     class Server(uvicorn.Server):
