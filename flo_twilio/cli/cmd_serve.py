@@ -152,6 +152,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     log_level="warning",
                     access_log=False,
                     http=guarded_protocol(timeout, most, refusals),
+                    lifespan="off",  # none used; a second Ctrl-C cancelled it with a traceback
                 )
                 await quiet_server(config, stopping).serve([sock])
             finally:
@@ -272,10 +273,10 @@ def stop_on_signals() -> asyncio.Event:
     signal that comes before the server serves still puts the webhooks back."""
     import asyncio
 
+    from flo_twilio.cli.interrupts import on_signals
+
     stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stopping.set)
+    on_signals(stopping.set, signal.SIGINT, signal.SIGTERM)  # nothing once the loop has ended
     return stopping
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import signal
 import socket
 import subprocess
 import sys
@@ -51,6 +52,7 @@ def serve(
         server_header=False,
         http=guarded_protocol(client_timeout or CLIENT_TIMEOUT, connections_allowed(), refusals),
         timeout_graceful_shutdown=SHUTDOWN_GRACE,  # a drill's latency does not hold a stop
+        lifespan="off",  # none used; a second Ctrl-C cancelled it with a traceback
     )
 
     class Server(uvicorn.Server):
@@ -60,8 +62,10 @@ def serve(
             if not self.should_exit:
                 print(banner(state, host, port), file=sys.stderr, flush=True)
 
-    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled
-        Server(config).run(sockets=[sock])
+    # uvicorn puts back the Ctrl-C handling it found, then raises the Ctrl-C it handled
+    # again: ignored, that one and any later one do nothing while the sandbox ends.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    Server(config).run(sockets=[sock])
 
 
 def bind(host: str, port: int) -> socket.socket:
