@@ -190,8 +190,14 @@ class AccountStore:
                 f"{self.path} can be read by other users (mode {stat.S_IMODE(info.st_mode):o}); "
                 f"refusing to use it. Fix it with: chmod 600 {self.path}"
             )
+        raw = self.path.read_bytes()
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            data = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise AccountError(
+                f"{self.path} is not UTF-8 (byte 0x{raw[exc.start]:02X} at offset {exc.start}); "
+                "fix or remove it"
+            ) from None
         except json.JSONDecodeError as exc:
             raise AccountError(
                 f"{self.path} is not valid JSON ({exc.msg}); fix or remove it"
@@ -206,6 +212,11 @@ class AccountStore:
             raise AccountError(
                 f'{self.path} is not an accounts file (expected {{"accounts": {{NICKNAME: '
                 '{"connection": TYPE, "values": {...}, ...}}}); fix or remove it'
+            )
+        if not isinstance(data.get("default"), str | None):
+            raise AccountError(
+                f'{self.path}: "default" is {json.dumps(data["default"])[:40]}, not a nickname; '
+                'fix it ("default": "NICKNAME", or null)'
             )
         return data
 

@@ -3,6 +3,8 @@ a skipped item is never sent nor journalled as an intent, and a resume decides t
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from flo_twilio.runner.conditions import parse_condition
@@ -94,6 +96,48 @@ def test_flo_validate_locates_a_bad_condition_and_its_references(tmp_path):
     ]
     found = problems(tmp_path, "flo: 1\nsteps:" + GOOD_STEP + "    if: ${{ item.ok }}\n")
     assert "item exists only in the if, options and inputs of a step with for_each" in found[0]
+
+
+DEEP = "(" * 200 + "item.ok" + ")" * 200
+NESTED = "(" * 30 + "item.ok" + ")" * 30
+LONG_AND = " and ".join(["item.ok"] * 150)
+NOTS = "not " * 30 + "item.ok"
+HUGE = " or ".join(["item.ok == 'x'"] * 50_000)  # a valid condition of ~900 KB
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (DEEP, "200 operators and parentheses, more than the 100"),
+        (NESTED, "more than 20 parentheses and nots inside one another"),
+        (NOTS, "more than 20 parentheses and nots inside one another"),
+        (LONG_AND, "149 operators and parentheses, more than the 100"),
+        ("item.n == " + "9" * 5000, "more than the 2000 a condition may have"),
+        ("item.n == " + "9" * 21, "a number here has at most 20 digits, at '999999999"),
+        (HUGE, "characters, more than the 2000 a condition may have"),
+    ],
+)
+def test_a_condition_too_deep_long_or_large_is_refused_at_once(text, expected):
+    started = time.monotonic()
+    with pytest.raises(RefError) as info:
+        parse_condition("${{ " + text + " }}")
+    assert expected in str(info.value)
+    assert len(str(info.value)) < 400  # the message does not repeat the whole condition
+    assert time.monotonic() - started < 0.5
+
+
+def test_a_condition_at_the_limits_is_parsed_and_evaluated():
+    nested = "(" * 19 + "not item.valid" + ")" * 19
+    chain = " and ".join(["item.valid"] * 101)
+    assert parse_condition("${{ " + nested + " }}").holds(SCOPE) is False
+    assert parse_condition("${{ " + chain + " }}").holds(SCOPE) is True
+    assert parse_condition("${{ item.n != " + "9" * 20 + " }}").holds(SCOPE) is True
+
+
+def test_flo_validate_locates_a_condition_200_parentheses_deep(tmp_path):
+    found = problems(tmp_path, "flo: 1\nsteps:" + GOOD_STEP + f"    if: ${{{{ {DEEP} }}}}\n")
+    assert len(found) == 1 and found[0].split("flow.yaml:")[1].startswith("7:9: if: ${{ ((((")
+    assert "200 operators and parentheses, more than the 100" in found[0]
 
 
 def picky(tmp_path):

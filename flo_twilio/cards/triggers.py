@@ -15,6 +15,7 @@ from flo_twilio.client.signature import is_valid
 from flo_twilio.errors import InvalidInputError
 from flo_twilio.trigger import AttachConflict, Event, Rejected, Trigger, Webhook
 
+MAX_MEDIA = 10  # Twilio attaches at most 10 media files to a message
 LOCATION = [
     f"{side}{part}" for side in ("from", "to") for part in ("Country", "State", "City", "Zip")
 ]
@@ -57,7 +58,7 @@ class IncomingMessage(TwilioTrigger):
     def outputs(self, options: Mapping[str, Any], form: Mapping[str, str]) -> dict[str, Any] | None:
         if form.get("To") != options["to"] or "MessageSid" not in form:
             return None  # another number's message, or not a message at all
-        count = _integer(form.get("NumMedia")) or 0
+        count = min(max(_integer(form.get("NumMedia")) or 0, 0), MAX_MEDIA)
         outputs: dict[str, Any] = {
             "messageSid": form["MessageSid"],
             "accountSid": form.get("AccountSid", ""),

@@ -303,7 +303,8 @@ def stop_on_ctrl_c(run: Run) -> None:
     import asyncio
     import signal
 
-    loop = asyncio.get_running_loop()
+    from flo_twilio.cli.interrupts import on_signals
+
     task = asyncio.current_task()
 
     def on_sigint() -> None:
@@ -313,7 +314,7 @@ def stop_on_ctrl_c(run: Run) -> None:
         run.halt()
         print("\nstopping after the requests in flight; Ctrl-C again to stop now", file=sys.stderr)
 
-    loop.add_signal_handler(signal.SIGINT, on_sigint)
+    on_signals(on_sigint, signal.SIGINT)  # once the run has ended, Ctrl-C does nothing
 
 
 def dry_run(flo: Runner, plan: Plan, account: Account, transport: Any) -> int:

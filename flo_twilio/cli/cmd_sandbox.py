@@ -135,6 +135,7 @@ def run_sandbox(args: argparse.Namespace) -> int:
     from flo_twilio.client.urls import is_loopback
     from flo_twilio.errors import InvalidInputError, Problem
     from flo_twilio.sandbox import Faults, SandboxState
+    from flo_twilio.sandbox.faults import FaultError
     from flo_twilio.sandbox.server import serve
     from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, DEFAULT_NUMBERS
 
@@ -160,15 +161,20 @@ def run_sandbox(args: argparse.Namespace) -> int:
                 )
             ]
         ) from None
-    faults = Faults(
-        max_concurrency=args.max_concurrency,
-        rate_429=args.rate_429,
-        rate_500=args.rate_500,
-        rate_503=args.rate_503,
-        ambiguous_rate=args.ambiguous_rate,
-        ambiguous_mode=args.ambiguous_mode,
-        latency=args.latency,
-    )
+    try:
+        faults = Faults(
+            max_concurrency=args.max_concurrency,
+            rate_429=args.rate_429,
+            rate_500=args.rate_500,
+            rate_503=args.rate_503,
+            ambiguous_rate=args.ambiguous_rate,
+            ambiguous_mode=args.ambiguous_mode,
+            latency=args.latency,
+        )
+    except FaultError as exc:
+        flag = "--" + exc.field.replace("_", "-")
+        message = str(exc).replace(exc.field, flag, 1)
+        raise InvalidInputError([Problem(message, hint="see flo sandbox --help")]) from None
     if args.client_timeout is not None and not args.client_timeout > 0:
         raise InvalidInputError("--client-timeout must be a number of seconds above 0")
     serve(state, faults, args.host, args.port, client_timeout=args.client_timeout)

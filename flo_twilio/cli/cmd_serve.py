@@ -12,6 +12,9 @@ from urllib.parse import urlsplit
 
 from flo_twilio.errors import InvalidInputError, Problem
 
+TIMEOUT_VARIABLE = "FLO_SERVE_CLIENT_TIMEOUT"
+CONNECTIONS_VARIABLE = "FLO_SERVE_MAX_CONNECTIONS"
+
 if TYPE_CHECKING:
     import asyncio
 
@@ -57,6 +60,21 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
         "needed when the account uses an API key)",
     )
     serve.add_argument("--settle", type=float, metavar="SECONDS", help="as for flo run")
+    serve.add_argument(
+        "--client-timeout",
+        type=float,
+        metavar="SECONDS",
+        help=f"seconds a client may stay idle or take to send a whole request, then it gets 408 "
+        f"and is dropped (default: ${TIMEOUT_VARIABLE}, else 10)",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        metavar="N",
+        help=f"connections open at once; past it the one waiting longest for its client is "
+        f"dropped (default: ${CONNECTIONS_VARIABLE}, else what the open-file limit leaves room "
+        "for, at most 1000)",
+    )
     serve.set_defaults(handler=cmd_serve)
 
 
@@ -74,7 +92,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from flo_twilio.runner.events import EventStore
     from flo_twilio.runner.flow import load_flow
     from flo_twilio.runner.journal import Journal
-    from flo_twilio.sandbox.server import bind
+    from flo_twilio.sandbox.limits import Refusals, guarded_protocol
+    from flo_twilio.sandbox.server import bind, http_url
     from flo_twilio.serve.server import Server
 
     reg = registry()
@@ -85,6 +104,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     if args.replace and not args.attach:
         raise InvalidInputError("--replace goes with --attach")
+    timeout, most = client_limits(args)
     flo = Runner(reg, Journal(secure_home() / "runs.db"), settle=args.settle)
     warn_if_settle_is_short(flo.settle)
     named = args.account or flows[0].account
@@ -92,7 +112,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     secret = "" if args.poll else webhook_secret(reg, account, args.webhook_secret)
     sock = None if args.poll else bind(args.host, args.port)
     port = sock.getsockname()[1] if sock else args.port
-    base = public_base(args.public_url or f"http://{args.host}:{port}")
+    base = public_base(args.public_url or http_url(args.host, port))
     served = [serving(flow, base) for flow in flows]
     paths = [s.path for s in served]
     if len(set(paths)) < len(paths):
@@ -115,8 +135,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         where = f"polled every {args.poll:g}s" if args.poll else f"webhook URL {s.url}"
         print(f"{s.flow.name} ({s.trigger.name}): {where}", file=sys.stderr, flush=True)
 
+    refusals = Refusals("flo serve")
+
     async def main() -> None:
         stopping = stop_on_signals()  # from here on, SIGINT or SIGTERM lets the finally run
+        asyncio.get_running_loop().set_exception_handler(refusals.loop_error)
         async with open_context(reg, account, transport) as ctx, server.running(ctx):
             if args.poll:
                 await server.poll(args.poll, stopping)
@@ -124,7 +147,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             attached = await server.attach(args.replace) if args.attach else []
             try:
                 assert sock is not None
-                config = uvicorn.Config(server.app(), log_level="warning")
+                config = uvicorn.Config(
+                    server.app(),
+                    log_level="warning",
+                    access_log=False,
+                    http=guarded_protocol(timeout, most, refusals),
+                    lifespan="off",  # none used; a second Ctrl-C cancelled it with a traceback
+                )
                 await quiet_server(config, stopping).serve([sock])
             finally:
                 await server.detach(attached)
@@ -133,6 +162,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
         asyncio.run(main())
     print("flo serve: stopped", file=sys.stderr)
     return 0
+
+
+def client_limits(args: argparse.Namespace) -> tuple[float, int]:
+    """How long a client may take to send a request, and how many may be connected: the
+    flags, else the environment, else the defaults."""
+    from flo_twilio.sandbox.limits import CLIENT_TIMEOUT, connections_allowed
+
+    timeout = setting(args.client_timeout, TIMEOUT_VARIABLE, "--client-timeout", float, 3600)
+    most = setting(args.max_connections, CONNECTIONS_VARIABLE, "--max-connections", int, 100_000)
+    return (timeout or CLIENT_TIMEOUT, int(most or connections_allowed()))
+
+
+def setting(
+    flag: float | None, variable: str, name: str, kind: type[float] | type[int], highest: int
+) -> float | None:
+    """``flag``, else ``$variable``, else None; a value outside (0, highest] is refused."""
+    import os
+
+    value: float | None = flag
+    if value is None and os.environ.get(variable, "").strip():
+        try:
+            value = kind(os.environ[variable])
+        except ValueError:
+            value = -1
+    if value is not None and not 0 < value <= highest:  # NaN is refused too
+        raise InvalidInputError(
+            [Problem(f"{name} (or ${variable}) takes a number above 0, at most {highest}")]
+        )
+    return value
 
 
 def triggered(flow: Flow, path: Path) -> Flow:
@@ -215,10 +273,10 @@ def stop_on_signals() -> asyncio.Event:
     signal that comes before the server serves still puts the webhooks back."""
     import asyncio
 
+    from flo_twilio.cli.interrupts import on_signals
+
     stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stopping.set)
+    on_signals(stopping.set, signal.SIGINT, signal.SIGTERM)  # nothing once the loop has ended
     return stopping
 
 

@@ -49,6 +49,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    finally:
+        if argv is None:  # the flo process itself, which ends now
+            from flo_twilio.cli.interrupts import finishing
+
+            finishing()
 
 
 def skip_httpx_cli() -> None:

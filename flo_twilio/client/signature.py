@@ -16,5 +16,7 @@ def signature(auth_token: str, url: str, params: Iterable[tuple[str, str]] = ())
 
 
 def is_valid(auth_token: str, url: str, params: Iterable[tuple[str, str]], received: str) -> bool:
-    """Whether ``received`` is the signature of this request, compared in constant time."""
-    return hmac.compare_digest(signature(auth_token, url, params), received)
+    """Whether ``received`` is the signature of this request, compared in constant time
+    (as bytes: a header may hold any character, and is then simply not the signature)."""
+    expected = signature(auth_token, url, params).encode()
+    return hmac.compare_digest(expected, received.encode("utf-8", "replace"))

@@ -6,12 +6,16 @@ nothing else, and nothing is ever evaluated as code. A referenced value is data:
 compared, never parsed again. What ``not``, ``and``, ``or`` and the whole condition take
 must be true or false; anything else fails the item, named by its type (never its value,
 which may be a phone number).
+
+A condition is small: at most ``MAX_LENGTH`` characters, ``MAX_OPERATORS`` operators and
+parentheses, ``MAX_NESTING`` parentheses and ``not`` inside one another, and numbers of at
+most ``MAX_DIGITS`` digits; past that it is refused as written, before anything recurses.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +31,10 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
+MAX_LENGTH = 2000  # characters
+MAX_OPERATORS = 100  # and, or, not, ==, != and ( in all
+MAX_NESTING = 20  # ( and not inside one another
+MAX_DIGITS = 20
 _LITERALS = {"true": True, "false": False, "null": None}
 _WORDS = ("and", "or", "not")
 
@@ -66,6 +74,12 @@ def parse_condition(value: Any) -> Condition:
     if whole is None or "${{" in whole.group(1) or "}}" in whole.group(1):
         raise RefError("if: takes one ${{ expression }} (or true or false), e.g. ${{ item.valid }}")
     text = whole.group(1).strip()
+    if len(text) > MAX_LENGTH:
+        raise RefError(
+            f"if: ${{{{ {_shown(text)} }}}}: {len(text)} characters, more than the "
+            f"{MAX_LENGTH} a condition may have: compute the decision in an earlier step "
+            "or in the input rows and test that"
+        )
     parser = _Parser(text)
     tree = parser.expression()
     if parser.position < len(parser.tokens):
@@ -89,13 +103,31 @@ class _Parser:
             self.tokens.append((match.lastgroup, match.group(match.lastgroup), match.start()))
             position = match.end()
         self.position = 0
+        self.nesting = 0
+        operators = sum(
+            (kind == "op" and text != ")") or text in _WORDS for kind, text, _ in self.tokens
+        )
+        if operators > MAX_OPERATORS:
+            raise RefError(
+                f"if: ${{{{ {_shown(text)} }}}}: {operators} operators and parentheses, more than "
+                f"the {MAX_OPERATORS} a condition may have: split the decision over earlier steps"
+            )
 
     def fail(self, message: str) -> None:
         if self.position < len(self.tokens):
-            at = f"at {self.text[self.tokens[self.position][2] :].strip()!r}"
+            at = f"at {_shown(self.text[self.tokens[self.position][2] :].strip())!r}"
         else:
             at = "at the end"
-        raise RefError(f"if: ${{{{ {self.text} }}}}: {message}, {at}")
+        raise RefError(f"if: ${{{{ {_shown(self.text)} }}}}: {message}, {at}")
+
+    def nested(self, parse: Callable[[], Node]) -> Node:
+        """``parse()`` one level deeper inside ( or not; too deep is refused."""
+        if self.nesting == MAX_NESTING:
+            self.fail(f"more than {MAX_NESTING} parentheses and nots inside one another")
+        self.nesting += 1
+        node = parse()
+        self.nesting -= 1
+        return node
 
     def peek(self, *texts: str) -> str | None:
         if self.position < len(self.tokens):
@@ -128,7 +160,7 @@ class _Parser:
         start = self.position
         if self.peek("not"):
             self.position += 1
-            operand = self.negation()
+            operand = self.nested(self.negation)
             return Node(self.span(start), op="not", operands=(operand,))
         return self.comparison()
 
@@ -148,7 +180,7 @@ class _Parser:
         kind, text, _ = self.tokens[self.position]
         if self.peek("("):
             self.position += 1
-            inner = self.expression()
+            inner = self.nested(self.expression)
             if not self.peek(")"):
                 self.fail("expected )")
             self.position += 1
@@ -159,10 +191,18 @@ class _Parser:
         if kind == "text":
             return Node(text, text[1:-1].replace("''", "'"))
         if kind == "number":
+            if len(text.lstrip("-").replace(".", "")) > MAX_DIGITS:
+                self.position -= 1
+                self.fail(f"a number here has at most {MAX_DIGITS} digits")
             return Node(text, float(text) if "." in text else int(text))
         if text in _LITERALS:
             return Node(text, _LITERALS[text])
         return Node(text, ref=parse_ref(text))
+
+
+def _shown(text: str) -> str:
+    """``text`` as a message quotes it: a long one cut short."""
+    return text if len(text) <= 80 else text[:60] + f"... ({len(text)} characters)"
 
 
 def _refs(node: Node) -> Iterator[Ref]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from flo_twilio.redaction import safe_json
+from flo_twilio.runner.database_files import check_database_file
 from flo_twilio.trigger import Event
 
 SCHEMA = """
@@ -44,6 +45,7 @@ class Pending:
 class EventStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        check_database_file(path, "the accepted events")
         new = not path.exists()
         self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
         if new:

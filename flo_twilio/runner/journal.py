@@ -32,6 +32,7 @@ from typing import Any, overload
 from flo_twilio.errors import InvalidInputError, KeyTaken, Problem, RunInUseError
 from flo_twilio.redaction import safe_json
 from flo_twilio.runner import process
+from flo_twilio.runner.database_files import check_database_file
 from flo_twilio.runner.file_systems import on_network
 
 SCHEMA = """
@@ -124,6 +125,7 @@ class Journal:
                     )
                 ]
             )
+        check_database_file(path, "the journal of runs")
         new = not path.exists()
         # One connection, used by one thread at a time (``_use``): this one, or the writer.
         self._db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from flo_twilio.sandbox.faults import FaultError
 from flo_twilio.sandbox.state import Account
 from flo_twilio.sandbox.wire import error
 
@@ -25,7 +26,11 @@ def routes(sandbox: Sandbox) -> list[Route]:
 async def faults(sandbox: Sandbox, request: Request, account: Account) -> Response:
     if request.method == "POST":
         try:
-            sandbox.faults.update(json.loads(await request.body() or b"{}"))
-        except (ValueError, TypeError) as exc:
+            changes = json.loads(await request.body() or b"{}")
+        except (ValueError, RecursionError):
+            return error(400, 20001, 'the body is not JSON; give e.g. {"rate_500": 0.1}')
+        try:
+            sandbox.faults.update(changes)
+        except FaultError as exc:
             return error(400, 20001, str(exc))
     return JSONResponse(sandbox.faults.as_dict())

@@ -28,16 +28,21 @@ class Faults:
     seed: int | None = None
 
     def __post_init__(self) -> None:
+        self.update(self.as_dict())  # the same checks as a change at run time
         self._random = random.Random(self.seed)
 
-    def update(self, changes: dict[str, Any]) -> None:
-        """Change faults at run time; raises ValueError (naming the field) on a bad value."""
+    def update(self, changes: object) -> None:
+        """Change faults at run time, all or none; FaultError (naming the field) on a bad
+        one, or when ``changes`` is not a mapping of fault names to values."""
+        if not isinstance(changes, dict):
+            raise FaultError("", 'give a JSON object of faults, e.g. {"rate_500": 0.1}')
         known = [f.name for f in fields(self)]
         for name, value in changes.items():
             if name not in known:
-                raise ValueError(f"unknown fault {name!r}; known: {', '.join(known)}")
+                raise FaultError(name, f"unknown fault {name!r}; known: {', '.join(known)}")
             if not _fits(name, value):
-                raise ValueError(f"{name} must be {_KINDS.get(name, 'a number of 0 or more')}")
+                raise FaultError(name, f"{name} must be {_KINDS.get(name, 'a share from 0 to 1')}")
+        for name, value in changes.items():
             setattr(self, name, value)
 
     def as_dict(self) -> dict[str, Any]:
@@ -54,16 +59,34 @@ class Faults:
         return bool(self.ambiguous_rate) and self._random.random() < self.ambiguous_rate
 
 
+class FaultError(ValueError):
+    """A fault set to what it cannot be; ``field`` names it ("" for the whole change)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+MAX_LATENCY = 60.0  # seconds: longer, a request looks lost rather than slow
 _KINDS = {
-    "max_concurrency": "a whole number or null",
+    "max_concurrency": "a whole number of 0 or more, or null",
     "seed": "a whole number or null",
     "ambiguous_mode": "500 or drop",
+    "latency": f"a number of seconds from 0 to {MAX_LATENCY:g}",
 }
 
 
 def _fits(name: str, value: Any) -> bool:
-    if name in ("max_concurrency", "seed"):
-        return value is None or (isinstance(value, int) and not isinstance(value, bool))
+    if name == "seed":
+        return value is None or _whole(value)
+    if name == "max_concurrency":
+        return value is None or (_whole(value) and value >= 0)
     if name == "ambiguous_mode":
         return value in ("500", "drop")
-    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+    highest = MAX_LATENCY if name == "latency" else 1.0
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return number and 0 <= value <= highest  # NaN and infinities fail the comparison
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
+import signal
 import socket
 import subprocess
 import sys
@@ -17,7 +19,13 @@ import uvicorn
 from flo_twilio.errors import InvalidInputError, Problem
 from flo_twilio.sandbox.app import create_app
 from flo_twilio.sandbox.faults import Faults
-from flo_twilio.sandbox.limits import CLIENT_TIMEOUT, timed_protocol
+from flo_twilio.sandbox.limits import (
+    CLIENT_TIMEOUT,
+    SHUTDOWN_GRACE,
+    Refusals,
+    connections_allowed,
+    guarded_protocol,
+)
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, SandboxState
 
 
@@ -32,28 +40,41 @@ def serve(
 
     A port that is taken is an InvalidInputError (one line, with a --port hint). Clients
     idle or slow to send a request for ``client_timeout`` seconds (default
-    ``CLIENT_TIMEOUT``) are disconnected."""
+    ``CLIENT_TIMEOUT``) are disconnected, and no more connections are kept open than the
+    open-file limit leaves room for."""
     sock = bind(host, port)
     port = sock.getsockname()[1]
+    refusals = Refusals("flo sandbox")
     config = uvicorn.Config(
         create_app(state, faults),
         log_level="warning",
         access_log=False,
         server_header=False,
-        http=timed_protocol(client_timeout or CLIENT_TIMEOUT),
+        http=guarded_protocol(client_timeout or CLIENT_TIMEOUT, connections_allowed(), refusals),
+        timeout_graceful_shutdown=SHUTDOWN_GRACE,  # a drill's latency does not hold a stop
+        lifespan="off",  # none used; a second Ctrl-C cancelled it with a traceback
     )
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            asyncio.get_running_loop().set_exception_handler(refusals.loop_error)
             await super().startup(sockets)
             if not self.should_exit:
                 print(banner(state, host, port), file=sys.stderr, flush=True)
 
-    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled
-        Server(config).run(sockets=[sock])
+    # uvicorn puts back the Ctrl-C handling it found, then raises the Ctrl-C it handled
+    # again: ignored, that one and any later one do nothing while the sandbox ends.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    Server(config).run(sockets=[sock])
 
 
 def bind(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host`` (IPv6 with or without brackets) and ``port`` (0: any
+    free one); a port out of range or taken is an InvalidInputError."""
+    if not 0 <= port <= 65535:
+        raise InvalidInputError(
+            [Problem(f"--port {port} is not a port", hint="give one from 1 to 65535, or 0 for any")]
+        )
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP named, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets that
     # say they are TCP, and without it every answer on a kept-alive connection waited ~40 ms
@@ -78,6 +99,12 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def http_url(host: str, port: int) -> str:
+    """``http://host:port``, an IPv6 address in brackets."""
+    host = host.strip("[]")
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def shown_token(token: str) -> str:
     """The token for the banner: the public default as it is, any other one never."""
     return token if token == DEFAULT_AUTH_TOKEN else "(the one you gave)"
@@ -89,12 +116,12 @@ def banner(state: SandboxState, host: str, port: int) -> str:
     for sid, account in state.accounts.items():
         numbers = ", ".join(n.phone_number for n in state.numbers[sid])
         lines.append(
-            f"flo sandbox: a Twilio-compatible API on http://{host}:{port}\n"
+            f"flo sandbox: a Twilio-compatible API on {http_url(host, port)}\n"
             f"  account sid:  {sid}\n"
             f"  auth token:   {shown_token(account.auth_token)}\n"
             f"  numbers:      {numbers}\n"
             f"  connect it:   flo accounts add sandbox --account-sid {sid} --auth-token - "
-            f"--api-base-url http://{host}:{port}"
+            f"--api-base-url {http_url(host, port)}"
         )
     return "\n".join(lines)
 

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
@@ -87,10 +87,13 @@ class Server:
 
     async def receive(self, served: Served, request: Request) -> Response:
         body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_WEBHOOK:
-                return PlainTextResponse("too large", status_code=413)
+        try:
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_WEBHOOK:
+                    return PlainTextResponse("too large", status_code=413)
+        except ClientDisconnect:  # dropped as too slow, or gone: no one hears an answer
+            return Response(status_code=400)
         query = request.url.query
         webhook = Webhook(
             url=served.url + (f"?{query}" if query else ""),
