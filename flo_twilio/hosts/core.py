@@ -32,7 +32,7 @@ from flo_twilio.hosts.work import checked_items, work_files
 from flo_twilio.plugins import Registry, load_registry
 from flo_twilio.runner.api import Outcome, Run, Runner
 from flo_twilio.runner.card_context import open_context
-from flo_twilio.runner.journal import Journal, KeyTaken
+from flo_twilio.runner.journal import Journal, KeyTaken, RunOwned
 
 
 class HostSendError(FloError):
@@ -280,7 +280,7 @@ class Sender:
         try:
             return await self.runner.resume(run_id, self.account, self.transport)
         except InvalidInputError as exc:
-            live = "is running in process" in str(exc)  # another attempt still runs it
+            live = isinstance(exc, RunOwned)  # another attempt still runs it
             raise HostSendError(str(exc), retryable=live, run_id=run_id) from None
 
     def _result(self, outcome: Outcome, count: int) -> BulkResult:
