@@ -386,3 +386,46 @@ def test_a_sender_on_postgresql_needs_no_folder_of_its_own(
         portal().call(sender.aclose())
     assert len(sandbox.messages) == 1 and not any(flo_home.iterdir())
     assert Journal(postgres_url).run_with_key("k")
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_a_database_out_of_reach_longer_than_the_wait_stops_the_run_and_a_resume_ends_it(
+    postgres, postgres_url, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("FLO_JOURNAL_WAIT_SECONDS", "0.5")
+    rows = tmp_path / "rows.csv"
+    rows.write_text("phone,name\n" + "".join(f"+1206557{i:04d},N{i}\n" for i in range(200)))
+    sandbox = SandboxState(status_delay=0.01)
+    transport = httpx.ASGITransport(DateHeader(create_app(sandbox, Faults(latency=0.01)), sandbox))
+    account = Account(
+        "work", "twilio", {"account_sid": SID, "api_base_url": "http://127.0.0.1"},
+        secrets={"auth_token": TOKEN},
+    )  # fmt: skip
+    runner = Runner(load_registry(), postgres_url, settle=0.2)
+    run = runner.start(runner.plan(BULK, [f"recipients=@{rows}"]), account, transport)
+    execution = asyncio.ensure_future(run.execute())
+    deadline = time.monotonic() + 30
+    while len(sandbox.messages) < 30 and not execution.done():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+    try:
+        await asyncio.to_thread(postgres.stop)
+        with pytest.raises(Exception, match=r"stayed out of reach for 0\.5 s") as stopped:
+            await execution
+        assert postgres.password not in str(stopped.value)
+        sent = len(sandbox.messages)
+    finally:
+        await asyncio.to_thread(postgres.start)
+    assert sent < 200
+    later = Runner(load_registry(), postgres_url, settle=0.2)
+    monkeypatch.setenv("FLO_HEARTBEAT_SECONDS", "0.05")  # the stopped run's owner is gone
+    deadline = time.monotonic() + 10
+    while later.record(run.id)["status"] == "running":
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    outcome = await (await later.resume(run.id, account, transport)).execute()
+    assert outcome.status == "done", outcome
+    assert Counter(m["to"] for m in sandbox.messages.values()) == {
+        f"+1206557{i:04d}": 1 for i in range(200)
+    }
