@@ -429,3 +429,16 @@ async def test_a_database_out_of_reach_longer_than_the_wait_stops_the_run_and_a_
     assert Counter(m["to"] for m in sandbox.messages.values()) == {
         f"+1206557{i:04d}": 1 for i in range(200)
     }
+
+
+def test_without_psycopg_a_postgresql_journal_says_which_extra_to_install():
+    opened = subprocess.run(
+        [sys.executable, "-c", "import sys; sys.modules['psycopg'] = None\n"
+         "from flo_twilio.cli.main import main\n"
+         "sys.exit(main(['runs', 'list', '--journal', 'postgresql://flo:pw@127.0.0.1/flo']))"],
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert opened.returncode == 2, opened.stderr
+    assert "pip install 'flo-twilio[postgres]'" in opened.stderr
+    assert "Traceback" not in opened.stderr
