@@ -1,12 +1,11 @@
-"""The run journal: SQLite (WAL) under FLO_HOME. An item's intent is committed before a
-card that changes the world is called, its outcome after; a resumed run reads both.
+"""The run journal: in SQLite (WAL) under FLO_HOME, or in PostgreSQL named by a URL
+(``journal_store.py``). An item's intent is committed before a card that changes the world
+is called, its outcome after; a resumed run reads both.
 
-Item writes are made off the event loop by one writer thread, which commits all the writes
-waiting at that moment in one transaction: one fsync for all of them, while the loop goes on
-sending. ``durable`` waits for the commit of everything written so far (an intent must be
-durable before its call leaves); outcomes are not waited for: one lost to a crash before
-its commit costs a look-up, never a send. Every read, and every write that is not an item's,
-first commits what waits, so the journal reads as if every write were made at once.
+Item writes go to the group-commit writer (``journal_writer.py``): ``durable`` waits for the
+commit of everything written so far (an intent must be durable before its call leaves);
+outcomes are not waited for: one lost to a crash before its commit costs a look-up, never a
+send. Every read sees every write made so far.
 
 Results found by reconciliation, and the results of sends, are *claimed* per account: no
 other item of any run can take a claimed result. Everything that grows with the number of
@@ -15,44 +14,29 @@ counted in SQL, so memory stays flat however many rows a run has."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import json
 import os
 import secrets
-import sqlite3
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, overload
 
-from flo_twilio.errors import InvalidInputError, KeyTaken, Problem, RunInUseError
+from flo_twilio.accounts import flo_home
+from flo_twilio.errors import KeyTaken, RunInUseError
 from flo_twilio.redaction import safe_json
-from flo_twilio.runner import process
-from flo_twilio.runner.database_files import check_database_file
-from flo_twilio.runner.file_systems import on_network
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY, flow TEXT, flow_path TEXT, account TEXT, arguments TEXT,
-    status TEXT, created REAL, updated REAL, summary TEXT, pid INTEGER
-);
-CREATE TABLE IF NOT EXISTS items (
-    run_id TEXT, step_id TEXT, idx INTEGER, key TEXT, state TEXT,
-    inputs TEXT, outputs TEXT, error TEXT, started REAL, updated REAL,
-    PRIMARY KEY (run_id, step_id, idx)
-);
-CREATE TABLE IF NOT EXISTS claims (
-    account_sid TEXT, sid TEXT, run_id TEXT, step_id TEXT, idx INTEGER,
-    PRIMARY KEY (account_sid, sid)
-);
-"""
-# Columns added since the first journals: who runs the run, what it is bound to, and the
-# key a host started it under (a run per key: a host's retry finds it again).
-ADDED_COLUMNS = {"owner": "TEXT", "bound": "TEXT", "run_key": "TEXT"}
+from flo_twilio.runner.journal_schema import migrate
+from flo_twilio.runner.journal_store import (
+    Connection,
+    JournalUnreachable,
+    Statement,
+    journal_target,
+    open_store,
+)
+from flo_twilio.runner.journal_writer import GroupCommit
 
 # intent: committed before the call; done / failed: its outcome (failed: it did not happen,
 # unless its error says "happened"); unknown: the call may have happened, and it was not
@@ -107,94 +91,50 @@ def _item(row: tuple[Any, ...]) -> Item:
 ITEM_COLUMNS = "step_id, idx, key, state, inputs, outputs, error, started"
 
 
-Statement = tuple[str, tuple[Any, ...]]
-
-
 class Journal:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if network := on_network(path.parent):
-            raise InvalidInputError(
-                [
-                    Problem(
-                        f"the journal {path} is on a network file system ({network}), where "
-                        "SQLite's write-ahead log cannot keep intents safe: every process "
-                        "using it must be on one machine, on a local disk",
-                        hint="set FLO_HOME (or a host's state folder) to a local folder, and "
-                        "run the sending tasks of a host on one machine",
-                    )
-                ]
-            )
-        check_database_file(path, "the journal of runs")
-        new = not path.exists()
-        # One connection, used by one thread at a time (``_use``): this one, or the writer.
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
-        if new:
-            os.chmod(path, 0o600)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # an intent survives a crash or power loss
-        self._db.executescript(SCHEMA)
-        have = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
-        for column, kind in ADDED_COLUMNS.items():
-            if column not in have:
-                with contextlib.suppress(sqlite3.OperationalError):  # another process added it
-                    self._db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
-        self._db.execute("CREATE UNIQUE INDEX IF NOT EXISTS runs_by_key ON runs (run_key)")
-        self._connection = threading.RLock()
-        self._queue = threading.Condition()  # guards what follows
-        self._waiting: list[Statement] = []  # item writes not yet handed to SQLite
-        # Item writes made; handed to SQLite (in a transaction left open); committed.
-        self._written = self._executed = self._committed = 0
-        self._watchers: list[tuple[int, asyncio.Future[None]]] = []  # durable() callers
-        self._failure: sqlite3.Error | None = None  # a commit failed: nothing more is durable
-        self._writer: threading.Thread | None = None
-        self._wake_due: asyncio.AbstractEventLoop | None = None  # the loop a wake-up is due on
-        self._closing = False
+    """A journal in ``target``: a SQLite file's path, or a ``postgresql://`` URL; ``where`` names where the target was given, for messages. Its schema is
+    migrated, or refused when newer than this flo's, before anything is read."""
+
+    def __init__(self, target: Path | str, where: str = "") -> None:
+        self.store = open_store(target, where)
+        try:
+            self._writes = GroupCommit(self.store)
+        except self.store.errors as exc:
+            raise self.store.unreachable(exc) from None
+        try:
+            self._writes.transact(lambda db: migrate(db, self.store))
+        except BaseException:
+            self._writes.close()
+            raise
         self._intents: dict[tuple[str, str, int], str] = {}  # inputs written, until finished
 
     @property
-    def db(self) -> sqlite3.Connection:
+    def _db(self) -> Connection:
+        """The connection as it is (for tests of the writer)."""
+        return self._writes.db
+
+    @property
+    def db(self) -> Connection:
         """The connection, with every write made so far committed (for tests and tools)."""
         self.commit()
-        return self._db
+        return self._writes.db
 
     def close(self) -> None:
-        with self._queue:
-            self._closing = True
-            self._queue.notify()
-        if self._writer is not None:
-            self._writer.join()
-        self.commit()
-        self._db.close()
+        self._writes.close()
 
-    @contextlib.contextmanager
-    def _use(self) -> Iterator[sqlite3.Connection]:
-        """The connection, to this thread alone, with every waiting write committed."""
-        with self._connection:
-            self._commit_waiting()
-            yield self._db
+    def commit(self) -> None:
+        """Commit every write made so far, now; raise if a commit failed."""
+        self._writes.commit()
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        with self._use() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+    async def durable(self) -> None:
+        """Wait until every write made so far is committed."""
+        await self._writes.durable()
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
-        """Rows of a query that sees every write made so far (committed by the writer
-        later: a read waits for no fsync)."""
-        with self._connection:
-            self._execute_waiting()
-            return self._db.execute(sql, args).fetchall()
+        return self._writes.read(sql, args)
 
     def _write(self, sql: str, args: Sequence[Any] = ()) -> None:
-        with self._use() as db:
-            db.execute(sql, args)
+        self._writes.write(sql, args)
 
     # Runs.
 
@@ -226,12 +166,12 @@ class Journal:
                     now,
                     now,
                     os.getpid(),
-                    process.identity(),
+                    self.store.owner(),
                     scrub(bound),
                     key,
                 ),
             )
-        except sqlite3.IntegrityError:
+        except self.store.duplicate:
             taken = self.run_with_key(key) if key is not None else None
             if taken is None:
                 raise
@@ -246,29 +186,28 @@ class Journal:
     def take_over(self, run_id: str) -> None:
         """Mark the run as running in this process; refuse when another live process runs it
         (two processes resuming one run could both send an item)."""
-        with self.transaction():
-            row = self._db.execute(
-                "SELECT status, pid, owner, updated FROM runs WHERE id = ?", (run_id,)
+        store, owner = self.store, self.store.owner()
+
+        def take(db: Connection) -> None:  # two takers: the row's lock lets one through
+            row = db.execute(
+                f"SELECT status, pid, owner, updated FROM runs WHERE id = ?{store.lock_row}",
+                (run_id,),
             ).fetchone()
-            if row and row[0] == "running" and row[2] != process.identity() and _alive(*row[1:]):
-                host = process.host_of(row[2])
-                where = f" on {host}" if host != process.UNKNOWN else ""
-                raise RunInUseError(
-                    run_id,
-                    f"run {run_id} is running in process {row[1]}{where}; wait for it, "
-                    "or stop it first",
-                )
-            self._db.execute(
+            if row and row[0] == "running" and row[2] != owner and store.alive(*row[1:]):
+                raise RunInUseError(run_id, store.running_elsewhere(run_id, *row[1:]))
+            db.execute(
                 "UPDATE runs SET status = 'running', pid = ?, owner = ?, updated = ? WHERE id = ?",
-                (os.getpid(), process.identity(), time.time(), run_id),
+                (os.getpid(), owner, time.time(), run_id),
             )
+
+        self._writes.transact(take)
 
     def beat(self, run_id: str) -> None:
         """Say that this process still runs ``run_id`` (its heartbeat)."""
-        with contextlib.suppress(sqlite3.Error):  # missed beats only make the run look older
-            self._write(
+        with contextlib.suppress(*self.store.errors, JournalUnreachable):  # missed beats only
+            self._write(  # make the run look older
                 "UPDATE runs SET updated = ? WHERE id = ? AND owner = ?",
-                (time.time(), run_id, process.identity()),
+                (time.time(), run_id, self.store.owner()),
             )
 
     def set_status(self, run_id: str, status: str, summary: dict[str, Any] | None = None) -> None:
@@ -288,7 +227,7 @@ class Journal:
     def _run_row(self, row: tuple[Any, ...]) -> dict[str, Any]:
         run_id, flow, flow_path, account, arguments, status, created, updated, summary = row[:9]
         pid, owner, bound = row[9:]
-        if status == "running" and not _alive(pid, owner, updated):
+        if status == "running" and not self.store.alive(pid, owner, updated):
             status = "interrupted"  # its process is gone (killed, or the machine stopped)
         counts = dict(
             self._read(
@@ -336,7 +275,8 @@ class Journal:
 
     def step_ids(self, run_id: str) -> list[str]:
         rows = self._read(
-            "SELECT step_id FROM items WHERE run_id = ? GROUP BY step_id ORDER BY MIN(rowid)",
+            "SELECT step_id FROM items WHERE run_id = ? GROUP BY step_id "
+            f"ORDER BY {self.store.first_written}",
             (run_id,),
         )
         return [row[0] for row in rows]
@@ -362,114 +302,12 @@ class Journal:
 
     # Items: writing, off the event loop.
 
-    def _add(self, *statements: Statement) -> None:
-        """Hand item writes to the writer; outside an event loop, commit them at once."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        with self._queue:
-            self._waiting.extend(statements)
-            self._written += 1
-            wake = loop is not None and self._wake_due is not loop  # (a closed loop never woke)
-            if wake:
-                self._wake_due = loop
-        if loop is None:
-            self.commit()
-        elif wake:  # once per turn of the loop: what this turn writes goes in together
-            loop.call_soon(self._wake)
-
-    def _wake(self) -> None:
-        with self._queue:
-            self._wake_due = None
-            if self._writer is None:
-                self._writer = threading.Thread(
-                    target=self._write_forever, name="flo-journal", daemon=True
-                )
-                self._writer.start()
-            self._queue.notify()
-
-    def _write_forever(self) -> None:
-        while True:
-            with self._queue:
-                while self._committed == self._written and not self._closing:
-                    self._queue.wait()
-                if self._committed == self._written or self._failure is not None:
-                    return
-            with self._connection:
-                self._commit_waiting()
-
-    def _execute_waiting(self) -> None:
-        """Hand every waiting write to SQLite, in the open transaction (the caller holds the
-        connection)."""
-        with self._queue:
-            statements, self._waiting = self._waiting, []
-            upto = self._written
-        if not statements or self._failure is not None:
-            return
-        try:
-            if not self._db.in_transaction:
-                self._db.execute("BEGIN IMMEDIATE")
-            for sql, args in statements:
-                self._db.execute(sql, args)
-        except sqlite3.Error as exc:
-            self._fail(exc)
-        else:
-            self._executed = upto
-
-    def _commit_waiting(self) -> None:
-        """Commit every write made so far in one transaction (the caller holds the
-        connection), and tell who waits for it."""
-        self._execute_waiting()
-        if self._db.in_transaction and self._failure is None:
-            try:
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._fail(exc)
-        failure = self._failure
-        with self._queue:
-            if failure is None:
-                self._committed = self._executed
-            upto = self._committed
-            due = [f for n, f in self._watchers if n <= upto or failure is not None]
-            self._watchers = [(n, f) for n, f in self._watchers if n > upto and failure is None]
-        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
-        for future in due:
-            by_loop.setdefault(future.get_loop(), []).append(future)
-        for loop, futures in by_loop.items():  # one wake-up of each loop
-            with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits
-                loop.call_soon_threadsafe(_settle, futures, failure)
-
-    def _fail(self, exc: sqlite3.Error) -> None:
-        """A write failed: what was not committed is lost, and nothing more is durable."""
-        if self._db.in_transaction:
-            self._db.execute("ROLLBACK")
-        self._failure = exc
-
-    def commit(self) -> None:
-        """Commit every write made so far, now; raise if a commit failed."""
-        with self._connection:
-            self._commit_waiting()
-        if self._failure is not None:
-            raise self._failure
-
-    async def durable(self) -> None:
-        """Wait until every write made so far is committed."""
-        future = asyncio.get_running_loop().create_future()
-        with self._queue:
-            if self._failure is not None:
-                raise self._failure
-            if self._committed >= self._written:
-                return
-            self._watchers.append((self._written, future))
-        await future
-
     def intent(self, run_id: str, step_id: str, index: int, key: str, inputs: Any) -> float:
         """Write that this item is about to be called (``durable`` before calling it);
         returns the time recorded."""
         now = time.time()
         text = self._intents[(run_id, step_id, index)] = scrub(inputs)
-        self._add(
+        self._writes.add(
             (
                 "INSERT INTO items VALUES (?, ?, ?, ?, 'intent', ?, NULL, NULL, ?, ?) "
                 "ON CONFLICT (run_id, step_id, idx) DO UPDATE SET state = 'intent', "
@@ -518,37 +356,29 @@ class Journal:
             ),
         )
         if claim is None:
-            self._add(record)
+            self._writes.add(record)
             return True
         taking: Statement = (
             "INSERT INTO claims VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (*claim, run_id, step_id, index),
         )
         if not exclusive:
-            self._add(taking, record)
+            self._writes.add(taking, record)
             return True
-        with self.transaction():
-            taken = self._db.execute(*taking).rowcount
-            if not taken and not self._claimed_by(claim, run_id, step_id, index):
-                return False
-            self._db.execute(*record)
-        return True
 
-    def _claimed_by(self, claim: tuple[str, str], run_id: str, step_id: str, index: int) -> bool:
-        row = self._db.execute(
-            "SELECT run_id, step_id, idx FROM claims WHERE account_sid = ? AND sid = ?", claim
-        ).fetchone()
-        return row is not None and tuple(row) == (run_id, step_id, index)
+        def take(db: Connection) -> bool:
+            taken = db.execute(*taking).rowcount
+            if not taken:
+                row = db.execute(
+                    "SELECT run_id, step_id, idx FROM claims WHERE account_sid = ? AND sid = ?",
+                    claim,
+                ).fetchone()
+                if row is None or tuple(row) != (run_id, step_id, index):
+                    return False  # another item's
+            db.execute(*record)
+            return True
 
-
-def _settle(futures: list[asyncio.Future[None]], failure: BaseException | None) -> None:
-    for future in futures:
-        if future.done():
-            continue
-        if failure is None:
-            future.set_result(None)
-        else:
-            future.set_exception(failure)
+        return self._writes.transact(take)
 
 
 RUN_COLUMNS = (
@@ -556,12 +386,15 @@ RUN_COLUMNS = (
 )
 
 
-def _alive(pid: Any, owner: Any, updated: Any) -> bool:
-    """Whether the process recorded for a run lives (by PID alone for runs recorded before
-    owners were); ``updated`` is its last heartbeat."""
-    if owner:
-        return process.alive(owner, updated if isinstance(updated, int | float) else None)
-    return isinstance(pid, int) and process.alive(f"{process.UNKNOWN}:{pid}:{process.UNKNOWN}")
+def open_journal(
+    given: Journal | Path | str | None = None, folder: Callable[[], Path] = flo_home
+) -> Journal:
+    """The journal ``given`` (a Journal, a SQLite file's path or a ``postgresql://`` URL),
+    else $FLO_JOURNAL's, else ``runs.db`` in ``folder()`` (default $FLO_HOME)."""
+    if isinstance(given, Journal):
+        return given
+    target, where = journal_target(given)
+    return Journal(target if target is not None else folder() / "runs.db", where)
 
 
 class PriorItems:

@@ -29,7 +29,8 @@ def _boot_id() -> str:
     return UNKNOWN
 
 
-def _host() -> str:
+def host_name() -> str:
+    """This machine's host name (no colons: owners are colon-separated)."""
     return socket.gethostname().replace(":", "_") or UNKNOWN
 
 
@@ -44,7 +45,7 @@ def _start_time(pid: int) -> str:
 def identity(pid: int | None = None) -> str:
     """``boot:pid:start:host`` of ``pid`` (default: this process)."""
     pid = pid or os.getpid()
-    return f"{_boot_id()}:{pid}:{_start_time(pid)}:{_host()}"
+    return f"{_boot_id()}:{pid}:{_start_time(pid)}:{host_name()}"
 
 
 def heartbeat_seconds() -> float:
@@ -76,7 +77,7 @@ def alive(owner: str | None, last_beat: float | None = None) -> bool:
         pid = int(pid_text)
     except ValueError:
         return False
-    if boot not in (UNKNOWN, _boot_id()) or host_of(owner) not in (UNKNOWN, _host()):
+    if boot not in (UNKNOWN, _boot_id()) or host_of(owner) not in (UNKNOWN, host_name()):
         age = time.time() - last_beat if last_beat is not None else math.inf
         return age < MISSED_BEATS * heartbeat_seconds()
     if pid <= 0:

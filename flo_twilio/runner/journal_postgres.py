@@ -1,0 +1,181 @@
+"""The journal in PostgreSQL, named by a URL (``postgresql://USER:PASSWORD@HOST/DB``): every
+machine that reaches the database shares its runs, keys, claims and owners.
+
+PIDs and boot ids mean nothing across machines (nor across containers, where PIDs
+collide): a run's owner is a random token of the process that opened the journal, with
+its host name for people to read, and it is alive while its heartbeat is younger than
+``MISSED_BEATS`` beats (the machines' clocks must agree, as NTP keeps them). A lost
+connection (the server restarted, the network cut) is waited for, up to
+$FLO_JOURNAL_WAIT_SECONDS (60 s), and writes go on where they stopped. The URL's password
+is never shown: every message names the URL with it masked."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import re
+import secrets
+import time
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from flo_twilio.errors import InvalidInputError, Problem
+from flo_twilio.redaction import MASK, register_secret
+from flo_twilio.runner import process
+from flo_twilio.runner.journal_store import Connection
+
+try:
+    import psycopg
+    from psycopg import pq
+except ImportError:  # the core install has no psycopg: say which extra brings it
+    raise InvalidInputError(
+        [
+            Problem(
+                "a journal in PostgreSQL needs psycopg 3, which is not installed",
+                hint="pip install 'flo-twilio[postgres]'",
+            )
+        ]
+    ) from None
+
+WAIT_VARIABLE = "FLO_JOURNAL_WAIT_SECONDS"
+DEFAULT_WAIT = 60.0
+CONNECT_SECONDS = 10  # to open a connection, before it counts as out of reach
+_PASSWORD_PAIR = re.compile(r"(password=)([^&\s]+)", re.IGNORECASE)
+
+
+def masked_url(url: str) -> str:
+    """``url`` with its password (in the address or as a parameter) replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is not None:
+        user = parts.username or ""
+        url = url.replace(f"{user}:{parts.password}@", f"{user}:{MASK}@", 1)
+    return _PASSWORD_PAIR.sub(rf"\g<1>{MASK}", url)
+
+
+def wait_seconds() -> float:
+    """$FLO_JOURNAL_WAIT_SECONDS, else 60: how long a lost database is waited for."""
+    text = os.environ.get(WAIT_VARIABLE, "").strip()
+    try:
+        seconds = float(text) if text else DEFAULT_WAIT
+    except ValueError:
+        seconds = -1
+    if 0 <= seconds < math.inf:
+        return seconds
+    raise InvalidInputError(
+        [Problem(f"{WAIT_VARIABLE} must be a number of seconds, 0 or more", hint="default: 60")]
+    )
+
+
+class _ClosedWhenDropped(psycopg.Connection[Any]):
+    """A connection that a journal dropped without closing it closes, as SQLite's does."""
+
+    def __del__(self, *_: Any) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+
+class _Connection:
+    """A psycopg connection (autocommit) taking the journal's ``?`` parameters."""
+
+    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+        self.raw = raw
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.raw.info.transaction_status != pq.TransactionStatus.IDLE
+
+    def execute(self, sql: str, args: Any = ()) -> psycopg.Cursor[Any]:
+        return self.raw.execute(sql.replace("?", "%s"), args)
+
+    def executemany(self, sql: str, rows: Any) -> None:
+        """Every row in one pipeline: one round trip."""
+        with self.raw.cursor() as cursor:
+            cursor.executemany(sql.replace("?", "%s"), rows)
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+class PostgresStore:
+    """The journal in the PostgreSQL database at ``url``; ``where`` names where the URL was
+    given, for messages."""
+
+    errors: tuple[type[Exception], ...] = (psycopg.Error,)
+    duplicate: type[Exception] = psycopg.errors.UniqueViolation
+    begin = "BEGIN"
+    schema_lock = "SELECT pg_advisory_xact_lock(4242424242)"
+    lock_row = " FOR UPDATE"
+    first_written = "MIN(started)"  # no rowid: a step's first item starts before the next's
+
+    def __init__(self, url: str, where: str = "") -> None:
+        self.url, self.where = url, where
+        self.name = masked_url(url)
+        self.password = _password(url)
+        if self.password:
+            register_secret(self.password)
+        self.outage_seconds = wait_seconds()
+        self.token = secrets.token_hex(8)  # this process's attempts, whatever its PID
+
+    def connect(self) -> Connection:
+        raw = _ClosedWhenDropped.connect(self.url, autocommit=True, connect_timeout=CONNECT_SECONDS)
+        return _Connection(raw)
+
+    def unreachable(self, exc: Exception) -> InvalidInputError:
+        """Why the journal cannot be opened, located, with the password masked."""
+        return InvalidInputError(
+            [
+                Problem(
+                    f"cannot open the journal {self.name}: {self.reason(exc)}",
+                    self.where,
+                    "check the URL's host, port, database, user and password, and that the "
+                    "server runs and this machine may reach it",
+                )
+            ]
+        )
+
+    def lost(self, exc: Exception) -> bool:
+        return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+
+    def reason(self, exc: Exception) -> str:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        return text.replace(self.password, MASK) if self.password else text
+
+    def ddl(self, text: str) -> str:
+        return text.replace(" REAL", " DOUBLE PRECISION")
+
+    def columns(self, db: Any, table: str) -> set[str]:
+        rows = db.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = ?",
+            (table,),
+        ).fetchall()
+        return {row[0] for row in rows}
+
+    def owner(self) -> str:
+        return f"{self.token}:{process.host_name()}"
+
+    def alive(self, pid: Any, owner: Any, updated: Any) -> bool:
+        """Alive while its heartbeat is fresh: PIDs say nothing across machines."""
+        if not isinstance(updated, int | float):
+            return False
+        return time.time() - updated < process.MISSED_BEATS * process.heartbeat_seconds()
+
+    def running_elsewhere(self, run_id: str, pid: Any, owner: Any, updated: Any) -> str:
+        host = str(owner).partition(":")[2] or process.UNKNOWN
+        age = time.time() - updated
+        return (
+            f"run {run_id} is running in process {pid} on {host} (its last heartbeat "
+            f"{age:.0f} s ago); wait for it, or stop it first"
+        )
+
+
+def _password(url: str) -> str:
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    if password:
+        return unquote(password)
+    found = _PASSWORD_PAIR.search(url)
+    return unquote(found.group(2)) if found else ""
