@@ -4,20 +4,24 @@ message creates with a 500 after storing them."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import sqlite3
 import subprocess
+import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
-from tests.helpers import ROOT, sandbox_process
+from tests.helpers import ROOT, free_port, sandbox_process
 from tests.hosts.hostvenv import host_python
 
 HERE = Path(__file__).parent
@@ -84,9 +88,8 @@ def airflow(tmp_path_factory):
 
     with sandbox_process("--ambiguous-rate", "0.3", "--ambiguous-mode", "500") as url:
         for command in readme_commands():  # airflow db migrate first, as a new user would
-            if command.startswith("airflow connections add"):
-                command += f' --conn-extra \'{{"api_base_url": "{url}"}}\''
-            run(command)
+            extra = f'"password": "%s", "extra": {{"api_base_url": "{url}"}}}}'
+            run(command.replace('"password": "%s"}', extra))
         wrong = {"conn_type": "twilio", "login": DEFAULT_ACCOUNT_SID, "password": "not-it"}
         env["AIRFLOW_CONN_TWILIO_WRONG"] = json.dumps({**wrong, "extra": {"api_base_url": url}})
         paced = {"api_base_url": url, "max_in_flight": 2, "max_per_second": 50}
@@ -96,7 +99,10 @@ def airflow(tmp_path_factory):
         output += run("airflow connections test twilio_wrong", code=1)
         output += run(f"python {home / 'dags' / EXAMPLE.name}")
         output += run(f"python {home / 'dags' / 'airflow_drill.py'}")
+        output += run("airflow dags unpause twilio_campaign")
         counts = sent_to(url)
+        with api_server(env) as api:
+            buttons = {conn_id: press_test_button(api, conn_id) for conn_id in ui_made(api, url)}
     with sqlite3.connect(home / "airflow.db") as db:
         rows = db.execute(
             "SELECT task_id, map_index, state, try_number, pool, pool_slots FROM task_instance"
@@ -111,7 +117,75 @@ def airflow(tmp_path_factory):
         "tries": tries,
         "pools": pools,
         "xcom": xcom,
+        "buttons": buttons,
     }
+
+
+@contextlib.contextmanager
+def api_server(env: dict[str, str]) -> Iterator[str]:
+    """``airflow api-server`` on a free port, everyone an admin: its URL once it answers."""
+    port = free_port()
+    env = {**env, "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True"}
+    command = ["airflow", "api-server", "--port", str(port)]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while not answers(f"{url}/api/v2/monitor/health"):
+            assert server.poll() is None, server.stderr.read().decode()[-3000:]  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "airflow api-server did not answer in 120 s"
+            time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def bearer(api: str) -> dict[str, str]:
+    token = httpx.get(f"{api}/auth/token").raise_for_status().json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def ui_made(api: str, sandbox: str) -> list[str]:
+    """The README's connection (made from the command line) and one made as the UI's "Add
+    Connection" form posts it (the hidden fields left out): their ids."""
+    form = {
+        "connection_id": "twilio_ui",
+        "conn_type": "twilio",
+        "login": DEFAULT_ACCOUNT_SID,
+        "password": DEFAULT_AUTH_TOKEN,
+        "extra": json.dumps({"api_base_url": sandbox}),
+    }
+    made = httpx.post(f"{api}/api/v2/connections", json=form, headers=bearer(api))
+    assert made.status_code == 201, made.text
+    return ["twilio_default", "twilio_ui"]
+
+
+def press_test_button(api: str, conn_id: str) -> tuple[int, dict[str, Any]]:
+    """What the Test button of the connection list does (Airflow 3.3's UI): it posts the
+    listed connection, blanks as "", the masked password as listed, and the port as
+    ``Number(port)``, which is 0 for none. Its status and answer."""
+    listed = httpx.get(f"{api}/api/v2/connections/{conn_id}", headers=bearer(api)).json()
+    body = {
+        "conn_type": listed["conn_type"],
+        "connection_id": listed["connection_id"],
+        "description": listed["description"] or "",
+        "extra": listed["extra"] or "{}",
+        "host": listed["host"] or "",
+        "login": listed["login"] or "",
+        "password": listed["password"] or "",
+        "port": listed["port"] or 0,
+        "schema": listed["schema"] or "",
+    }
+    answer = httpx.post(f"{api}/api/v2/connections/test", json=body, headers=bearer(api))
+    return answer.status_code, answer.json()
 
 
 def test_the_readme_dag_sends_each_message_once(airflow):
@@ -169,6 +243,22 @@ def test_the_connection_test_button(airflow):
     assert "Connection failed!\nTwilio error 20003 (HTTP 401)" in output
 
 
+def test_the_uis_test_button_answers_for_connections_from_the_cli_and_the_ui(airflow):
+    """Airflow 3.3.2 answers 400 "The host or port to test differs from the stored
+    connection" to a button that sends port 0 for a connection without one; flo's plugin
+    takes that 0 for no port, for twilio connections."""
+    connected = {"status": True, "message": "Connected to 'Sandbox account' (active)"}
+    assert airflow["buttons"] == {"twilio_default": (200, connected), "twilio_ui": (200, connected)}
+
+
+def test_the_task_logs_say_how_the_sends_go_without_numbers(airflow):
+    lines = [line for line in airflow["output"].splitlines() if "flo run " in line]
+    assert any(": sending: 20 items, 4 at a time" in line for line in lines)  # the campaign
+    assert any(" ended done in " in line for line in lines)
+    assert any("items ended: " in line for line in lines)
+    assert not [line for line in lines if "+1206" in line or "Hello" in line]
+
+
 def test_the_token_is_in_no_log_and_no_database(airflow):
     """Every file Airflow and flo wrote (the database, the logs folder, the intents), and
     what the commands printed: dag.test() prints the task logs rather than filing them."""
@@ -182,3 +272,5 @@ def test_the_token_is_in_no_log_and_no_database(airflow):
 
 def test_the_readme_shows_the_dag_the_test_runs():
     assert EXAMPLE.read_text() in readme_section()
+    assert "`airflow dags unpause twilio_campaign`" in readme_section()  # run above
+    assert "--conn-password" not in "".join(readme_commands())  # ps would show the token
