@@ -66,14 +66,10 @@ class PortlessConnectionTest:
         body = portless(b"".join(chunks))
         headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode()))
-        replayed = False
+        unread: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
+        async def replay() -> Message:  # the body read above, then what the client sends
+            return unread.pop() if unread else await receive()
 
         await self.app({**scope, "headers": headers}, replay, send)
 
