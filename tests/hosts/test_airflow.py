@@ -103,6 +103,7 @@ def airflow(tmp_path_factory):
         counts = sent_to(url)
         with api_server(env) as api:
             buttons = {conn_id: press_test_button(api, conn_id) for conn_id in ui_made(api, url)}
+            browser = in_a_browser(python, api, list(buttons))
     with sqlite3.connect(home / "airflow.db") as db:
         rows = db.execute(
             "SELECT task_id, map_index, state, try_number, pool, pool_slots FROM task_instance"
@@ -118,6 +119,7 @@ def airflow(tmp_path_factory):
         "pools": pools,
         "xcom": xcom,
         "buttons": buttons,
+        "browser": browser,
     }
 
 
@@ -168,10 +170,10 @@ def ui_made(api: str, sandbox: str) -> list[str]:
     return ["twilio_default", "twilio_ui"]
 
 
-def press_test_button(api: str, conn_id: str) -> tuple[int, dict[str, Any]]:
+def press_test_button(api: str, conn_id: str) -> tuple[int, dict[str, Any], dict[str, Any]]:
     """What the Test button of the connection list does (Airflow 3.3's UI): it posts the
     listed connection, blanks as "", the masked password as listed, and the port as
-    ``Number(port)``, which is 0 for none. Its status and answer."""
+    ``Number(port)``, which is 0 for none. Its status, answer and the body posted."""
     listed = httpx.get(f"{api}/api/v2/connections/{conn_id}", headers=bearer(api)).json()
     body = {
         "conn_type": listed["conn_type"],
@@ -185,7 +187,20 @@ def press_test_button(api: str, conn_id: str) -> tuple[int, dict[str, Any]]:
         "schema": listed["schema"] or "",
     }
     answer = httpx.post(f"{api}/api/v2/connections/test", json=body, headers=bearer(api))
-    return answer.status_code, answer.json()
+    return answer.status_code, answer.json(), body
+
+
+def in_a_browser(python: Path, api: str, conn_ids: list[str]) -> dict[str, Any] | None:
+    """The Test buttons pressed in Airflow's UI in headless Chromium (airflow_button.py):
+    what each posted and the toast it showed; None without Chromium."""
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        return None
+    command = [str(python), str(HERE / "airflow_button.py"), executable, api, *conn_ids]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    [line] = [line for line in done.stdout.splitlines() if line.startswith("BUTTONS ")]
+    return dict(json.loads(line.removeprefix("BUTTONS ")))
 
 
 def test_the_readme_dag_sends_each_message_once(airflow):
@@ -248,7 +263,22 @@ def test_the_uis_test_button_answers_for_connections_from_the_cli_and_the_ui(air
     connection" to a button that sends port 0 for a connection without one; flo's plugin
     takes that 0 for no port, for twilio connections."""
     connected = {"status": True, "message": "Connected to 'Sandbox account' (active)"}
-    assert airflow["buttons"] == {"twilio_default": (200, connected), "twilio_ui": (200, connected)}
+    answers = {conn_id: answer[:2] for conn_id, answer in airflow["buttons"].items()}
+    assert answers == {"twilio_default": (200, connected), "twilio_ui": (200, connected)}
+
+
+def test_the_test_button_in_a_real_browser(airflow):
+    """Airflow's UI in headless Chromium: the button posts what the test above posts (port
+    0), and its toast says the account answered. Skipped without a ``chromium``."""
+    if airflow["browser"] is None:
+        pytest.skip("no chromium to run Airflow's UI in (apt-get install chromium)")
+    for conn_id, (_, _, body) in airflow["buttons"].items():
+        pressed = airflow["browser"][conn_id]
+        assert pressed["posted"] == [body]
+        assert (
+            pressed["toast"]
+            == "Test Connection Successful\nConnected to 'Sandbox account' (active)"
+        )
 
 
 def test_the_task_logs_say_how_the_sends_go_without_numbers(airflow):
