@@ -191,6 +191,13 @@ def test_an_unfinished_send_is_retried_by_the_retry_policy(runs):
     assert outcome["success"] and outcome["retries"] == 1, outcome
 
 
+def test_the_ops_logs_say_how_the_sends_go_without_numbers(runs):
+    lines = [line for line in runs["logs"].splitlines() if "flo run " in line]
+    assert any(": sending: 10 items, 16 at a time" in line for line in lines)  # the newsletter
+    assert any(" ended done in " in line for line in lines)
+    assert not [line for line in lines if "+1206" in line or "Welcome" in line]
+
+
 def test_the_auth_token_is_nowhere_in_dagsters_storage_or_logs(runs):
     files = [path for path in runs["home"].rglob("*") if path.is_file()]
     names = {path.name for path in files}
