@@ -15,9 +15,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import threading
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -28,7 +29,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.concurrency.sync import concurrency as prefect_concurrency
 from prefect.context import FlowRunContext, TaskRunContext
-from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.exceptions import MissingContextError, ObjectAlreadyExists, ObjectNotFound
 from prefect.utilities.asyncutils import run_coro_as_sync
 from pydantic import Field, SecretStr, model_validator
 
@@ -146,9 +147,7 @@ def _card_task(card: str) -> Any:
         block = _block(account)
         work = work_key(card, options, [inputs], key)
         with _slots(block, 1):
-            return block.sender().send_once_sync(
-                work, card, options, inputs, progress=get_run_logger().info
-            )
+            return block.sender().send_once_sync(work, card, options, inputs, progress=_task_log())
 
     send.__name__ = send.__qualname__ = name
     send.__doc__ = (
@@ -181,8 +180,17 @@ def send_bulk(
     work = work_key(card, options, items, key)
     with _slots(block, concurrency):
         return block.sender().send_bulk_sync(
-            work, card, options, items, concurrency=concurrency, progress=get_run_logger().info
+            work, card, options, items, concurrency=concurrency, progress=_task_log()
         )
+
+
+def _task_log() -> Callable[[str], None]:
+    """Where a task says how its sends go: its run's log (Prefect's UI shows it), or this
+    module's logger when called outside a run (``.fn`` with a ``key``)."""
+    try:
+        return get_run_logger().info
+    except MissingContextError:
+        return logging.getLogger(__name__).info
 
 
 def _block(account: str | TwilioAccount) -> TwilioAccount:

@@ -149,6 +149,8 @@ def main() -> None:
         seen["register"] = [registered.returncode, registered.stdout + registered.stderr]
         load("block")  # the README's block, saved as "work"
         seen["bad_input"] = [bad_sid(), no_block(), too_many_slots()]
+        outside = {"to": "+12065550800", "body": "outside a run"}  # .fn with a key: no run
+        seen["outside_a_run"] = send_sms.fn("work", SMS, outside, key="outside")["sid"][:2]
         campaign = load("campaign").campaign
 
         # The README's flow as it is.

@@ -98,6 +98,7 @@ def test_prefect_retries_send_each_message_once_where_plain_call_card_sends_twic
     assert {n: counts[n] for n in numbers(400, 10)} == dict.fromkeys(numbers(400, 10), 1)
     # A key of one's own: kept across flow runs.
     assert seen["keyed"][0] == seen["keyed"][1] and counts["+12065550600"] == 1
+    assert seen["outside_a_run"] == "SM" and counts["+12065550800"] == 1
     assert seen["other_cards"] == ["MM", 1, 200, SID] and counts["+12065550700"] == 1
     # A number Twilio refuses: no pointless retries (3 attempts without the condition).
     assert seen["refused_failed"] and seen["refused_attempts"] == 1
