@@ -1,8 +1,9 @@
 """Run in the Dagster venv (tests/hosts/test_dagster.py starts it): the README's campaign job
 in a run worker of its own (dagster_run.py, a child process), SIGKILLed once the sandbox
 holds ``KILL_AFTER`` of its messages; the run is then marked failed (as Dagster's run
-monitoring does with a dead worker) and re-executed with all its steps (the README's
-``dagster/retry_strategy: ALL_STEPS``). Prints one line: KILLED {json}.
+monitoring does with a dead worker) and re-executed as the daemon's run retries would, by
+the job's ``dagster/retry_strategy`` tag (the README's: ALL_STEPS). Prints one line:
+KILLED {json}.
 
     python dagster_killed.py FILE RUN_CONFIG_JSON SANDBOX_URL SID TOKEN
 """
@@ -27,6 +28,14 @@ def held(url: str, sid: str, token: str) -> int:
     return len(httpx.get(page, auth=(sid, token)).raise_for_status().json()["messages"])
 
 
+def as_the_daemon_would(run: dg.DagsterRun, instance: dg.DagsterInstance) -> dg.ReexecutionOptions:
+    """The re-execution Dagster's daemon makes of a failed run, by its job's
+    ``dagster/retry_strategy`` tag: all steps, or (the default) from failure."""
+    if run.tags.get("dagster/retry_strategy") == "ALL_STEPS":
+        return dg.ReexecutionOptions(parent_run_id=run.run_id)
+    return dg.ReexecutionOptions.from_failure(run.run_id, instance)
+
+
 def main(path: str, config: str, url: str, sid: str, token: str) -> None:
     before = held(url, sid, token)
     runner = Path(__file__).with_name("dagster_run.py")
@@ -45,7 +54,7 @@ def main(path: str, config: str, url: str, sid: str, token: str) -> None:
         repository = ReconstructableRepository.for_file(path, "defs", os.getcwd())
         recon = repository.get_reconstructable_job("campaign")
         run_config = {**json.loads(config), "execution": {"config": {"in_process": {}}}}
-        again = dg.ReexecutionOptions(parent_run_id=killed.run_id)  # all steps
+        again = as_the_daemon_would(killed, instance)
         with dg.execute_job(recon, instance, run_config=run_config, reexecution_options=again) as r:
             success = r.success
     seen = {"sent_before_the_kill": sent_before_the_kill, "killed_status": str(killed.status)}
