@@ -79,8 +79,8 @@ def airflow(tmp_path_factory):
     }
 
     def run(command: str, code: int = 0) -> str:
-        done = subprocess.run(
-            command, shell=True, env=env, capture_output=True, text=True, timeout=300
+        done = subprocess.run(  # in AIRFLOW_HOME: the README's twilio.json is written there
+            command, shell=True, env=env, cwd=home, capture_output=True, text=True, timeout=300
         )
         output = done.stdout + done.stderr
         assert done.returncode == code, f"{command}\n{output[-6000:]}"
@@ -304,3 +304,47 @@ def test_the_readme_shows_the_dag_the_test_runs():
     assert EXAMPLE.read_text() in readme_section()
     assert "`airflow dags unpause twilio_campaign`" in readme_section()  # run above
     assert "--conn-password" not in "".join(readme_commands())  # ps would show the token
+
+
+def test_the_plugin_changes_only_a_twilio_connections_test_with_port_0():
+    """The middleware on its own, in the Airflow venv: what the app behind it receives."""
+    check = """
+import asyncio, json
+from flo_twilio.hosts.airflow.plugin import PortlessConnectionTest
+
+def received(path, chunks):
+    seen = {}
+    async def app(scope, receive, send):
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body, more = body + message["body"], message["more_body"]
+        seen.update(body=body, length=dict(scope["headers"]).get(b"content-length"))
+    messages = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+                for i, c in enumerate(chunks)]
+    async def receive():
+        return messages.pop(0)
+    length = str(len(b"".join(chunks))).encode()
+    scope = {"type": "http", "method": "POST", "path": path, "headers": [(b"content-length", length)]}
+    asyncio.run(PortlessConnectionTest(app)(scope, receive, None))
+    return seen
+
+twilio = json.dumps({"conn_type": "twilio", "host": "", "port": 0}).encode()
+fixed = received("/api/v2/connections/test", [twilio[:10], twilio[10:]])
+assert json.loads(fixed["body"]) == {"conn_type": "twilio", "host": ""}, fixed
+assert fixed["length"] == str(len(fixed["body"])).encode()
+for path, body in (
+    ("/api/v2/connections/test", json.dumps({"conn_type": "http", "port": 0}).encode()),
+    ("/api/v2/connections/test", json.dumps({"conn_type": "twilio", "port": 443}).encode()),
+    ("/api/v2/connections/test", b"not json"),
+    ("/api/v2/connections", twilio),
+):
+    assert received(path, [body]) == {"body": body, "length": str(len(body)).encode()}, path
+big = [twilio[:-1], b" " * 70000, b"}"]  # longer than it reads: passed on as it came
+whole = b"".join(big)
+assert received("/api/v2/connections/test", big) == {"body": whole, "length": str(len(whole)).encode()}
+print("ok")
+"""
+    python = host_python("airflow", HERE / "airflow-requirements.txt")
+    done = subprocess.run([python, "-c", check], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout == "ok\n", done.stderr[-3000:]
