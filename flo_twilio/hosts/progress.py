@@ -31,8 +31,8 @@ class WorkProgress:
         self.say(f"flo run {self.run_id}: {how}: {plural(self.total)}, {concurrency} at a time")
 
     def item(self, step: Step, state: str) -> None:
-        self.tally.count(state)
         tally = self.tally
+        tally.count(state)
         ended = tally.done + tally.skipped + tally.failed + tally.unknown
         if ended % self.every == 0 or ended == self.total:
             self.say(f"flo run {self.run_id}: {ended}/{self.total} items ended: {tally}")
