@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
 import signal
 import tempfile
 import threading
@@ -133,6 +135,56 @@ def test_a_bulk_send_with_ambiguous_answers_sends_each_message_once(sender, sand
     assert len({o["sid"] for o in result.outputs if o}) == 40
     again = sender.send_bulk_sync("campaign/1", CARD, SMS, recipients(40), concurrency=8)
     assert again.run_id == result.run_id and len(sandbox.messages) == 40
+
+
+class LosesCreates(httpx.AsyncBaseTransport):
+    """The sandbox's transport, where the first ``lost`` creates never reach it and their
+    answers never come (a lost connection): their outcome is unknown, and not found."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, lost: int) -> None:
+        self.inner, self.lost = inner, lost
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and self.lost > 0:
+            self.lost -= 1
+            raise httpx.ReadError("the connection was lost", request=request)
+        return await self.inner.handle_async_request(request)
+
+
+def test_bulk_work_tells_the_hosts_log_how_it_goes_without_personal_data(
+    tmp_path, sandbox, faults, caplog
+):
+    """Start, each tenth of the items, the settle window's wait and the end, as the host's
+    logger gets them (counts only: no number or body); a retry says it resumes."""
+    account = account_from(
+        "work", {"account_sid": SID, "auth_token": TOKEN, "api_base_url": "http://127.0.0.1"}
+    )
+    app = httpx.ASGITransport(DateHeader(create_app(sandbox, faults), sandbox))
+    sender = Sender(account, tmp_path / "state", settle=0.5, transport=LosesCreates(app, 10))
+    log = logging.getLogger("a.host.task")
+    try:
+        with caplog.at_level(logging.INFO, logger=log.name):
+            first = sender.send_bulk_sync("c/1", CARD, SMS, recipients(20), progress=log.info)
+            sender.send_bulk_sync("c/1", CARD, SMS, recipients(20), progress=log.info)
+    finally:
+        portal().call(sender.aclose())
+    lines = [r.getMessage().removeprefix(f"flo run {first.run_id}") for r in caplog.records]
+    waits = [line for line in lines if line.startswith(": waiting up to 0.")]
+    assert len(waits) == 1 and "s to look up again 10 items whose outcome is unknown" in waits[0]
+    ended = [line.removeprefix(": ") for line in lines if " items ended: " in line]
+    assert (
+        ended == [f"{n}/20 items ended: {n} done, 0 failed, 0 unknown" for n in range(2, 21, 2)] * 2
+    )
+    others = [line for line in lines if " items ended: " not in line and line not in waits]
+    assert others[0] == ": sending: 20 items, 16 at a time"
+    assert (
+        others[2] == ": resuming it (what was sent is kept, not sent again): 20 items, 16 at a time"
+    )
+    for summary in others[1], others[3]:
+        assert re.fullmatch(r" ended done in [0-9.]+ s: 20 done, 0 failed, 0 unknown", summary)
+    assert len(others) == 4
+    assert not [line for line in lines if "+1206" in line or "Hello" in line]
+    assert sent_to(sandbox) == {item["to"]: 1 for item in recipients(20)}
 
 
 def test_the_sync_call_works_inside_a_running_event_loop_and_from_many_threads(sender, sandbox):

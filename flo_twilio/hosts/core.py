@@ -29,6 +29,7 @@ from flo_twilio.accounts import Account, connection_types, flo_home
 from flo_twilio.card import CardContext
 from flo_twilio.errors import FloError, InvalidInputError, KeyTaken, Problem, RunInUseError
 from flo_twilio.hosts.portal import portal
+from flo_twilio.hosts.progress import Say, WorkProgress, silent
 from flo_twilio.hosts.work import checked_items, work_files
 from flo_twilio.plugins import Registry, load_registry
 from flo_twilio.runner.api import Outcome, Plan, Run, Runner
@@ -171,21 +172,36 @@ class Sender:
     # What hosts call: async from any event loop, sync from any thread.
 
     async def send_once(
-        self, key: str, card: str, options: Mapping[str, Any], inputs: Mapping[str, Any]
+        self,
+        key: str,
+        card: str,
+        options: Mapping[str, Any],
+        inputs: Mapping[str, Any],
+        *,
+        progress: Say | None = None,
     ) -> dict[str, Any]:
         """Call ``card`` once under ``key``: its outputs. A retry with the same key returns
         what the first call made, looking it up when its outcome was not recorded, and
-        sends only what never arrived. ``HostSendError`` when it did not end done."""
-        result = await self.send_bulk(key, card, options, [inputs], concurrency=1)
+        sends only what never arrived. ``HostSendError`` when it did not end done.
+        ``progress`` takes lines for the host's log (see ``send_bulk``)."""
+        result = await self.send_bulk(
+            key, card, options, [inputs], concurrency=1, progress=progress
+        )
         outputs = result.outputs[0]
         assert outputs is not None  # the run ended done
         return outputs
 
     def send_once_sync(
-        self, key: str, card: str, options: Mapping[str, Any], inputs: Mapping[str, Any]
+        self,
+        key: str,
+        card: str,
+        options: Mapping[str, Any],
+        inputs: Mapping[str, Any],
+        *,
+        progress: Say | None = None,
     ) -> dict[str, Any]:
         """``send_once`` for synchronous code, with or without a running event loop."""
-        return portal().call(self.send_once(key, card, options, inputs))
+        return portal().call(self.send_once(key, card, options, inputs, progress=progress))
 
     async def send_bulk(
         self,
@@ -195,12 +211,17 @@ class Sender:
         items: Sequence[Mapping[str, Any]],
         *,
         concurrency: int = 16,
+        progress: Say | None = None,
     ) -> BulkResult:
         """Call ``card`` with ``options`` for each item's inputs (every item with the same
         inputs), ``concurrency`` at a time, as one run under ``key``: a retry resumes it (at
         the first attempt's concurrency) and sends nothing twice. ``InvalidInputError``
-        before anything is sent when options or an item are wrong; ``HostSendError`` when not every item ended done."""
-        return await portal().call_async(self._work(key, card, options, items, concurrency))
+        before anything is sent when options or an item are wrong; ``HostSendError`` when not every item ended done.
+        ``progress`` (e.g. a host's ``logger.info``) is told, from the Sender's thread, how
+        the work goes: its start, each tenth of its items, its waits and its end (counts
+        only, no numbers or bodies)."""
+        work = self._work(key, card, options, items, concurrency, progress)
+        return await portal().call_async(work)
 
     def send_bulk_sync(
         self,
@@ -210,9 +231,11 @@ class Sender:
         items: Sequence[Mapping[str, Any]],
         *,
         concurrency: int = 16,
+        progress: Say | None = None,
     ) -> BulkResult:
         """``send_bulk`` for synchronous code, with or without a running event loop."""
-        return portal().call(self.send_bulk(key, card, options, items, concurrency=concurrency))
+        work = self.send_bulk(key, card, options, items, concurrency=concurrency, progress=progress)
+        return portal().call(work)
 
     async def test(self) -> dict[str, Any]:
         """Check the credentials with one call (a host's "Test" button): what the provider
@@ -241,6 +264,7 @@ class Sender:
         options: Mapping[str, Any],
         items: Sequence[Mapping[str, Any]],
         concurrency: int,
+        progress: Say | None = None,
     ) -> BulkResult:
         checked_key(key)
         self._here()
@@ -276,8 +300,12 @@ class Sender:
             )
         _working.add(working)
         try:
+            resumed = self.runner.run_with_key(key) is not None
             run = await self._start_or_resume(key, plan)
-            outcome = await run.execute()
+            told = WorkProgress(progress or silent, run.id, len(listed))
+            told.start(concurrency, resumed=resumed)
+            outcome = await run.execute(on_item=told.item, on_wait=told.wait)
+            told.end(outcome.status, outcome.tally)
         finally:
             _working.discard(working)
         return self._result(outcome, len(listed))

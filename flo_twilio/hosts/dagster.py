@@ -79,7 +79,9 @@ class TwilioResource(dg.ConfigurableResource):
         when its outcome was not recorded, and sends only what never arrived."""
         sender = self.sender()
         with _as_failure():
-            return sender.send_once_sync(send_key(context, part), card, options, inputs)
+            return sender.send_once_sync(
+                send_key(context, part), card, options, inputs, progress=context.log.info
+            )
 
     def send_bulk(
         self,
@@ -96,7 +98,12 @@ class TwilioResource(dg.ConfigurableResource):
         sender = self.sender()
         with _as_failure():
             return sender.send_bulk_sync(
-                send_key(context, part), card, options, items, concurrency=concurrency
+                send_key(context, part),
+                card,
+                options,
+                items,
+                concurrency=concurrency,
+                progress=context.log.info,
             )
 
 

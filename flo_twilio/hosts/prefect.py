@@ -15,20 +15,21 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import threading
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.blocks.core import Block
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.concurrency.sync import concurrency as prefect_concurrency
 from prefect.context import FlowRunContext, TaskRunContext
-from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.exceptions import MissingContextError, ObjectAlreadyExists, ObjectNotFound
 from prefect.utilities.asyncutils import run_coro_as_sync
 from pydantic import Field, SecretStr, model_validator
 
@@ -146,7 +147,7 @@ def _card_task(card: str) -> Any:
         block = _block(account)
         work = work_key(card, options, [inputs], key)
         with _slots(block, 1):
-            return block.sender().send_once_sync(work, card, options, inputs)
+            return block.sender().send_once_sync(work, card, options, inputs, progress=_task_log())
 
     send.__name__ = send.__qualname__ = name
     send.__doc__ = (
@@ -178,7 +179,18 @@ def send_bulk(
     block = _block(account)
     work = work_key(card, options, items, key)
     with _slots(block, concurrency):
-        return block.sender().send_bulk_sync(work, card, options, items, concurrency=concurrency)
+        return block.sender().send_bulk_sync(
+            work, card, options, items, concurrency=concurrency, progress=_task_log()
+        )
+
+
+def _task_log() -> Callable[[str], None]:
+    """Where a task says how its sends go: its run's log (Prefect's UI shows it), or this
+    module's logger when called outside a run (``.fn`` with a ``key``)."""
+    try:
+        return get_run_logger().info
+    except MissingContextError:
+        return logging.getLogger(__name__).info
 
 
 def _block(account: str | TwilioAccount) -> TwilioAccount:
@@ -240,6 +252,12 @@ def work_key(
         return _keys[str(task_run.id)]
 
 
+LEASE_SECONDS = 60
+"""How long Prefect keeps a task's slots without hearing from it: its shortest lease (it
+renews the lease every 45 s while the task runs). A task killed mid-send (its process, its
+machine) holds them this long, plus up to a pass of Prefect's lease repossessor (15 s);
+Prefect's own default, 300 s, left a retried run's sends waiting minutes."""
+
 _limits: dict[str, int] = {}
 _limits_lock = threading.Lock()
 
@@ -247,7 +265,8 @@ _limits_lock = threading.Lock()
 @contextmanager
 def _slots(block: TwilioAccount, count: int) -> Iterator[None]:
     """Hold ``count`` slots of the account's concurrency limit (created with
-    ``max_in_flight`` slots when Prefect has none of that name) while sending."""
+    ``max_in_flight`` slots when Prefect has none of that name) while sending, leased
+    ``LEASE_SECONDS`` at a time."""
     name = block.concurrency_limit
     limit = _limit(name, block.max_in_flight)
     if count > limit:
@@ -258,7 +277,7 @@ def _slots(block: TwilioAccount, count: int) -> Iterator[None]:
             f"prefect gcl update {name} --limit {count}",
         )
         raise InvalidInputError([problem])
-    with prefect_concurrency(name, occupy=count):
+    with prefect_concurrency(name, occupy=count, lease_duration=LEASE_SECONDS):
         yield
 
 

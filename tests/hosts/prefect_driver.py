@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,14 @@ from prefect.testing.utilities import prefect_test_harness
 from flo_twilio import CardContext, call_card, load_registry
 from flo_twilio.cards import TWILIO
 from flo_twilio.errors import InvalidInputError
-from flo_twilio.hosts.prefect import TwilioAccount, custom_api, send_bulk, send_mms, send_sms
+from flo_twilio.hosts.prefect import (
+    TwilioAccount,
+    _slots,
+    custom_api,
+    send_bulk,
+    send_mms,
+    send_sms,
+)
 
 SNIPPETS, SANDBOX, SID, TOKEN, REPORT = sys.argv[1:6]
 SMS = {"from": "+15005550006"}
@@ -80,6 +88,23 @@ def plain_send(row: dict[str, str]) -> str:
     return str(asyncio.run(main())["sid"])
 
 
+@task
+def lease_seconds() -> list[float]:
+    """How long Prefect leases the account's slots to a task holding them: the lease files
+    of the server's filesystem lease storage (the test sets it), read while holding."""
+    leases = Path(os.environ["PREFECT_HOME"], "concurrency_leases")
+    with _slots(TwilioAccount.load("work"), 2):
+        found = [
+            json.loads(p.read_text()) for p in leases.glob("*.json") if p.stem != "expirations"
+        ]
+    return [
+        (
+            datetime.fromisoformat(f["expiration"]) - datetime.fromisoformat(f["created_at"])
+        ).total_seconds()
+        for f in found
+    ]
+
+
 def bad_sid() -> str:
     try:
         TwilioAccount(account_sid="AC123", auth_token="x" * 32)
@@ -124,6 +149,8 @@ def main() -> None:
         seen["register"] = [registered.returncode, registered.stdout + registered.stderr]
         load("block")  # the README's block, saved as "work"
         seen["bad_input"] = [bad_sid(), no_block(), too_many_slots()]
+        outside = {"to": "+12065550800", "body": "outside a run"}  # .fn with a key: no run
+        seen["outside_a_run"] = send_sms.fn("work", SMS, outside, key="outside")["sid"][:2]
         campaign = load("campaign").campaign
 
         # The README's flow as it is.
@@ -193,6 +220,12 @@ def main() -> None:
             return sum(1 for future in futures if future.state.is_completed())
 
         seen["control_completed"] = control()
+
+        @flow
+        def leased() -> list[float]:
+            return lease_seconds()
+
+        seen["lease_seconds"] = leased()
 
         with get_client(sync_client=True) as client:
             limit = client.read_global_concurrency_limit_by_name(f"twilio-{SID}")

@@ -4,20 +4,24 @@ message creates with a 500 after storing them."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import sqlite3
 import subprocess
+import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
-from tests.helpers import ROOT, sandbox_process
+from tests.helpers import ROOT, free_port, sandbox_process
 from tests.hosts.hostvenv import host_python
 
 HERE = Path(__file__).parent
@@ -75,8 +79,8 @@ def airflow(tmp_path_factory):
     }
 
     def run(command: str, code: int = 0) -> str:
-        done = subprocess.run(
-            command, shell=True, env=env, capture_output=True, text=True, timeout=300
+        done = subprocess.run(  # in AIRFLOW_HOME: the README's twilio.json is written there
+            command, shell=True, env=env, cwd=home, capture_output=True, text=True, timeout=300
         )
         output = done.stdout + done.stderr
         assert done.returncode == code, f"{command}\n{output[-6000:]}"
@@ -84,9 +88,8 @@ def airflow(tmp_path_factory):
 
     with sandbox_process("--ambiguous-rate", "0.3", "--ambiguous-mode", "500") as url:
         for command in readme_commands():  # airflow db migrate first, as a new user would
-            if command.startswith("airflow connections add"):
-                command += f' --conn-extra \'{{"api_base_url": "{url}"}}\''
-            run(command)
+            extra = f'"password": "%s", "extra": {{"api_base_url": "{url}"}}}}'
+            run(command.replace('"password": "%s"}', extra))
         wrong = {"conn_type": "twilio", "login": DEFAULT_ACCOUNT_SID, "password": "not-it"}
         env["AIRFLOW_CONN_TWILIO_WRONG"] = json.dumps({**wrong, "extra": {"api_base_url": url}})
         paced = {"api_base_url": url, "max_in_flight": 2, "max_per_second": 50}
@@ -96,7 +99,11 @@ def airflow(tmp_path_factory):
         output += run("airflow connections test twilio_wrong", code=1)
         output += run(f"python {home / 'dags' / EXAMPLE.name}")
         output += run(f"python {home / 'dags' / 'airflow_drill.py'}")
+        output += run("airflow dags unpause twilio_campaign")
         counts = sent_to(url)
+        with api_server(env) as api:
+            buttons = {conn_id: press_test_button(api, conn_id) for conn_id in ui_made(api, url)}
+            browser = in_a_browser(python, api, list(buttons))
     with sqlite3.connect(home / "airflow.db") as db:
         rows = db.execute(
             "SELECT task_id, map_index, state, try_number, pool, pool_slots FROM task_instance"
@@ -111,7 +118,89 @@ def airflow(tmp_path_factory):
         "tries": tries,
         "pools": pools,
         "xcom": xcom,
+        "buttons": buttons,
+        "browser": browser,
     }
+
+
+@contextlib.contextmanager
+def api_server(env: dict[str, str]) -> Iterator[str]:
+    """``airflow api-server`` on a free port, everyone an admin: its URL once it answers."""
+    port = free_port()
+    env = {**env, "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True"}
+    command = ["airflow", "api-server", "--port", str(port)]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while not answers(f"{url}/api/v2/monitor/health"):
+            assert server.poll() is None, server.stderr.read().decode()[-3000:]  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "airflow api-server did not answer in 120 s"
+            time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def bearer(api: str) -> dict[str, str]:
+    token = httpx.get(f"{api}/auth/token").raise_for_status().json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def ui_made(api: str, sandbox: str) -> list[str]:
+    """The README's connection (made from the command line) and one made as the UI's "Add
+    Connection" form posts it (the hidden fields left out): their ids."""
+    form = {
+        "connection_id": "twilio_ui",
+        "conn_type": "twilio",
+        "login": DEFAULT_ACCOUNT_SID,
+        "password": DEFAULT_AUTH_TOKEN,
+        "extra": json.dumps({"api_base_url": sandbox}),
+    }
+    made = httpx.post(f"{api}/api/v2/connections", json=form, headers=bearer(api))
+    assert made.status_code == 201, made.text
+    return ["twilio_default", "twilio_ui"]
+
+
+def press_test_button(api: str, conn_id: str) -> tuple[int, dict[str, Any], dict[str, Any]]:
+    """What the Test button of the connection list does (Airflow 3.3's UI): it posts the
+    listed connection, blanks as "", the masked password as listed, and the port as
+    ``Number(port)``, which is 0 for none. Its status, answer and the body posted."""
+    listed = httpx.get(f"{api}/api/v2/connections/{conn_id}", headers=bearer(api)).json()
+    body = {
+        "conn_type": listed["conn_type"],
+        "connection_id": listed["connection_id"],
+        "description": listed["description"] or "",
+        "extra": listed["extra"] or "{}",
+        "host": listed["host"] or "",
+        "login": listed["login"] or "",
+        "password": listed["password"] or "",
+        "port": listed["port"] or 0,
+        "schema": listed["schema"] or "",
+    }
+    answer = httpx.post(f"{api}/api/v2/connections/test", json=body, headers=bearer(api))
+    return answer.status_code, answer.json(), body
+
+
+def in_a_browser(python: Path, api: str, conn_ids: list[str]) -> dict[str, Any] | None:
+    """The Test buttons pressed in Airflow's UI in headless Chromium (airflow_button.py):
+    what each posted and the toast it showed; None without Chromium."""
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        return None
+    command = [str(python), str(HERE / "airflow_button.py"), executable, api, *conn_ids]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    [line] = [line for line in done.stdout.splitlines() if line.startswith("BUTTONS ")]
+    return dict(json.loads(line.removeprefix("BUTTONS ")))
 
 
 def test_the_readme_dag_sends_each_message_once(airflow):
@@ -169,6 +258,37 @@ def test_the_connection_test_button(airflow):
     assert "Connection failed!\nTwilio error 20003 (HTTP 401)" in output
 
 
+def test_the_uis_test_button_answers_for_connections_from_the_cli_and_the_ui(airflow):
+    """Airflow 3.3.2 answers 400 "The host or port to test differs from the stored
+    connection" to a button that sends port 0 for a connection without one; flo's plugin
+    takes that 0 for no port, for twilio connections."""
+    connected = {"status": True, "message": "Connected to 'Sandbox account' (active)"}
+    answers = {conn_id: answer[:2] for conn_id, answer in airflow["buttons"].items()}
+    assert answers == {"twilio_default": (200, connected), "twilio_ui": (200, connected)}
+
+
+def test_the_test_button_in_a_real_browser(airflow):
+    """Airflow's UI in headless Chromium: the button posts what the test above posts (port
+    0), and its toast says the account answered. Skipped without a ``chromium``."""
+    if airflow["browser"] is None:
+        pytest.skip("no chromium to run Airflow's UI in (apt-get install chromium)")
+    for conn_id, (_, _, body) in airflow["buttons"].items():
+        pressed = airflow["browser"][conn_id]
+        assert pressed["posted"] == [body]
+        assert (
+            pressed["toast"]
+            == "Test Connection Successful\nConnected to 'Sandbox account' (active)"
+        )
+
+
+def test_the_task_logs_say_how_the_sends_go_without_numbers(airflow):
+    lines = [line for line in airflow["output"].splitlines() if "flo run " in line]
+    assert any(": sending: 20 items, 4 at a time" in line for line in lines)  # the campaign
+    assert any(" ended done in " in line for line in lines)
+    assert any("items ended: " in line for line in lines)
+    assert not [line for line in lines if "+1206" in line or "Hello" in line]
+
+
 def test_the_token_is_in_no_log_and_no_database(airflow):
     """Every file Airflow and flo wrote (the database, the logs folder, the intents), and
     what the commands printed: dag.test() prints the task logs rather than filing them."""
@@ -182,3 +302,49 @@ def test_the_token_is_in_no_log_and_no_database(airflow):
 
 def test_the_readme_shows_the_dag_the_test_runs():
     assert EXAMPLE.read_text() in readme_section()
+    assert "`airflow dags unpause twilio_campaign`" in readme_section()  # run above
+    assert "--conn-password" not in "".join(readme_commands())  # ps would show the token
+
+
+def test_the_plugin_changes_only_a_twilio_connections_test_with_port_0():
+    """The middleware on its own, in the Airflow venv: what the app behind it receives."""
+    check = """
+import asyncio, json
+from flo_twilio.hosts.airflow.plugin import PortlessConnectionTest
+
+def received(path, chunks):
+    seen = {}
+    async def app(scope, receive, send):
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body, more = body + message["body"], message["more_body"]
+        seen.update(body=body, length=dict(scope["headers"]).get(b"content-length"))
+    messages = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+                for i, c in enumerate(chunks)]
+    async def receive():
+        return messages.pop(0)
+    length = str(len(b"".join(chunks))).encode()
+    scope = {"type": "http", "method": "POST", "path": path, "headers": [(b"content-length", length)]}
+    asyncio.run(PortlessConnectionTest(app)(scope, receive, None))
+    return seen
+
+twilio = json.dumps({"conn_type": "twilio", "host": "", "port": 0}).encode()
+fixed = received("/api/v2/connections/test", [twilio[:10], twilio[10:]])
+assert json.loads(fixed["body"]) == {"conn_type": "twilio", "host": ""}, fixed
+assert fixed["length"] == str(len(fixed["body"])).encode()
+for path, body in (
+    ("/api/v2/connections/test", json.dumps({"conn_type": "http", "port": 0}).encode()),
+    ("/api/v2/connections/test", json.dumps({"conn_type": "twilio", "port": 443}).encode()),
+    ("/api/v2/connections/test", b"not json"),
+    ("/api/v2/connections", twilio),
+):
+    assert received(path, [body]) == {"body": body, "length": str(len(body)).encode()}, path
+big = [twilio[:-1], b" " * 70000, b"}"]  # longer than it reads: passed on as it came
+whole = b"".join(big)
+assert received("/api/v2/connections/test", big) == {"body": whole, "length": str(len(whole)).encode()}
+print("ok")
+"""
+    python = host_python("airflow", HERE / "airflow-requirements.txt")
+    done = subprocess.run([python, "-c", check], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout == "ok\n", done.stderr[-3000:]

@@ -84,6 +84,42 @@ def runs(python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, An
     return {"outcomes": outcomes, "sent": sent, "home": home, "logs": logs}
 
 
+def test_a_killed_run_worker_then_all_steps_again_sends_each_message_once(python, tmp_path):
+    """The README's campaign, its run worker SIGKILLed mid-send, then re-executed with all
+    its steps (``dagster/retry_strategy: ALL_STEPS``): the rest is sent, nothing twice."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    recipients = tmp_path / "recipients.csv"
+    recipients.write_text("phone,name\n" + "".join(f"+1206556{n:04d},K{n}\n" for n in range(10)))
+    config = {
+        "ops": {name: {"config": {"path": str(recipients)}} for name in ("signups", "newsletter")}
+    }
+    sandbox = ("--ambiguous-rate", "0.3", "--ambiguous-mode", "500", "--latency", "0.1")
+    with sandbox_process(*sandbox) as url:
+        env = {
+            **os.environ,
+            "DAGSTER_HOME": str(home),
+            "FLO_HOME": str(tmp_path / "flo_home"),
+            "FLO_SETTLE_SECONDS": "1",
+            "TWILIO_ACCOUNT_SID": SID,
+            "TWILIO_AUTH_TOKEN": TOKEN,
+            "TWILIO_API_BASE_URL": url,
+        }
+        driver = [python, HERE / "dagster_killed.py", EXAMPLE, json.dumps(config), url, SID, TOKEN]
+        done = subprocess.run(
+            driver, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300
+        )
+        sent = Counter((m["to"], m["body"]) for m in messages(url))
+    assert done.returncode == 0, done.stderr[-3000:]
+    [line] = [line for line in done.stdout.splitlines() if line.startswith("KILLED ")]
+    seen = json.loads(line.removeprefix("KILLED "))
+    assert 4 <= seen["sent_before_the_kill"] < 20 and seen["reexecuted_success"], seen
+    welcomes = {(f"+1206556{n:04d}", f"Welcome aboard, K{n}!") for n in range(10)}
+    news = {(f"+1206556{n:04d}", f"K{n}, our news is out.") for n in range(10)}
+    assert sent == dict.fromkeys(welcomes | news, 1)
+
+
 def messages(url: str) -> list[dict[str, Any]]:
     """Every message the sandbox holds, page after page."""
     found: list[dict[str, Any]] = []
@@ -153,6 +189,13 @@ def test_a_refused_number_fails_the_op_at_once_and_says_why(runs):
 def test_an_unfinished_send_is_retried_by_the_retry_policy(runs):
     [outcome] = runs["outcomes"]["unfinished"]
     assert outcome["success"] and outcome["retries"] == 1, outcome
+
+
+def test_the_ops_logs_say_how_the_sends_go_without_numbers(runs):
+    lines = [line for line in runs["logs"].splitlines() if "flo run " in line]
+    assert any(": sending: 10 items, 16 at a time" in line for line in lines)  # the newsletter
+    assert any(" ended done in " in line for line in lines)
+    assert not [line for line in lines if "+1206" in line or "Welcome" in line]
 
 
 def test_the_auth_token_is_nowhere_in_dagsters_storage_or_logs(runs):

@@ -62,6 +62,7 @@ def test_prefect_retries_send_each_message_once_where_plain_call_card_sends_twic
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
         "PREFECT_SERVER_UI_ENABLED": "false",
+        "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect.server.concurrency.lease_storage.filesystem",
         "FLO_SETTLE_SECONDS": "1",
     }
     with sandbox_process("--ambiguous-rate", "0.3", "--ambiguous-mode", "500") as sandbox:
@@ -97,6 +98,7 @@ def test_prefect_retries_send_each_message_once_where_plain_call_card_sends_twic
     assert {n: counts[n] for n in numbers(400, 10)} == dict.fromkeys(numbers(400, 10), 1)
     # A key of one's own: kept across flow runs.
     assert seen["keyed"][0] == seen["keyed"][1] and counts["+12065550600"] == 1
+    assert seen["outside_a_run"] == "SM" and counts["+12065550800"] == 1
     assert seen["other_cards"] == ["MM", 1, 200, SID] and counts["+12065550700"] == 1
     # A number Twilio refuses: no pointless retries (3 attempts without the condition).
     assert seen["refused_failed"] and seen["refused_attempts"] == 1
@@ -108,6 +110,13 @@ def test_prefect_retries_send_each_message_once_where_plain_call_card_sends_twic
     assert max(control) > 1 and min(control) >= 1, control
     # The account's concurrency limit was made (max_in_flight slots), and is free again.
     assert seen["limit"] == [25, 0]
+    # Its slots are leased for a minute (renewed while held): a killed task frees them soon.
+    assert [round(s) for s in seen["lease_seconds"]] == [60]
+    # How the sends went, in the task runs' logs: counts, waits and the end; no numbers.
+    progress = [line for line in logs.splitlines() if "flo run " in line]
+    assert any(": sending: 7 items, 16 at a time" in line for line in progress), logs[-3000:]
+    assert any(" ended done in " in line for line in progress)
+    assert not [line for line in progress if "+1206" in line]
 
     # The token: nowhere in Prefect's files (its database included) nor its logs.
     assert TOKEN not in logs

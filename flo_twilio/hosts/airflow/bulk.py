@@ -76,6 +76,11 @@ class BulkSendOperator(CardOperator):
     def send(self, sender: Sender, key: str) -> dict[str, Any]:
         items = read_items(self.items_file) if self.items_file else self.items
         result = sender.send_bulk_sync(
-            key, self.card_name, self.options, items or [], concurrency=self.concurrency
+            key,
+            self.card_name,
+            self.options,
+            items or [],
+            concurrency=self.concurrency,
+            progress=self.log.info,
         )
         return asdict(result)

@@ -87,8 +87,11 @@ class CardOperator(BaseOperator):
             raise AirflowFailException(str(exc)) from exc
 
     def send(self, sender: Sender, key: str) -> Any:
-        """Send this task's work under ``key``; what to push to XCom."""
-        return sender.send_once_sync(key, self.card_name, self.options, self.inputs)
+        """Send this task's work under ``key`` (how it goes, to the task's log); what to
+        push to XCom."""
+        return sender.send_once_sync(
+            key, self.card_name, self.options, self.inputs, progress=self.log.info
+        )
 
 
 class SendSmsOperator(CardOperator):
