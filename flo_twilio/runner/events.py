@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 from flo_twilio.redaction import safe_json
 from flo_twilio.runner.events_schema import EVENTS
 from flo_twilio.runner.journal_schema import migrate
-from flo_twilio.runner.journal_store import Connection, open_store
+from flo_twilio.runner.journal_store import Connection, is_url, journal_target, open_store
 from flo_twilio.runner.journal_writer import GroupCommit
 from flo_twilio.trigger import Event
 
@@ -140,12 +141,14 @@ class EventStore:
         """Record the event's run, once started, if this replica still owns the event (False:
         another took it over, thinking this one stopped)."""
         return self._db.transact(
-            lambda db: db.execute(
-                "UPDATE events SET status = 'running', run_id = ?, updated = ? "
-                "WHERE id = ? AND owner = ?",
-                (run_id, time.time(), event_id, self.owner),
-            ).rowcount
-            == 1
+            lambda db: (
+                db.execute(
+                    "UPDATE events SET status = 'running', run_id = ?, updated = ? "
+                    "WHERE id = ? AND owner = ?",
+                    (run_id, time.time(), event_id, self.owner),
+                ).rowcount
+                == 1
+            )
         )
 
     def update(self, event_id: int, status: str) -> None:
@@ -227,3 +230,12 @@ class EventStore:
             (route, url, self.owner),
         )
         return [beat for owner, beat in rows if self.store.alive(None, owner, beat)]
+
+
+def open_events(journal: str | None, folder: Callable[[], Path]) -> EventStore:
+    """The events beside the journal (``journal``: ``--journal``, else $FLO_JOURNAL) when it
+    is in PostgreSQL, so that replicas share them; else ``events.db`` in ``folder()``."""
+    target, where = journal_target(journal)
+    if target is not None and is_url(target):
+        return EventStore(target, where)
+    return EventStore(folder() / "events.db")

@@ -36,8 +36,8 @@ from flo_twilio.errors import FloError
 from flo_twilio.runner import process
 from flo_twilio.runner.api import Plan, Runner
 from flo_twilio.runner.events import EventStore, Pending
-from flo_twilio.runner.journal import RunOwned
 from flo_twilio.runner.flow import Flow
+from flo_twilio.runner.journal import RunOwned
 from flo_twilio.trigger import Event, Rejected, Trigger, Webhook
 
 MAX_WEBHOOK = 64 * 1024  # bytes; Twilio's webhooks are a few KB
