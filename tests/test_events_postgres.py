@@ -5,6 +5,7 @@ wins), and an attachment is held by every live replica."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import time
@@ -205,4 +206,42 @@ def test_an_events_file_from_before_versions_is_migrated_and_finished(tmp_path):
     assert (route, pending.id, pending.outputs) == (ROUTE, 7, {"body": "old"})
     assert store.claim(7) and store.accept(ROUTE, event("SM7")) is None
     assert store.accept(ROUTE, event("SM8")) == 8
+    store.close()
+
+
+@pytest.mark.anyio
+async def test_an_event_whose_run_another_process_still_owns_waits_for_a_later_beat(tmp_path):
+    """Taken over from a replica whose run's heartbeat is younger than its own: resuming it is
+    refused for now (RunOwned); the event stays unfinished and is queued again, not failed."""
+    from types import SimpleNamespace
+
+    from flo_twilio.runner.events import Pending
+    from flo_twilio.runner.journal import RunOwned
+    from flo_twilio.serve.server import Served, Server
+
+    class Owned:
+        def record(self, run_id: str) -> dict[str, Any]:
+            return {"status": "running"}
+
+        async def resume(self, *args: Any) -> None:
+            raise RunOwned("run run-1 is running in process 7 on elsewhere")
+
+    store = EventStore(tmp_path / "events.db")
+    store.beat()
+    event_id = store.accept(ROUTE, event("SM9"))
+    assert event_id is not None and store.started(event_id, "run-1")
+    flow = SimpleNamespace(name="auto_reply")
+    served = Served(flow, None, {}, {}, "/auto_reply", "http://x/auto_reply", ROUTE)  # type: ignore[arg-type]
+    said: list[str] = []
+    server = Server(Owned(), None, None, {}, [served], store, "", say=said.append)  # type: ignore[arg-type]
+    server.enqueue(served, Pending(event_id, {}, "run-1"))
+    worker = asyncio.create_task(server.work())
+    while server.busy:
+        await asyncio.sleep(0.01)
+    worker.cancel()
+    assert said == [
+        f"auto_reply: event {event_id} waits: run run-1 is running in process 7 on elsewhere"
+    ]
+    server.queue_unfinished()
+    assert server.busy == {event_id} and server.queue.qsize() == 1
     store.close()

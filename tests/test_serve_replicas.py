@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the fixture sandbox comes from test_serve)
 """``flo serve`` replicas: several processes on one flow share its events in PostgreSQL
 (``FLO_JOURNAL``), behind one public URL. Each delivery is posted to both; one replica is
 killed mid-burst; every event answered 200 runs once. Attached, the number keeps its one
@@ -69,8 +70,8 @@ def unfinished(url: str) -> int:
         ).fetchone()[0]
 
 
-def reply_counts(sandbox: httpx.Client) -> Counter[str]:
-    listed = sandbox.get(f"{ACCOUNT}/Messages.json", params={"PageSize": 1000}).json()
+def reply_counts(twilio: httpx.Client) -> Counter[str]:
+    listed = twilio.get(f"{ACCOUNT}/Messages.json", params={"PageSize": 1000}).json()
     return Counter(
         m["body"]
         for m in listed["messages"]
