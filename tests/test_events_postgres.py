@@ -167,6 +167,9 @@ def test_the_events_live_beside_a_postgresql_journal(postgres, postgres_url, mon
     assert store.name == postgres_url.replace(postgres.password, "***")
     store.close()
     monkeypatch.delenv("FLO_JOURNAL")
+    given = open_events(postgres_url, lambda: pytest.fail("no local folder is needed"))
+    assert given.name == store.name
+    given.close()
     local = open_events(None, lambda: tmp_path)
     assert local.name == str(tmp_path / "events.db")
     local.close()
