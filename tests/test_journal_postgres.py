@@ -25,8 +25,9 @@ import pytest
 
 from flo_twilio import InvalidInputError, load_registry
 from flo_twilio.accounts import Account, AccountStore
+from flo_twilio.errors import KeyTaken, RunInUseError
 from flo_twilio.runner.api import Runner
-from flo_twilio.runner.journal import Journal, KeyTaken, RunOwned
+from flo_twilio.runner.journal import Journal
 from flo_twilio.sandbox import Faults, SandboxState, create_app
 from flo_twilio.sandbox.embedded import DateHeader
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
@@ -136,7 +137,7 @@ def test_two_takers_of_a_dead_run_race_in_one_transaction_and_one_wins(postgres_
         try:
             journal.take_over(run_id)
             outcomes.append("won")
-        except RunOwned as refused:
+        except RunInUseError as refused:
             outcomes.append(str(refused))
 
     threads = [threading.Thread(target=take, args=(taker,)) for taker in takers]
@@ -152,14 +153,15 @@ def test_two_takers_of_a_dead_run_race_in_one_transaction_and_one_wins(postgres_
 RACE = """
 import sys, time
 from pathlib import Path
-from flo_twilio.runner.journal import Journal, KeyTaken, RunOwned
+from flo_twilio.errors import KeyTaken, RunInUseError
+from flo_twilio.runner.journal import Journal
 journal = Journal(sys.argv[1])
 while not Path(sys.argv[3]).exists():
     time.sleep(0.001)
 try:
     journal.take_over(sys.argv[2])
     print("won")
-except RunOwned:
+except RunInUseError:
     print("refused")
 """
 
@@ -190,7 +192,7 @@ def test_a_run_elsewhere_is_taken_over_once_its_heartbeat_is_older_than_the_wind
     monkeypatch.setenv("FLO_HEARTBEAT_SECONDS", "1")
     journal = Journal(postgres_url)
     fresh = dead_run(journal, beat_age=5)
-    with pytest.raises(RunOwned, match="running in process 4242 on worker-7"):
+    with pytest.raises(RunInUseError, match="running in process 4242 on worker-7"):
         journal.take_over(fresh)
     assert journal.run(fresh)["status"] == "running"
     stale = dead_run(journal, beat_age=7)

@@ -91,7 +91,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from flo_twilio.cli.output import warn_if_settle_is_short
     from flo_twilio.runner.api import Runner
     from flo_twilio.runner.card_context import open_context
-    from flo_twilio.runner.events import EventStore
+    from flo_twilio.runner.events import open_events
     from flo_twilio.runner.flow import load_flow
     from flo_twilio.runner.journal import open_journal
     from flo_twilio.sandbox.limits import Refusals, guarded_protocol
@@ -130,7 +130,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         transport,
         origin(account, named),
         served,
-        EventStore(secure_home() / "events.db"),
+        open_events(args.journal, secure_home),
         secret,
     )
     for s in served:

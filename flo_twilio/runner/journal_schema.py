@@ -4,7 +4,8 @@ than this flo knows is refused, before anything is read or sent."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from flo_twilio import __version__
 from flo_twilio.errors import InvalidInputError, Problem
@@ -42,27 +43,42 @@ def first_schema(db: Connection, store: Store) -> None:
     db.execute("CREATE UNIQUE INDEX IF NOT EXISTS runs_by_key ON runs (run_key)")
 
 
-MIGRATIONS: list[Callable[[Connection, Store], None]] = [first_schema]  # version = place + 1
+Migration = Callable[[Connection, Store], None]
+MIGRATIONS: list[Migration] = [first_schema]  # version = place + 1
 VERSION = len(MIGRATIONS)
 
 
-def migrate(db: Connection, store: Store) -> None:
-    """Bring the journal to ``VERSION`` (in the caller's transaction); refuse a newer one."""
+@dataclass(frozen=True)
+class Schema:
+    """Tables versioned together: ``what`` they are (for messages), the table keeping their
+    version, and their migrations (version = place + 1)."""
+
+    what: str
+    version_table: str
+    migrations: Sequence[Migration]
+
+
+JOURNAL = Schema("journal", "schema_version", MIGRATIONS)
+
+
+def migrate(db: Connection, store: Store, schema: Schema = JOURNAL) -> None:
+    """Bring ``schema`` to its last version (in the caller's transaction); refuse a newer one."""
     if store.schema_lock:  # one process migrates at a time; the others then find it done
         db.execute(store.schema_lock)
-    db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    found = db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
-    if found > VERSION:
+    table, last = schema.version_table, len(schema.migrations)
+    db.execute(f"CREATE TABLE IF NOT EXISTS {table} (version INTEGER NOT NULL)")
+    found = db.execute(f"SELECT MAX(version) FROM {table}").fetchone()[0] or 0
+    if found > last:
         raise InvalidInputError(
             [
                 Problem(
-                    f"the journal {store.name} has schema version {found}, and this flo "
-                    f"({__version__}) knows versions up to {VERSION}",
+                    f"the {schema.what} {store.name} has schema version {found}, and this flo "
+                    f"({__version__}) knows versions up to {last}",
                     hint="a newer flo wrote it: upgrade flo-twilio here to use it (every "
-                    "machine sharing a journal needs a flo that knows its schema)",
+                    f"machine sharing a {schema.what} needs a flo that knows its schema)",
                 )
             ]
         )
-    for version in range(found + 1, VERSION + 1):
-        MIGRATIONS[version - 1](db, store)
-        db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+    for version in range(found + 1, last + 1):
+        schema.migrations[version - 1](db, store)
+        db.execute(f"INSERT INTO {table} (version) VALUES (?)", (version,))

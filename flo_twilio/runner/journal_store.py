@@ -81,7 +81,7 @@ class SqliteStore:
     first_written = "MIN(rowid)"
     outage_seconds = 0.0
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, what: str = "the journal of runs") -> None:
         self.path = path
         self.name = str(path)
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -98,7 +98,7 @@ class SqliteStore:
                     )
                 ]
             )
-        check_database_file(path, "the journal of runs")
+        check_database_file(path, what)
 
     def connect(self) -> Connection:
         new = not self.path.exists()
@@ -144,11 +144,11 @@ def is_url(target: Path | str) -> bool:
     return isinstance(target, str) and "://" in target
 
 
-def open_store(target: Path | str, where: str = "") -> Store:
-    """The store of ``target``: a PostgreSQL URL, or a SQLite file's path. ``where`` names
-    where the target was given (``--journal``, ``FLO_JOURNAL``), for messages."""
+def open_store(target: Path | str, where: str = "", what: str = "the journal of runs") -> Store:
+    """The store of ``target``: a PostgreSQL URL, or a SQLite file's path (holding ``what``).
+    ``where`` names where the target was given (``--journal``, ``FLO_JOURNAL``), for messages."""
     if not is_url(target):
-        return SqliteStore(Path(target))
+        return SqliteStore(Path(target), what)
     url = str(target)
     if not url.startswith(URL_SCHEMES):
         scheme = url.split("://", 1)[0]

@@ -7,6 +7,11 @@ time. A second delivery of an event is answered and dropped. Started again after
 the server finishes the events it had accepted (a run that had started is resumed, so
 nothing is sent twice). Polling is the same without the webhooks: each poll's new events
 are accepted the same way, and the cursor kept once they are.
+
+Replicas (several servers on one event store, in PostgreSQL): each beats every
+$FLO_HEARTBEAT_SECONDS, and at each beat takes the unfinished events of a replica that
+stopped beating (and those it accepted before a restart). Attached, the last one to leave
+puts the number's webhook back.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +32,8 @@ from starlette.routing import Route
 
 from flo_twilio.accounts import Account
 from flo_twilio.card import CardContext
-from flo_twilio.errors import FloError
+from flo_twilio.errors import FloError, RunInUseError
+from flo_twilio.runner import process
 from flo_twilio.runner.api import Plan, Runner
 from flo_twilio.runner.events import EventStore, Pending
 from flo_twilio.runner.flow import Flow
@@ -71,6 +78,9 @@ class Server:
         self.runner, self.account, self.transport, self.origin = runner, account, transport, origin
         self.served, self.store, self.secret, self.say = served, store, secret, say
         self.queue: asyncio.Queue[tuple[Served, Pending]] = asyncio.Queue()
+        self.busy: set[int] = set()  # events queued or running here
+        self.stopped: set[int] = set()  # events whose run stopped here: the next start's
+        self.heartbeat = process.heartbeat_seconds()
         self.ctx: CardContext | None = None
 
     # Receiving.
@@ -124,7 +134,7 @@ class Server:
         if event_id is None:
             self.say(f"{served.flow.name}: a duplicate delivery was answered and dropped")
             return False
-        self.queue.put_nowait((served, Pending(event_id, event.outputs, None)))
+        self.enqueue(served, Pending(event_id, event.outputs, None))
         return True
 
     async def poll(self, every: float, stop: asyncio.Event) -> None:
@@ -148,34 +158,59 @@ class Server:
 
     # Running.
 
-    def queue_pending(self) -> None:
-        """Queue the events accepted before (by a process that stopped) whose run has not ended."""
-        for served in self.served:
-            pending = self.store.pending(served.route)
-            for event in pending:
-                self.queue.put_nowait((served, event))
-            if pending:
-                self.say(f"{served.flow.name}: finishing {len(pending)} events accepted before")
+    def enqueue(self, served: Served, pending: Pending) -> None:
+        self.busy.add(pending.id)
+        self.queue.put_nowait((served, pending))
+
+    def queue_unfinished(self) -> None:
+        """Claim and queue the unfinished events this server may take: accepted before it
+        started, or by a replica that stopped beating (not those stopped here)."""
+        by_route = {s.route: s for s in self.served}
+        found = self.store.unfinished(list(by_route), self.busy | self.stopped)
+        taken: dict[str, int] = {}
+        for route, pending in found:
+            if self.store.claim(pending.id):
+                self.enqueue(by_route[route], pending)
+                taken[route] = taken.get(route, 0) + 1
+        for route, count in taken.items():
+            self.say(f"{by_route[route].flow.name}: finishing {count} events accepted before")
+
+    async def beat(self) -> None:
+        """Every heartbeat: say this replica runs, and take what stopped replicas left."""
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            try:
+                self.store.beat()
+                self.queue_unfinished()
+            except Exception as exc:  # a missed beat; the next one tries again
+                self.say(f"flo serve: a heartbeat failed: {type(exc).__name__}: {exc}")
 
     async def work(self) -> None:
         while True:
             served, pending = await self.queue.get()
             try:
                 await self.run(served, pending)
+            except RunInUseError as exc:  # its last owner may still run it: the next beat retries
+                self.say(f"{served.flow.name}: event {pending.id} waits: {exc}")
             except FloError as exc:  # the run cannot be started or resumed as it is
                 self.say(f"{served.flow.name}: event {pending.id} could not run: {exc}")
                 self.store.update(pending.id, "failed")
             except Exception as exc:  # kept pending: the next start tries it again
+                self.stopped.add(pending.id)
                 self.say(
                     f"{served.flow.name}: event {pending.id} stopped: {type(exc).__name__}: {exc}"
                 )
+            finally:
+                self.busy.discard(pending.id)
 
     async def run(self, served: Served, pending: Pending) -> None:
         """Run (or resume) the event's run to its end, and record how it went."""
         if pending.run_id is None:
             plan = Plan(served.flow, served.inputs, event=pending.outputs)
             run = self.runner.start(plan, self.account, self.transport, origin=self.origin)
-            self.store.update(pending.id, "running", run.id)
+            if not self.store.started(pending.id, run.id):  # nothing was sent yet
+                self.say(f"{served.flow.name}: event {pending.id} was taken over elsewhere")
+                return
         else:
             record = self.runner.record(pending.run_id)
             if record is not None and record["status"] in ("done", "failed"):
@@ -199,31 +234,40 @@ class Server:
         for served in self.served:
             if adopt_old_routes(self.store, served.flow):
                 self.say(f"{served.flow.name}: took over the events kept under its file's path")
-        self.queue_pending()
-        workers = [asyncio.create_task(self.work()) for _ in range(WORKERS)]
+        self.store.beat()  # a replica before it accepts anything
+        self.queue_unfinished()
+        tasks = [asyncio.create_task(self.work()) for _ in range(WORKERS)]
+        tasks.append(asyncio.create_task(self.beat()))
         try:
             yield
         finally:
-            for worker in workers:
-                worker.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.store.leave()
 
     # Attaching.
 
     async def attach(self, replace: bool) -> list[tuple[Served, dict[str, Any]]]:
         """Point the provider at each flow's URL; what each replaced (kept in the store
-        until put back). A URL this server attached before and never put back (killed,
-        then started at another URL) is its own: what it replaced then is what goes back.
-        A conflict stops it all, putting back what was done."""
+        until put back: the first replica's, when several attach). A URL this server attached
+        before and never put back (killed, then started at another URL) is its own: what it
+        replaced then is what goes back. A conflict stops it all, putting back what was done."""
         assert self.ctx is not None
         attached: list[tuple[Served, dict[str, Any]]] = []
         try:
             for served in self.served:
                 earlier = self.store.attachments(served.route)
-                found = await served.trigger.attach(
-                    self.ctx, served.options, served.url, replace, ours=set(earlier)
-                )
+                self.store.hold(served.route, served.url)  # before: the last leaving sees it
+                try:
+                    found = await served.trigger.attach(
+                        self.ctx, served.options, served.url, replace, ours=set(earlier)
+                    )
+                except BaseException:
+                    self.store.release(served.route, served.url)
+                    raise
                 if found is None:
+                    self.store.release(served.route, served.url)
                     self.say(
                         f"{served.flow.name}: {served.trigger.name} has nothing to attach; "
                         f"give the provider {served.url} yourself (e.g. as a send's statusCallback)"
@@ -242,9 +286,14 @@ class Server:
         return attached
 
     async def detach(self, attached: list[tuple[Served, dict[str, Any]]]) -> None:
-        """Put back what ``attach`` replaced, where it still points at us."""
+        """Put back what ``attach`` replaced, where it still points at us, unless another
+        replica stays attached."""
         assert self.ctx is not None
         for served, found in attached:
+            self.store.release(served.route, served.url)
+            if not await self.last_to_leave(served):
+                self.say(f"{served.flow.name}: left {served.url} to the other replicas")
+                continue
             try:
                 await served.trigger.detach(self.ctx, served.options, served.url, found)
             except FloError as exc:
@@ -252,3 +301,17 @@ class Server:
                 continue
             self.store.forget_attachment(served.route, served.url)
             self.say(f"{served.flow.name}: put back the previous setting")
+
+    async def last_to_leave(self, served: Served) -> bool:
+        """Whether no other replica stays attached at the flow's URL. One that beats after
+        this one began to leave stays; one that does not beat within the heartbeat window
+        stopped (killed, say): so this waits about that window at most."""
+        began = time.time()
+        deadline = time.monotonic() + (process.MISSED_BEATS + 1) * self.heartbeat
+        while True:
+            beats = [beat or 0.0 for beat in self.store.other_holders(served.route, served.url)]
+            if not beats:
+                return True
+            if max(beats) > began or time.monotonic() > deadline:  # alive, beating or not
+                return False
+            await asyncio.sleep(self.heartbeat / 4)
