@@ -21,12 +21,13 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from flo_twilio.sandbox.server import free_port
 
-__all__ = ["PostgresServer", "journal_at", "postgres", "postgres_url"]
+__all__ = ["PostgresServer", "flo_db", "journal_at", "postgres", "postgres_url"]
 
 USER = "flo"
 SYSTEM_BINARIES = Path("/usr/lib/postgresql")
@@ -196,3 +197,12 @@ def journal_at(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
     if request.param == "sqlite":
         return tmp_path / "runs.db"
     return str(request.getfixturevalue("postgres_url"))
+
+
+def flo_db(url: str, **options: Any) -> Any:
+    """A psycopg connection to ``url`` that sees flo's tables (their schema first)."""
+    import psycopg
+
+    from flo_twilio.runner.journal_postgres import SCHEMA
+
+    return psycopg.connect(url, options=f"-c search_path={SCHEMA}", **options)

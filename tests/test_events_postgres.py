@@ -18,6 +18,7 @@ from flo_twilio.errors import InvalidInputError
 from flo_twilio.runner import process
 from flo_twilio.runner.events import EventStore, open_events
 from flo_twilio.trigger import Event
+from tests.postgres import flo_db
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -49,14 +50,14 @@ def event(key: str) -> Event:
 def stop_beating(store: EventStore, url: str) -> None:
     """As if the replica had been killed a window ago: its last beat is that old."""
     old = time.time() - process.MISSED_BEATS * HEARTBEAT - 0.1
-    with psycopg.connect(url, autocommit=True) as db:
+    with flo_db(url, autocommit=True) as db:
         db.execute("UPDATE replicas SET beat = %s WHERE owner = %s", (old, store.owner))
 
 
 def blocked_on_a_lock(url: str, count: int, seconds: float = 10) -> None:
     """Until ``count`` sessions wait for a lock (a row's, or a key's)."""
     deadline = time.monotonic() + seconds
-    with psycopg.connect(url, autocommit=True) as db:
+    with flo_db(url, autocommit=True) as db:
         while True:
             waiting = db.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
@@ -87,7 +88,7 @@ def test_of_two_replicas_accepting_at_once_the_keys_uniqueness_decides(replicas,
     """The other replica's transaction has the key, not yet committed: this one's look-up
     sees nothing, its insert waits for that transaction, then fails: a duplicate."""
     a = replicas()
-    with psycopg.connect(postgres_url) as other:  # a transaction left open
+    with flo_db(postgres_url) as other:  # a transaction left open
         other.execute("INSERT INTO event_keys VALUES (%s, 'SM2', 0)", (ROUTE,))
         threads, results = in_threads(lambda: a.accept(ROUTE, event("SM2")))
         blocked_on_a_lock(postgres_url, 1)
@@ -119,7 +120,7 @@ def test_of_two_replicas_taking_one_event_one_wins(replicas, postgres_url):
     a, b, c = replicas(), replicas(), replicas()
     event_id = a.accept(ROUTE, event("SM4"))
     stop_beating(a, postgres_url)
-    with psycopg.connect(postgres_url) as other:  # holds the event's row
+    with flo_db(postgres_url) as other:  # holds the event's row
         other.execute("SELECT 1 FROM events WHERE id = %s FOR UPDATE", (event_id,))
         threads, results = in_threads(lambda: b.claim(event_id), lambda: c.claim(event_id))
         blocked_on_a_lock(postgres_url, 2)
@@ -156,7 +157,7 @@ def test_a_replica_that_stopped_is_forgotten_at_the_next_beat(replicas, postgres
     a, b = replicas(), replicas()
     stop_beating(a, postgres_url)
     b.beat()
-    with psycopg.connect(postgres_url) as db:
+    with flo_db(postgres_url) as db:
         owners = db.execute("SELECT owner FROM replicas").fetchall()
     assert owners == [(b.owner,)]
 
@@ -177,7 +178,7 @@ def test_the_events_live_beside_a_postgresql_journal(postgres, postgres_url, mon
 
 def test_a_newer_event_schema_is_refused(postgres, postgres_url):
     EventStore(postgres_url).close()
-    with psycopg.connect(postgres_url) as db:
+    with flo_db(postgres_url) as db:
         db.execute("INSERT INTO events_schema_version VALUES (99)")
     with pytest.raises(InvalidInputError) as refused:
         EventStore(postgres_url)

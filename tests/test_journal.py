@@ -12,6 +12,7 @@ import pytest
 from flo_twilio import CardContext
 from flo_twilio.runner.engine import Engine
 from flo_twilio.runner.journal import Journal
+from tests.postgres import flo_db
 from tests.test_engine import Send, bulk
 
 pytestmark = pytest.mark.anyio
@@ -21,9 +22,7 @@ def committed_state(where: Path | str, index: int) -> str | None:
     """The item's state as another process would read it: committed rows only (in the
     SQLite file or the PostgreSQL database ``where``)."""
     if isinstance(where, str):
-        import psycopg
-
-        with psycopg.connect(where) as other:
+        with flo_db(where) as other:
             row = other.execute("SELECT state FROM items WHERE idx = %s", (index,)).fetchone()
     else:
         with sqlite3.connect(where) as other:

@@ -33,6 +33,7 @@ from flo_twilio.sandbox.embedded import DateHeader
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
 from tests.helpers import ROOT, ServerThread, flo
+from tests.postgres import flo_db
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -113,6 +114,22 @@ def test_a_journal_opened_while_another_process_migrates_it_waits_then_finds_it_
 
 
 # Owners and heartbeats.
+
+
+def test_a_database_a_host_keeps_its_own_runs_table_in_holds_flo_s_apart(postgres_url):
+    """Dagster's database has a ``runs`` table, Prefect's an ``events``: flo's tables live in
+    a schema of their own, so the journal neither reads nor changes the host's."""
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as host:
+        host.execute("CREATE TABLE public.runs (run_id TEXT PRIMARY KEY, pipeline_name TEXT)")
+        host.execute("INSERT INTO public.runs VALUES ('dagster-1', 'welcome')")
+        journal = Journal(postgres_url)
+        run_id = journal.start_run("welcome", "welcome.yaml", "AC1", {}, {})
+        journal.close()
+        assert host.execute("SELECT * FROM public.runs").fetchall() == [("dagster-1", "welcome")]
+    with flo_db(postgres_url) as flo_tables:
+        assert flo_tables.execute("SELECT id FROM runs").fetchall() == [(run_id,)]
 
 
 def test_two_takers_of_a_dead_run_race_in_one_transaction_and_one_wins(postgres_url):

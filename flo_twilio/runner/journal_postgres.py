@@ -41,6 +41,9 @@ except ImportError:  # the core install has no psycopg: say which extra brings i
 WAIT_VARIABLE = "FLO_JOURNAL_WAIT_SECONDS"
 DEFAULT_WAIT = 60.0
 CONNECT_SECONDS = 10  # to open a connection, before it counts as out of reach
+# flo's tables live in a schema of their own, so a database a host keeps its own tables in
+# (Dagster's has a "runs", Prefect's an "events") can hold flo's journal too.
+SCHEMA = "flo"
 _PASSWORD_PAIR = re.compile(r"(password=)([^&\s]+)", re.IGNORECASE)
 
 
@@ -119,6 +122,11 @@ class PostgresStore:
 
     def connect(self) -> Connection:
         raw = _ClosedWhenDropped.connect(self.url, autocommit=True, connect_timeout=CONNECT_SECONDS)
+        found = raw.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (SCHEMA,))
+        if found.fetchone() is None:  # the first process: needs CREATE on the database
+            with contextlib.suppress(psycopg.errors.UniqueViolation):  # another made it
+                raw.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+        raw.execute(f"SET search_path TO {SCHEMA}")
         return _Connection(raw)
 
     def unreachable(self, exc: Exception) -> InvalidInputError:
