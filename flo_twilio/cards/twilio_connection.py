@@ -12,7 +12,7 @@ import httpx
 from flo_twilio.client import Credentials, TwilioClient
 from flo_twilio.client.core import DEFAULT_MAX_IN_FLIGHT
 from flo_twilio.client.urls import base_url, check_base_url, check_label
-from flo_twilio.connection import ConnectionType, Field
+from flo_twilio.connection import ConnectionType, Field, SharedLimits
 from flo_twilio.errors import AccountError, InvalidInputError, Problem
 
 ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
@@ -87,9 +87,18 @@ FIELDS = (
 
 
 def connect(
-    values: Mapping[str, str], transport: httpx.AsyncBaseTransport | None = None
+    values: Mapping[str, str],
+    transport: httpx.AsyncBaseTransport | None = None,
+    limits: SharedLimits | None = None,
 ) -> TwilioClient:
-    """A client for the account described by ``values`` (the fields above)."""
+    """A client for the account described by ``values`` (the fields above); with
+    ``limits``, the caps the account sets (Twilio's are per account) hold across the
+    processes sharing them (the default in-flight cap stays per process)."""
+    cap = int(values.get("max_in_flight") or 0) or None
+    max_per_second = float(values.get("max_per_second") or 0) or None
+    gate = None
+    if limits and (cap or max_per_second):
+        gate = limits.gate(f"twilio:{values['account_sid']}", cap, max_per_second)
     credentials = Credentials.of(
         values["account_sid"],
         auth_token=values.get("auth_token"),
@@ -102,8 +111,9 @@ def connect(
         edge=values.get("edge") or None,
         api_base_url=values.get("api_base_url") or None,
         transport=transport,
-        max_in_flight=int(values.get("max_in_flight") or DEFAULT_MAX_IN_FLIGHT),
-        max_per_second=float(values.get("max_per_second") or 0) or None,
+        max_in_flight=cap or DEFAULT_MAX_IN_FLIGHT,
+        max_per_second=max_per_second,
+        gate=gate,
     )
 
 
