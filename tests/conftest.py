@@ -44,7 +44,7 @@ def flo_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
 from flo_twilio.client import Credentials, RetryPolicy, TwilioClient  # noqa: E402
 from flo_twilio.sandbox import Faults, SandboxState, create_app  # noqa: E402
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN  # noqa: E402
-from tests.postgres import postgres, postgres_url  # noqa: E402, F401 - fixtures
+from tests.postgres import journal_at, postgres, postgres_url  # noqa: E402, F401 - fixtures
 
 FAST_RETRY = RetryPolicy(max_attempts=6, base_delay=0.001, max_delay=0.01)
 

@@ -26,7 +26,7 @@ import pytest
 
 from flo_twilio.sandbox.server import free_port
 
-__all__ = ["PostgresServer", "postgres", "postgres_url"]
+__all__ = ["PostgresServer", "journal_at", "postgres", "postgres_url"]
 
 USER = "flo"
 SYSTEM_BINARIES = Path("/usr/lib/postgresql")
@@ -187,3 +187,12 @@ def postgres_url(postgres: PostgresServer) -> Iterator[str]:
     # A test may leave the server stopped: the session's folder goes anyway.
     with contextlib.suppress(Exception):
         postgres.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def journal_at(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    """Where a test's journal lives, once in each store: a SQLite file, then a fresh
+    PostgreSQL database's URL."""
+    if request.param == "sqlite":
+        return tmp_path / "runs.db"
+    return str(request.getfixturevalue("postgres_url"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import time
 from typing import Any, ClassVar
 
@@ -123,8 +122,9 @@ def bulk(tmp_path, on_error="continue", card="demo.send"):
 
 
 @pytest.fixture
-def journal(tmp_path):
-    return Journal(tmp_path / "runs.db")
+def journal(journal_at):
+    """Each test once on SQLite, once on PostgreSQL."""
+    return Journal(journal_at)
 
 
 async def run(flow, journal, run_id, inputs=None, **kwargs):
@@ -329,11 +329,12 @@ async def test_outputs_keep_their_places_when_a_row_is_missing(tmp_path, journal
 async def test_no_journal_row_makes_a_resume_crash(tmp_path, journal):
     flow = bulk(tmp_path)
     await run(flow, journal, "r15", {"to": list("abcd")})
-    journal.db.executescript(
-        "UPDATE items SET outputs = '{not json' WHERE idx = 0;"
-        "UPDATE items SET state = 'weird', error = '[', key = NULL, started = NULL WHERE idx = 1;"
-        "UPDATE items SET inputs = NULL, state = 'intent' WHERE idx = 2;"
-    )
+    for damage in (
+        "UPDATE items SET outputs = '{not json' WHERE idx = 0",
+        "UPDATE items SET state = 'weird', error = '[', key = NULL, started = NULL WHERE idx = 1",
+        "UPDATE items SET inputs = NULL, state = 'intent' WHERE idx = 2",
+    ):
+        journal.db.execute(damage)
     Send.lookups["b"] = [{"sid": "S-b-found"}]
     engine, error, _, _ = await run(flow, journal, "r15", {"to": list("abcd")})
     assert error is None and engine.tally.done == 4 and Send.calls == [*"abcd", "c"]
@@ -346,8 +347,7 @@ async def test_progress_and_summary_count_the_same(tmp_path, journal):
     tally = engine.tally
     assert (tally.done, tally.failed, tally.unknown) == (2, 1, 1)
     assert sorted(states) == sorted(["done"] * 2 + ["failed", "unknown"])
-    db = sqlite3.connect(tmp_path / "runs.db")
-    counts = dict(db.execute("SELECT state, COUNT(*) FROM items GROUP BY state").fetchall())
+    counts = dict(journal.db.execute("SELECT state, COUNT(*) FROM items GROUP BY state").fetchall())
     assert counts == {"done": 2, "failed": 1, "unknown": 1}
 
 

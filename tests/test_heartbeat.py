@@ -68,7 +68,7 @@ def test_a_retry_elsewhere_waits_for_a_run_that_still_beats(tmp_path, monkeypatc
 
 
 @pytest.mark.anyio
-async def test_a_running_run_beats_even_while_its_event_loop_is_busy(tmp_path, monkeypatch):
+async def test_a_running_run_beats_even_while_its_event_loop_is_busy(journal_at, monkeypatch):
     monkeypatch.setenv("FLO_HEARTBEAT_SECONDS", "0.05")
     sandbox = SandboxState(status_delay=0.01)
     transport = httpx.ASGITransport(DateHeader(create_app(sandbox, Faults(latency=0.1)), sandbox))
@@ -78,13 +78,13 @@ async def test_a_running_run_beats_even_while_its_event_loop_is_busy(tmp_path, m
         {"account_sid": SID, "api_base_url": "http://127.0.0.1"},
         secrets={"auth_token": TOKEN},
     )
-    runner = Runner(load_registry(), Journal(tmp_path / "runs.db"), settle=0.2)
+    runner = Runner(load_registry(), journal_at, settle=0.2)
     plan = runner.plan(BULK, [f"recipients=@{ROWS}"])
     run = runner.start(plan, account, transport)
-    reader = sqlite3.connect(tmp_path / "runs.db")
+    reader = Journal(journal_at)  # another connection: what another process reads
 
     def beat() -> float:
-        return reader.execute("SELECT updated FROM runs WHERE id = ?", (run.id,)).fetchone()[0]
+        return reader.db.execute(f"SELECT updated FROM runs WHERE id = '{run.id}'").fetchone()[0]
 
     execution = asyncio.ensure_future(run.execute())
     await asyncio.sleep(0.05)

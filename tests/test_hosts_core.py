@@ -44,12 +44,14 @@ def faults() -> Faults:
 
 
 @pytest.fixture
-def sender(tmp_path, sandbox, faults):
+def sender(tmp_path, sandbox, faults, journal_at):
+    """A Sender journalling in a state folder (SQLite), or in PostgreSQL with no folder."""
     account = account_from(
         "work", {"account_sid": SID, "auth_token": TOKEN, "api_base_url": "http://127.0.0.1"}
     )
     transport = httpx.ASGITransport(DateHeader(create_app(sandbox, faults), sandbox))
-    made = Sender(account, tmp_path / "state", settle=0.3, transport=transport)
+    where = {"journal": journal_at} if isinstance(journal_at, str) else {"state": tmp_path / "s"}
+    made = Sender(account, settle=0.3, transport=transport, **where)
     yield made
     portal().call(made.aclose())
 

@@ -51,8 +51,9 @@ def transport(sandbox):
 
 
 @pytest.fixture
-def runner(tmp_path):
-    return Runner(load_registry(), Journal(tmp_path / "runs.db"), settle=0.2)
+def runner(journal_at):
+    """Each test once on SQLite, once on PostgreSQL (the journal given by path or URL)."""
+    return Runner(load_registry(), journal_at, settle=0.2)
 
 
 def row_count() -> int:

@@ -41,17 +41,20 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
         "--json", action="store_true", help="print the run id, status and outputs as JSON"
     )
     run.add_argument("--settle", type=float, metavar="SECONDS", help=SETTLE_HELP)
+    add_journal_argument(run)
     run.set_defaults(handler=cmd_run)
 
     runs = commands.add_parser("runs", help="list runs and show one")
     sub = runs.add_subparsers(title="runs commands", metavar="COMMAND", required=True)
     listing = sub.add_parser("list", help="runs, newest first")
     listing.add_argument("--json", action="store_true")
+    add_journal_argument(listing)
     listing.set_defaults(handler=cmd_runs_list)
     show = sub.add_parser("show", help="a run's steps, items and failures")
     show.add_argument("run_id")
     show.add_argument("--json", action="store_true")
     show.add_argument("--flow", action="store_true", help="print the flow as the run started")
+    add_journal_argument(show)
     show.set_defaults(handler=cmd_runs_show)
 
     resume = commands.add_parser(
@@ -66,6 +69,7 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     )
     resume.add_argument("--settle", type=float, metavar="SECONDS", help=SETTLE_HELP)
     resume.add_argument("--json", action="store_true")
+    add_journal_argument(resume)
     resume.set_defaults(handler=cmd_resume)
 
 
@@ -99,15 +103,28 @@ def add_run_arguments(command: argparse.ArgumentParser) -> None:
     )
 
 
-def runner(settle: float | None = None) -> Runner:
-    """The runner on the installed plugins and $FLO_HOME/runs.db."""
+JOURNAL_HELP = (
+    "where runs are kept: a postgresql://USER:PASSWORD@HOST/DB URL shared by every machine, "
+    "or a SQLite file (default: $FLO_JOURNAL, else $FLO_HOME/runs.db); prefer $FLO_JOURNAL, "
+    "which other users cannot read in the process list"
+)
+
+
+def add_journal_argument(command: argparse.ArgumentParser) -> None:
+    """``--journal URL``: on every command that reads or writes runs."""
+    command.add_argument("--journal", metavar="URL", help=JOURNAL_HELP)
+
+
+def runner(settle: float | None = None, journal: str | None = None) -> Runner:
+    """The runner on the installed plugins and the journal ``journal`` (``--journal``),
+    else $FLO_JOURNAL's, else $FLO_HOME/runs.db."""
     from flo_twilio.accounts import secure_home
     from flo_twilio.cli.cmd_cards import registry
     from flo_twilio.cli.output import warn_if_settle_is_short
     from flo_twilio.runner.api import Runner
-    from flo_twilio.runner.journal import Journal
+    from flo_twilio.runner.journal import open_journal
 
-    flo = Runner(registry(), Journal(secure_home() / "runs.db"), settle=settle)
+    flo = Runner(registry(), open_journal(journal, secure_home), settle=settle)
     warn_if_settle_is_short(flo.settle)
     return flo
 
@@ -159,7 +176,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     from flo_twilio.runner.triggered import given_event
 
-    flo = runner(args.settle)
+    flo = runner(args.settle, args.journal)
     plan, account, transport = checked(args, flo)
     plan.event = given_event(plan.flow, args.event)
     if args.dry_run:
@@ -176,7 +193,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     from flo_twilio.cli.account_choice import account_of_run
 
-    flo = runner(args.settle)
+    flo = runner(args.settle, args.journal)
     record = flo.record(args.run_id)
     if record is None:
         raise InvalidInputError(f"no run {args.run_id!r}; see flo runs list")
@@ -299,7 +316,7 @@ def dry_run(flo: Runner, plan: Plan, account: Account, transport: Any) -> int:
 
 
 def cmd_runs_list(args: argparse.Namespace) -> int:
-    rows = runner().runs()
+    rows = runner(journal=args.journal).runs()
     for row in rows:
         del row["bound"]  # the flow's text: flo runs show RUN_ID --flow
     if args.json:
@@ -325,7 +342,7 @@ SHOWN_PROBLEMS = 20  # in text; --json lists them all
 def cmd_runs_show(args: argparse.Namespace) -> int:
     from flo_twilio.cli.output import write_json
 
-    flo = runner()
+    flo = runner(journal=args.journal)
     record = flo.status(args.run_id)
     bound = record.pop("bound") or {}
     if args.flow:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from flo_twilio.cli.cmd_runs import add_journal_argument
 from flo_twilio.errors import InvalidInputError, Problem
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
         "needed when the account uses an API key)",
     )
     serve.add_argument("--settle", type=float, metavar="SECONDS", help="as for flo run")
+    add_journal_argument(serve)
     serve.set_defaults(handler=cmd_serve)
 
 
@@ -73,7 +75,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from flo_twilio.runner.card_context import open_context
     from flo_twilio.runner.events import EventStore
     from flo_twilio.runner.flow import load_flow
-    from flo_twilio.runner.journal import Journal
+    from flo_twilio.runner.journal import open_journal
     from flo_twilio.sandbox.server import bind
     from flo_twilio.serve.server import Server
 
@@ -85,7 +87,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     if args.replace and not args.attach:
         raise InvalidInputError("--replace goes with --attach")
-    flo = Runner(reg, Journal(secure_home() / "runs.db"), settle=args.settle)
+    flo = Runner(reg, open_journal(args.journal, secure_home), settle=args.settle)
     warn_if_settle_is_short(flo.settle)
     named = args.account or flows[0].account
     account, transport = choose_account(named)

@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import os
 import sqlite3
+import tempfile
 import threading
 import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -33,6 +34,7 @@ from flo_twilio.plugins import Registry, load_registry
 from flo_twilio.runner.api import Outcome, Run, Runner
 from flo_twilio.runner.card_context import open_context
 from flo_twilio.runner.journal import Journal, KeyTaken, RunOwned
+from flo_twilio.runner.journal_store import is_url, journal_target
 
 
 class HostSendError(FloError):
@@ -95,9 +97,12 @@ def account_from(nickname: str, fields: Mapping[str, Any], connection: str = "tw
 class Sender:
     """Sends cards' calls for a host, each piece of work at most once under its key.
 
-    ``state`` is the folder of the journal and the work files (default
-    ``$FLO_HOME/hosts``): the store of intents, so it must be one every worker that may
-    retry the work sees, on a local disk (SQLite's write-ahead log: one machine).
+    ``journal`` is where the intents are kept: a ``postgresql://`` URL that every machine
+    reaches (default $FLO_JOURNAL), or else the SQLite file ``runs.db`` in ``state``, the
+    folder of the journal and the work files (default ``$FLO_HOME/hosts``), which must
+    then be one every worker that may retry the work sees, on a local disk (SQLite's
+    write-ahead log: one machine). With a URL and no ``state``, no folder needs to last:
+    each call writes its work files again, by their content, in a temporary folder.
     ``settle`` is the settle window (default $FLO_SETTLE_SECONDS or 60 s). Use ``Sender.shared`` for the process's one Sender of an account.
     """
 
@@ -106,12 +111,17 @@ class Sender:
         account: Account,
         state: Path | str | None = None,
         *,
+        journal: str | Path | None = None,
         settle: float | None = None,
         transport: Any = None,
         registry: Registry | None = None,
     ) -> None:
         self.account, self.transport = account, transport
-        self.state = state_folder(state)
+        self.journal, self.journal_named = journal_target(journal, "the Sender's journal")
+        if state is None and is_url(self.journal or ""):
+            self.state = Path(tempfile.gettempdir()) / f"flo-hosts-{os.getuid()}"
+        else:
+            self.state = state_folder(state)
         self.registry = registry or load_registry()
         self._open_here(settle)
 
@@ -119,7 +129,7 @@ class Sender:
         """This process's journal, and its client once used: a forked child that inherits
         the Sender opens its own, as the parent's cannot be used across a fork."""
         try:
-            journal = Journal(self.state / "runs.db")
+            journal = Journal(self.journal or self.state / "runs.db", self.journal_named)
         except (OSError, sqlite3.Error) as exc:
             raise unusable(self.state, exc) from None
         self.runner = Runner(self.registry, journal, settle=settle, connect=self._connected)
@@ -135,20 +145,27 @@ class Sender:
 
     @classmethod
     def shared(
-        cls, account: Account, state: Path | str | None = None, *, settle: float | None = None
+        cls,
+        account: Account,
+        state: Path | str | None = None,
+        *,
+        journal: str | Path | None = None,
+        settle: float | None = None,
     ) -> Sender:
         """The process's one Sender for this account (the same values and secrets), state
-        folder and settle window: one client, one in-flight cap, across every task."""
+        folder, journal and settle window: one client, one in-flight cap, across every
+        task."""
         secret = repr(sorted(account.connection_values().items())).encode()
         identity = (
             account.connection,
             hashlib.sha256(secret).hexdigest(),
             state_folder(state),
+            journal_target(journal),
             settle,
         )
         with _shared_lock:
             if identity not in _shared:
-                _shared[identity] = cls(account, state, settle=settle)
+                _shared[identity] = cls(account, state, journal=journal, settle=settle)
             return _shared[identity]
 
     # What hosts call: async from any event loop, sync from any thread.

@@ -3,7 +3,7 @@
 The host chooses the account (and the transport that reaches it, if not the network);
 the runner plans, checks, starts, resumes and dry-runs flows, and says how each run went::
 
-    runner = Runner(load_registry(), Journal(path))
+    runner = Runner(load_registry())           # $FLO_JOURNAL, else $FLO_HOME/runs.db
     plan = runner.plan(Path("welcome.yaml"), ["recipients=@rows.csv"])
     await runner.check(plan, account)          # every row and every call; nothing sent
     run = runner.start(plan, account)          # recorded: run.id
@@ -40,7 +40,7 @@ from flo_twilio.runner.engine import (
 )
 from flo_twilio.runner.flow import Flow, Step, load_flow
 from flo_twilio.runner.inputs import FileOptions, parse_assignments, resolve_inputs
-from flo_twilio.runner.journal import Journal
+from flo_twilio.runner.journal import Journal, open_journal
 from flo_twilio.runner.precheck import precheck
 
 
@@ -182,7 +182,8 @@ def shared_limits(journal: Journal) -> SharedLimits | None:
 
 class Runner:
     """Plans, checks, starts, resumes and dry-runs flows of ``registry``'s cards, journalled
-    in ``journal``. ``settle`` is the settle window (default $FLO_SETTLE_SECONDS or 60 s);
+    in ``journal`` (a Journal, a SQLite file's path or a ``postgresql://`` URL; default
+    $FLO_JOURNAL, else $FLO_HOME/runs.db). ``settle`` is the settle window (default $FLO_SETTLE_SECONDS or 60 s);
     ``retry_pauses`` are the seconds before each new try of a call the API did not take (default
     $FLO_RETRY_PAUSES or 1, 5, 15); a running run beats every $FLO_HEARTBEAT_SECONDS (5),
     so that workers on other machines sharing the journal see it runs;
@@ -194,13 +195,14 @@ class Runner:
     def __init__(
         self,
         registry: Registry,
-        journal: Journal,
+        journal: Journal | Path | str | None = None,
         *,
         settle: float | None = None,
         retry_pauses: Sequence[float] | None = None,
         connect: Connect | None = None,
     ) -> None:
-        self.registry, self.journal = registry, journal
+        self.registry = registry
+        self.journal = open_journal(journal)
         self.settle = settle_window(settle)
         self.retry_pauses = retry_schedule(retry_pauses)
         self.heartbeat = process.heartbeat_seconds()

@@ -20,11 +20,12 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, overload
 
+from flo_twilio.accounts import flo_home
 from flo_twilio.errors import InvalidInputError
 from flo_twilio.redaction import safe_json
 from flo_twilio.runner.journal_schema import migrate
@@ -32,6 +33,7 @@ from flo_twilio.runner.journal_store import (
     Connection,
     JournalUnreachable,
     Statement,
+    journal_target,
     open_store,
 )
 from flo_twilio.runner.journal_writer import GroupCommit
@@ -394,6 +396,17 @@ class Journal:
 RUN_COLUMNS = (
     "id, flow, flow_path, account, arguments, status, created, updated, summary, pid, owner, bound"
 )
+
+
+def open_journal(
+    given: Journal | Path | str | None = None, folder: Callable[[], Path] = flo_home
+) -> Journal:
+    """The journal ``given`` (a Journal, a SQLite file's path or a ``postgresql://`` URL),
+    else $FLO_JOURNAL's, else ``runs.db`` in ``folder()`` (default $FLO_HOME)."""
+    if isinstance(given, Journal):
+        return given
+    target, where = journal_target(given)
+    return Journal(target if target is not None else folder() / "runs.db", where)
 
 
 class PriorItems:

@@ -11,6 +11,7 @@ is never shown: every message names the URL with it masked."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -66,6 +67,14 @@ def wait_seconds() -> float:
     )
 
 
+class _ClosedWhenDropped(psycopg.Connection[Any]):
+    """A connection that a journal dropped without closing it closes, as SQLite's does."""
+
+    def __del__(self, *_: Any) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+
 class _Connection:
     """A psycopg connection (autocommit) taking the journal's ``?`` parameters."""
 
@@ -104,7 +113,7 @@ class PostgresStore:
         self.token = secrets.token_hex(8)  # this process's attempts, whatever its PID
 
     def connect(self) -> Connection:
-        raw = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_SECONDS)
+        raw = _ClosedWhenDropped.connect(self.url, autocommit=True, connect_timeout=CONNECT_SECONDS)
         return _Connection(raw)
 
     def unreachable(self, exc: Exception) -> InvalidInputError:

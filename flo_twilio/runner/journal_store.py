@@ -164,11 +164,13 @@ def open_store(target: Path | str, where: str = "") -> Store:
     return PostgresStore(url, where)
 
 
-def journal_target(given: Path | str | None, home: Path) -> tuple[Path | str, str]:
+def journal_target(
+    given: Path | str | None, named: str = "--journal"
+) -> tuple[Path | str | None, str]:
     """Where the journal is, and where that was said: ``given`` (``--journal``, a
-    parameter), else $FLO_JOURNAL, else ``home``/runs.db."""
+    parameter), else $FLO_JOURNAL; None when neither says (the caller's default file)."""
     if given is not None and str(given).strip():
-        return (str(given).strip() if is_url(given) else Path(given)), "--journal"
+        return (str(given).strip() if is_url(given) else Path(given)), named
     if configured := os.environ.get(JOURNAL_VARIABLE, "").strip():
         return (configured if is_url(configured) else Path(configured)), JOURNAL_VARIABLE
-    return home / "runs.db", ""
+    return None, ""
