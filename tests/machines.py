@@ -121,8 +121,6 @@ def send(key: str, count: str, concurrency: str, journal: str) -> None:
 
     fields = {"account_sid": SID, "auth_token": TOKEN}
     fields["api_base_url"] = os.environ["FLO_DRILL_SANDBOX"]
-    if cap := os.environ.get("FLO_DRILL_MAX_IN_FLIGHT"):
-        fields["max_in_flight"] = cap
     account = account_from("drill", fields)
     sender = Sender(account, journal=journal or None, settle=float(os.environ["FLO_DRILL_SETTLE"]))
     try:

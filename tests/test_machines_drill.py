@@ -68,7 +68,6 @@ def three_machines(tmp_path: Path, sandbox: str, heartbeat: str) -> list[Machine
         "FLO_DRILL_SANDBOX": sandbox,
         "FLO_DRILL_SETTLE": SETTLE,
         "FLO_HEARTBEAT_SECONDS": heartbeat,
-        "FLO_LIMIT_LEASE_SECONDS": "1",
     }
     return [Machine.make(f"machine-{n}", tmp_path, **settings) for n in "abc"]
 
