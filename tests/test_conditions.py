@@ -136,9 +136,8 @@ async def test_a_resume_decides_the_same_and_sends_nothing_twice(tmp_path, journ
     await run(flow, journal, "c2", {"rows": ROWS})
     # As if killed while d was in flight, before b was reached: b is decided again, d is
     # looked up.
-    journal.db.executescript(
-        "DELETE FROM items WHERE idx = 1; UPDATE items SET state = 'intent' WHERE idx = 3;"
-    )
+    journal.db.execute("DELETE FROM items WHERE idx = 1")
+    journal.db.execute("UPDATE items SET state = 'intent' WHERE idx = 3")
     Send.lookups["d"] = [{"sid": "S-d-found"}]
     calls = list(Send.calls)
     engine, error, _, _ = await run(flow, journal, "c2", {"rows": ROWS})

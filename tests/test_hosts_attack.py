@@ -79,6 +79,7 @@ def test_a_state_folder_that_is_no_path_is_named(state):
 
 
 def test_a_state_folder_whose_work_folder_cannot_be_made_is_named(sender, sandbox):
+    sender.state.mkdir(parents=True, exist_ok=True)  # (made at the first work on PostgreSQL)
     (sender.state / "work").write_text("")
     with pytest.raises(InvalidInputError, match=r"the state folder .* cannot be used"):
         sender.send_once_sync("w", CARD, SMS, recipients(1)[0])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -44,8 +45,11 @@ def faults() -> Faults:
 
 
 @pytest.fixture
-def sender(tmp_path, sandbox, faults, journal_at):
-    """A Sender journalling in a state folder (SQLite), or in PostgreSQL with no folder."""
+def sender(tmp_path, sandbox, faults, journal_at, monkeypatch):
+    """A Sender journalling in a state folder (SQLite), or in PostgreSQL with no folder
+    (its work files in the test's own temporary folder)."""
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     account = account_from(
         "work", {"account_sid": SID, "auth_token": TOKEN, "api_base_url": "http://127.0.0.1"}
     )

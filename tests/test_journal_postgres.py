@@ -14,6 +14,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -24,7 +25,7 @@ import pytest
 from flo_twilio import InvalidInputError, load_registry
 from flo_twilio.accounts import Account, AccountStore
 from flo_twilio.runner.api import Runner
-from flo_twilio.runner.journal import Journal, RunOwned
+from flo_twilio.runner.journal import Journal, KeyTaken, RunOwned
 from flo_twilio.sandbox import Faults, SandboxState, create_app
 from flo_twilio.sandbox.embedded import DateHeader
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
@@ -150,7 +151,7 @@ def test_two_takers_of_a_dead_run_race_in_one_transaction_and_one_wins(postgres_
 RACE = """
 import sys, time
 from pathlib import Path
-from flo_twilio.runner.journal import Journal, RunOwned
+from flo_twilio.runner.journal import Journal, KeyTaken, RunOwned
 journal = Journal(sys.argv[1])
 while not Path(sys.argv[3]).exists():
     time.sleep(0.001)
@@ -335,3 +336,109 @@ async def test_a_database_restarted_mid_run_pauses_the_sends_which_go_on(
     assert "back after" in said and "nothing written was lost" in said
     assert postgres.password not in said
     assert runner.status(run.id)["steps"]["send"] == {"done": 300}
+
+
+def test_a_key_names_one_run_however_many_processes_start_it_at_once(journal_at):
+    journals = [Journal(journal_at) for _ in range(4)]
+    started: list[str] = []
+    taken: list[str] = []
+    go = threading.Barrier(len(journals), timeout=10)
+
+    def start(journal: Journal) -> None:
+        go.wait()
+        try:
+            started.append(journal.start_run("f", "f.yaml", "a", {}, {}, key="dag/run/task/0"))
+        except KeyTaken as exc:
+            taken.append(exc.run_id)
+
+    threads = [threading.Thread(target=start, args=(journal,)) for journal in journals]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(started) == 1 and taken == started * 3
+
+
+def test_a_sender_on_postgresql_needs_no_folder_of_its_own(
+    postgres_url, flo_home, tmp_path, monkeypatch
+):
+    """Nothing under FLO_HOME; its work files are written again in a temporary folder."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    from flo_twilio.hosts import Sender, account_from
+    from flo_twilio.hosts.portal import portal
+
+    sandbox = SandboxState(status_delay=0.01)
+    transport = httpx.ASGITransport(DateHeader(create_app(sandbox), sandbox))
+    fields = {"account_sid": SID, "auth_token": TOKEN, "api_base_url": "http://127.0.0.1"}
+    sender = Sender(account_from("work", fields), journal=postgres_url, transport=transport)
+    try:
+        sms = {"from": "+15005550006"}
+        first = sender.send_once_sync(
+            "k", "twilio.send_sms", sms, {"to": "+12065550100", "body": "Hi"}
+        )
+        again = Sender(account_from("work", fields), journal=postgres_url, transport=transport)
+        assert (
+            again.send_once_sync("k", "twilio.send_sms", sms, {"to": "+12065550100", "body": "Hi"})
+            == first
+        )
+        portal().call(again.aclose())
+    finally:
+        portal().call(sender.aclose())
+    assert len(sandbox.messages) == 1 and not any(flo_home.iterdir())
+    assert Journal(postgres_url).run_with_key("k")
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_a_database_out_of_reach_longer_than_the_wait_stops_the_run_and_a_resume_ends_it(
+    postgres, postgres_url, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("FLO_JOURNAL_WAIT_SECONDS", "0.5")
+    rows = tmp_path / "rows.csv"
+    rows.write_text("phone,name\n" + "".join(f"+1206557{i:04d},N{i}\n" for i in range(200)))
+    sandbox = SandboxState(status_delay=0.01)
+    transport = httpx.ASGITransport(DateHeader(create_app(sandbox, Faults(latency=0.01)), sandbox))
+    account = Account(
+        "work", "twilio", {"account_sid": SID, "api_base_url": "http://127.0.0.1"},
+        secrets={"auth_token": TOKEN},
+    )  # fmt: skip
+    runner = Runner(load_registry(), postgres_url, settle=0.2)
+    run = runner.start(runner.plan(BULK, [f"recipients=@{rows}"]), account, transport)
+    execution = asyncio.ensure_future(run.execute())
+    deadline = time.monotonic() + 30
+    while len(sandbox.messages) < 30 and not execution.done():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+    try:
+        await asyncio.to_thread(postgres.stop)
+        with pytest.raises(Exception, match=r"stayed out of reach for 0\.5 s") as stopped:
+            await execution
+        assert postgres.password not in str(stopped.value)
+        sent = len(sandbox.messages)
+    finally:
+        await asyncio.to_thread(postgres.start)
+    assert sent < 200
+    later = Runner(load_registry(), postgres_url, settle=0.2)
+    monkeypatch.setenv("FLO_HEARTBEAT_SECONDS", "0.05")  # the stopped run's owner is gone
+    deadline = time.monotonic() + 10
+    while later.record(run.id)["status"] == "running":
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    outcome = await (await later.resume(run.id, account, transport)).execute()
+    assert outcome.status == "done", outcome
+    assert Counter(m["to"] for m in sandbox.messages.values()) == {
+        f"+1206557{i:04d}": 1 for i in range(200)
+    }
+
+
+def test_without_psycopg_a_postgresql_journal_says_which_extra_to_install():
+    opened = subprocess.run(
+        [sys.executable, "-c", "import sys; sys.modules['psycopg'] = None\n"
+         "from flo_twilio.cli.main import main\n"
+         "sys.exit(main(['runs', 'list', '--journal', 'postgresql://flo:pw@127.0.0.1/flo']))"],
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert opened.returncode == 2, opened.stderr
+    assert "pip install 'flo-twilio[postgres]'" in opened.stderr
+    assert "Traceback" not in opened.stderr

@@ -88,6 +88,11 @@ class _Connection:
     def execute(self, sql: str, args: Any = ()) -> psycopg.Cursor[Any]:
         return self.raw.execute(sql.replace("?", "%s"), args)
 
+    def executemany(self, sql: str, rows: Any) -> None:
+        """Every row in one pipeline: one round trip."""
+        with self.raw.cursor() as cursor:
+            cursor.executemany(sql.replace("?", "%s"), rows)
+
     def close(self) -> None:
         self.raw.close()
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import threading
 import time
@@ -163,8 +164,7 @@ class GroupCommit:
         def execute() -> None:
             if not self.db.in_transaction:
                 self.db.execute(self.store.begin)
-            for sql, args in statements:
-                self.db.execute(sql, args)
+            self._execute_all(statements)
 
         try:
             self._again_when_lost(execute)
@@ -173,6 +173,12 @@ class GroupCommit:
         else:
             self._uncommitted += statements
             self._executed = upto
+
+    def _execute_all(self, statements: list[Statement]) -> None:
+        """Each statement in order; a run of one statement's rows in one call (one round
+        trip to a database server)."""
+        for sql, run in itertools.groupby(statements, key=lambda statement: statement[0]):
+            self.db.executemany(sql, [args for _, args in run])
 
     def _commit_waiting(self) -> None:
         """Commit every write made so far in one transaction (the caller holds the
@@ -257,8 +263,7 @@ class GroupCommit:
                 self.db = self.store.connect()
                 if self._uncommitted:
                     self.db.execute(self.store.begin)
-                    for sql, args in self._uncommitted:
-                        self.db.execute(sql, args)
+                    self._execute_all(self._uncommitted)
                 return
             except self.store.errors as exc:
                 if not self.store.lost(exc):
