@@ -198,3 +198,14 @@ async def test_a_killed_process_slots_come_back_after_their_lease(postgres_url, 
         await gate.aclose()
     # The holder renewed its lease at most a third of a lease before it was killed.
     assert lease * 2 / 3 - 0.1 <= waited <= lease + 2, waited
+
+
+@pytest.mark.parametrize("variable", ["FLO_LIMIT_LEASE_SECONDS", "FLO_LIMIT_POLL_SECONDS"])
+@pytest.mark.parametrize("value", ["soon", "0", "-1", "inf"])
+def test_a_bad_limit_setting_is_named(monkeypatch, variable, value):
+    from flo_twilio.errors import InvalidInputError
+    from flo_twilio.runner.shared_limits import PostgresLimits
+
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(InvalidInputError, match=f"{variable} must be a number of seconds above 0"):
+        PostgresLimits("postgresql://flo:secret@127.0.0.1:1/flo")
