@@ -209,3 +209,18 @@ def test_a_bad_limit_setting_is_named(monkeypatch, variable, value):
     monkeypatch.setenv(variable, value)
     with pytest.raises(InvalidInputError, match=f"{variable} must be a number of seconds above 0"):
         PostgresLimits("postgresql://flo:secret@127.0.0.1:1/flo")
+
+
+@pytest.mark.anyio
+async def test_a_gate_goes_on_after_the_database_restarts(postgres, postgres_url):
+    from flo_twilio.runner.shared_limits import PostgresLimits
+
+    gate = PostgresLimits(postgres_url).gate("twilio:AC1", 2, 1000.0)
+    try:
+        async with gate.slot():
+            await gate.start()
+        postgres.restart()  # every open connection is cut
+        async with asyncio.timeout(30), gate.slot():
+            await gate.start()
+    finally:
+        await gate.aclose()
