@@ -91,10 +91,10 @@ class Machine:
         return process.returncode, out, err
 
     def worker(
-        self, journal: str | None, key: str, count: int, concurrency: int
+        self, journal: str | None, key: str, first: int, count: int, concurrency: int
     ) -> subprocess.Popen[str]:
-        """A host worker's attempt at ``count`` recipients under ``key``."""
-        argv = ["send", key, str(count), str(concurrency), journal or ""]
+        """A host worker's attempt at ``count`` recipients from the ``first`` under ``key``."""
+        argv = ["send", key, str(first), str(count), str(concurrency), journal or ""]
         return self.start(sys.executable, "-m", "tests.machines", *argv, stdin=None)
 
     def flo(self, *args: str) -> tuple[int, str, str]:
@@ -115,7 +115,7 @@ def ended(process: subprocess.Popen[str], timeout: float = 120) -> dict[str, Any
     return json.loads(lines[-1])
 
 
-def send(key: str, count: str, concurrency: str, journal: str) -> None:
+def send(key: str, first: str, count: str, concurrency: str, journal: str) -> None:
     """The worker: one attempt, through the sandbox named by $FLO_DRILL_SANDBOX."""
     from flo_twilio.hosts import HostSendError, Sender, account_from
 
@@ -128,7 +128,7 @@ def send(key: str, count: str, concurrency: str, journal: str) -> None:
             key,
             "twilio.send_sms",
             {"from": SENDER},
-            recipients(int(count)),
+            recipients(int(first) + int(count))[int(first) :],
             concurrency=int(concurrency),
         )
         said = {"outcome": "done", "done": result.done, "pid": os.getpid()}

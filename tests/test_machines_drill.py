@@ -1,7 +1,8 @@
 """The three-machine drill: host workers on machines A, B and C (``tests/machines.py``: their
 own host names, PID spaces and empty folders) sharing only a PostgreSQL journal, against a
-sandbox in its own process that stores 30% of creates but drops their answer. Workers on A
-are SIGKILLed at random mid-send, then retried on B and C, several racing on one key:
+sandbox in its own process that stores 30% of creates but drops their answer. A campaign
+split in two pieces of work: workers on A are SIGKILLed at random mid-send, then retried
+on B and C, racing on each piece's key:
 every recipient gets exactly one message, as the sandbox's Messages list counts. A run
 whose machine is gone is taken over after the heartbeat window, and not before; ``flo run``
 killed on A is finished by ``flo resume`` on B. The same drill with a SQLite journal on
@@ -27,6 +28,7 @@ pytestmark = pytest.mark.slow
 RECIPIENTS = 200
 FLO = (sys.executable, "-m", "flo_twilio.cli")
 KEY = "campaign/7"
+PIECES = {"campaign/7/1": (0, RECIPIENTS // 2), "campaign/7/2": (RECIPIENTS // 2, RECIPIENTS // 2)}
 SETTLE = "0.5"  # the sandbox answers within 0.1 s: an item not found by then never arrived
 
 
@@ -73,24 +75,35 @@ def three_machines(tmp_path: Path, sandbox: str, heartbeat: str) -> list[Machine
 
 
 def campaign(tmp_path: Path, sandbox: str, journal: str | None) -> Counter[str]:
-    """Three workers racing on A, each SIGKILLed at a random moment once sending; then
-    rounds of two racing workers on B and two on C until one ends done."""
+    """The campaign split in two pieces of work, each under its own key. On A, two workers
+    race on the first and one takes the second, each SIGKILLed at a random moment once
+    sending; then rounds of a worker on B racing one on C for each piece not done yet."""
     a, b, c = three_machines(tmp_path, sandbox, heartbeat="0.2")
-    racing = [a.worker(journal, KEY, RECIPIENTS, concurrency) for concurrency in (3, 4, 5)]
+    first, second = PIECES
+    on_a = [(first, 3), (first, 5), (second, 4)]
+    racing = [a.worker(journal, key, *PIECES[key], concurrency) for key, concurrency in on_a]
     wait_for_messages(sandbox, 1)
     for worker in racing:
         time.sleep(random.uniform(0.0, 0.3))
         kill(worker)
     so_far = sum(sent(sandbox).values())
     assert 0 < so_far < RECIPIENTS, "the kills came before anything or after everything"
+    pending = set(PIECES)
     for _ in range(15):
-        retries = [machine.worker(journal, KEY, RECIPIENTS, 6) for machine in (b, c, b, c)]
-        outcomes = [ended(retry) for retry in retries]
-        assert all(said["outcome"] in ("done", "retry") for said in outcomes), outcomes
-        if any(said["outcome"] == "done" for said in outcomes):
+        retries = [
+            (key, machine.worker(journal, key, *PIECES[key], 6))
+            for key in sorted(pending)
+            for machine in (b, c)
+        ]
+        for key, retry in retries:
+            said = ended(retry)
+            assert said["outcome"] in ("done", "retry"), said
+            if said["outcome"] == "done":
+                pending.discard(key)
+        if not pending:
             break
     else:
-        pytest.fail(f"the work never ended done: {outcomes}")
+        pytest.fail(f"the work of {sorted(pending)} never ended done")
     # Each machine wrote in its own folders, seen by it alone at the shared paths.
     assert all(files(tmp_path / machine.name) for machine in (a, b, c))
     assert not files(tmp_path / "mounted")
@@ -120,17 +133,17 @@ def test_a_run_whose_machine_is_gone_is_taken_over_after_the_heartbeat_window(
 ):
     beat, missed = 1.0, 6  # the window: six missed beats
     a, b, _ = three_machines(tmp_path, sandbox, heartbeat=str(beat))
-    first = a.worker(postgres_url, KEY, RECIPIENTS, 2)
+    first = a.worker(postgres_url, KEY, 0, RECIPIENTS, 2)
     wait_for_messages(sandbox, 10)
     kill(first)
     gone = time.monotonic()
     before = sent(sandbox)
-    refused = ended(b.worker(postgres_url, KEY, RECIPIENTS, 6))
+    refused = ended(b.worker(postgres_url, KEY, 0, RECIPIENTS, 6))
     assert refused["outcome"] == "retry", refused
     assert "process 1 on machine-a" in refused["detail"], refused  # PIDs collide: A's was 1
     assert time.monotonic() - gone < beat * missed - beat, "too slow to try within the window"
     assert sent(sandbox) == before  # the refused retry sent nothing
-    while (said := ended(b.worker(postgres_url, KEY, RECIPIENTS, 6)))["outcome"] == "retry":
+    while (said := ended(b.worker(postgres_url, KEY, 0, RECIPIENTS, 6)))["outcome"] == "retry":
         assert time.monotonic() - gone < 60, said
     assert said["outcome"] == "done", said
     assert time.monotonic() - gone >= beat * (missed - 1)  # its last beat was at most one before
