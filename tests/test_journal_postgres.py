@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
 import httpx
 import pytest
@@ -303,39 +304,54 @@ def test_a_run_killed_on_one_machine_is_listed_and_finished_on_another(postgres_
     assert not (tmp_path / "a" / "runs.db").exists() and not (tmp_path / "b" / "runs.db").exists()
 
 
+class BulkRun:
+    """A bulk run of ``count`` recipients on PostgreSQL, executing against an in-process
+    sandbox; ``until_sent(n)`` waits until n messages are out."""
+
+    def __init__(self, url: str, folder: Path, count: int) -> None:
+        rows = folder / "rows.csv"
+        rows.write_text("phone,name\n" + "".join(f"+1206558{i:04d},N{i}\n" for i in range(count)))
+        self.recipients = {f"+1206558{i:04d}": 1 for i in range(count)}
+        self.sandbox = SandboxState(status_delay=0.01)
+        app = create_app(self.sandbox, Faults(latency=0.01))
+        self.transport = httpx.ASGITransport(DateHeader(app, self.sandbox))
+        self.account = Account(
+            "work", "twilio", {"account_sid": SID, "api_base_url": "http://127.0.0.1"},
+            secrets={"auth_token": TOKEN},
+        )  # fmt: skip
+        self.runner = Runner(load_registry(), url, settle=0.2)
+        plan = self.runner.plan(BULK, [f"recipients=@{rows}"])
+        self.run = self.runner.start(plan, self.account, self.transport)
+        self.execution = asyncio.ensure_future(self.run.execute())
+
+    async def until_sent(self, count: int) -> None:
+        deadline = time.monotonic() + 30
+        while len(self.sandbox.messages) < count and not self.execution.done():
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+
+    def sent_once_each(self) -> bool:
+        return Counter(m["to"] for m in self.sandbox.messages.values()) == self.recipients
+
+
 @pytest.mark.slow
 @pytest.mark.anyio
 async def test_a_database_restarted_mid_run_pauses_the_sends_which_go_on(
     postgres, postgres_url, tmp_path, caplog, monkeypatch
 ):
     monkeypatch.setenv("FLO_JOURNAL_WAIT_SECONDS", "60")
-    rows = tmp_path / "rows.csv"
-    rows.write_text("phone,name\n" + "".join(f"+1206558{i:04d},N{i}\n" for i in range(300)))
-    sandbox = SandboxState(status_delay=0.01)
-    transport = httpx.ASGITransport(DateHeader(create_app(sandbox, Faults(latency=0.01)), sandbox))
-    account = Account(
-        "work", "twilio", {"account_sid": SID, "api_base_url": "http://127.0.0.1"},
-        secrets={"auth_token": TOKEN},
-    )  # fmt: skip
-    runner = Runner(load_registry(), postgres_url, settle=0.5)
-    run = runner.start(runner.plan(BULK, [f"recipients=@{rows}"]), account, transport)
     caplog.set_level(logging.WARNING, "flo_twilio.journal")
-    execution = asyncio.ensure_future(run.execute())
-    deadline = time.monotonic() + 30
-    while len(sandbox.messages) < 50 and not execution.done():
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.01)
+    bulk = BulkRun(postgres_url, tmp_path, 300)
+    await bulk.until_sent(50)
     await asyncio.to_thread(postgres.restart)
-    outcome = await execution
+    outcome = await bulk.execution
     assert outcome.status == "done", outcome
-    assert Counter(m["to"] for m in sandbox.messages.values()) == {
-        f"+1206558{i:04d}": 1 for i in range(300)
-    }
+    assert bulk.sent_once_each()
     said = caplog.text
     assert "lost the journal's database postgresql://flo:***@" in said
     assert "back after" in said and "nothing written was lost" in said
     assert postgres.password not in said
-    assert runner.status(run.id)["steps"]["send"] == {"done": 300}
+    assert bulk.runner.status(bulk.run.id)["steps"]["send"] == {"done": 300}
 
 
 def test_a_key_names_one_run_however_many_processes_start_it_at_once(journal_at):
@@ -394,41 +410,27 @@ async def test_a_database_out_of_reach_longer_than_the_wait_stops_the_run_and_a_
     postgres, postgres_url, tmp_path, monkeypatch
 ):
     monkeypatch.setenv("FLO_JOURNAL_WAIT_SECONDS", "0.5")
-    rows = tmp_path / "rows.csv"
-    rows.write_text("phone,name\n" + "".join(f"+1206557{i:04d},N{i}\n" for i in range(200)))
-    sandbox = SandboxState(status_delay=0.01)
-    transport = httpx.ASGITransport(DateHeader(create_app(sandbox, Faults(latency=0.01)), sandbox))
-    account = Account(
-        "work", "twilio", {"account_sid": SID, "api_base_url": "http://127.0.0.1"},
-        secrets={"auth_token": TOKEN},
-    )  # fmt: skip
-    runner = Runner(load_registry(), postgres_url, settle=0.2)
-    run = runner.start(runner.plan(BULK, [f"recipients=@{rows}"]), account, transport)
-    execution = asyncio.ensure_future(run.execute())
-    deadline = time.monotonic() + 30
-    while len(sandbox.messages) < 30 and not execution.done():
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.01)
+    bulk = BulkRun(postgres_url, tmp_path, 200)
+    await bulk.until_sent(30)
     try:
         await asyncio.to_thread(postgres.stop)
         with pytest.raises(Exception, match=r"stayed out of reach for 0\.5 s") as stopped:
-            await execution
+            await bulk.execution
         assert postgres.password not in str(stopped.value)
-        sent = len(sandbox.messages)
+        sent = len(bulk.sandbox.messages)
     finally:
         await asyncio.to_thread(postgres.start)
     assert sent < 200
     later = Runner(load_registry(), postgres_url, settle=0.2)
     monkeypatch.setenv("FLO_HEARTBEAT_SECONDS", "0.05")  # the stopped run's owner is gone
     deadline = time.monotonic() + 10
-    while later.record(run.id)["status"] == "running":
+    while later.record(bulk.run.id)["status"] == "running":
         assert time.monotonic() < deadline
         await asyncio.sleep(0.05)
-    outcome = await (await later.resume(run.id, account, transport)).execute()
+    resumed = await later.resume(bulk.run.id, bulk.account, bulk.transport)
+    outcome = await resumed.execute()
     assert outcome.status == "done", outcome
-    assert Counter(m["to"] for m in sandbox.messages.values()) == {
-        f"+1206557{i:04d}": 1 for i in range(200)
-    }
+    assert bulk.sent_once_each()
 
 
 def test_without_psycopg_a_postgresql_journal_says_which_extra_to_install():

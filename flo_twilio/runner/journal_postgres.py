@@ -28,7 +28,7 @@ from flo_twilio.runner.journal_store import Connection
 try:
     import psycopg
     from psycopg import pq
-except ImportError:  # pragma: no cover - the extra is installed wherever this is tested
+except ImportError:  # the core install has no psycopg: say which extra brings it
     raise InvalidInputError(
         [
             Problem(
