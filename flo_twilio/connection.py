@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from flo_twilio.errors import Problem
 
@@ -45,6 +46,31 @@ class Field:
         return self.required
 
 
+class Gate(Protocol):
+    """An account's limits shared with other processes, for one client: its calls wait
+    here for their turn under the rate and hold one of the in-flight slots while on the
+    wire, whichever process they are in."""
+
+    async def start(self) -> None:
+        """Wait until this call may start (at most the account's rate, across processes)."""
+
+    def slot(self) -> AbstractAsyncContextManager[None]:
+        """Hold one of the account's in-flight slots (across processes) for the block."""
+
+    async def aclose(self) -> None:
+        """Give back what this process holds."""
+
+
+class SharedLimits(Protocol):
+    """Where an account's limits are shared (a database every process reaches): a
+    connection type's ``connect`` given ``limits=`` asks it for its client's gate."""
+
+    def gate(self, account: str, max_in_flight: int | None, per_second: float | None) -> Gate:
+        """The gate of ``account`` (the provider's id of it, prefixed by the type's name):
+        ``max_in_flight`` calls at once and ``per_second`` starts a second (None: no
+        such limit)."""
+
+
 def _no_problems(values: Mapping[str, str]) -> list[Problem]:
     return []
 
@@ -62,7 +88,9 @@ class ConnectionType(Generic[ClientT]):
     """A kind of account.
 
     - ``fields``: what Add Account asks for (see ``Field``);
-    - ``connect``: a client (an async context manager) from the account's values;
+    - ``connect``: a client (an async context manager) from the account's values; when
+      the host shares the account's limits with other processes, it is called with
+      ``limits=`` a ``SharedLimits``, whose gate the client then waits at;
     - ``verify``: checks the credentials with one call and returns non-secret facts about
       the account to record (its display name, its type...);
     - ``check``: what is wrong with values beyond a missing field (formats, hosts they lead

@@ -45,6 +45,17 @@ def test_the_phase_tracer_still_finds_every_phase_of_a_run():
     assert "40 messages, 4 in flight" in done.stdout
 
 
+@pytest.mark.slow
+def test_the_shared_limits_benchmark_counts_statements_per_message(postgres_url):
+    done = run_module("bench.bench_shared_limits", postgres_url, "40", "4", "0.01", timeout=120)
+    lines = done.stdout.splitlines()
+    assert "***" in lines[0] and postgres_url not in done.stdout  # the password masked
+    counted = [line for line in lines if "statements/message" in line]
+    assert len(counted) == 4 and " 0.00 statements" in counted[0], counted
+    assert all(" 0.00 statements" not in line for line in counted[1:]), counted
+    assert lines[-1].startswith("one at a time: a start")
+
+
 def run_module(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
     """``python -m ARGS`` from the project's root, ended well."""
     done = subprocess.run(

@@ -15,6 +15,7 @@ import pytest
 
 from flo_twilio.client.signature import signature
 from flo_twilio.runner import process
+from tests.postgres import flo_db
 from tests.test_serve import (  # noqa: F401 - fixtures
     ACCOUNT,
     AUTO_REPLY,
@@ -64,7 +65,7 @@ def deliver(http: httpx.Client, serve: Serving, body: str, index: int) -> bool:
 
 
 def unfinished(url: str) -> int:
-    with psycopg.connect(url) as db:
+    with flo_db(url) as db:
         return db.execute(
             "SELECT count(*) FROM events WHERE status NOT IN ('done', 'failed')"
         ).fetchone()[0]

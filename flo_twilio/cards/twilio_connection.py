@@ -14,7 +14,7 @@ from flo_twilio.client import Credentials, TwilioClient
 from flo_twilio.client.core import DEFAULT_MAX_IN_FLIGHT, DEFAULT_RETRY
 from flo_twilio.client.retry import RetryPolicy
 from flo_twilio.client.urls import base_url, check_base_url, check_label
-from flo_twilio.connection import ConnectionType, Field
+from flo_twilio.connection import ConnectionType, Field, SharedLimits
 from flo_twilio.errors import AccountError, InvalidInputError, Problem
 
 ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
@@ -98,13 +98,22 @@ FIELDS = (
 
 
 def connect(
-    values: Mapping[str, str], transport: httpx.AsyncBaseTransport | None = None
+    values: Mapping[str, str],
+    transport: httpx.AsyncBaseTransport | None = None,
+    limits: SharedLimits | None = None,
 ) -> TwilioClient:
     """A client for the account described by ``values`` (the fields above), checked first:
-    a placeholder such as ``AC...`` is refused at once, before any request."""
+    a placeholder such as ``AC...`` is refused at once, before any request. With ``limits``,
+    the caps the account sets (Twilio's are per account) hold across the processes sharing
+    them (the default in-flight cap stays per process)."""
     problems = check(values)
     if problems:
         raise InvalidInputError(problems)
+    cap = int(values.get("max_in_flight") or 0) or None
+    max_per_second = float(values.get("max_per_second") or 0) or None
+    gate = None
+    if limits and (cap or max_per_second):
+        gate = limits.gate(f"twilio:{values['account_sid']}", cap, max_per_second)
     credentials = Credentials.of(
         values["account_sid"],
         auth_token=values.get("auth_token"),
@@ -117,9 +126,10 @@ def connect(
         edge=values.get("edge") or None,
         api_base_url=values.get("api_base_url") or None,
         transport=transport,
-        max_in_flight=int(values.get("max_in_flight") or DEFAULT_MAX_IN_FLIGHT),
-        max_per_second=float(values.get("max_per_second") or 0) or None,
+        max_in_flight=cap or DEFAULT_MAX_IN_FLIGHT,
+        max_per_second=max_per_second,
         retry=retry_policy(values.get("retries")),
+        gate=gate,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import platform
@@ -28,7 +29,8 @@ from flo_twilio.client.neterrors import refused_on_this_machine, unreachable
 from flo_twilio.client.pacing import Pacer
 from flo_twilio.client.retry import READ_ONLY, RetryPolicy, asks_to_slow_down, never_sent
 from flo_twilio.client.urls import API_VERSION_PATH, base_url
-from flo_twilio.errors import InvalidInputError, OutcomeUnknownError, Problem
+from flo_twilio.connection import Gate
+from flo_twilio.errors import InvalidInputError, NotSentError, OutcomeUnknownError, Problem
 from flo_twilio.redaction import register_secret
 
 log = logging.getLogger("flo_twilio.client")
@@ -93,7 +95,9 @@ class TwilioClient:
     """Async client for one Twilio account.
 
     Requests are capped at ``max_in_flight`` at once, and at ``max_per_second`` starts a
-    second when given (the wait for a turn is not part of the deadline); 429s are retried with backoff,
+    second when given (the wait for a turn is not part of the deadline); with a ``gate``,
+    the account's limits shared with other processes, each request also waits at it for
+    its start and holds one of its slots while on the wire; 429s are retried with backoff,
     requests that never left are retried, reads (GET, HEAD) are retried on 5xx and lost
     answers, and any other request (POST, DELETE...) whose outcome is unknown raises
     ``OutcomeUnknownError`` instead of being resent.
@@ -117,6 +121,7 @@ class TwilioClient:
         max_per_second: float | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
         deadline: float = DEFAULT_DEADLINE,
+        gate: Gate | None = None,
     ) -> None:
         self.credentials = credentials
         self.account_sid = credentials.account_sid
@@ -125,7 +130,8 @@ class TwilioClient:
         self.retry, self.deadline = retry, deadline
         self.clock = ClockOffset()
         self._in_flight = asyncio.Semaphore(max_in_flight)
-        self._pacer = Pacer(max_per_second)
+        self._pacer = Pacer(None if gate else max_per_second)  # the gate paces across processes
+        self._gate = gate
         register_secret(credentials.secret, username=credentials.username)
         self.timeout = timeout
         self._transport = transport or network_transport()
@@ -159,7 +165,11 @@ class TwilioClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._transport.aclose()
+        try:
+            await self._transport.aclose()
+        finally:
+            if self._gate:
+                await self._gate.aclose()
 
     @property
     def account_path(self) -> str:
@@ -223,6 +233,8 @@ class TwilioClient:
             extensions=self._extensions,
         )
         await self._pacer.wait()
+        if self._gate:
+            await self._gate.start()
         call = _Call(method, path, time.monotonic() + self.deadline)
         try:
             async with asyncio.timeout(self.deadline):
@@ -286,6 +298,8 @@ class TwilioClient:
                 raise TwilioTransportError(
                     f"{method} {path}: no answer after {attempt} tries; {unreachable(exc, str(request.url))}"
                 ) from None
+            except NotSentError:  # the gate's: the request waited for its slot, never left
+                raise
             except Exception as exc:  # a transport's own failure: did it leave? nobody knows
                 if method not in READ_ONLY:
                     raise OutcomeUnknownError(method, path, type(exc).__name__) from None
@@ -305,7 +319,7 @@ class TwilioClient:
             return response
 
     async def _attempt(self, call: _Call, request: httpx.Request) -> httpx.Response:
-        async with self._in_flight:
+        async with self._in_flight, self._slot():
             call.on_wire = True
             sent = time.time()
             response = await self._transport.handle_async_request(request)
@@ -317,6 +331,10 @@ class TwilioClient:
             call.on_wire = False
         self.clock.observe(response.headers.get("date"), sent, time.time())
         return response
+
+    def _slot(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """One of the gate's slots, or (without a gate) nothing more than the local cap."""
+        return self._gate.slot() if self._gate else contextlib.nullcontext()
 
     async def request_json(
         self, method: str, path: str, expect: str | None = None, **kwargs: Any

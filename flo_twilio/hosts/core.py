@@ -377,7 +377,7 @@ class Sender:
             self._opening = asyncio.Lock()
         async with self._opening:
             if self._context is None:
-                opened = open_context(registry, account, transport)
+                opened = open_context(registry, account, transport, limits=self.runner.limits)
                 self._context = await self._open.enter_async_context(opened)
         yield self._context
 

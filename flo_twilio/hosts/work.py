@@ -4,9 +4,11 @@ the same work always reads the same files, and a run bound to them refuses other
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -110,10 +112,17 @@ def write_once(folder: Path, text: str, suffix: str) -> Path:
     data = text.encode()
     path = folder / (hashlib.sha256(data).hexdigest()[:32] + suffix)
     if not path.exists() or path.read_bytes() != data:
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
-            out.write(text)
-        os.replace(temporary, path)
+        # A temporary name of its own (0600), not one made from the PID: processes in
+        # other containers sharing the folder may have the same PID.
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=path.stem + ".", suffix=".tmp")
+        try:
+            with open(handle, "w") as out:
+                out.write(text)
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
     return path
 
 

@@ -14,6 +14,7 @@ the runner plans, checks, starts, resumes and dry-runs flows, and says how each 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -23,6 +24,7 @@ from typing import Any
 
 from flo_twilio.accounts import Account
 from flo_twilio.card import CardContext
+from flo_twilio.connection import SharedLimits
 from flo_twilio.errors import FloError, InvalidInputError
 from flo_twilio.plugins import Registry
 from flo_twilio.runner import lifecycle, process
@@ -173,6 +175,17 @@ class Run:
 Connect = Callable[[Registry, Account, Any], AbstractAsyncContextManager[CardContext]]
 
 
+def shared_limits(journal: Journal) -> SharedLimits | None:
+    """Where accounts' limits hold across processes: the journal's PostgreSQL database, so
+    every machine using it; with a SQLite journal, each process keeps its own."""
+    url = getattr(journal.store, "url", None)
+    if not url:
+        return None
+    from flo_twilio.runner.shared_limits import PostgresLimits
+
+    return PostgresLimits(url)
+
+
 class Runner:
     """Plans, checks, starts, resumes and dry-runs flows of ``registry``'s cards, journalled
     in ``journal`` (a Journal, a SQLite file's path or a ``postgresql://`` URL; default
@@ -181,7 +194,9 @@ class Runner:
     $FLO_RETRY_PAUSES or 1, 5, 15); a running run beats every $FLO_HEARTBEAT_SECONDS (5),
     so that workers on other machines sharing the journal see it runs;
     ``connect(registry, account, transport)`` gives the card context a run uses (by default
-    a connection opened for the run; a host may share one across runs)."""
+    a connection opened for the run; a host may share one across runs). With the journal
+    in PostgreSQL, the limits an account sets hold across every process using it
+    (``limits``, for a host's own ``connect`` to pass on)."""
 
     def __init__(
         self,
@@ -190,13 +205,15 @@ class Runner:
         *,
         settle: float | None = None,
         retry_pauses: Sequence[float] | None = None,
-        connect: Connect = open_context,
+        connect: Connect | None = None,
     ) -> None:
-        self.registry, self.connect = registry, connect
+        self.registry = registry
         self.journal = open_journal(journal)
         self.settle = settle_window(settle)
         self.retry_pauses = retry_schedule(retry_pauses)
         self.heartbeat = process.heartbeat_seconds()
+        self.limits = shared_limits(self.journal)
+        self.connect = connect or functools.partial(open_context, limits=self.limits)
 
     def plan(
         self,

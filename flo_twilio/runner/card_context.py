@@ -8,17 +8,25 @@ from typing import Any
 
 from flo_twilio.accounts import Account
 from flo_twilio.card import CardContext
+from flo_twilio.connection import SharedLimits
 from flo_twilio.plugins import Registry
 
 
 @asynccontextmanager
 async def open_context(
-    registry: Registry, account: Account, transport: Any = None
+    registry: Registry,
+    account: Account,
+    transport: Any = None,
+    *,
+    limits: SharedLimits | None = None,
 ) -> AsyncIterator[CardContext]:
     """A CardContext whose client is connected as ``account`` for the block's duration;
-    ``transport``, when given, carries its requests (an in-process sandbox, a test's)."""
+    ``transport``, when given, carries its requests (an in-process sandbox, a test's);
+    ``limits``, when given, holds the account's caps across the processes sharing them."""
     kind = registry.connection(account.connection)
-    extra = {"transport": transport} if transport is not None else {}
+    extra: dict[str, Any] = {"transport": transport} if transport is not None else {}
+    if limits is not None:
+        extra["limits"] = limits
     async with kind.connect(account.connection_values(), **extra) as client:
         yield CardContext(
             client,

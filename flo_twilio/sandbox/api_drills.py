@@ -1,5 +1,6 @@
 """The sandbox's own routes, not Twilio's: ``/_sandbox/faults`` reads and changes the fault
-drills at run time (the account's Auth Token only; drills never apply to it)."""
+drills at run time, ``/_sandbox/stats`` says how many requests are in flight and the most
+there were at once (the account's Auth Token only; drills never apply to them)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,11 @@ if TYPE_CHECKING:
 
 def routes(sandbox: Sandbox) -> list[Route]:
     endpoint = sandbox.guarded(faults, drills=False, auth_token_only=True)
-    return [Route("/_sandbox/faults", endpoint, methods=["GET", "POST"])]
+    counted = sandbox.guarded(stats, drills=False, auth_token_only=True)
+    return [
+        Route("/_sandbox/faults", endpoint, methods=["GET", "POST"]),
+        Route("/_sandbox/stats", counted, methods=["GET"]),
+    ]
 
 
 async def faults(sandbox: Sandbox, request: Request, account: Account) -> Response:
@@ -34,3 +39,9 @@ async def faults(sandbox: Sandbox, request: Request, account: Account) -> Respon
         except FaultError as exc:
             return error(400, 20001, str(exc))
     return JSONResponse(sandbox.faults.as_dict())
+
+
+async def stats(sandbox: Sandbox, request: Request, account: Account) -> Response:
+    return JSONResponse(
+        {"in_flight": sandbox.in_flight - 1, "peak_in_flight": sandbox.peak_in_flight}
+    )

@@ -63,6 +63,7 @@ class Sandbox:
     def __init__(self, state: SandboxState, faults: Faults, callbacks: Callbacks) -> None:
         self.state, self.faults, self.callbacks = state, faults, callbacks
         self.in_flight = 0
+        self.peak_in_flight = 0  # the most requests at once since start (GET /_sandbox/stats)
 
     def authenticate(self, request: Request, account_sid: str | None) -> Account | Response:
         """The account the request's Basic auth proves, or Twilio's 401. Whether it was an
@@ -99,6 +100,8 @@ class Sandbox:
 
         async def endpoint(request: Request) -> Response:
             self.in_flight += 1
+            if drills:
+                self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
             try:
                 cap = self.faults.max_concurrency
                 if drills and cap is not None and self.in_flight > cap:
