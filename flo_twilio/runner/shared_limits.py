@@ -278,6 +278,12 @@ class PostgresGate:
                     connect_timeout=10,
                     options=f"-c search_path={FLO_SCHEMA}",
                 )
+                found = await db.execute(
+                    "SELECT 1 FROM pg_namespace WHERE nspname = %s", (FLO_SCHEMA,)
+                )
+                if await found.fetchone() is None:  # no journal made it yet
+                    with contextlib.suppress(psycopg.errors.UniqueViolation):
+                        await db.execute(f"CREATE SCHEMA IF NOT EXISTS {FLO_SCHEMA}")
                 async with db.transaction():
                     for statement in SCHEMA:
                         await db.execute(statement)
