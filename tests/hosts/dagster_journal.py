@@ -21,14 +21,10 @@ def journalled():
     send(people())
 
 
-defs = dg.Definitions(
-    jobs=[journalled],
-    resources={
-        "twilio": TwilioResource(
-            account_sid=dg.EnvVar("TWILIO_ACCOUNT_SID"),
-            auth_token=dg.EnvVar("TWILIO_AUTH_TOKEN"),
-            api_base_url=dg.EnvVar("TWILIO_API_BASE_URL"),
-            journal=dg.EnvVar("TWILIO_JOURNAL"),  # Dagster keeps the name, not the URL
-        )
-    },
+twilio = TwilioResource(
+    account_sid=dg.EnvVar("TWILIO_ACCOUNT_SID"),
+    auth_token=dg.EnvVar("TWILIO_AUTH_TOKEN"),
+    api_base_url=dg.EnvVar("TWILIO_API_BASE_URL"),
+    journal=dg.EnvVar("TWILIO_JOURNAL"),  # Dagster keeps the name, not the URL
 )
+defs = dg.Definitions(jobs=[journalled], resources={"twilio": twilio})

@@ -325,14 +325,8 @@ def test_a_task_keeps_its_journal_in_the_database_of_a_postgres_connection(airfl
                 {**twilio, "extra": {"api_base_url": url}}
             ),
         }
-        done = subprocess.run(
-            ["python", str(home / "dags" / "airflow_journal.py")],
-            env=env,
-            cwd=home,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        dag = ["python", str(home / "dags" / "airflow_journal.py")]
+        done = subprocess.run(dag, env=env, cwd=home, capture_output=True, text=True, timeout=120)
         counts = sent_to(url)
     output = done.stdout + done.stderr
     assert done.returncode == 0 and "state=success" in output, output[-3000:]
