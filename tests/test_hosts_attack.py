@@ -18,6 +18,7 @@ import pytest
 from flo_twilio import InvalidInputError
 from flo_twilio.hosts import HostSendError, Sender, account_from
 from flo_twilio.hosts.portal import portal
+from flo_twilio.runner.journal_store import is_url
 from flo_twilio.sandbox import Faults, create_app
 from flo_twilio.sandbox.embedded import DateHeader
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
@@ -78,9 +79,9 @@ def test_a_state_folder_that_is_no_path_is_named(state):
         Sender(account_from("a", FIELDS), state)
 
 
-def test_a_state_folder_whose_work_folder_cannot_be_made_is_named(sender, sandbox):
+def test_a_state_folder_whose_flows_folder_cannot_be_made_is_named(sender, sandbox):
     sender.state.mkdir(parents=True, exist_ok=True)  # (made at the first work on PostgreSQL)
-    (sender.state / "work").write_text("")
+    (sender.state / "flows").write_text("")
     with pytest.raises(InvalidInputError, match=r"the state folder .* cannot be used"):
         sender.send_once_sync("w", CARD, SMS, recipients(1)[0])
     assert sandbox.messages == {}
@@ -88,15 +89,21 @@ def test_a_state_folder_whose_work_folder_cannot_be_made_is_named(sender, sandbo
 
 def test_a_work_file_changed_in_the_state_folder_is_put_back_not_sent(sender, sandbox):
     """The work files are named by their content: one found changed (edited, truncated) is
-    written again, so the work sent is the host's, and the run bound to it can resume."""
+    written again, so the work sent is the host's, and the run bound to it can resume. On
+    PostgreSQL the work itself is kept with the run: only its flow file is in the folder."""
     sender.send_bulk_sync("w1", CARD, SMS, recipients(2))
-    (work,) = (sender.state / "work").glob("*.json")
-    changed = json.loads(work.read_text())
-    changed["items"][0]["body"] = "EDITED"
-    work.write_text(json.dumps(changed, sort_keys=True))
+    (flow,) = (sender.state / "flows").glob("*.yaml")
+    works = list((sender.state / "work").glob("*.json"))
+    assert len(works) == (0 if is_url(sender.journal or "") else 1)
+    for work in works:
+        changed = json.loads(work.read_text())
+        changed["items"][0]["body"] = "EDITED"
+        work.write_text(json.dumps(changed, sort_keys=True))
+    flow.write_text(flow.read_text().replace("item['body']", "item['to']"))
     again = sender.send_bulk_sync("w2", CARD, SMS, recipients(2))  # the same work, a new key
     assert [o["body"] for o in again.outputs if o] == ["Hello 0", "Hello 1"]
-    work.write_text("")
+    for written in (flow, *works):
+        written.write_text("")
     assert sender.send_bulk_sync("w1", CARD, SMS, recipients(2)).done == 2
     assert [m["body"] for m in sandbox.messages.values()] == ["Hello 0", "Hello 1"] * 2
 

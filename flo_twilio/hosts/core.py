@@ -102,8 +102,10 @@ class Sender:
     reaches (default $FLO_JOURNAL), or else the SQLite file ``runs.db`` in ``state``, the
     folder of the journal and the work files (default ``$FLO_HOME/hosts``), which must
     then be one every worker that may retry the work sees, on a local disk (SQLite's
-    write-ahead log: one machine). With a URL and no ``state``, no folder needs to last:
-    each call writes its work files again, by their content, in a temporary folder.
+    write-ahead log: one machine). With a URL, the work (card, options, items) is kept
+    with the run in the database, so a retry on another machine resumes it; with no
+    ``state`` too, no folder needs to last: each call writes its flow file again, by its
+    content, in a temporary folder.
     ``settle`` is the settle window (default $FLO_SETTLE_SECONDS or 60 s). Use ``Sender.shared`` for the process's one Sender of an account.
     """
 
@@ -288,6 +290,7 @@ class Sender:
                 listed,
                 concurrency,
                 card.manifest.write_only("inputs"),
+                in_journal=is_url(self.journal or ""),
             )
         except OSError as exc:
             raise unusable(self.state, exc) from None

@@ -44,6 +44,12 @@ class TwilioResource(dg.ConfigurableResource):
         description="The folder of flo's journal of intents: a local one every process that "
         "may retry an op sees, so they run on one machine (default $FLO_HOME/hosts).",
     )
+    journal: str | None = Field(
+        default=None,
+        description="flo's journal in PostgreSQL (postgresql://USER:PASSWORD@HOST/DB), shared "
+        "by processes on any machine, with no local folder: pass dg.EnvVar('FLO_JOURNAL'), "
+        "never the URL (default $FLO_JOURNAL, else the state folder).",
+    )
     settle: float | None = Field(
         default=None,
         description="Seconds to wait before looking up a send whose outcome is unknown "
@@ -63,7 +69,7 @@ class TwilioResource(dg.ConfigurableResource):
         }
         with _as_failure():
             account = account_from("dagster", fields)
-        return Sender.shared(account, self.state, settle=self.settle)
+            return Sender.shared(account, self.state, journal=self.journal, settle=self.settle)
 
     def send(
         self,

@@ -74,6 +74,12 @@ class TwilioAccount(Block):
         description="flo's journal of what was sent (default $FLO_HOME/hosts): a local "
         "folder every worker that may retry a task sees (so they run on one machine).",
     )
+    journal: SecretStr | None = Field(
+        default=None,
+        description="flo's journal in PostgreSQL, postgresql://USER:PASSWORD@HOST:5432/DB "
+        "(default $FLO_JOURNAL): workers on any machine or pod then share it, and no "
+        "local folder is needed.",
+    )
 
     @model_validator(mode="after")
     def _checked(self) -> TwilioAccount:
@@ -103,7 +109,8 @@ class TwilioAccount(Block):
 
     def sender(self) -> Sender:
         """The process's one ``Sender`` of this account (one client, one in-flight cap)."""
-        return Sender.shared(self.account(), state=self.state_folder)
+        journal = self.journal.get_secret_value() if self.journal else None
+        return Sender.shared(self.account(), state=self.state_folder, journal=journal)
 
     @property
     def concurrency_limit(self) -> str:

@@ -133,9 +133,13 @@ def work_files(
     items: list[dict[str, Any]],
     concurrency: int,
     secret: Collection[str] = (),
+    *,
+    in_journal: bool = False,
 ) -> tuple[Path, list[str]]:
     """The flow file and the inputs of this work: ``work=@file`` under ``state`` names the
-    card, options and items, so it alone tells one piece of work from another. The items'
+    card, options and items, so it alone tells one piece of work from another; with
+    ``in_journal``, ``work=JSON`` instead, which the run keeps in the journal, so a retry
+    on any machine finds the same work whatever its local folders. The items'
     ``secret`` (writeOnly) inputs are left out of it and given as ``secrets=JSON``, which
     the run keeps nowhere (a retry gives them again): one item at a time."""
     hidden = sorted(set(secret) & set(items[0]))
@@ -153,7 +157,8 @@ def work_files(
     flow = write_once(state / "flows", json.dumps(document, indent=2), ".yaml")
     kept = [{k: v for k, v in item.items() if k not in hidden} for item in items]
     work = json.dumps({"card": card, "options": dict(options), "items": kept}, sort_keys=True)
-    arguments = [f"work=@{write_once(state / 'work', work, '.json')}"]
+    given = work if in_journal else f"@{write_once(state / 'work', work, '.json')}"
+    arguments = [f"work={given}"]
     if hidden:
         arguments.append("secrets=" + json.dumps({k: items[0][k] for k in hidden}))
     return flow, arguments

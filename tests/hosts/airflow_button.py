@@ -61,7 +61,8 @@ class Page:
 
 @contextlib.contextmanager
 def chromium(executable: str) -> Iterator[Page]:
-    with tempfile.TemporaryDirectory() as profile:
+    # Chromium's helper processes may still write in the profile after it is killed.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         command = [executable, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0"]
         browser = subprocess.Popen(
             [*command, "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

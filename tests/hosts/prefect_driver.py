@@ -3,7 +3,8 @@ Prefect" code under Prefect's test harness against the sandbox, with Prefect's t
 retries, and a control that sends with plain ``call_card`` under the same retries.
 
 argv: the folder holding the README's snippets (block.py, campaign.py), the sandbox's URL,
-the sandbox account's SID and token, the JSON file to write what was seen to.
+the sandbox account's SID and token, the JSON file to write what was seen to, the URL of a
+PostgreSQL database for a block whose journal is there.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,7 @@ from flo_twilio.hosts.prefect import (
     send_sms,
 )
 
-SNIPPETS, SANDBOX, SID, TOKEN, REPORT = sys.argv[1:6]
+SNIPPETS, SANDBOX, SID, TOKEN, REPORT, JOURNAL = sys.argv[1:7]
 SMS = {"from": "+15005550006"}
 
 
@@ -127,6 +129,23 @@ def too_many_slots() -> str:
     except InvalidInputError as exc:
         return str(exc)
     return "sent"
+
+
+def journalled() -> dict[str, Any]:
+    """A block whose journal is in PostgreSQL (its secret field), saved, loaded by name in
+    a flow that sends through it: the run's id, how the block shows the URL, the seconds."""
+    started = time.monotonic()
+    account = {"account_sid": SID, "auth_token": TOKEN, "api_base_url": SANDBOX}
+    TwilioAccount(**account, journal=JOURNAL).save("shared")
+
+    @flow
+    def campaign() -> str:
+        items = [{"to": f"+1206557{n:04d}", "body": "kept in PostgreSQL"} for n in range(5)]
+        return send_bulk("shared", "twilio.send_sms", SMS, items, concurrency=2).run_id
+
+    run_id = campaign()
+    shown = repr(TwilioAccount.load("shared"))
+    return {"run_id": run_id, "shown": shown, "seconds": time.monotonic() - started}
 
 
 attempts: list[str] = []
@@ -230,6 +249,7 @@ def main() -> None:
         with get_client(sync_client=True) as client:
             limit = client.read_global_concurrency_limit_by_name(f"twilio-{SID}")
             seen["limit"] = [limit.limit, limit.active_slots]
+        seen["journal"] = journalled()
     # The harness kept its database in a temporary folder it deletes at exit: keep a copy in
     # PREFECT_HOME, which the test searches for the token.
     shutil.copytree(Path(database).parent, Path(os.environ["PREFECT_HOME"]) / "harness")

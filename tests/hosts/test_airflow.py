@@ -16,10 +16,12 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
+from flo_twilio.runner.journal import Journal
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 from tests.helpers import ROOT, free_port, sandbox_process
 from tests.hosts.hostvenv import host_python
@@ -114,6 +116,7 @@ def airflow(tmp_path_factory):
         xcom = dict(db.execute("SELECT task_id, value FROM xcom WHERE key = 'return_value'"))
     return {
         "home": home,
+        "env": env,
         "output": output,
         "counts": counts,
         "tries": tries,
@@ -299,6 +302,41 @@ def test_the_token_is_in_no_log_and_no_database(airflow):
     assert [p for p in files if DEFAULT_AUTH_TOKEN.encode() in p.read_bytes()] == []
     assert "Done. Returned value was" in airflow["output"]  # the task logs are in it
     assert DEFAULT_AUTH_TOKEN not in airflow["output"]
+
+
+def test_a_task_keeps_its_journal_in_the_database_of_a_postgres_connection(airflow, postgres_url):
+    """``journal_conn_id``: the URL made from the connection's fields, the run in that
+    database, nothing in $AIRFLOW_HOME/flo_twilio, the password in no log."""
+    home, db = airflow["home"], urlsplit(postgres_url)
+    shutil.copy(HERE / "airflow_journal.py", home / "dags")
+    journal = {
+        "conn_type": "postgres",
+        "host": db.hostname,
+        "port": db.port,
+        "login": db.username,
+        "password": db.password,
+        "schema": db.path.lstrip("/"),
+    }
+    with sandbox_process() as url:
+        twilio = {"conn_type": "twilio", "login": AUTH[0], "password": AUTH[1]}
+        env = {
+            **airflow["env"],
+            "AIRFLOW_CONN_FLO_JOURNAL": json.dumps(journal),
+            "AIRFLOW_CONN_TWILIO_JOURNALLED": json.dumps(
+                {**twilio, "extra": {"api_base_url": url}}
+            ),
+        }
+        dag = ["python", str(home / "dags" / "airflow_journal.py")]
+        done = subprocess.run(dag, env=env, cwd=home, capture_output=True, text=True, timeout=120)
+        counts = sent_to(url)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0 and "state=success" in output, output[-3000:]
+    assert counts == dict.fromkeys((f"+1206557{n:04d}" for n in range(5)), 1)
+    [run] = Journal(postgres_url).runs()  # a fresh database: this run alone
+    assert run["status"] == "done" and run["counts"] == {"done": 5}
+    local = home / "flo_twilio"  # the other DAGs' SQLite journal and work files
+    assert not [p for p in local.rglob("*") if p.is_file() and b"in PostgreSQL" in p.read_bytes()]
+    assert str(db.password) not in output
 
 
 def test_the_readme_shows_the_dag_the_test_runs():

@@ -11,10 +11,12 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
+from flo_twilio.runner.journal import Journal
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
 from tests.helpers import ROOT, sandbox_process
@@ -205,6 +207,39 @@ def test_the_auth_token_is_nowhere_in_dagsters_storage_or_logs(runs):
     assert any(b"flo_retried" in path.read_bytes() for path in files)  # readable as bytes
     assert [path for path in files if TOKEN.encode() in path.read_bytes()] == []
     assert TOKEN not in runs["logs"]
+
+
+def test_a_resource_with_its_journal_in_postgresql_keeps_nothing_local(
+    python, tmp_path, postgres_url
+):
+    """``journal=dg.EnvVar(...)``: the run is in the database, nothing under FLO_HOME, and
+    the URL's password in none of Dagster's files or logs."""
+    home, flo_home = tmp_path / "dagster_home", tmp_path / "flo_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    with sandbox_process() as url:
+        env = {
+            **{k: v for k, v in os.environ.items() if k != "FLO_JOURNAL"},
+            "DAGSTER_HOME": str(home),
+            "FLO_HOME": str(flo_home),
+            "TWILIO_ACCOUNT_SID": SID,
+            "TWILIO_AUTH_TOKEN": TOKEN,
+            "TWILIO_API_BASE_URL": url,
+            "TWILIO_JOURNAL": postgres_url,
+        }
+        job = [python, HERE / "dagster_run.py", HERE / "dagster_journal.py", "{}", "journalled"]
+        done = subprocess.run(job, capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+        sent = Counter(m["to"] for m in messages(url))
+    assert done.returncode == 0, done.stderr[-3000:]
+    [outcome] = [json.loads(line[8:]) for line in done.stdout.splitlines() if "OUTCOME" in line]
+    assert outcome["success"], outcome
+    assert sent == dict.fromkeys((f"+1206557{n:04d}" for n in range(5)), 1)
+    [run] = Journal(postgres_url).runs()  # a fresh database: this run alone
+    assert run["status"] == "done"
+    assert not flo_home.exists() or not any(flo_home.rglob("*"))
+    password = (urlsplit(postgres_url).password or "").encode()
+    assert [p for p in home.rglob("*") if p.is_file() and password in p.read_bytes()] == []
+    assert password.decode() not in done.stdout + done.stderr
 
 
 def test_the_resource_takes_dagster_twilios_config_and_ops_get_a_pool_per_account(python):

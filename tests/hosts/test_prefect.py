@@ -11,10 +11,12 @@ import os
 import subprocess
 from collections import Counter
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
+from flo_twilio.runner.journal import Journal
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
 from tests.helpers import ROOT, sandbox_process
@@ -53,7 +55,9 @@ def numbers(first: int, count: int) -> list[str]:
     return [f"+1206555{n:04d}" for n in range(first, first + count)]
 
 
-def test_prefect_retries_send_each_message_once_where_plain_call_card_sends_twice(tmp_path):
+def test_prefect_retries_send_each_message_once_where_plain_call_card_sends_twice(
+    tmp_path, postgres_url
+):
     python = host_python("prefect", Path(__file__).parent / "prefect-requirements.txt")
     home, report = tmp_path / "prefect_home", tmp_path / "report.json"
     env = {
@@ -69,7 +73,7 @@ def test_prefect_retries_send_each_message_once_where_plain_call_card_sends_twic
         readme_snippets(tmp_path / "snippets", sandbox)
         driver = [str(python), str(Path(__file__).with_name("prefect_driver.py"))]
         run = subprocess.run(
-            [*driver, str(tmp_path / "snippets"), sandbox, SID, TOKEN, str(report)],
+            [*driver, str(tmp_path / "snippets"), sandbox, SID, TOKEN, str(report), postgres_url],
             capture_output=True,
             text=True,
             env=env,
@@ -118,11 +122,21 @@ def test_prefect_retries_send_each_message_once_where_plain_call_card_sends_twic
     assert any(" ended done in " in line for line in progress)
     assert not [line for line in progress if "+1206" in line]
 
-    # The token: nowhere in Prefect's files (its database included) nor its logs.
-    assert TOKEN not in logs
-    assert TOKEN.encode() not in b"".join(
-        path.read_bytes() for path in home.rglob("*") if path.is_file()
-    )
+    # A block whose journal is in PostgreSQL: the run is there, and nothing under FLO_HOME.
+    journalled = seen["journal"]
+    assert Journal(postgres_url).run(journalled["run_id"])["status"] == "done"
+    journalled_to = [f"+1206557{n:04d}" for n in range(5)]
+    assert {n: counts[n] for n in journalled_to} == dict.fromkeys(journalled_to, 1)
+    assert "journal=SecretStr('**********')" in journalled["shown"]
+    flo_home = Path(os.environ["FLO_HOME"])
+    files = b"".join(p.read_bytes() for p in flo_home.rglob("*") if p.is_file())
+    assert files and b"kept in PostgreSQL" not in files
+
+    # The token and the database's password: nowhere in Prefect's files (its database
+    # included) nor its logs.
+    password = urlsplit(postgres_url).password or ""
+    assert TOKEN not in logs and password not in logs
+    stored = b"".join(path.read_bytes() for path in home.rglob("*") if path.is_file())
+    assert TOKEN.encode() not in stored and password.encode() not in stored
     assert any(home.glob("harness/*.db"))
-    journal = Path(os.environ["FLO_HOME"], "hosts")  # flo's journal and work files
-    assert TOKEN.encode() not in b"".join(p.read_bytes() for p in journal.rglob("*") if p.is_file())
+    assert TOKEN.encode() not in files  # flo's journal and work files

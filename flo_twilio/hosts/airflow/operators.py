@@ -34,7 +34,9 @@ class CardOperator(BaseOperator):
     The task runs in the pool ``twilio_<conn id>`` unless ``pool`` says otherwise: create it
     (``airflow pools set``) with as many slots as the account may have requests in flight.
     ``state_folder`` keeps the intents (default ``$AIRFLOW_HOME/flo_twilio``): a local folder
-    every worker that may retry the task sees (so they run on one machine); ``settle`` is
+    every worker that may retry the task sees (so they run on one machine); or
+    ``journal_conn_id`` names a Postgres connection whose database keeps them (default
+    $FLO_JOURNAL), shared by workers on any machine, with no local folder; ``settle`` is
     the settle window in seconds (default $FLO_SETTLE_SECONDS or 60). A failure a retry cannot mend (invalid input, a refused
     message) fails the task without retries; any other lets Airflow retry.
     """
@@ -53,6 +55,7 @@ class CardOperator(BaseOperator):
         twilio_conn_id: str = FloTwilioHook.default_conn_name,
         state_folder: str | None = None,
         settle: float | None = None,
+        journal_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs["pool"] = kwargs.get("pool") or pool_of(twilio_conn_id)
@@ -64,6 +67,7 @@ class CardOperator(BaseOperator):
             )
         self.inputs, self.options = inputs or {}, options or {}
         self.twilio_conn_id, self.state_folder, self.settle = twilio_conn_id, state_folder, settle
+        self.journal_conn_id = journal_conn_id
 
     @classmethod
     def partial(cls, **kwargs: Any) -> Any:
@@ -78,7 +82,8 @@ class CardOperator(BaseOperator):
     def execute(self, context: Any) -> Any:
         try:
             hook = FloTwilioHook(self.twilio_conn_id)
-            return self.send(hook.get_conn(self.state_folder, self.settle), work_key(context))
+            sender = hook.get_conn(self.state_folder, self.settle, self.journal_conn_id)
+            return self.send(sender, work_key(context))
         except HostSendError as exc:
             if exc.retryable:  # a retry under the same key finishes the work
                 raise AirflowException(str(exc)) from exc
