@@ -229,9 +229,10 @@ def sdk_thread_pool(case: str, url: str, count: int, threads: int) -> Row:
 @contextlib.contextmanager
 def postgres_journal() -> Iterator[str | ServerUnavailable]:
     """A journal's URL on a PostgreSQL server of its own on loopback (the tests' server,
-    tests/postgres_server.py), or why there is none."""
+    tests/postgres_server.py), or why there is none. Its commits wait for their fsync, as
+    the SQLite journal's do (synchronous=FULL)."""
     try:
-        server = start_server()
+        server = start_server(fsync="on", full_page_writes="on")
     except ServerUnavailable as why:
         yield why
         return

@@ -62,8 +62,11 @@ def server_binaries() -> Path | None:
 class PostgresServer:
     """One PostgreSQL cluster in a temporary folder, on a free loopback port."""
 
-    def __init__(self, binaries: Path, folder: Path, run_as: str | None) -> None:
+    def __init__(
+        self, binaries: Path, folder: Path, run_as: str | None, settings: dict[str, str]
+    ) -> None:
         self.binaries = binaries
+        self.settings = settings
         self.folder = folder
         self.data = folder / "data"
         self.run_as = run_as
@@ -107,7 +110,7 @@ class PostgresServer:
 
     def start(self) -> None:
         """Start the server and wait until it accepts connections."""
-        options = [f"-c {name}={value}" for name, value in SETTINGS.items()]
+        options = [f"-c {name}={value}" for name, value in self.settings.items()]
         options += [f"-p {self.port}", f"-c unix_socket_directories={self.folder}"]
         self._pg_ctl("start", "-l", str(self.folder / "server.log"), "-o", " ".join(options))
 
@@ -151,9 +154,9 @@ class PostgresServer:
             os.chown(path, account.pw_uid, account.pw_gid)
 
 
-def start_server() -> PostgresServer:
+def start_server(**settings: str) -> PostgresServer:
     """A running server with an empty database ``flo`` (``url()``); ``discard`` it after.
-    Raises ``ServerUnavailable`` when none can run here."""
+    ``settings`` override SETTINGS. Raises ``ServerUnavailable`` when none can run here."""
     if importlib.util.find_spec("psycopg") is None:
         raise ServerUnavailable("psycopg is not installed (pip install 'flo-twilio[postgres]')")
     binaries = server_binaries()
@@ -171,7 +174,7 @@ def start_server() -> PostgresServer:
             ) from None
         run_as = "postgres"
     folder = Path(tempfile.mkdtemp(prefix="flo-pg-"))
-    server = PostgresServer(binaries, folder, run_as)
+    server = PostgresServer(binaries, folder, run_as, {**SETTINGS, **settings})
     server._own(folder)
     try:
         server.initialize()
