@@ -156,7 +156,7 @@ def postgres_verdict(s: Settings, rows: list[Row]) -> str:
     name = f"PostgreSQL journal at {s.latency * 1000:.0f} ms latency"
     pg, sqlite = find(rows, "latency", "flo run", True), find(rows, "latency", "flo run")
     if pg.skipped:
-        return f"skipped {name}: {pg.note}"
+        return f"skipped {name}: {pg.note.removeprefix('skipped: ')}"
     ratio = pg.rate / sqlite.rate
     loop = find(rows, "loopback", "flo run", True).rate / find(rows, "loopback", "flo run").rate
     return (
