@@ -15,11 +15,13 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench import cases
 from bench.cases import Lab, Row
+from tests.postgres_server import ServerUnavailable
 
 
 @dataclass
@@ -80,10 +82,21 @@ def measure(s: Settings, lab: Lab) -> list[Row]:
             )
             rows.append(row)
 
+    with cases.postgres_journal() as postgres:
+        measure_sends(s, lab, postgres, add)
+    add(cases.noop_steps(lab, s.steps))
+    return rows
+
+
+def measure_sends(
+    s: Settings, lab: Lab, postgres: str | ServerUnavailable, add: Callable[..., None]
+) -> None:
+    """The cases that send, with flo's journal in SQLite and then in PostgreSQL."""
     loop = f"loopback, {s.concurrency} in flight, {s.messages:,} messages"
     with cases.sandbox() as url:
         account = lab.connect("loopback", url)
         add(cases.flo_cli(loop, lab, account, s.messages, s.concurrency))
+        add(cases.flo_cli(loop, lab, account, s.messages, s.concurrency, postgres))
         add(cases.flo_in_process(loop, lab, account, s.messages, s.concurrency))
         add(cases.aiohttp_rows(loop, url, s.messages, s.concurrency))
         add(cases.sdk_one_at_a_time(loop, url, s.sdk_messages))
@@ -98,6 +111,7 @@ def measure(s: Settings, lab: Lab) -> list[Row]:
     with cases.sandbox("--latency", str(s.latency)) as url:
         account = lab.connect("latency", url)
         add(cases.flo_cli(slow, lab, account, s.latency_messages, s.latency_concurrency))
+        add(cases.flo_cli(slow, lab, account, s.latency_messages, s.latency_concurrency, postgres))
         add(cases.aiohttp_rows(slow, url, s.latency_messages, s.latency_concurrency))
         add(cases.sdk_thread_pool(slow, url, s.latency_messages, s.latency_concurrency))
         add(cases.sdk_one_at_a_time(slow, url, s.sdk_latency_messages))
@@ -110,13 +124,14 @@ def measure(s: Settings, lab: Lab) -> list[Row]:
             f"{reached:,} of {s.messages_429:,} numbers reached, {twice} twice ({total:,} messages)"
         )
         add(row)
-    add(cases.noop_steps(lab, s.steps))
-    return rows
 
 
 def table(rows: list[Row]) -> str:
     lines = ["| case | who | N | rate /s | µs CPU each | note |", "|---|---|---|---|---|---|"]
     for r in rows:
+        if r.skipped:
+            lines.append(f"| {r.case} | {r.who} | | | | {r.note} |")
+            continue
         if r.case == "start-up":
             lines.append(f"| {r.case} | {r.who} | | | | {r.seconds:.3f} s ({r.note}) |")
             continue
@@ -125,8 +140,29 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def find(rows: list[Row], case_start: str, who_start: str) -> Row:
-    return next(r for r in rows if r.case.startswith(case_start) and r.who.startswith(who_start))
+def find(rows: list[Row], case_start: str, who_start: str, postgres: bool = False) -> Row:
+    """The row of a case and client; flo's with its journal in SQLite unless ``postgres``."""
+    return next(
+        r
+        for r in rows
+        if r.case.startswith(case_start)
+        and r.who.startswith(who_start)
+        and r.who.endswith(cases.IN_POSTGRES) == postgres
+    )
+
+
+def postgres_verdict(s: Settings, rows: list[Row]) -> str:
+    """The PostgreSQL journal's rate as a share of SQLite's, at latency and on loopback."""
+    name = f"PostgreSQL journal at {s.latency * 1000:.0f} ms latency"
+    pg, sqlite = find(rows, "latency", "flo run", True), find(rows, "latency", "flo run")
+    if pg.skipped:
+        return f"skipped {name}: {pg.note.removeprefix('skipped: ')}"
+    ratio = pg.rate / sqlite.rate
+    loop = find(rows, "loopback", "flo run", True).rate / find(rows, "loopback", "flo run").rate
+    return (
+        f"{'met    ' if ratio >= 0.9 else 'MISSED '} {name}: {ratio:.2f} of SQLite's rate "
+        f"(target >= 0.9); on loopback {loop:.2f}"
+    )
 
 
 def verdicts(s: Settings, rows: list[Row]) -> list[str]:
@@ -155,6 +191,7 @@ def verdicts(s: Settings, rows: list[Row]) -> list[str]:
         line(step.cpu_us < 100, f"engine: {step.seconds / step.count * 1e6:.0f} µs wall, {step.cpu_us:.0f} µs CPU per no-op step (target < 100 µs)"),  # type: ignore[operator]
         line(startup["flo run (one-step flow)"] < 0.4, f"start-up: flo run of a one-step flow {startup['flo run (one-step flow)']:.2f} s (target < 0.4 s); flo --version {startup['flo --version']:.2f} s (target < 0.2 s); python -c pass {startup['python -c pass']:.2f} s"),
         line(" 0 twice" in busy.note and busy.note.startswith(f"{s.messages_429:,} of"), f"{s.rate_429:.0%} 429s: {busy.note}"),
+        postgres_verdict(s, rows),
     ]  # fmt: skip
 
 

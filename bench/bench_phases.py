@@ -3,6 +3,7 @@ against the sandbox in its own process, beside the ideal (items / in flight x la
 
     python -m bench.bench_phases                   # 1,500 messages, 25 in flight, 150 ms
     python -m bench.bench_phases 3000 16 0         # messages, in flight, latency (s)
+    python -m bench.bench_phases 1500 25 0.15 postgresql   # the journal in PostgreSQL
 
 Phases: render (the item's options and inputs, checked) to its intent written; intent to
 durable (committed by the journal's writer thread); durable to the request's start (the
@@ -13,6 +14,7 @@ journalled). Instruments flo's internals by wrapping them: a measuring tool, not
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -96,6 +98,7 @@ def main(argv: list[str]) -> None:
         int(argv[1]) if len(argv) > 1 else 25,
         float(argv[2]) if len(argv) > 2 else 0.15,
     )
+    in_postgres = argv[3:] == ["postgresql"]
     marks: Marks = defaultdict(list)
     undo = [
         wrap(Engine, "item", "item", "end", marks),
@@ -104,11 +107,17 @@ def main(argv: list[str]) -> None:
         wrap(TwilioClient, "_attempt", "request", "answer", marks),
     ]
     try:
-        with tempfile.TemporaryDirectory() as folder:
+        with (
+            tempfile.TemporaryDirectory() as folder,
+            cases.postgres_journal() if in_postgres else contextlib.nullcontext() as journal,
+        ):
+            if isinstance(journal, cases.ServerUnavailable):
+                raise SystemExit(f"no PostgreSQL server: {journal}")
             lab = cases.Lab(Path(folder))
             with cases.sandbox("--latency", str(latency)) as url:
                 account = lab.connect("phases", url)
                 args = lab.run_args(account, count, concurrency)
+                args += ["--journal", journal] if journal else []
                 started = time.perf_counter()
                 lab.in_process(*args)
                 seconds = time.perf_counter() - started

@@ -21,6 +21,7 @@ from typing import Any
 
 from bench.bench_memory import peak_mb
 from bench.common import FORM, SID, TOKEN, with_aiohttp
+from tests.postgres_server import ServerUnavailable, start_server
 
 FROM = "+15005550006"
 
@@ -35,6 +36,10 @@ class Row:
     seconds: float
     cpu: float | None = None  # seconds of CPU, this process's or the child's
     note: str = ""
+
+    @property
+    def skipped(self) -> bool:
+        return self.count == 0
 
     @property
     def rate(self) -> float:
@@ -221,12 +226,43 @@ def sdk_thread_pool(case: str, url: str, count: int, threads: int) -> Row:
     return timed(case, f"Twilio SDK, {threads} threads", count, send_all)
 
 
+@contextlib.contextmanager
+def postgres_journal() -> Iterator[str | ServerUnavailable]:
+    """A journal's URL on a PostgreSQL server of its own on loopback (the tests' server,
+    tests/postgres_server.py), or why there is none. Its commits wait for their fsync, as
+    the SQLite journal's do (synchronous=FULL)."""
+    try:
+        server = start_server(fsync="on", full_page_writes="on")
+    except ServerUnavailable as why:
+        yield why
+        return
+    try:
+        yield server.url()
+    finally:
+        server.discard()
+
+
 # flo.
 
+IN_POSTGRES = ", journal in PostgreSQL"
 
-def flo_cli(case: str, lab: Lab, account: str, count: int, concurrency: int) -> Row:
-    seconds, cpu = lab.cli(*lab.run_args(account, count, concurrency))
-    return Row(case, f"flo run (whole command), {concurrency} in flight", count, seconds, cpu)
+
+def flo_cli(
+    case: str,
+    lab: Lab,
+    account: str,
+    count: int,
+    concurrency: int,
+    journal: str | ServerUnavailable | None = None,
+) -> Row:
+    """``flo run`` of the bulk flow, its journal in FLO_HOME (SQLite) or at ``journal``
+    (a PostgreSQL URL; a row marked skipped when there is no server)."""
+    who = f"flo run (whole command), {concurrency} in flight{IN_POSTGRES if journal else ''}"
+    if isinstance(journal, ServerUnavailable):
+        return Row(case, who, 0, 0.0, note=f"skipped: no PostgreSQL server ({journal})")
+    args = lab.run_args(account, count, concurrency)
+    seconds, cpu = lab.cli(*args, *(["--journal", journal] if journal else []))
+    return Row(case, who, count, seconds, cpu)
 
 
 def flo_in_process(case: str, lab: Lab, account: str, count: int, concurrency: int) -> Row:

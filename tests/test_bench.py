@@ -9,6 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from bench import cases
+from bench.__main__ import Settings, postgres_verdict, table
+from bench.cases import Lab, Row
+from tests.postgres_server import ServerUnavailable
+
 ROOT = Path(__file__).parent.parent
 
 
@@ -19,6 +24,8 @@ def test_the_quick_benchmark_prints_every_case_and_every_target():
     for case in [
         "flo run (whole command)",
         "flo run in-process",
+        "16 in flight, journal in PostgreSQL",
+        "25 in flight, journal in PostgreSQL",
         "bare aiohttp, 16 in flight",
         "Twilio SDK, one at a time",
         "Twilio SDK, 16 threads",
@@ -31,9 +38,28 @@ def test_the_quick_benchmark_prints_every_case_and_every_target():
     ]:
         assert case in table, case
     verdicts = [line for line in table.splitlines() if line.startswith(("met", "MISSED"))]
-    assert len(verdicts) == 9
+    assert len(verdicts) == 10
+    assert "PostgreSQL journal at 50 ms latency: " in verdicts[-1]
     # the 429 case checks the sandbox itself: every number reached, none twice
     assert "60 of 60 numbers reached, 0 twice" in table
+
+
+def test_without_postgresql_its_rows_and_verdict_say_skipped_and_why(tmp_path):
+    settings = Settings()
+    why = ServerUnavailable("no /usr/lib/postgresql/*/bin")
+    lab = Lab(tmp_path)
+    rows = [
+        Row("latency 150 ms", "flo run (whole command), 25 in flight", 1500, 10.0, 1.0),
+        cases.flo_cli("latency 150 ms", lab, "a", 1500, 25, why),
+    ]
+    assert table(rows).splitlines()[-1] == (
+        "| latency 150 ms | flo run (whole command), 25 in flight, journal in PostgreSQL "
+        "| | | | skipped: no PostgreSQL server (no /usr/lib/postgresql/*/bin) |"
+    )
+    assert postgres_verdict(settings, rows) == (
+        "skipped PostgreSQL journal at 150 ms latency: "
+        "no PostgreSQL server (no /usr/lib/postgresql/*/bin)"
+    )
 
 
 @pytest.mark.slow

@@ -463,3 +463,27 @@ def test_without_psycopg_a_postgresql_journal_says_which_extra_to_install():
     assert opened.returncode == 2, opened.stderr
     assert "pip install 'flo-twilio[postgres]'" in opened.stderr
     assert "Traceback" not in opened.stderr
+
+
+@pytest.mark.anyio
+async def test_a_group_commit_is_one_round_trip_to_the_server(postgres_url, tmp_path):
+    """The writer's BEGIN, its items' writes (intents, claims and outcomes, interleaved) and
+    its COMMIT reach the server in one pipeline: one round trip per group commit, which is
+    what an intent waits for at a distance. Counted as the server's ReadyForQuery answers
+    in libpq's trace of the writer's connection."""
+    journal = Journal(postgres_url)
+    run_id = journal.start_run("f", "f.yaml", "a", {}, {})
+    journal.commit()
+    trace = (tmp_path / "trace").open("w")
+    journal._db.raw.pgconn.trace(trace.fileno())
+    journal._db.raw.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+    for index in range(3):
+        journal.intent(run_id, "send", index, f"k{index}", {"to": "+12065551212"})
+        journal.finish(run_id, "send", index, "done", outputs={}, claim=(SID, f"SM{index}"))
+    await journal.durable()
+    journal._db.raw.pgconn.untrace()
+    trace.close()
+    answers = (tmp_path / "trace").read_text().count("ReadyForQuery")
+    assert answers == 1
+    assert journal.step_counts(run_id) == {"send": {"done": 3}}
+    journal.close()

@@ -17,7 +17,8 @@ import os
 import re
 import secrets
 import time
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 from flo_twilio.errors import InvalidInputError, Problem
@@ -92,9 +93,12 @@ class _Connection:
         return self.raw.execute(sql.replace("?", "%s"), args)
 
     def executemany(self, sql: str, rows: Any) -> None:
-        """Every row in one pipeline: one round trip."""
+        """Every row in one pipeline: one round trip (none in a pipeline already open)."""
         with self.raw.cursor() as cursor:
             cursor.executemany(sql.replace("?", "%s"), rows)
+
+    def pipeline(self) -> AbstractContextManager[Any]:
+        return self.raw.pipeline()
 
     def close(self) -> None:
         self.raw.close()
@@ -128,6 +132,11 @@ class PostgresStore:
                 raw.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
         raw.execute(f"SET search_path TO {SCHEMA}")
         return _Connection(raw)
+
+    def batch(self, db: Connection) -> AbstractContextManager[Any]:
+        """The statements run in it sent in one pipeline, waited for at its end (one round
+        trip for a group commit's BEGIN, writes and COMMIT); an error is raised there."""
+        return cast(_Connection, db).pipeline()
 
     def unreachable(self, exc: Exception) -> InvalidInputError:
         """Why the journal cannot be opened, located, with the password masked."""

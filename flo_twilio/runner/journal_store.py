@@ -8,8 +8,10 @@ Statements are written once, with ``?`` parameters; a store translates them if i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -54,6 +56,7 @@ class Store(Protocol):
     outage_seconds: float  # how long a lost database is waited for
 
     def connect(self) -> Connection: ...
+    def batch(self, db: Connection) -> AbstractContextManager[Any]: ...
     def unreachable(self, exc: Exception) -> Exception: ...
     def lost(self, exc: Exception) -> bool: ...
     def reason(self, exc: Exception) -> str: ...
@@ -108,6 +111,10 @@ class SqliteStore:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")  # an intent survives a crash or power loss
         return db
+
+    def batch(self, db: Connection) -> AbstractContextManager[Any]:
+        """Statements run in it as they come: SQLite is in this process."""
+        return contextlib.nullcontext()
 
     def unreachable(self, exc: Exception) -> Exception:
         return exc  # the caller names the folder

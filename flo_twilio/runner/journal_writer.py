@@ -152,9 +152,10 @@ class GroupCommit:
             with self._connection:
                 self._commit_waiting()
 
-    def _execute_waiting(self) -> None:
-        """Hand every waiting write to the database, in the open transaction (the caller
-        holds the connection)."""
+    def _execute_waiting(self, commit: bool = False) -> None:
+        """Hand every waiting write to the database, in the open transaction, committed
+        with them when ``commit`` (the caller holds the connection). On a database server,
+        the BEGIN, the writes and the COMMIT go in one batch: one round trip."""
         with self._queue:
             statements, self._waiting = self._waiting, []
             upto = self._written
@@ -162,16 +163,20 @@ class GroupCommit:
             return
 
         def execute() -> None:
-            if not self.db.in_transaction:
-                self.db.execute(self.store.begin)
-            self._execute_all(statements)
+            begin = not self.db.in_transaction
+            with self.store.batch(self.db):
+                if begin:
+                    self.db.execute(self.store.begin)
+                self._execute_all(statements)
+                if commit:
+                    self.db.execute("COMMIT")
 
         try:
             self._again_when_lost(execute)
         except self._final as exc:
             self._fail(exc)
         else:
-            self._uncommitted += statements
+            self._uncommitted = [] if commit else self._uncommitted + statements
             self._executed = upto
 
     def _execute_all(self, statements: list[Statement]) -> None:
@@ -183,8 +188,8 @@ class GroupCommit:
     def _commit_waiting(self) -> None:
         """Commit every write made so far in one transaction (the caller holds the
         connection), and tell who waits for it."""
-        self._execute_waiting()
-        if self._uncommitted and self._failure is None:
+        self._execute_waiting(commit=True)
+        if self._uncommitted and self._failure is None:  # a read left them uncommitted
             try:
                 self._again_when_lost(lambda: self.db.execute("COMMIT"))
             except self._final as exc:
