@@ -49,12 +49,32 @@ _PASSWORD_PAIR = re.compile(r"(password=)([^&\s]+)", re.IGNORECASE)
 
 
 def masked_url(url: str) -> str:
-    """``url`` with its password (in the address or as a parameter) replaced by ***."""
-    parts = urlsplit(url)
-    if parts.password is not None:
-        user = parts.username or ""
-        url = url.replace(f"{user}:{parts.password}@", f"{user}:{MASK}@", 1)
+    """``url`` with its password (in the address or as a parameter) replaced by ***: all
+    between the user's ``:`` and the last ``@``, so a ``/``, ``?``, ``#`` or ``@`` left
+    unencoded in the password is masked too."""
+    scheme, separator, rest = url.partition("://")
+    user_info, at, address = rest.rpartition("@")
+    if separator and at and ":" in user_info:
+        url = f"{scheme}://{user_info.partition(':')[0]}:{MASK}@{address}"
     return _PASSWORD_PAIR.sub(rf"\g<1>{MASK}", url)
+
+
+def check_url(url: str, where: str) -> None:
+    """Refuse a URL whose user or password holds an unencoded ``@``, ``/``, ``?`` or ``#``:
+    libpq would read part of the password as the host, port or database, and say it."""
+    user_info, at, _ = url.partition("://")[2].rpartition("@")
+    if at and any(character in user_info for character in "@/?#"):
+        raise InvalidInputError(
+            [
+                Problem(
+                    f"the journal's URL {masked_url(url)} has a '@', '/', '?' or '#' before "
+                    "its host that is not percent-encoded",
+                    where,
+                    "percent-encode them in the user and password (@ as %40, / as %2F, "
+                    "? as %3F, # as %23), and an '@' in a parameter as %40",
+                )
+            ]
+        )
 
 
 def wait_seconds() -> float:
@@ -116,6 +136,7 @@ class PostgresStore:
     first_written = "MIN(started)"  # no rowid: a step's first item starts before the next's
 
     def __init__(self, url: str, where: str = "") -> None:
+        check_url(url, where)
         self.url, self.where = url, where
         self.name = masked_url(url)
         self.password = _password(url)

@@ -1,0 +1,50 @@
+"""Attack, round 2: the journal's URL said carelessly or with hostile characters never shows
+its password, and never puts it in a file name."""
+
+from __future__ import annotations
+
+import pytest
+
+from flo_twilio.errors import InvalidInputError
+from flo_twilio.runner.journal_store import open_store
+
+pytest.importorskip("psycopg")
+
+PASSWORD = "Hunter2passWORD"
+
+
+@pytest.mark.parametrize("character", ["/", "?", "#", "@"])
+def test_an_unencoded_character_in_the_password_is_refused_with_all_of_it_masked(character):
+    """libpq reads the password up to its first '@' or '/', so the rest became a host or a
+    port that its message repeated; urlsplit found no password before '/', '?' or '#', so
+    the message showed the URL whole."""
+    half, other = PASSWORD[:6], PASSWORD[6:]
+    url = f"postgresql://flo:{half}{character}{other}@127.0.0.1:5432/flo"
+    with pytest.raises(InvalidInputError) as refused:
+        open_store(url, "--journal")
+    said = str(refused.value)
+    assert said.startswith("--journal: the journal's URL postgresql://flo:***@127.0.0.1:5432/flo")
+    assert "percent-encode" in said
+    assert half not in said and other not in said
+
+
+def test_a_percent_encoded_password_and_an_address_without_one_are_taken():
+    for url in (
+        "postgresql://flo:Hunter2%2F%40%3F%23x@127.0.0.1:5432/flo",
+        "postgresql://127.0.0.1:5432/flo?user=flo&password=Hunter2passWORD",
+        "postgres://flo@db/flo",
+    ):
+        assert PASSWORD not in open_store(url, "--journal").name
+
+
+def test_a_key_value_connection_string_is_refused_not_made_a_file_named_with_its_password(
+    tmp_path, monkeypatch
+):
+    """It was taken for a SQLite file's path: flo ran and left a file named with the
+    password in the working folder."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InvalidInputError) as refused:
+        open_store(f"host=127.0.0.1 port=5432 dbname=flo password={PASSWORD}", "FLO_JOURNAL")
+    said = str(refused.value)
+    assert said.startswith("FLO_JOURNAL: the journal is given as PostgreSQL's key=value")
+    assert PASSWORD not in said and list(tmp_path.iterdir()) == []
