@@ -7,6 +7,7 @@ import pytest
 
 from flo_twilio.errors import InvalidInputError
 from flo_twilio.runner.journal_store import open_store
+from tests.inprocess import run_flo
 
 pytest.importorskip("psycopg")
 
@@ -48,3 +49,14 @@ def test_a_key_value_connection_string_is_refused_not_made_a_file_named_with_its
     said = str(refused.value)
     assert said.startswith("FLO_JOURNAL: the journal is given as PostgreSQL's key=value")
     assert PASSWORD not in said and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("password", ["Hunter2passWORD", "Hunter2%41passWORD"])
+def test_a_url_libpq_quotes_whole_in_its_error_does_not_show_the_password(password, tmp_path):
+    """An unclosed '[' made urlsplit give up, so no password was known to mask, and libpq's
+    message quoted the URL whole; a percent-encoded one is quoted as written."""
+    url = f"postgresql://flo:{password}@[::1"
+    result = run_flo("runs", "list", "--journal", url, env={"FLO_HOME": str(tmp_path)})
+    assert result.code == 2 and "cannot open the journal postgresql://flo:***@[::1" in result.err
+    assert "IPv6 host address" in result.err and "Traceback" not in result.err
+    assert "passWORD" not in result.out + result.err

@@ -19,7 +19,7 @@ import secrets
 import time
 from contextlib import AbstractContextManager
 from typing import Any, cast
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from flo_twilio.errors import InvalidInputError, Problem
 from flo_twilio.redaction import MASK, register_secret
@@ -139,9 +139,9 @@ class PostgresStore:
         check_url(url, where)
         self.url, self.where = url, where
         self.name = masked_url(url)
-        self.password = _password(url)
-        if self.password:
-            register_secret(self.password)
+        self.passwords = _passwords(url)
+        for password in self.passwords:
+            register_secret(password)
         self.outage_seconds = wait_seconds()
         self.token = secrets.token_hex(8)  # this process's attempts, whatever its PID
 
@@ -177,7 +177,9 @@ class PostgresStore:
 
     def reason(self, exc: Exception) -> str:
         text = " ".join(str(exc).split()) or type(exc).__name__
-        return text.replace(self.password, MASK) if self.password else text
+        for password in sorted(self.passwords, key=len, reverse=True):
+            text = text.replace(password, MASK)
+        return text
 
     def ddl(self, text: str) -> str:
         """SQLite's spelling in PostgreSQL's: a REAL is a double, a row id an identity."""
@@ -212,12 +214,11 @@ class PostgresStore:
         )
 
 
-def _password(url: str) -> str:
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        password = None
-    if password:
-        return unquote(password)
+def _passwords(url: str) -> set[str]:
+    """The URL's password as written and decoded (libpq's messages may quote either), from
+    the address (all between the user's ``:`` and the last ``@``, as ``masked_url`` reads
+    it: ``urlsplit`` gave up on a URL libpq then quoted whole) or from ``password=``."""
+    user_info, at, _ = url.partition("://")[2].rpartition("@")
     found = _PASSWORD_PAIR.search(url)
-    return unquote(found.group(2)) if found else ""
+    written = [user_info.partition(":")[2] if at else "", found.group(2) if found else ""]
+    return {form for password in written if password for form in (password, unquote(password))}
