@@ -60,3 +60,26 @@ def test_a_url_libpq_quotes_whole_in_its_error_does_not_show_the_password(passwo
     assert result.code == 2 and "cannot open the journal postgresql://flo:***@[::1" in result.err
     assert "IPv6 host address" in result.err and "Traceback" not in result.err
     assert "passWORD" not in result.out + result.err
+
+
+def test_an_unencoded_ampersand_in_a_password_parameter_is_refused_with_the_rest_masked():
+    """libpq ends the password at the '&' and quotes the rest as a parameter's name
+    ('missing key/value separator "=" in URI query parameter: "passWORD"')."""
+    for url in (
+        "postgresql://flo@127.0.0.1/flo?password=Hunter2&passWORD",
+        "postgresql://flo@127.0.0.1/flo?sslmode=disable&password=Hunter2&passWORD_2=1",
+    ):
+        with pytest.raises(InvalidInputError) as refused:
+            open_store(url, "FLO_JOURNAL")
+        said = str(refused.value)
+        assert said.startswith("FLO_JOURNAL: the journal's URL postgresql://flo@127.0.0.1/flo?***")
+        assert "& as %26" in said and "passWORD" not in said
+    taken = "postgresql://flo@127.0.0.1/flo?password=Hunter2%26passWORD&sslmode=disable"
+    assert "passWORD" not in open_store(taken, "FLO_JOURNAL").name
+
+
+def test_libpq_s_other_secret_parameters_are_masked_too():
+    url = "postgresql://flo@db/flo?oauth_client_secret=0auth-SECRET&scram_client_key=Scr4m-KEY"
+    assert open_store(url, "--journal").name == (
+        "postgresql://flo@db/flo?oauth_client_secret=***&scram_client_key=***"
+    )

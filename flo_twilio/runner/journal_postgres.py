@@ -12,6 +12,8 @@ is never shown: every message names the URL with it masked."""
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import math
 import os
 import re
@@ -45,7 +47,9 @@ CONNECT_SECONDS = 10  # to open a connection, before it counts as out of reach
 # flo's tables live in a schema of their own, so a database a host keeps its own tables in
 # (Dagster's has a "runs", Prefect's an "events") can hold flo's journal too.
 SCHEMA = "flo"
-_PASSWORD_PAIR = re.compile(r"(password=)([^&\s]+)", re.IGNORECASE)
+# libpq's parameters whose values are secrets, masked wherever a URL is shown.
+_SECRET_PARAMETERS = ("password", "sslpassword", "oauth_client_secret", r"scram_\w+_key")
+_PASSWORD_PAIR = re.compile(rf"\b((?:{'|'.join(_SECRET_PARAMETERS)})=)([^&\s]+)", re.IGNORECASE)
 
 
 def masked_url(url: str) -> str:
@@ -60,21 +64,43 @@ def masked_url(url: str) -> str:
 
 
 def check_url(url: str, where: str) -> None:
-    """Refuse a URL whose user or password holds an unencoded ``@``, ``/``, ``?`` or ``#``:
-    libpq would read part of the password as the host, port or database, and say it."""
+    """Refuse a URL whose user or password holds an unencoded ``@``, ``/``, ``?`` or ``#``,
+    or whose secret parameter is followed by what is not a parameter (an unencoded ``&`` in
+    the password): libpq would read part of the password as the host, port, database or a
+    parameter's name, and say it."""
     user_info, at, _ = url.partition("://")[2].rpartition("@")
     if at and any(character in user_info for character in "@/?#"):
-        raise InvalidInputError(
-            [
-                Problem(
-                    f"the journal's URL {masked_url(url)} has a '@', '/', '?' or '#' before "
-                    "its host that is not percent-encoded",
-                    where,
-                    "percent-encode them in the user and password (@ as %40, / as %2F, "
-                    "? as %3F, # as %23), and an '@' in a parameter as %40",
-                )
-            ]
+        shown = masked_url(url)
+        raise _unencoded(
+            shown,
+            where,
+            "before its host",
+            "@ as %40, / as %2F, ? as %3F, # as %23; in a parameter too",
         )
+    pairs = url.partition("?")[2].split("&")
+    for pair, following in itertools.pairwise(pairs):
+        name, equals, _ = following.partition("=")
+        if _PASSWORD_PAIR.match(pair) and not (equals and name.lower() in _parameter_names()):
+            shown = f"{masked_url(url.partition('?')[0])}?{MASK}"  # the rest may be the password's
+            raise _unencoded(shown, where, "in a password parameter", "& as %26")
+
+
+def _unencoded(shown: str, where: str, place: str, encodings: str) -> InvalidInputError:
+    return InvalidInputError(
+        [
+            Problem(
+                f"the journal's URL {shown} has a character {place} that is not percent-encoded",
+                where,
+                f"percent-encode it ({encodings})",
+            )
+        ]
+    )
+
+
+@functools.cache
+def _parameter_names() -> frozenset[str]:
+    """The names of libpq's connection parameters."""
+    return frozenset(option.keyword.decode() for option in pq.Conninfo.get_defaults())
 
 
 def wait_seconds() -> float:
@@ -219,6 +245,6 @@ def _passwords(url: str) -> set[str]:
     the address (all between the user's ``:`` and the last ``@``, as ``masked_url`` reads
     it: ``urlsplit`` gave up on a URL libpq then quoted whole) or from ``password=``."""
     user_info, at, _ = url.partition("://")[2].rpartition("@")
-    found = _PASSWORD_PAIR.search(url)
-    written = [user_info.partition(":")[2] if at else "", found.group(2) if found else ""]
+    written = [user_info.partition(":")[2] if at else ""]
+    written += [found.group(2) for found in _PASSWORD_PAIR.finditer(url)]
     return {form for password in written if password for form in (password, unquote(password))}
