@@ -392,6 +392,16 @@ def test_a_refused_public_url_does_not_show_its_password():
     assert public_base("https://hooks:s3cret@example.com") == "https://hooks:s3cret@example.com"
 
 
+@pytest.mark.slow
+def test_the_password_of_a_public_url_is_not_shown_with_its_webhook_url(sandbox, tmp_path):
+    """A proxy's user and password in --public-url are taken, and masked where flo prints
+    the webhook URL (they were printed whole)."""
+    serve = Serving(tmp_path, AUTO_REPLY, "--public-url", "https://hooks:Pr0xy-s3cret@ex.com")
+    serve.wait_for("webhook URL https://***@ex.com/auto_reply")
+    serve.stop()
+    assert "Pr0xy-s3cret" not in serve.said
+
+
 def test_a_sigterm_while_attaching_still_puts_back_the_url_it_replaced(sandbox, tmp_path):
     """The signal comes before the server serves (it took over SIGTERM only then): the
     process used to die of it, leaving its URL on the number."""

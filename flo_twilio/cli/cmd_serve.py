@@ -134,7 +134,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         secret,
     )
     for s in served:
-        where = f"polled every {args.poll:g}s" if args.poll else f"webhook URL {s.url}"
+        where = f"polled every {args.poll:g}s" if args.poll else f"webhook URL {s.shown_url}"
         print(f"{s.flow.name} ({s.trigger.name}): {where}", file=sys.stderr, flush=True)
 
     refusals = Refusals("flo serve")

@@ -12,6 +12,8 @@ is never shown: every message names the URL with it masked."""
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import math
 import os
 import re
@@ -19,7 +21,7 @@ import secrets
 import time
 from contextlib import AbstractContextManager
 from typing import Any, cast
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from flo_twilio.errors import InvalidInputError, Problem
 from flo_twilio.redaction import MASK, register_secret
@@ -45,16 +47,60 @@ CONNECT_SECONDS = 10  # to open a connection, before it counts as out of reach
 # flo's tables live in a schema of their own, so a database a host keeps its own tables in
 # (Dagster's has a "runs", Prefect's an "events") can hold flo's journal too.
 SCHEMA = "flo"
-_PASSWORD_PAIR = re.compile(r"(password=)([^&\s]+)", re.IGNORECASE)
+# libpq's parameters whose values are secrets, masked wherever a URL is shown.
+_SECRET_PARAMETERS = ("password", "sslpassword", "oauth_client_secret", r"scram_\w+_key")
+_PASSWORD_PAIR = re.compile(rf"\b((?:{'|'.join(_SECRET_PARAMETERS)})=)([^&\s]+)", re.IGNORECASE)
 
 
 def masked_url(url: str) -> str:
-    """``url`` with its password (in the address or as a parameter) replaced by ***."""
-    parts = urlsplit(url)
-    if parts.password is not None:
-        user = parts.username or ""
-        url = url.replace(f"{user}:{parts.password}@", f"{user}:{MASK}@", 1)
+    """``url`` with its password (in the address or as a parameter) replaced by ***: all
+    between the user's ``:`` and the last ``@``, so a ``/``, ``?``, ``#`` or ``@`` left
+    unencoded in the password is masked too."""
+    scheme, separator, rest = url.partition("://")
+    user_info, at, address = rest.rpartition("@")
+    if separator and at and ":" in user_info:
+        url = f"{scheme}://{user_info.partition(':')[0]}:{MASK}@{address}"
     return _PASSWORD_PAIR.sub(rf"\g<1>{MASK}", url)
+
+
+def check_url(url: str, where: str) -> None:
+    """Refuse a URL whose user or password holds an unencoded ``@``, ``/``, ``?`` or ``#``,
+    or whose secret parameter is followed by what is not a parameter (an unencoded ``&`` in
+    the password): libpq would read part of the password as the host, port, database or a
+    parameter's name, and say it."""
+    user_info, at, _ = url.partition("://")[2].rpartition("@")
+    if at and any(character in user_info for character in "@/?#"):
+        shown = masked_url(url)
+        raise _unencoded(
+            shown,
+            where,
+            "before its host",
+            "@ as %40, / as %2F, ? as %3F, # as %23; in a parameter too",
+        )
+    pairs = url.partition("?")[2].split("&")
+    for pair, following in itertools.pairwise(pairs):
+        name, equals, _ = following.partition("=")
+        if _PASSWORD_PAIR.match(pair) and not (equals and name.lower() in _parameter_names()):
+            shown = f"{masked_url(url.partition('?')[0])}?{MASK}"  # the rest may be the password's
+            raise _unencoded(shown, where, "in a password parameter", "& as %26")
+
+
+def _unencoded(shown: str, where: str, place: str, encodings: str) -> InvalidInputError:
+    return InvalidInputError(
+        [
+            Problem(
+                f"the journal's URL {shown} has a character {place} that is not percent-encoded",
+                where,
+                f"percent-encode it ({encodings})",
+            )
+        ]
+    )
+
+
+@functools.cache
+def _parameter_names() -> frozenset[str]:
+    """The names of libpq's connection parameters."""
+    return frozenset(option.keyword.decode() for option in pq.Conninfo.get_defaults())
 
 
 def wait_seconds() -> float:
@@ -116,11 +162,12 @@ class PostgresStore:
     first_written = "MIN(started)"  # no rowid: a step's first item starts before the next's
 
     def __init__(self, url: str, where: str = "") -> None:
+        check_url(url, where)
         self.url, self.where = url, where
         self.name = masked_url(url)
-        self.password = _password(url)
-        if self.password:
-            register_secret(self.password)
+        self.passwords = _passwords(url)
+        for password in self.passwords:
+            register_secret(password)
         self.outage_seconds = wait_seconds()
         self.token = secrets.token_hex(8)  # this process's attempts, whatever its PID
 
@@ -156,7 +203,9 @@ class PostgresStore:
 
     def reason(self, exc: Exception) -> str:
         text = " ".join(str(exc).split()) or type(exc).__name__
-        return text.replace(self.password, MASK) if self.password else text
+        for password in sorted(self.passwords, key=len, reverse=True):
+            text = text.replace(password, MASK)
+        return text
 
     def ddl(self, text: str) -> str:
         """SQLite's spelling in PostgreSQL's: a REAL is a double, a row id an identity."""
@@ -191,12 +240,11 @@ class PostgresStore:
         )
 
 
-def _password(url: str) -> str:
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        password = None
-    if password:
-        return unquote(password)
-    found = _PASSWORD_PAIR.search(url)
-    return unquote(found.group(2)) if found else ""
+def _passwords(url: str) -> set[str]:
+    """The URL's password as written and decoded (libpq's messages may quote either), from
+    the address (all between the user's ``:`` and the last ``@``, as ``masked_url`` reads
+    it: ``urlsplit`` gave up on a URL libpq then quoted whole) or from ``password=``."""
+    user_info, at, _ = url.partition("://")[2].rpartition("@")
+    written = [user_info.partition(":")[2] if at else ""]
+    written += [found.group(2) for found in _PASSWORD_PAIR.finditer(url)]
+    return {form for password in written if password for form in (password, unquote(password))}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sqlite3
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -23,6 +24,11 @@ from flo_twilio.runner.file_systems import on_network
 Statement = tuple[str, tuple[Any, ...]]
 JOURNAL_VARIABLE = "FLO_JOURNAL"
 URL_SCHEMES = ("postgresql://", "postgres://")
+# libpq's key=value form (host=... password=...), which is not a URL.
+_CONNECTION_STRING = re.compile(
+    r"(?:^|\s)(?:host|hostaddr|port|dbname|user|password|passfile|sslmode|service)\s*=",
+    re.IGNORECASE,
+)
 
 
 class Cursor(Protocol):
@@ -155,6 +161,18 @@ def open_store(target: Path | str, where: str = "", what: str = "the journal of 
     """The store of ``target``: a PostgreSQL URL, or a SQLite file's path (holding ``what``).
     ``where`` names where the target was given (``--journal``, ``FLO_JOURNAL``), for messages."""
     if not is_url(target):
+        if _CONNECTION_STRING.search(str(target)):
+            raise InvalidInputError(
+                [
+                    Problem(
+                        "the journal is given as PostgreSQL's key=value connection string, "
+                        "which flo would take for a file's path (and its password for a "
+                        "file name)",
+                        where,
+                        "give it as a URL: postgresql://USER:PASSWORD@HOST:5432/DATABASE",
+                    )
+                ]
+            )
         return SqliteStore(Path(target), what)
     url = str(target)
     if not url.startswith(URL_SCHEMES):

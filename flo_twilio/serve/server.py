@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
@@ -33,6 +33,7 @@ from starlette.routing import Route
 from flo_twilio.accounts import Account
 from flo_twilio.card import CardContext
 from flo_twilio.errors import FloError, RunInUseError
+from flo_twilio.redaction import MASK
 from flo_twilio.runner import process
 from flo_twilio.runner.api import Plan, Runner
 from flo_twilio.runner.events import EventStore, Pending
@@ -56,6 +57,14 @@ class Served:
     path: str
     url: str
     route: str
+
+    @property
+    def shown_url(self) -> str:
+        """``url`` as flo shows it: a user name and password in it (the proxy's) masked."""
+        parts = urlsplit(self.url)
+        if "@" not in parts.netloc:
+            return self.url
+        return urlunsplit(parts._replace(netloc=f"{MASK}@{parts.netloc.rpartition('@')[2]}"))
 
 
 class Server:
@@ -270,7 +279,7 @@ class Server:
                     self.store.release(served.route, served.url)
                     self.say(
                         f"{served.flow.name}: {served.trigger.name} has nothing to attach; "
-                        f"give the provider {served.url} yourself (e.g. as a send's statusCallback)"
+                        f"give the provider {served.shown_url} yourself (e.g. as a send's statusCallback)"
                     )
                     continue
                 kept = next(iter(earlier.values()), found)  # the setting before any of ours
@@ -279,7 +288,7 @@ class Server:
                     if url != served.url:
                         self.store.forget_attachment(served.route, url)
                 attached.append((served, self.store.attachments(served.route)[served.url]))
-                self.say(f"{served.flow.name}: attached {served.url}")
+                self.say(f"{served.flow.name}: attached {served.shown_url}")
         except BaseException:
             await self.detach(attached)
             raise
@@ -292,7 +301,7 @@ class Server:
         for served, found in attached:
             self.store.release(served.route, served.url)
             if not await self.last_to_leave(served):
-                self.say(f"{served.flow.name}: left {served.url} to the other replicas")
+                self.say(f"{served.flow.name}: left {served.shown_url} to the other replicas")
                 continue
             try:
                 await served.trigger.detach(self.ctx, served.options, served.url, found)
