@@ -125,3 +125,37 @@ def test_a_secret_input_cannot_go_where_it_would_be_kept(monkeypatch, tmp_path):
     assert result.code == 2
     assert f"{flow}:14:40:" in result.err and f"{flow}:16:10:" in result.err
     assert "${{ inputs.code }} is a secret input" in result.err
+
+
+CHECK_EACH_FLOW = """flo: 1
+name: check_each
+inputs:
+  rows: {type: array, description: people and the codes they typed}
+steps:
+  - id: check
+    card: twilio.check_verification
+    for_each: ${{ inputs.rows }}
+    options: {serviceSid: VA00000000000000000000000000000001}
+    inputs: {to: "${{ item.to }}", code: "${{ item.code }}"}
+"""
+
+
+def test_codes_given_inline_in_a_list_are_refused_before_anything_is_kept(monkeypatch, tmp_path):
+    """A list whose items fill a writeOnly input would be kept whole in the run's record if
+    given inline: flo asks for a file instead, and records nothing."""
+    monkeypatch.setenv("FLO_HOME", str(tmp_path))
+    builtin_sandbox(monkeypatch)
+    flow = tmp_path / "check_each.yaml"
+    flow.write_text(CHECK_EACH_FLOW)
+    rows = json.dumps([{"to": "+12065551212", "code": "55443322"}])
+    result = run_flo("run", str(flow), "--input", f"rows={rows}")
+    assert result.code == 2, result.err
+    assert "--input rows=@rows.csv" in result.err and "55443322" not in result.err
+    journal = tmp_path / "runs.db"
+    assert not journal.exists() or b"55443322" not in journal.read_bytes()
+    listed = run_flo("runs", "list", "--json")
+    assert json.loads(listed.out) == []
+    (tmp_path / "rows.json").write_text(rows)
+    from_file = run_flo("run", str(flow), "--input", f"rows=@{tmp_path / 'rows.json'}")
+    assert "--input rows=@rows.csv" not in from_file.err
+    assert b"55443322" not in journal.read_bytes()

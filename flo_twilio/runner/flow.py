@@ -56,6 +56,9 @@ class Flow:
     # Inputs that are secrets (they fill a card's writeOnly input, or say writeOnly: true):
     # kept nowhere, so a resume asks for them again.
     secret_inputs: frozenset[str] = frozenset()
+    # Inputs a for_each goes over whose items fill a card's writeOnly input (item.code):
+    # given inline, their value would be kept with its secrets, so they must come from a file.
+    secret_item_sources: frozenset[str] = frozenset()
 
 
 def load_flow(path: Path, registry: Registry) -> Flow:
@@ -124,6 +127,7 @@ class _Checker:
                 flow.steps.append(step)
         flow.outputs = self.compiled(data.get("outputs") or {}, ("outputs",), seen, None)
         flow.secret_inputs = self.secret_inputs(flow)
+        flow.secret_item_sources = secret_item_sources(flow)
         return flow
 
     def secret_inputs(self, flow: Flow) -> frozenset[str]:
@@ -438,6 +442,19 @@ class _Checker:
             self.problems.append(
                 Problem(problem.message, self.doc.where((*path, *problem.path)), problem.hint)
             )
+
+
+def secret_item_sources(flow: Flow) -> frozenset[str]:
+    """The inputs for_each goes over in steps whose items fill a writeOnly input."""
+    sources: set[str] = set()
+    for step in flow.steps:
+        write_only = step.card.manifest.write_only("inputs") if step.card is not Card else ()
+        trees = [tree for name, tree in (step.inputs or {}).items() if name in write_only]
+        if any(
+            ref.root == "item" for tree in trees for _, t in refs.templates(tree) for ref in t.refs
+        ):
+            sources |= {str(ref.path[0]) for ref in _input_refs(step.for_each)}
+    return frozenset(sources)
 
 
 def _input_refs(tree: Any) -> list[refs.Ref]:

@@ -38,6 +38,28 @@ def secret_arguments(flow: Flow, arguments: list[str]) -> list[str]:
     return [a for a in arguments if a.partition("=")[0] in flow.secret_inputs]
 
 
+def refuse_inline_secret_items(flow: Flow, arguments: list[str]) -> None:
+    """A list whose items carry secrets (a for_each filling a writeOnly input from ``item``)
+    given inline would be kept whole in the run's record: it must come from a file."""
+    inline = sorted(
+        name
+        for name, _, value in (a.partition("=") for a in arguments)
+        if name in flow.secret_item_sources and not value.startswith("@")
+    )
+    if inline:
+        raise InvalidInputError(
+            [
+                Problem(
+                    f"input {name} fills a secret input (such as a verification code) item by "
+                    "item, so flo cannot keep it in the run's record as given inline",
+                    str(flow.path),
+                    f"give it as a file: --input {name}=@rows.csv (or .json)",
+                )
+                for name in inline
+            ]
+        )
+
+
 def start(
     journal: Journal,
     flow: Flow,
@@ -61,6 +83,7 @@ def start(
         raise InvalidInputError(
             [Problem("the flow file changed while the run was starting", str(flow.path))]
         )
+    refuse_inline_secret_items(flow, input_arguments)
     secret = secret_arguments(flow, input_arguments)
     inputs = absolute_inputs([a for a in input_arguments if a not in secret])
     arguments = {**origin, "inputs": inputs, "files": files.arguments()}
