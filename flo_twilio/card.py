@@ -27,6 +27,15 @@ class CardContext:
     provider: str = ""
 
 
+@dataclass(frozen=True)
+class Audience:
+    """Who a call messages (``recipient``) and from which ``senders`` (a phone number, a
+    messaging service...): what a recipient's opt-out is kept against."""
+
+    recipient: str
+    senders: tuple[str, ...]
+
+
 class Card:
     """A step a flow can run. Subclasses declare:
 
@@ -38,15 +47,22 @@ class Card:
     runner journals the intent first, and may implement ``reconcile`` to find what an
     interrupted call did; ``result_id`` names what it made (by default the output the
     manifest's ``resultId`` names), so one result is never claimed by two calls. An option
-    marked ``x-flo-choices`` gets its dropdown from ``choices``.
+    marked ``x-flo-choices`` gets its dropdown from ``choices``. A card that messages a
+    person names them in ``audience``, so that one who opted out is not sent to;
+    ``opt_out_codes`` are the provider's error codes saying the recipient opted out.
     """
 
     name: ClassVar[str]
     manifest: ClassVar[Manifest]
+    opt_out_codes: ClassVar[frozenset[int]] = frozenset()
 
     def changes_world(self, options: Mapping[str, Any]) -> bool:
         """True when calling the card twice with these options would act twice."""
         return False
+
+    def audience(self, options: Mapping[str, Any], inputs: Mapping[str, Any]) -> Audience | None:
+        """The person this call messages and its senders; None for a call that messages no one."""
+        return None
 
     def preview(
         self, ctx: CardContext, options: Mapping[str, Any], inputs: Mapping[str, Any]

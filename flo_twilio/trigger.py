@@ -16,7 +16,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from flo_twilio.card import Card, CardContext
+from flo_twilio.card import Audience, Card, CardContext
 from flo_twilio.errors import FloError, InvalidInputError
 
 
@@ -41,6 +41,15 @@ class Event:
     keys: tuple[str, ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class Consent:
+    """An event's change of consent: ``audience``'s recipient opted out of its senders
+    (``opted_out``), or back in."""
+
+    audience: Audience
+    opted_out: bool
+
+
 class Rejected(FloError):
     """A webhook the provider did not send (a missing or wrong signature): refuse it."""
 
@@ -62,6 +71,10 @@ class Trigger(Card):
         (another number's). Raise ``Rejected`` when ``secret`` shows the provider did not
         send it."""
         raise NotImplementedError
+
+    def consent(self, event: Event) -> Consent | None:
+        """The change of consent ``event`` carries (a STOP, a START), if any."""
+        return None
 
     async def attach(
         self,

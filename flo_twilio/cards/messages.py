@@ -7,9 +7,10 @@ from collections.abc import Container, Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from flo_twilio.card import Card, CardContext
+from flo_twilio.card import Audience, Card, CardContext
 from flo_twilio.cards.manifest_folder import load_manifest
 from flo_twilio.cards.matching import body_matcher
+from flo_twilio.cards.opt_outs import OPTED_OUT
 from flo_twilio.cards.recent import created_since
 from flo_twilio.client import TwilioClient, parse_date
 from flo_twilio.errors import InvalidInputError, Problem
@@ -105,9 +106,17 @@ class SendMessage(Card):
     """What Send an SMS and Send an MMS share; ``capability`` filters the from dropdown."""
 
     capability: ClassVar[str]
+    opt_out_codes = frozenset({OPTED_OUT})
 
     def changes_world(self, options: Mapping[str, Any]) -> bool:
         return True
+
+    def audience(self, options: Mapping[str, Any], inputs: Mapping[str, Any]) -> Audience | None:
+        """The ``to`` number, from the ``from`` number and the messaging service."""
+        senders = tuple(
+            str(options[name]) for name in ("from", "messagingServiceSid") if options.get(name)
+        )
+        return Audience(str(inputs["to"]), senders) if inputs.get("to") and senders else None
 
     async def run(
         self, ctx: CardContext, options: Mapping[str, Any], inputs: Mapping[str, Any]

@@ -7,13 +7,14 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from flo_twilio.card import CardContext
+from flo_twilio.card import Audience, CardContext
 from flo_twilio.cards.manifest_folder import load_manifest
 from flo_twilio.cards.messages import number_choices
+from flo_twilio.cards.opt_outs import keyword_consent
 from flo_twilio.client import TwilioClient, parse_date
 from flo_twilio.client.signature import is_valid
 from flo_twilio.errors import InvalidInputError
-from flo_twilio.trigger import AttachConflict, Event, Rejected, Trigger, Webhook
+from flo_twilio.trigger import AttachConflict, Consent, Event, Rejected, Trigger, Webhook
 
 MAX_MEDIA = 10  # Twilio attaches at most 10 media files to a message
 LOCATION = [
@@ -76,6 +77,19 @@ class IncomingMessage(TwilioTrigger):
 
     async def choices(self, ctx: CardContext, option: str) -> list[dict[str, Any]]:
         return await number_choices(ctx.client, "sms") if option == "to" else []
+
+    def consent(self, event: Event) -> Consent | None:
+        """A STOP (or START) texted to the number: its sender opts out of (or back in to)
+        the number and, when it belongs to one, its messaging service."""
+        outputs = event.outputs
+        opted_out = keyword_consent(str(outputs.get("body") or ""))
+        if opted_out is None or not outputs.get("from"):
+            return None
+        senders = (
+            outputs["to"],
+            *([outputs["messagingServiceSid"]] if outputs.get("messagingServiceSid") else []),
+        )
+        return Consent(Audience(outputs["from"], senders), opted_out)
 
     async def attach(
         self,

@@ -41,20 +41,23 @@ from flo_twilio.runner.engine import (
 from flo_twilio.runner.flow import Flow, Step, load_flow
 from flo_twilio.runner.inputs import FileOptions, parse_assignments, resolve_inputs
 from flo_twilio.runner.journal import Journal, open_journal
-from flo_twilio.runner.precheck import precheck
+from flo_twilio.runner.optouts import OPTED_OUT, OptOutCheck
+from flo_twilio.runner.precheck import HeldBack, precheck
 
 
 @dataclass
 class Plan:
     """A flow and its inputs, read and checked as far as they can be without an account.
     ``arguments`` are the ``NAME=VALUE`` inputs as given (a resume reads them again);
-    ``event`` is the event a flow with a trigger runs for."""
+    ``event`` is the event a flow with a trigger runs for; ``held_back`` the calls the
+    check found to a recipient who opted out (a run journals them skipped first)."""
 
     flow: Flow
     inputs: dict[str, Any]
     arguments: list[str] = field(default_factory=list)
     files: FileOptions = field(default_factory=FileOptions)
     event: dict[str, Any] | None = None
+    held_back: list[HeldBack] = field(default_factory=list)
 
     @property
     def secret_arguments(self) -> list[str]:
@@ -142,6 +145,7 @@ class Run:
                         on_wait=on_wait,
                         tally=self.tally,
                         halt=self.halted,
+                        opt_outs=OptOutCheck(journal, ctx.account_id),
                     )
                     outputs = await engine.run(self.inputs, self.event)
         except Halted:
@@ -240,7 +244,9 @@ class Runner:
         """Build every input row and every call known before the run, on ``account``;
         raise ``InvalidInputError`` listing what is wrong. How many rows each file has."""
         async with self.connect(self.registry, account, transport) as ctx:
-            return precheck(plan.flow, plan.inputs, ctx)
+            plan.held_back = []
+            opt_outs = OptOutCheck(self.journal, ctx.account_id)
+            return precheck(plan.flow, plan.inputs, ctx, opt_outs, plan.held_back)
 
     def start(
         self,
@@ -267,6 +273,9 @@ class Runner:
             key,
             account_location(self.registry, account),
         )
+        for step_id, index, why in plan.held_back:  # before anything is sent
+            error = {"type": OPTED_OUT, "message": why}
+            self.journal.finish(run_id, step_id, index, "skipped", error=error)
         return Run(self, run_id, plan.flow, plan.inputs, account, transport, event=plan.event)
 
     async def resume(
@@ -314,9 +323,18 @@ class Runner:
         on_preview: Callable[[dict[str, Any]], None] = lambda request: None,
     ) -> Tally:
         """Render and check every call, handing each request to ``on_preview``; send and
-        record nothing. Invalid items are counted failed."""
+        record nothing. Invalid items are counted failed; those to a recipient who opted
+        out, skipped (``opted_out``, with the reason)."""
         async with self.connect(self.registry, account, transport) as ctx:
-            engine = Engine(plan.flow, ctx, None, "dry-run", dry_run=True, on_preview=on_preview)
+            engine = Engine(
+                plan.flow,
+                ctx,
+                None,
+                "dry-run",
+                dry_run=True,
+                on_preview=on_preview,
+                opt_outs=OptOutCheck(self.journal, ctx.account_id),
+            )
             try:
                 await engine.run(plan.inputs, plan.event)
             except StepFailed as exc:

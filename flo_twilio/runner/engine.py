@@ -39,6 +39,7 @@ from flo_twilio.errors import (
 from flo_twilio.runner import refs
 from flo_twilio.runner.flow import Flow, Step
 from flo_twilio.runner.journal import Item, Journal
+from flo_twilio.runner.optouts import OPTED_OUT, OptOutCheck
 from flo_twilio.runner.wording import counted
 
 DEFAULT_SETTLE = 60.0  # seconds; longer than the client's request deadline (30 s)
@@ -121,10 +122,13 @@ class Tally:
     unknown: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     skipped: int = 0
+    opted_out: int = 0  # of the skipped: their recipient opted out
 
     def __str__(self) -> str:
-        """ "N done, F failed, U unknown", with "M skipped" after done when items were."""
-        skipped = f", {self.skipped} skipped" if self.skipped else ""
+        """ "N done, F failed, U unknown", with "M skipped" after done when items were (and
+        how many of them opted out)."""
+        opted_out = f" ({self.opted_out} opted out)" if self.opted_out else ""
+        skipped = f", {self.skipped} skipped{opted_out}" if self.skipped else ""
         return f"{self.done} done{skipped}, {self.failed} failed, {self.unknown} unknown"
 
     def count(self, state: str, reason: str = "") -> None:
@@ -140,6 +144,7 @@ class Tally:
         return {
             "done": self.done,
             "skipped": self.skipped,
+            "opted_out": self.opted_out,
             "failed": self.failed,
             "unknown": self.unknown,
             "reasons": self.reasons,
@@ -200,6 +205,11 @@ def may_have_happened(prior: Item) -> bool:
     """An earlier try of the item was (or may have been) made."""
     happened = prior.state == "failed" and (prior.error or {}).get("happened")
     return prior.state in ("intent", "unknown", "done") or bool(happened)
+
+
+def held_back(prior: Item) -> bool:
+    """The item was skipped because its recipient opted out: nothing was sent."""
+    return prior.state == "skipped" and (prior.error or {}).get("type") == OPTED_OUT
 
 
 def reads_steps(step: Step, found: Iterable[refs.Ref]) -> bool:
@@ -298,7 +308,8 @@ class Engine:
 
     ``on_item(step, state)`` hears each item end (done, failed or unknown); ``on_wait(step,
     message)`` hears what the run waits for, and how long. A host that owns the run may
-    give the ``tally`` to count into and the ``halt`` event that stops it.
+    give the ``tally`` to count into and the ``halt`` event that stops it. With
+    ``opt_outs``, a call to a recipient who opted out is not made: skipped, with the reason.
     """
 
     def __init__(
@@ -317,6 +328,7 @@ class Engine:
         on_preview: Callable[[dict[str, Any]], None] = lambda request: None,
         tally: Tally | None = None,
         halt: asyncio.Event | None = None,
+        opt_outs: OptOutCheck | None = None,
     ) -> None:
         self.flow, self.ctx, self.journal, self.run_id = flow, ctx, journal, run_id
         self.fixed = {step.id: fixed_keys(step) for step in flow.steps}  # once, not per item
@@ -328,6 +340,7 @@ class Engine:
         self.claimed = journal.claimed(ctx.account_id) if journal else frozenset[str]()
         # set: start nothing new, let what is in flight finish
         self.halt = asyncio.Event() if halt is None else halt
+        self.opt_outs = opt_outs
 
     async def run(self, inputs: dict[str, Any], trigger: dict[str, Any] | None = None) -> Any:
         """Run the steps; ``trigger`` is the event of a flow with a trigger."""
@@ -471,11 +484,14 @@ class Engine:
             return self.fail_item(step, index, {"type": "InvalidInput", "message": str(exc)})
         except Exception as exc:
             return self.fail_item(step, index, error_record(exc))
+        fresh = prior is None or held_back(prior)
+        if fresh and self.opt_outs and (why := self.opt_outs.reason(step, card, options, inputs)):
+            return self.hold_back(step, index, {"type": OPTED_OUT, "message": why})
         if self.dry_run:
             return self.preview(step, card, index, options, inputs)
         kept = card.manifest.masked("inputs", inputs)  # a secret is never journalled
         call = Call(step, card, index, options, inputs, item_key(options, kept), mutating)
-        if prior is None:
+        if fresh:
             return await self.send(call, later)
         if prior.key and prior.key != call.key:
             raise RunChanged(
@@ -508,6 +524,13 @@ class Engine:
         if self.journal is not None:
             self.journal.finish(self.run_id, step.id, index, "skipped")
         return self.count(step, "skipped")
+
+    def hold_back(self, step: Step, index: int, error: dict[str, Any]) -> str:
+        """The item's recipient opted out: journalled skipped with why, nothing sent."""
+        if self.journal is not None:
+            self.journal.finish(self.run_id, step.id, index, "skipped", error=error)
+        self.tally.opted_out += 1
+        return self.count(step, "skipped", error["message"])
 
     def preview(self, step: Step, card: Card, index: int, options: Any, inputs: Any) -> str:
         """A dry run's item: checked (but for the fields that read earlier steps' outputs,
@@ -568,6 +591,12 @@ class Engine:
         except FloError as exc:  # invalid options or inputs, the provider's refusal...
             if not_taken(exc) and call.tries < len(self.retry_pauses):
                 return self.retry(call, later, error_record(exc))
+            if self.opt_outs and (
+                why := self.opt_outs.learn(call.card, call.options, call.inputs, exc)
+            ):
+                return self.hold_back(
+                    call.step, call.index, {**error_record(exc), "type": OPTED_OUT, "message": why}
+                )
             return self.fail(call, error_record(exc))
         except Exception as exc:  # a card's own failure
             record = {"type": type(exc).__name__, "message": f"{call.card.name}: {exc}"}

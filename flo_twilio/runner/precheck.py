@@ -5,7 +5,8 @@ and every call whose values (and ``if:``) depend only on inputs and the account 
 of such a ``for_each`` step, and such single steps) whose ``if:`` holds is rendered as the engine will render it, checked
 against its card's manifest and built by the card's ``preview`` (which checks what spans
 several fields), with nothing sent. Problems are collected, the first ``MAX_SHOWN`` listed
-with where they are, and raised together.
+with where they are, and raised together. Each such call whose recipient opted out is held
+back: listed (step, item, why) for the run to journal as skipped before anything is sent.
 """
 
 from __future__ import annotations
@@ -21,18 +22,32 @@ from flo_twilio.manifests import SchemaCheck
 from flo_twilio.runner import refs
 from flo_twilio.runner.flow import Flow, Step
 from flo_twilio.runner.inputs import value_problems
+from flo_twilio.runner.optouts import OptOutCheck
 from flo_twilio.runner.rowfiles import DELIMITERS, CsvFile, RowFile, Where
 from flo_twilio.runner.wording import counted
 
 MAX_SHOWN = 20
 # Where a problem of one call is, and what fed the field: (section, path) -> (where, from).
 Place = Callable[[str, tuple[str | int, ...]], tuple[str, str]]
+HeldBack = tuple[str, int, str]  # step id, item index, why it is not sent
 
 
-def precheck(flow: Flow, inputs: Mapping[str, Any], ctx: CardContext) -> dict[str, int]:
+def precheck(
+    flow: Flow,
+    inputs: Mapping[str, Any],
+    ctx: CardContext,
+    opt_outs: OptOutCheck | None = None,
+    held_back: list[HeldBack] | None = None,
+) -> dict[str, int]:
     """Check every input row and every call known before the run; raise InvalidInputError
-    listing what is wrong. Returns how many rows each input file has."""
-    return PrePass(flow, inputs, ctx).run()
+    listing what is wrong. Returns how many rows each input file has; the calls whose
+    recipient is on ``opt_outs`` are added to ``held_back``."""
+    prepass = PrePass(flow, inputs, ctx)
+    prepass.opt_outs = opt_outs
+    counts = prepass.run()
+    if held_back is not None:
+        held_back.extend(prepass.held_back)
+    return counts
 
 
 class Findings:
@@ -62,6 +77,8 @@ class PrePass:
         self.scope = {"inputs": inputs, "account": dict(ctx.account)}
         self.found = Findings()
         self.cards: dict[str, Card] = {step.id: step.card() for step in flow.steps}
+        self.opt_outs: OptOutCheck | None = None
+        self.held_back: list[HeldBack] = []
 
     def run(self) -> dict[str, int]:
         known = {name for name, value in self.inputs.items() if not isinstance(value, RowFile)}
@@ -79,7 +96,7 @@ class PrePass:
             if not checkable(step, known) or any(iterates(step, n) for n in counts):
                 continue
             if step.for_each is None:
-                self.call(f"step {step.id}", step, self.scope, self.in_flow(step))
+                self.call(f"step {step.id}", step, self.scope, self.in_flow(step), 0)
             else:
                 self.items(step)
         self.found.raise_any()
@@ -111,7 +128,8 @@ class PrePass:
                     continue
                 for step in steps:
                     scope = {**self.scope, "item": row}
-                    self.call(f"step {step.id}", step, scope, in_row(source, where, step))
+                    place = in_row(source, where, step)
+                    self.call(f"step {step.id}", step, scope, place, count - 1)
         except InvalidInputError as exc:
             for problem in exc.problems:
                 self.found(problem)
@@ -189,11 +207,14 @@ class PrePass:
             return
         for index, item in enumerate(items):
             scope = {**self.scope, "item": item}
-            self.call(f"step {step.id} item {index}", step, scope, self.in_flow(step))
+            self.call(f"step {step.id} item {index}", step, scope, self.in_flow(step), index)
 
-    def call(self, label: str, step: Step, scope: Mapping[str, Any], place: Place) -> None:
-        """Render one call as the engine will, check it against the card's manifest, and
-        have the card build it (without sending); not when its ``if:`` does not hold."""
+    def call(
+        self, label: str, step: Step, scope: Mapping[str, Any], place: Place, index: int
+    ) -> None:
+        """Render one call (item ``index`` of its step) as the engine will, check it against
+        the card's manifest, and have the card build it (without sending); not when its
+        ``if:`` does not hold. A call to a recipient who opted out is held back."""
         if step.condition is not None:
             try:
                 if not step.condition.holds(scope):
@@ -222,9 +243,17 @@ class PrePass:
                 self.cards[step.id].preview(self.ctx, rendered["options"], rendered["inputs"])
             except InvalidInputError as exc:
                 problems = [("inputs", problem) for problem in exc.problems]
+            else:
+                self.hold_back(step, index, rendered["options"], rendered["inputs"])
         for section, problem in problems:
             where, source = place(section, problem.path)
             self.found(Problem(f"{label}{source}: {problem.message}", where, problem.hint))
+
+    def hold_back(self, step: Step, index: int, options: Any, inputs: Any) -> None:
+        if self.opt_outs and (
+            why := self.opt_outs.reason(step, self.cards[step.id], options, inputs)
+        ):
+            self.held_back.append((step.id, index, why))
 
     def in_flow(self, step: Step) -> Place:
         """Problems of a call whose values are all in the flow or its inputs: the field's place."""

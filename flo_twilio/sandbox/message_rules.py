@@ -22,6 +22,11 @@ MAGIC_TO = {
     "+15005550004": 21610,
     "+15005550009": 21614,
 }
+# What a phone texting one of the account's numbers does to its consent, as Twilio reads
+# the whole body, trimmed, in any case: True opts out of that number, False opts back in.
+KEYWORDS = dict.fromkeys(
+    ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"), True
+) | dict.fromkeys(("START", "YES", "UNSTOP"), False)
 MAGIC_FROM = {"+15005550001": 21212, "+15005550007": 21606, "+15005550008": 21611}
 ALWAYS_ACCEPTED_FROM = "+15005550006"
 # Sandbox numbers whose messages fail on delivery: +1500555 followed by the error code.
@@ -113,6 +118,7 @@ def create_message(
         _check_from(state, account_sid, sender, to, bool(media))
     if service and service != state.services[account_sid]:
         raise MessageError(21701, service)
+    _check_consent(state, account_sid, sender, service, to)
     send_at = _send_at(state, first, service)
     now = state.clock()
     message = {
@@ -174,6 +180,16 @@ def _check_from(state: SandboxState, account_sid: str, sender: str, to: str, med
     number = state.number(account_sid, sender)
     if number is None or not number.capabilities.get("mms" if media else "sms"):
         raise MessageError(21606)
+
+
+def _check_consent(
+    state: SandboxState, account_sid: str, sender: str | None, service: str | None, to: str
+) -> None:
+    """21610 when ``to`` texted STOP to the sender, or (sending through the service alone)
+    to any of the service's numbers: the sandbox's service holds all the account's numbers."""
+    numbers = [sender] if sender else [n.phone_number for n in state.numbers[account_sid]]
+    if any((account_sid, number, to) in state.opted_out for number in numbers):
+        raise MessageError(21610)
 
 
 def _service_sender(state: SandboxState, account_sid: str, to: str) -> str:

@@ -81,6 +81,8 @@ class SandboxState:
         self.order: dict[str, list[str]] = {}  # account sid -> message sids, oldest first
         self.calls: dict[str, dict[str, Any]] = {}  # in the order they were made
         self.unsubscribed = set(unsubscribed)
+        # (account sid, its number, a phone that texted STOP to it): in memory only
+        self.opted_out: set[tuple[str, str | None, str]] = set()
         self.verify = VerifyState()  # Verify services and verifications: in memory only
         self.add_account(account_sid, auth_token, numbers)
         self._db = _open(db_path) if db_path else None

@@ -6,7 +6,8 @@ before the provider is answered, then runs its flow as a run of its own, a few r
 time. A second delivery of an event is answered and dropped. Started again after a crash,
 the server finishes the events it had accepted (a run that had started is resumed, so
 nothing is sent twice). Polling is the same without the webhooks: each poll's new events
-are accepted the same way, and the cursor kept once they are.
+are accepted the same way, and the cursor kept once they are. An event that says its sender
+opted out (a STOP) or back in (a START) updates the account's opt-out list as it is accepted.
 
 Replicas (several servers on one event store, in PostgreSQL): each beats every
 $FLO_HEARTBEAT_SECONDS, and at each beat takes the unfinished events of a replica that
@@ -36,8 +37,10 @@ from flo_twilio.errors import FloError, RunInUseError
 from flo_twilio.redaction import MASK
 from flo_twilio.runner import process
 from flo_twilio.runner.api import Plan, Runner
+from flo_twilio.runner.card_context import account_id
 from flo_twilio.runner.events import EventStore, Pending
 from flo_twilio.runner.flow import Flow
+from flo_twilio.runner.optouts import OptOuts
 from flo_twilio.serve.routes import adopt_old_routes
 from flo_twilio.trigger import Event, Rejected, Trigger, Webhook
 
@@ -91,6 +94,8 @@ class Server:
         self.stopped: set[int] = set()  # events whose run stopped here: the next start's
         self.heartbeat = process.heartbeat_seconds()
         self.ctx: CardContext | None = None
+        self.opt_outs = OptOuts(runner.journal)
+        self.account_id = account_id(runner.registry, account)
 
     # Receiving.
 
@@ -143,8 +148,22 @@ class Server:
         if event_id is None:
             self.say(f"{served.flow.name}: a duplicate delivery was answered and dropped")
             return False
+        self.consent(served, event)
         self.enqueue(served, Pending(event_id, event.outputs, None))
         return True
+
+    def consent(self, served: Served, event: Event) -> None:
+        """Put the event's sender on the opt-out list (a STOP), or take them off (a START),
+        committed before the provider is answered."""
+        change = served.trigger.consent(event)
+        if change is None:
+            return
+        if change.opted_out:
+            self.opt_outs.add(self.account_id, change.audience, "keyword")
+        else:
+            self.opt_outs.remove(self.account_id, change.audience)
+        self.opt_outs.commit()
+        self.say(f"{served.flow.name}: opt-{'out' if change.opted_out else 'in'} recorded")
 
     async def poll(self, every: float, stop: asyncio.Event) -> None:
         """Every ``every`` seconds, accept each served flow's new events, then keep its cursor."""
