@@ -94,8 +94,6 @@ class Server:
         self.stopped: set[int] = set()  # events whose run stopped here: the next start's
         self.heartbeat = process.heartbeat_seconds()
         self.ctx: CardContext | None = None
-        self.opt_outs = OptOuts(runner.journal)
-        self.account_id = account_id(runner.registry, account)
 
     # Receiving.
 
@@ -158,11 +156,15 @@ class Server:
         change = served.trigger.consent(event)
         if change is None:
             return
+        lists, account = (
+            OptOuts(self.runner.journal),
+            account_id(self.runner.registry, self.account),
+        )
         if change.opted_out:
-            self.opt_outs.add(self.account_id, change.audience, "keyword")
+            lists.add(account, change.audience, "keyword")
         else:
-            self.opt_outs.remove(self.account_id, change.audience)
-        self.opt_outs.commit()
+            lists.remove(account, change.audience)
+        lists.commit()
         self.say(f"{served.flow.name}: opt-{'out' if change.opted_out else 'in'} recorded")
 
     async def poll(self, every: float, stop: asyncio.Event) -> None:
