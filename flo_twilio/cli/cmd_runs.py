@@ -357,7 +357,8 @@ def dry_run(flo: Runner, plan: Plan, account: Account, transport: Any) -> int:
     tally = asyncio.run(flo.dry_run(plan, account, transport, on_preview=show))
     print(
         f"dry run: {counted(previews, 'request')}, nothing sent; "
-        f"{counted(tally.failed, 'item')} invalid",
+        f"{counted(tally.failed, 'item')} invalid"
+        + (f"; {tally.opted_out} opted out, not sent" if tally.opted_out else ""),
         file=sys.stderr,
     )
     for reason, count in tally.reasons.items():

@@ -47,14 +47,20 @@ class OptOuts:
 
     def add(self, account: str, audience: Audience, source: str) -> None:
         """Put ``audience``'s recipient on the list of each of its senders."""
+        self.add_all(account, [audience], source)
+
+    def add_all(self, account: str, audiences: Iterable[Audience], source: str) -> None:
+        """Put each recipient on its senders' lists, all in one transaction."""
         now = time.time()
-        for sender in audience.senders:
-            self.journal._write(
+        rows = [(account, *pair, source, now) for audience in audiences for pair in pairs(audience)]
+        self.journal._writes.transact(
+            lambda db: db.executemany(
                 "INSERT INTO opt_outs VALUES (?, ?, ?, ?, ?) ON CONFLICT "
                 "(account, sender, recipient) DO UPDATE SET source = excluded.source, "
                 "updated = excluded.updated",
-                (account, sender, audience.recipient, source, now),
+                rows,
             )
+        )
 
     def remove(self, account: str, audience: Audience) -> int:
         """Take ``audience``'s recipient off the list of each of its senders; how many
