@@ -13,7 +13,10 @@ from flo_twilio.cli.cmd_runs import add_journal_argument
 SENDER_HELP = "the sender: one of the account's numbers (+E.164) or a Messaging Service SID (MG...)"
 ACCOUNT_HELP = "account nickname (default: TWILIO_* or the default account)"
 PHONE_HINT = "write + and the country code, then the number, e.g. +12065551212"
-SENDER_HINT = "give one of the account's numbers (+E.164) or a Messaging Service SID (MG...)"
+SENDER_HINT = (
+    "give one of the account's numbers, e.g. +15017122661, or a Messaging Service SID (MG and "
+    "32 hex digits)"
+)
 MESSAGES_CARD = "twilio.send_sms"  # whose manifest says what a number and a sender are
 
 
