@@ -58,13 +58,15 @@ class HostSendError(FloError):
 
 @dataclass
 class BulkResult:
-    """A finished piece of work: its run, and each item's outputs in item order."""
+    """A finished piece of work: its run, and each item's outputs in item order (None for
+    an item not sent because its recipient opted out: ``opted_out`` counts them)."""
 
     run_id: str
     outputs: list[dict[str, Any] | None] = field(default_factory=list)
     done: int = 0
     failed: int = 0
     unknown: int = 0
+    opted_out: int = 0
 
 
 def account_from(nickname: str, fields: Mapping[str, Any], connection: str = "twilio") -> Account:
@@ -362,7 +364,14 @@ class Sender:
             )
         results = (outcome.outputs or {}).get("results") or []
         outputs = [dict(value) if isinstance(value, Mapping) else None for value in results]
-        return BulkResult(outcome.run_id, outputs[:count], tally.done, tally.failed, tally.unknown)
+        return BulkResult(
+            outcome.run_id,
+            outputs[:count],
+            tally.done,
+            tally.failed,
+            tally.unknown,
+            tally.opted_out,
+        )
 
     async def _verify(self) -> dict[str, Any]:
         self._here()
