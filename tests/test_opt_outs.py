@@ -9,8 +9,6 @@ import sqlite3
 import httpx
 import pytest
 
-from flo_twilio import load_registry
-from flo_twilio.accounts import Account
 from flo_twilio.card import Audience
 from flo_twilio.cards.triggers import IncomingMessage
 from flo_twilio.runner.api import Runner
@@ -18,12 +16,13 @@ from flo_twilio.runner.journal import Journal
 from flo_twilio.runner.journal_schema import first_schema
 from flo_twilio.runner.journal_store import SqliteStore
 from flo_twilio.runner.optouts import OptOuts
-from flo_twilio.sandbox import SandboxState, create_app
-from flo_twilio.sandbox.embedded import DateHeader
+from flo_twilio.sandbox import SandboxState
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
 from flo_twilio.trigger import Event
+from tests.test_runner_api import account, runner, sandbox, transport
 
+__all__ = ["runner", "sandbox", "transport"]  # fixtures, shared with test_runner_api
 pytestmark = pytest.mark.anyio
 
 SENDER = "+15005550006"  # a number of the sandbox's account
@@ -45,30 +44,6 @@ steps:
       to: ${{{{ item.phone }}}}
       body: "Our winter sale starts today"
 """
-
-
-def account() -> Account:
-    return Account(
-        "work",
-        "twilio",
-        values={"account_sid": SID, "api_base_url": "http://127.0.0.1"},
-        secrets={"auth_token": TOKEN},
-    )
-
-
-@pytest.fixture
-def sandbox() -> SandboxState:
-    return SandboxState(status_delay=0.01)
-
-
-@pytest.fixture
-def transport(sandbox):
-    return httpx.ASGITransport(DateHeader(create_app(sandbox), sandbox))
-
-
-@pytest.fixture
-def runner(journal_at):
-    return Runner(load_registry(), journal_at, settle=0.2)
 
 
 @pytest.fixture

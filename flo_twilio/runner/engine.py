@@ -491,7 +491,7 @@ class Engine:
             return self.preview(step, card, index, options, inputs)
         kept = card.manifest.masked("inputs", inputs)  # a secret is never journalled
         call = Call(step, card, index, options, inputs, item_key(options, kept), mutating)
-        if fresh:
+        if prior is None or fresh:
             return await self.send(call, later)
         if prior.key and prior.key != call.key:
             raise RunChanged(
