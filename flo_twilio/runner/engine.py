@@ -591,12 +591,8 @@ class Engine:
         except FloError as exc:  # invalid options or inputs, the provider's refusal...
             if not_taken(exc) and call.tries < len(self.retry_pauses):
                 return self.retry(call, later, error_record(exc))
-            if self.opt_outs and (
-                why := self.opt_outs.learn(call.card, call.options, call.inputs, exc)
-            ):
-                return self.hold_back(
-                    call.step, call.index, {**error_record(exc), "type": OPTED_OUT, "message": why}
-                )
+            if self.opt_outs:  # a 21610: the next runs do not try them
+                self.opt_outs.learn(call.card, call.options, call.inputs, exc)
             return self.fail(call, error_record(exc))
         except Exception as exc:  # a card's own failure
             record = {"type": type(exc).__name__, "message": f"{call.card.name}: {exc}"}

@@ -125,18 +125,14 @@ class OptOutCheck:
 
     def learn(
         self, card: Card, options: Mapping[str, Any], inputs: Mapping[str, Any], error: Any
-    ) -> str | None:
-        """When the provider's refusal says the call's recipient opted out: put them on the
-        list, and say why the call was not made. Else None."""
+    ) -> None:
+        """Put the call's recipient on the list when the provider's refusal says they opted
+        out (the call failed: nothing was sent, and the next runs do not try)."""
         codes = {str(code) for code in card.opt_out_codes}
-        if not (isinstance(error, ProviderError) and str(error.code) in codes):
-            return None
         audience = card.audience(options, inputs)
-        if audience is None:
-            return None
-        self.lists.add(self.account, audience, "refused")
-        self.entries.update(dict.fromkeys(pairs(audience), "refused"))
-        return f"opted out of {', '.join(audience.senders)} ({SOURCES['refused']})"
+        if isinstance(error, ProviderError) and str(error.code) in codes and audience:
+            self.lists.add(self.account, audience, "refused")
+            self.entries.update(dict.fromkeys(pairs(audience), "refused"))
 
 
 def pairs(audience: Audience) -> Iterable[tuple[str, str]]:
