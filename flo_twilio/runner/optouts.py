@@ -103,9 +103,10 @@ class OptOutCheck:
 
     def __init__(self, journal: Journal, account: str) -> None:
         self.lists, self.account = OptOuts(journal), account
-        self.entries: dict[tuple[str, str], str] = {
-            (entry.sender, entry.recipient): entry.source for entry in self.lists.listed(account)
-        }
+        rows = journal._read(
+            "SELECT sender, recipient, source FROM opt_outs WHERE account = ?", (account,)
+        )
+        self.entries: dict[tuple[str, str], str] = {(row[0], row[1]): row[2] for row in rows}
 
     def reason(
         self, step: Step, card: Card, options: Mapping[str, Any], inputs: Mapping[str, Any]
