@@ -301,6 +301,10 @@ def summarize(outcome: Outcome) -> None:
     )
     for reason, count in sorted(tally.reasons.items(), key=lambda kv: -kv[1]):
         print(f"  {count} x {reason}", file=sys.stderr)
+    segments, paced = outcome.usage.get("segments"), outcome.usage.get("pacing_seconds")
+    if segments:
+        pacing = f"; pacing by segments per sender needed {paced:.1f}s" if paced else ""
+        print(f"  {segments:g} message segments{pacing}", file=sys.stderr)
     if outcome.stopped:
         print(outcome.stopped, file=sys.stderr)
     if status == "incomplete":

@@ -76,14 +76,17 @@ class Outcome:
     stopped: str = ""
     seconds: float = 0.0
     resumable: bool = False
+    usage: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        """The run id, status, outputs and counts, as ``flo run --json`` prints them."""
+        """The run id, status, outputs and counts (and what the run's calls used, if its
+        client says), as ``flo run --json`` prints them."""
         return {
             "run": self.run_id,
             "status": self.status,
             "outputs": self.outputs,
             **self.tally.as_dict(),
+            **({"usage": self.usage} if self.usage else {}),
         }
 
 
@@ -127,6 +130,7 @@ class Run:
         started = time.monotonic()
         outputs: Any = None
         stopped = ""
+        used: dict[str, float] = {}
         try:
             with process.beating(lambda: journal.beat(self.id), runner.heartbeat):
                 async with runner.connect(runner.registry, self.account, self.transport) as ctx:
@@ -143,7 +147,11 @@ class Run:
                         tally=self.tally,
                         halt=self.halted,
                     )
-                    outputs = await engine.run(self.inputs, self.event)
+                    before = usage_of(ctx.client)
+                    try:
+                        outputs = await engine.run(self.inputs, self.event)
+                    finally:
+                        used = {k: v - before.get(k, 0) for k, v in usage_of(ctx.client).items()}
         except Halted:
             return self.interrupted()
         except asyncio.CancelledError:
@@ -164,12 +172,20 @@ class Run:
             stopped,
             time.monotonic() - started,
             status == "failed" and runner.resumable(self.id),
+            {k: v for k, v in used.items() if v},
         )
 
     def interrupted(self) -> Outcome:
         """Record the run interrupted (nothing is lost: a resume finishes it)."""
         self.runner.journal.set_status(self.id, "interrupted", self.tally.as_dict())
         return Outcome(self.id, "interrupted", self.tally, resumable=True)
+
+
+def usage_of(client: Any) -> dict[str, float]:
+    """What a client says its calls used so far (its ``usage()``, if it has one: e.g. a
+    Twilio client's message segments and the time its pacing needed)."""
+    usage = getattr(client, "usage", None)
+    return dict(usage()) if callable(usage) else {}
 
 
 Connect = Callable[[Registry, Account, Any], AbstractAsyncContextManager[CardContext]]
