@@ -35,10 +35,13 @@ class Webhook:
 @dataclass(frozen=True)
 class Event:
     """What happened: the trigger's ``outputs``, and ``keys`` that identify it (a delivery
-    whose keys include one already seen is the same event again)."""
+    whose keys include one already seen is the same event again). ``supersedes`` are the
+    keys of events this one makes stale (a message's earlier statuses): accepted, it marks
+    them seen, so they are dropped if they arrive after it."""
 
     outputs: dict[str, Any]
     keys: tuple[str, ...] = field(default=())
+    supersedes: tuple[str, ...] = field(default=())
 
 
 class Rejected(FloError):

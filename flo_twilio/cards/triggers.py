@@ -10,6 +10,7 @@ from typing import Any
 from flo_twilio.card import CardContext
 from flo_twilio.cards.manifest_folder import load_manifest
 from flo_twilio.cards.messages import number_choices
+from flo_twilio.cards.statuses import earlier_statuses
 from flo_twilio.client import TwilioClient, parse_date
 from flo_twilio.client.signature import is_valid
 from flo_twilio.errors import InvalidInputError
@@ -39,13 +40,18 @@ class TwilioTrigger(Trigger):
         outputs = self.outputs(options, form)
         if outputs is None:
             return None
-        keys = [
-            f"message:{outputs['messageSid']}:{form.get('SmsStatus') or form.get('MessageStatus')}"
-        ]
+        status = form.get("SmsStatus") or form.get("MessageStatus") or ""
+        message = f"message:{outputs['messageSid']}"
+        keys = [f"{message}:{status}"]
         token = webhook.headers.get("i-twilio-idempotency-token")
         if token:
             keys.insert(0, f"delivery:{token}")
-        return Event(outputs, tuple(keys))
+        stale = tuple(f"{message}:{earlier}" for earlier in self.earlier_than(status))
+        return Event(outputs, tuple(keys), stale)
+
+    def earlier_than(self, status: str) -> list[str]:
+        """The statuses an event of ``status`` makes stale (none by default)."""
+        return []
 
     def outputs(self, options: Mapping[str, Any], form: Mapping[str, str]) -> dict[str, Any] | None:
         raise NotImplementedError
@@ -168,8 +174,14 @@ class IncomingMessage(TwilioTrigger):
 
 
 class MessageStatus(TwilioTrigger):
+    """A message's status changed: a flow runs once per message and status, and never for
+    a status earlier than one already seen (callbacks arrive twice and out of order)."""
+
     name = "twilio.message_status"
     manifest = load_manifest(name)
+
+    def earlier_than(self, status: str) -> list[str]:
+        return earlier_statuses(status)
 
     def outputs(self, options: Mapping[str, Any], form: Mapping[str, str]) -> dict[str, Any] | None:
         if "MessageSid" not in form or "MessageStatus" not in form:

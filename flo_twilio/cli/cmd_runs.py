@@ -305,6 +305,8 @@ def summarize(outcome: Outcome) -> None:
     if segments:
         pacing = f"; pacing by segments per sender needed {paced:.1f}s" if paced else ""
         print(f"  {segments:g} message segments{pacing}", file=sys.stderr)
+    for note, count in sorted(outcome.notes.items(), key=lambda kv: -kv[1]):
+        print(f"  {count} x {note}", file=sys.stderr)
     if outcome.stopped:
         print(outcome.stopped, file=sys.stderr)
     if status == "incomplete":

@@ -10,6 +10,7 @@ import logging
 import platform
 import re
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -136,6 +137,7 @@ class TwilioClient:
         self.clock = ClockOffset()
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self.pacing = SenderPacing(max_per_second, sender_rates, gate_for)
+        self._notes: Counter[str] = Counter()
         self._gate = gate
         register_secret(credentials.secret, username=credentials.username)
         self.timeout = timeout
@@ -181,6 +183,14 @@ class TwilioClient:
         """What this client's sends used: message ``segments``, and ``pacing_seconds``, the
         time pacing by segments per sender needed (the longest sender's)."""
         return {"segments": self.pacing.segments, "pacing_seconds": self.pacing.seconds}
+
+    def note(self, line: str) -> None:
+        """Something a run's summary should say (counted: the same line once per time)."""
+        self._notes[line] += 1
+
+    def notes(self) -> Counter[str]:
+        """What was noted so far, each line with how often."""
+        return self._notes.copy()
 
     @property
     def account_path(self) -> str:

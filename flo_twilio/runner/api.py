@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -77,6 +78,7 @@ class Outcome:
     seconds: float = 0.0
     resumable: bool = False
     usage: dict[str, float] = field(default_factory=dict)
+    notes: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """The run id, status, outputs and counts (and what the run's calls used, if its
@@ -87,6 +89,7 @@ class Outcome:
             "outputs": self.outputs,
             **self.tally.as_dict(),
             **({"usage": self.usage} if self.usage else {}),
+            **({"notes": self.notes} if self.notes else {}),
         }
 
 
@@ -130,7 +133,7 @@ class Run:
         started = time.monotonic()
         outputs: Any = None
         stopped = ""
-        used: dict[str, float] = {}
+        report = ClientReport()
         try:
             with process.beating(lambda: journal.beat(self.id), runner.heartbeat):
                 async with runner.connect(runner.registry, self.account, self.transport) as ctx:
@@ -147,11 +150,11 @@ class Run:
                         tally=self.tally,
                         halt=self.halted,
                     )
-                    before = usage_of(ctx.client)
+                    before = ClientReport.of(ctx.client)
                     try:
                         outputs = await engine.run(self.inputs, self.event)
                     finally:
-                        used = {k: v - before.get(k, 0) for k, v in usage_of(ctx.client).items()}
+                        report = ClientReport.of(ctx.client).since(before)
         except Halted:
             return self.interrupted()
         except asyncio.CancelledError:
@@ -172,7 +175,8 @@ class Run:
             stopped,
             time.monotonic() - started,
             status == "failed" and runner.resumable(self.id),
-            {k: v for k, v in used.items() if v},
+            report.usage,
+            dict(report.notes),
         )
 
     def interrupted(self) -> Outcome:
@@ -181,11 +185,27 @@ class Run:
         return Outcome(self.id, "interrupted", self.tally, resumable=True)
 
 
-def usage_of(client: Any) -> dict[str, float]:
-    """What a client says its calls used so far (its ``usage()``, if it has one: e.g. a
-    Twilio client's message segments and the time its pacing needed)."""
-    usage = getattr(client, "usage", None)
-    return dict(usage()) if callable(usage) else {}
+@dataclass
+class ClientReport:
+    """What a run's client says its calls did, if it says (a Twilio client: message
+    segments and the time its pacing needed as ``usage()``; lines for the run's summary,
+    such as why messages failed, as ``notes()``)."""
+
+    usage: dict[str, float] = field(default_factory=dict)
+    notes: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def of(cls, client: Any) -> ClientReport:
+        usage, notes = getattr(client, "usage", None), getattr(client, "notes", None)
+        return cls(
+            dict(usage()) if callable(usage) else {},
+            Counter(notes()) if callable(notes) else Counter(),
+        )
+
+    def since(self, before: ClientReport) -> ClientReport:
+        """What was added after ``before``."""
+        usage = {k: v - before.usage.get(k, 0) for k, v in self.usage.items()}
+        return ClientReport({k: v for k, v in usage.items() if v}, self.notes - before.notes)
 
 
 Connect = Callable[[Registry, Account, Any], AbstractAsyncContextManager[CardContext]]

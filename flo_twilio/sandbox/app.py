@@ -146,7 +146,8 @@ def create_app(
     """The sandbox as an ASGI app; ``app.state.sandbox`` holds its state and faults.
     Request bodies over ``max_body`` bytes are refused with 413."""
     state = state or SandboxState()
-    sandbox = Sandbox(state, faults or Faults(), Callbacks(state, callback_transport))
+    faults = faults or Faults()
+    sandbox = Sandbox(state, faults, Callbacks(state, callback_transport, faults))
     app = Starlette(
         routes=[route for module in ROUTE_MODULES for route in module.routes(sandbox)],
         middleware=[Middleware(BodyLimit, max_body=max_body)],

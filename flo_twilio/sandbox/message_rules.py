@@ -32,6 +32,7 @@ DELIVERY_FAILURES = {
     "+150055530006": ("undelivered", "Landline or unreachable carrier"),
     "+150055530007": ("failed", "Message filtered"),
     "+150055530008": ("failed", "Unknown error"),
+    "+150055530034": ("undelivered", "Message from an unregistered number"),
 }
 QUEUE_OVERFLOW = 30001
 # The moment a message of so many segments leaves its sender's queue (None: the queue is full).

@@ -141,7 +141,9 @@ class Server:
             return False
         event_id = self.store.accept(served.route, event)
         if event_id is None:
-            self.say(f"{served.flow.name}: a duplicate delivery was answered and dropped")
+            self.say(
+                f"{served.flow.name}: a duplicate delivery (or an out-of-date one) was answered and dropped"
+            )
             return False
         self.enqueue(served, Pending(event_id, event.outputs, None))
         return True
