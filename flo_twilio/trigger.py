@@ -23,13 +23,15 @@ from flo_twilio.errors import FloError, InvalidInputError
 @dataclass(frozen=True)
 class Webhook:
     """A request as the host received it. ``url`` is the public URL it was sent to (what
-    the provider signed: behind a tunnel or proxy it is not the host's own); ``headers``
-    have lower-case names; ``form`` is the POST body's form fields, in order."""
+    the provider signed: behind a tunnel or proxy it is not the host's own), its query
+    exactly as sent; ``headers`` have lower-case names; ``form`` is the POST body's form
+    fields, in order; ``body`` the body as received."""
 
     url: str
     method: str
     headers: Mapping[str, str]
     form: Sequence[tuple[str, str]] = ()
+    body: bytes = b""
 
 
 @dataclass(frozen=True)
