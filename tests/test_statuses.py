@@ -6,6 +6,8 @@ after it was accepted is explained in the run's summary."""
 
 from __future__ import annotations
 
+import time
+
 import anyio
 import httpx
 import pytest
@@ -134,3 +136,31 @@ def test_a_failure_after_acceptance_is_explained_in_the_runs_summary(tmp_path, t
         ran = flo("run", str(flow), "--account", "box")
     assert ran.code == 0, ran.err
     assert f"1 x {said}" in ran.err
+
+
+@pytest.mark.slow  # starts the sandbox and flo serve
+def test_flo_serve_runs_a_status_flow_once_when_callbacks_come_twice_and_backwards(tmp_path):
+    from flo_twilio.accounts import Account, AccountStore
+    from flo_twilio.sandbox.server import sandbox_process
+    from tests.helpers import ROOT
+    from tests.test_serve import Serving, wait_runs
+
+    with sandbox_process("--status-delay", "0.3", "--callbacks-disordered") as url:
+        values = {"account_sid": SID, "api_base_url": url}
+        AccountStore().save(Account("live", "twilio", values, secrets={"auth_token": TOKEN}))
+        serve = Serving(tmp_path, str(ROOT / "sample_flows/delivery_report.yaml"))
+        serve.wait_for("webhook URL")
+        sent = httpx.post(
+            f"{url}/2010-04-01/Accounts/{SID}/Messages.json",
+            data=SENT | {"StatusCallback": serve.url("delivery_report")},
+            auth=(SID, TOKEN),
+        ).json()
+        answered = ("event accepted", "was answered and dropped")
+        deadline = time.monotonic() + 20
+        while sum(serve.said.count(line) for line in answered) < 4:  # the 4 callbacks
+            assert time.monotonic() < deadline, serve.said
+            time.sleep(0.05)
+        runs = wait_runs(1)
+        serve.stop()
+    assert [r["arguments"]["event"]["status"] for r in runs] == ["delivered"]
+    assert runs[0]["arguments"]["event"]["messageSid"] == sent["sid"]
