@@ -119,9 +119,9 @@ steps:
 @pytest.mark.parametrize(
     ("to", "said"),
     [
-        ("+150055530003", "undelivered with 30003, unreachable destination handset"),
-        ("+150055530034", "undelivered with 30034, message from an unregistered number"),
-        ("+150055530007", "failed with 30007, message filtered"),
+        ("+150055530003", "undelivered with 30003 (unreachable destination handset"),
+        ("+150055530034", "undelivered with 30034 (message from an unregistered number"),
+        ("+150055530007", "failed with 30007 (message filtered"),
     ],
 )
 def test_a_failure_after_acceptance_is_explained_in_the_runs_summary(tmp_path, to, said):

@@ -41,4 +41,4 @@ def explained(status: str, code: int | None) -> str | None:
     if code not in DELIVERY_ERRORS:
         return None
     meaning, advice = DELIVERY_ERRORS[code]
-    return f"{status} with {code}, {meaning}: {advice}"
+    return f"{status} with {code} ({meaning}); what to do: {advice}"

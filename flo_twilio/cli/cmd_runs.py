@@ -304,7 +304,7 @@ def summarize(outcome: Outcome) -> None:
     segments, paced = outcome.usage.get("segments"), outcome.usage.get("pacing_seconds")
     if segments:
         pacing = f"; pacing by segments per sender needed {paced:.1f}s" if paced else ""
-        print(f"  {segments:g} message segments{pacing}", file=sys.stderr)
+        print(f"  {counted(int(segments), 'message segment')}{pacing}", file=sys.stderr)
     for note, count in sorted(outcome.notes.items(), key=lambda kv: -kv[1]):
         print(f"  {count} x {note}", file=sys.stderr)
     if outcome.stopped:
