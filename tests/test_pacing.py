@@ -190,3 +190,33 @@ def test_an_account_sets_each_senders_rate_and_a_run_says_what_pacing_needed(tmp
         ran = flo("run", str(flow), "--account", "paced", "--input", f"to={to}")
     assert ran.code == 0, ran.err
     assert "8 message segments; pacing by segments per sender needed 0.4s" in ran.err
+
+
+@pytest.mark.slow  # a PostgreSQL server
+async def test_a_senders_pace_is_shared_by_every_process_on_one_database(postgres_url):
+    """Two clients (as in two processes) on one PostgreSQL journal: a sender's segments
+    are spaced across both; another sender is not held back by it."""
+    from time import monotonic
+
+    from flo_twilio.client.pacing import SenderPacing
+    from flo_twilio.runner.shared_limits import PostgresLimits
+
+    limits = PostgresLimits(postgres_url)
+
+    def pacing() -> SenderPacing:
+        return SenderPacing(10.0, gate_for=lambda s, r: limits.gate(f"twilio:{SID}:{s}", None, r))
+
+    first, second = pacing(), pacing()
+    try:
+        await first.wait(LONG_CODES[0], 1)  # connections opened, the pace begun
+        began = monotonic()
+        await first.wait(LONG_CODES[0], 3)  # at once: the first took 0.1 s of the pace
+        await second.wait(LONG_CODES[0], 1)  # after the 3 segments: 0.3 s more
+        held = monotonic() - began
+        began = monotonic()
+        await second.wait(LONG_CODES[1], 1)  # another sender: its own pace
+        other = monotonic() - began
+    finally:
+        await first.aclose()
+        await second.aclose()
+    assert 0.9 * 0.4 <= held < 1.0 and other < 0.3, (held, other)

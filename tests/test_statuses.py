@@ -56,9 +56,15 @@ async def test_the_sandbox_can_send_callbacks_newest_first_and_twice():
     ]  # fmt: skip
 
 
-async def test_a_status_flow_runs_once_per_status_and_never_for_an_earlier_one(tmp_path):
+@pytest.mark.parametrize("kept_in", ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
+async def test_a_status_flow_runs_once_per_status_and_never_for_an_earlier_one(
+    tmp_path, request, kept_in
+):
     received = await disordered_callbacks()
-    trigger, store = MessageStatus(), EventStore(tmp_path / "events.db")
+    where = (
+        tmp_path / "events.db" if kept_in == "sqlite" else request.getfixturevalue("postgres_url")
+    )
+    trigger, store = MessageStatus(), EventStore(where)
     late = dict(received[0][0], MessageStatus="queued", SmsStatus="queued")
     read = dict(received[0][0], MessageStatus="read", SmsStatus="read")
     deliveries = [*received, (late, ""), (read, ""), (received[0][0], "")]

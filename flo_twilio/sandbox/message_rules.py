@@ -123,7 +123,9 @@ def create_message(
     send_at = _send_at(state, first, service)
     now = state.clock()
     leaves = (
-        pace(service or sender or "", 1 if media else segments(body or ""), now) if pace else now
+        pace(service or sender or "", 1 if media else segments(body or ""), now)
+        if pace and not send_at  # a scheduled message queues when it is due
+        else now
     )
     if leaves is None and not service:
         raise MessageError(21611)
