@@ -141,3 +141,25 @@ async def test_a_forged_signature_is_refused(tmp_path):
     assert await hooks.post(data=FORM, headers=forged) == 403
     assert await hooks.post(data=FORM) == 403  # none at all
     assert hooks.accepted == 0 and any("refused a webhook (403)" in line for line in hooks.said)
+
+
+@pytest.mark.slow  # starts flo serve
+def test_flo_serve_trust_proxy_believes_the_proxys_headers(tmp_path):
+    from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN
+    from tests.test_serve import AUTO_REPLY, Serving
+
+    serve = Serving(tmp_path, AUTO_REPLY, "--trust-proxy")  # on the built-in sandbox
+    serve.wait_serving()
+    public = "https://flo.example.com/auto_reply"
+    form = FORM | {"NumMedia": "0", "SmsStatus": "received"}
+    headers = {
+        "X-Twilio-Signature": signature(DEFAULT_AUTH_TOKEN, public, form.items()),
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "flo.example.com",
+    }
+    answered = httpx.post(serve.url(), data=form, headers=headers, timeout=10).status_code
+    forged = httpx.post(
+        serve.url(), data=form | {"Body": "forged"}, headers=headers, timeout=10
+    ).status_code
+    serve.stop()
+    assert (answered, forged) == (200, 403), serve.said
