@@ -188,9 +188,10 @@ class PostgresGate:
             try:
                 row = await self._run(RESERVE, span=sum(weights) * self.interval)
             except NotSentError as exc:
-                _fail(deque(moment for moment, _ in self._starting), count, exc)
                 for _ in range(count):
-                    self._starting.popleft()
+                    moment, _ = self._starting.popleft()
+                    if not moment.done():
+                        moment.set_exception(exc)
                 continue
             moment_at = time.monotonic() + row[0]
             for weight in weights:
