@@ -23,22 +23,27 @@ from flo_twilio.errors import FloError, InvalidInputError
 @dataclass(frozen=True)
 class Webhook:
     """A request as the host received it. ``url`` is the public URL it was sent to (what
-    the provider signed: behind a tunnel or proxy it is not the host's own); ``headers``
-    have lower-case names; ``form`` is the POST body's form fields, in order."""
+    the provider signed: behind a tunnel or proxy it is not the host's own), its query
+    exactly as sent; ``headers`` have lower-case names; ``form`` is the POST body's form
+    fields, in order; ``body`` the body as received."""
 
     url: str
     method: str
     headers: Mapping[str, str]
     form: Sequence[tuple[str, str]] = ()
+    body: bytes = b""
 
 
 @dataclass(frozen=True)
 class Event:
     """What happened: the trigger's ``outputs``, and ``keys`` that identify it (a delivery
-    whose keys include one already seen is the same event again)."""
+    whose keys include one already seen is the same event again). ``supersedes`` are the
+    keys of events this one makes stale (a message's earlier statuses): accepted, it marks
+    them seen, so they are dropped if they arrive after it."""
 
     outputs: dict[str, Any]
     keys: tuple[str, ...] = field(default=())
+    supersedes: tuple[str, ...] = field(default=())
 
 
 @dataclass(frozen=True)

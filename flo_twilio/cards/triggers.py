@@ -4,6 +4,7 @@ know one event by Twilio's ``I-Twilio-Idempotency-Token`` or by its message SID 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -11,8 +12,9 @@ from flo_twilio.card import Audience, CardContext
 from flo_twilio.cards.manifest_folder import load_manifest
 from flo_twilio.cards.messages import number_choices
 from flo_twilio.cards.opt_outs import keyword_consent
+from flo_twilio.cards.statuses import earlier_statuses
 from flo_twilio.client import TwilioClient, parse_date
-from flo_twilio.client.signature import is_valid
+from flo_twilio.client.signature import body_hash, is_valid_request
 from flo_twilio.errors import InvalidInputError
 from flo_twilio.trigger import AttachConflict, Consent, Event, Rejected, Trigger, Webhook
 
@@ -31,22 +33,28 @@ class TwilioTrigger(Trigger):
         received = webhook.headers.get("x-twilio-signature", "")
         if not received:
             raise Rejected("no X-Twilio-Signature: Twilio signs every webhook")
-        if not is_valid(secret, webhook.url, webhook.form, received):
+        if not is_valid_request(secret, webhook.url, webhook.form, received, webhook.body):
             raise Rejected(
                 "X-Twilio-Signature does not match: not sent by Twilio for this URL and "
-                "account (behind a tunnel or proxy, give its URL with --public-url)"
+                "account (behind a tunnel or proxy, give its URL with --public-url, or "
+                "--trust-proxy for its X-Forwarded-Proto and X-Forwarded-Host)"
             )
-        form = dict(webhook.form)
+        form = fields(webhook)
         outputs = self.outputs(options, form)
         if outputs is None:
             return None
-        keys = [
-            f"message:{outputs['messageSid']}:{form.get('SmsStatus') or form.get('MessageStatus')}"
-        ]
+        status = form.get("SmsStatus") or form.get("MessageStatus") or ""
+        message = f"message:{outputs['messageSid']}"
+        keys = [f"{message}:{status}"]
         token = webhook.headers.get("i-twilio-idempotency-token")
         if token:
             keys.insert(0, f"delivery:{token}")
-        return Event(outputs, tuple(keys))
+        stale = tuple(f"{message}:{earlier}" for earlier in self.earlier_than(status))
+        return Event(outputs, tuple(keys), stale)
+
+    def earlier_than(self, status: str) -> list[str]:
+        """The statuses an event of ``status`` makes stale (none by default)."""
+        return []
 
     def outputs(self, options: Mapping[str, Any], form: Mapping[str, str]) -> dict[str, Any] | None:
         raise NotImplementedError
@@ -182,8 +190,14 @@ class IncomingMessage(TwilioTrigger):
 
 
 class MessageStatus(TwilioTrigger):
+    """A message's status changed: a flow runs once per message and status, and never for
+    a status earlier than one already seen (callbacks arrive twice and out of order)."""
+
     name = "twilio.message_status"
     manifest = load_manifest(name)
+
+    def earlier_than(self, status: str) -> list[str]:
+        return earlier_statuses(status)
 
     def outputs(self, options: Mapping[str, Any], form: Mapping[str, str]) -> dict[str, Any] | None:
         if "MessageSid" not in form or "MessageStatus" not in form:
@@ -211,6 +225,20 @@ async def _number(client: TwilioClient, phone_number: str) -> dict[str, Any]:
 async def _update(client: TwilioClient, sid: str, form: dict[str, str]) -> None:
     path = f"{client.account_path}/IncomingPhoneNumbers/{sid}.json"
     await client.request_json("POST", path, expect="sid", form=form)
+
+
+def fields(webhook: Webhook) -> dict[str, str]:
+    """The webhook's parameters: its form, or the text values of a JSON object body (one
+    Twilio checks by ``bodySHA256``)."""
+    if body_hash(webhook.url) is None:
+        return dict(webhook.form)
+    try:
+        data = json.loads(webhook.body)
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}
 
 
 def _integer(value: str | None) -> int | None:

@@ -301,6 +301,12 @@ def summarize(outcome: Outcome) -> None:
     )
     for reason, count in sorted(tally.reasons.items(), key=lambda kv: -kv[1]):
         print(f"  {count} x {reason}", file=sys.stderr)
+    segments, paced = outcome.usage.get("segments"), outcome.usage.get("pacing_seconds")
+    if segments:
+        pacing = f"; pacing by segments per sender needed {paced:.1f}s" if paced else ""
+        print(f"  {counted(int(segments), 'message segment')}{pacing}", file=sys.stderr)
+    for note, count in sorted(outcome.notes.items(), key=lambda kv: -kv[1]):
+        print(f"  {count} x {note}", file=sys.stderr)
     if outcome.stopped:
         print(outcome.stopped, file=sys.stderr)
     if status == "incomplete":

@@ -40,6 +40,13 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
         "https://abc.ngrok.app: the webhooks are signed for it (default http://HOST:PORT)",
     )
     serve.add_argument(
+        "--trust-proxy",
+        action="store_true",
+        help="behind a reverse proxy: take the scheme and host webhooks were sent to from its "
+        "X-Forwarded-Proto and X-Forwarded-Host (only when nothing but the proxy can reach "
+        "this server)",
+    )
+    serve.add_argument(
         "--attach",
         action="store_true",
         help="point each trigger's webhook (a number's SmsUrl) at this server while it runs, "
@@ -132,6 +139,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         served,
         open_events(args.journal, secure_home),
         secret,
+        trust_proxy=args.trust_proxy,
     )
     for s in served:
         where = f"polled every {args.poll:g}s" if args.poll else f"webhook URL {s.shown_url}"

@@ -66,8 +66,8 @@ class TwilioAccount(Block):
     max_per_second: float | None = Field(
         default=None,
         gt=0,
-        description="Requests started per second for this account in each process, e.g. 1 "
-        "for a US long code (default: no limit).",
+        description="Message segments each sender of this account sends a second in each "
+        "process, e.g. 1 for a US long code (default: no limit).",
     )
     state_folder: str | None = Field(
         default=None,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -79,14 +80,19 @@ class Outcome:
     stopped: str = ""
     seconds: float = 0.0
     resumable: bool = False
+    usage: dict[str, float] = field(default_factory=dict)
+    notes: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        """The run id, status, outputs and counts, as ``flo run --json`` prints them."""
+        """The run id, status, outputs and counts (and what the run's calls used, if its
+        client says), as ``flo run --json`` prints them."""
         return {
             "run": self.run_id,
             "status": self.status,
             "outputs": self.outputs,
             **self.tally.as_dict(),
+            **({"usage": self.usage} if self.usage else {}),
+            **({"notes": self.notes} if self.notes else {}),
         }
 
 
@@ -130,6 +136,7 @@ class Run:
         started = time.monotonic()
         outputs: Any = None
         stopped = ""
+        report = ClientReport()
         try:
             with process.beating(lambda: journal.beat(self.id), runner.heartbeat):
                 async with runner.connect(runner.registry, self.account, self.transport) as ctx:
@@ -147,7 +154,11 @@ class Run:
                         halt=self.halted,
                         opt_outs=OptOutCheck(journal, ctx.account_id),
                     )
-                    outputs = await engine.run(self.inputs, self.event)
+                    before = ClientReport.of(ctx.client)
+                    try:
+                        outputs = await engine.run(self.inputs, self.event)
+                    finally:
+                        report = ClientReport.of(ctx.client).since(before)
         except Halted:
             return self.interrupted()
         except asyncio.CancelledError:
@@ -168,12 +179,37 @@ class Run:
             stopped,
             time.monotonic() - started,
             status == "failed" and runner.resumable(self.id),
+            report.usage,
+            dict(report.notes),
         )
 
     def interrupted(self) -> Outcome:
         """Record the run interrupted (nothing is lost: a resume finishes it)."""
         self.runner.journal.set_status(self.id, "interrupted", self.tally.as_dict())
         return Outcome(self.id, "interrupted", self.tally, resumable=True)
+
+
+@dataclass
+class ClientReport:
+    """What a run's client says its calls did, if it says (a Twilio client: message
+    segments and the time its pacing needed as ``usage()``; lines for the run's summary,
+    such as why messages failed, as ``notes()``)."""
+
+    usage: dict[str, float] = field(default_factory=dict)
+    notes: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def of(cls, client: Any) -> ClientReport:
+        usage, notes = getattr(client, "usage", None), getattr(client, "notes", None)
+        return cls(
+            dict(usage()) if callable(usage) else {},
+            Counter(notes()) if callable(notes) else Counter(),
+        )
+
+    def since(self, before: ClientReport) -> ClientReport:
+        """What was added after ``before``."""
+        usage = {k: v - before.usage.get(k, 0) for k, v in self.usage.items()}
+        return ClientReport({k: v for k, v in usage.items() if v}, self.notes - before.notes)
 
 
 Connect = Callable[[Registry, Account, Any], AbstractAsyncContextManager[CardContext]]

@@ -52,7 +52,7 @@ class DroppedConnection(Response):
 async def create(sandbox: Sandbox, request: Request, account: Account) -> Response:
     form = await read_form(request)
     try:
-        message = create_message(sandbox.state, account.sid, form)
+        message = create_message(sandbox.state, account.sid, form, sandbox.pace())
     except MessageError as exc:
         return error(400, exc.code, str(exc))
     sandbox.callbacks.schedule(message)

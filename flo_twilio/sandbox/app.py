@@ -34,6 +34,8 @@ from flo_twilio.sandbox import (
 from flo_twilio.sandbox.callbacks import Callbacks
 from flo_twilio.sandbox.faults import Faults
 from flo_twilio.sandbox.limits import MAX_BODY, BodyLimit
+from flo_twilio.sandbox.message_rules import Pace
+from flo_twilio.sandbox.sender_queue import SenderQueues
 from flo_twilio.sandbox.state import Account, SandboxState
 from flo_twilio.sandbox.wire import error, not_found
 
@@ -62,8 +64,16 @@ class Sandbox:
 
     def __init__(self, state: SandboxState, faults: Faults, callbacks: Callbacks) -> None:
         self.state, self.faults, self.callbacks = state, faults, callbacks
+        self.queues = SenderQueues()
         self.in_flight = 0
         self.peak_in_flight = 0  # the most requests at once since start (GET /_sandbox/stats)
+
+    def pace(self) -> Pace | None:
+        """Senders' queues at the drills' ``sender_rate``, if one is set."""
+        rate, limit = self.faults.sender_rate, self.faults.queue_seconds
+        if not rate:
+            return None
+        return lambda sender, segments, now: self.queues.admit(sender, segments, now, rate, limit)
 
     def authenticate(self, request: Request, account_sid: str | None) -> Account | Response:
         """The account the request's Basic auth proves, or Twilio's 401. Whether it was an
@@ -136,7 +146,8 @@ def create_app(
     """The sandbox as an ASGI app; ``app.state.sandbox`` holds its state and faults.
     Request bodies over ``max_body`` bytes are refused with 413."""
     state = state or SandboxState()
-    sandbox = Sandbox(state, faults or Faults(), Callbacks(state, callback_transport))
+    faults = faults or Faults()
+    sandbox = Sandbox(state, faults, Callbacks(state, callback_transport, faults))
     app = Starlette(
         routes=[route for module in ROUTE_MODULES for route in module.routes(sandbox)],
         middleware=[Middleware(BodyLimit, max_body=max_body)],

@@ -20,6 +20,7 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
+from flo_twilio.sandbox.faults import Faults
 from flo_twilio.sandbox.message_rules import render
 from flo_twilio.sandbox.state import SandboxState
 
@@ -43,13 +44,19 @@ def is_loopback(host: str) -> bool:
 
 
 class Callbacks:
-    """Runs one task per message with a StatusCallback; only loopback URLs are called."""
+    """Runs one task per message with a StatusCallback; only loopback URLs are called.
+    With the drill ``callbacks_disordered`` (in ``faults``), a message's callbacks are held
+    until its last status, then sent newest first, each twice."""
 
     def __init__(
-        self, state: SandboxState, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        state: SandboxState,
+        transport: httpx.AsyncBaseTransport | None = None,
+        faults: Faults | None = None,
     ) -> None:
         self.state = state
         self.transport = transport
+        self.faults = faults or Faults()
         self.tasks: set[asyncio.Task[None]] = set()
 
     def schedule(self, message: dict[str, Any]) -> None:
@@ -65,6 +72,8 @@ class Callbacks:
 
     async def _follow(self, message: dict[str, Any], url: str) -> None:
         seen = render(self.state, message)["status"]
+        disordered = self.faults.callbacks_disordered
+        held: list[dict[str, Any]] = []
         async with self.client() as http:
             while seen not in ("delivered", "undelivered", "failed", "canceled"):
                 await asyncio.sleep(self.state.status_delay / 2)
@@ -72,7 +81,13 @@ class Callbacks:
                 if current["status"] == seen:
                     continue
                 seen = current["status"]
-                await self._post(http, url, message, current)
+                if disordered:
+                    held.append(current)
+                else:
+                    await self._post(http, url, message, current)
+            for current in reversed(held):
+                for _ in range(2):
+                    await self._post(http, url, message, current)
 
     async def _post(
         self, http: httpx.AsyncClient, url: str, message: dict[str, Any], current: dict[str, Any]

@@ -4,6 +4,7 @@ and statuses that move on with the sandbox's clock."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,7 +37,11 @@ DELIVERY_FAILURES = {
     "+150055530006": ("undelivered", "Landline or unreachable carrier"),
     "+150055530007": ("failed", "Message filtered"),
     "+150055530008": ("failed", "Unknown error"),
+    "+150055530034": ("undelivered", "Message from an unregistered number"),
 }
+QUEUE_OVERFLOW = 30001
+# The moment a message of so many segments leaves its sender's queue (None: the queue is full).
+Pace = Callable[[str, int, float], float | None]
 MESSAGES = {
     21211: "Invalid 'To' Phone Number",
     21212: "Invalid 'From' Phone Number",
@@ -90,10 +95,12 @@ def segments(body: str) -> int:
 
 
 def create_message(
-    state: SandboxState, account_sid: str, form: dict[str, list[str]]
+    state: SandboxState, account_sid: str, form: dict[str, list[str]], pace: Pace | None = None
 ) -> dict[str, Any]:
     """Validate a ``POST Messages.json`` form as Twilio does, then store the message
-    (nothing is stored when any check fails)."""
+    (nothing is stored when any check fails). With ``pace``, it waits its turn in its
+    sender's queue: a full queue refuses it (21611), or, for a Messaging Service, fails it
+    after creation (30001)."""
     first = {k: v[0] for k, v in form.items() if v}
     to, sender = first.get("To"), first.get("From")
     service, body = first.get("MessagingServiceSid"), first.get("Body")
@@ -121,6 +128,13 @@ def create_message(
     _check_consent(state, account_sid, sender, service, to)
     send_at = _send_at(state, first, service)
     now = state.clock()
+    leaves = (
+        pace(service or sender or "", 1 if media else segments(body or ""), now)
+        if pace and not send_at  # a scheduled message queues when it is due
+        else now
+    )
+    if leaves is None and not service:
+        raise MessageError(21611)
     message = {
         "sid": new_sid("MM" if media else "SM"),
         "account_sid": account_sid,
@@ -132,6 +146,7 @@ def create_message(
         "status_callback": callback,
         "created": now,
         "send_at": send_at,
+        "leaves": leaves,  # None: its queue was full (30001)
         "canceled": False,
         "updated": now,
     }
@@ -221,17 +236,31 @@ def status_of(state: SandboxState, message: dict[str, Any]) -> tuple[str, float 
     if message["canceled"]:
         return "canceled", None
     start = message["send_at"] or message["created"]
-    elapsed = state.clock() - start
-    if elapsed < 0:
+    if state.clock() < start:
         return "scheduled", None
+    start = max(start, message.get("leaves") or start)  # its turn in its sender's queue
+    elapsed = state.clock() - start
     delay = state.status_delay
     first = "accepted" if message["messaging_service_sid"] else "queued"
     if elapsed < delay:
         return first, None
-    final, _ = DELIVERY_FAILURES.get(message["to"].removeprefix("whatsapp:"), ("delivered", ""))
+    failure = delivery_failure(message)
+    final = failure[0] if failure else "delivered"
     if final == "failed":
         return "failed", start + delay
     return ("sent" if elapsed < 2 * delay else final), start + delay
+
+
+def delivery_failure(message: dict[str, Any]) -> tuple[str, int, str] | None:
+    """How the message fails after it was created (its status, error code and message):
+    its queue overflowed, or its To is one of the numbers whose messages fail."""
+    if "leaves" in message and message["leaves"] is None:
+        return "failed", QUEUE_OVERFLOW, "Queue overflow"
+    to = message["to"].removeprefix("whatsapp:")
+    if to in DELIVERY_FAILURES:
+        status, text = DELIVERY_FAILURES[to]
+        return status, int(to[-5:]), text
+    return None
 
 
 def render(state: SandboxState, message: dict[str, Any]) -> dict[str, Any]:
@@ -240,9 +269,9 @@ def render(state: SandboxState, message: dict[str, Any]) -> dict[str, Any]:
     body, media = message["body"], message["media"]
     uri = f"/2010-04-01/Accounts/{message['account_sid']}/Messages/{message['sid']}"
     error_code = error_message = None
-    if status in ("failed", "undelivered"):
-        error_code = int(message["to"].removeprefix("whatsapp:")[-5:])
-        error_message = DELIVERY_FAILURES[message["to"].removeprefix("whatsapp:")][1]
+    failure = delivery_failure(message)
+    if status in ("failed", "undelivered") and failure:
+        _, error_code, error_message = failure
     priced = sent is not None and status != "failed"
     sender = message["from"]
     if sender is None and sent is not None:  # a Messaging Service picks its sender on sending

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
@@ -46,6 +47,23 @@ from flo_twilio.trigger import Event, Rejected, Trigger, Webhook
 
 MAX_WEBHOOK = 64 * 1024  # bytes; Twilio's webhooks are a few KB
 WORKERS = 4  # runs at once
+
+
+FORWARDED_HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+
+
+def forwarded(url: str, headers: Mapping[str, str]) -> str:
+    """``url`` with the scheme and host a proxy gives in X-Forwarded-Proto and
+    X-Forwarded-Host (the first of a list: the proxy nearest the provider); a value that is
+    no scheme or host is ignored."""
+    parts = urlsplit(url)
+    proto = headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    host = headers.get("x-forwarded-host", "").split(",")[0].strip()
+    if proto in ("http", "https"):
+        parts = parts._replace(scheme=proto)
+    if FORWARDED_HOST.fullmatch(host):
+        parts = parts._replace(netloc=host)
+    return urlunsplit(parts)
 
 
 @dataclass
@@ -73,7 +91,9 @@ class Served:
 class Server:
     """Accepts events for ``served`` flows and runs them with ``runner`` on ``account``
     (reached through ``transport``, if not the network; ``origin`` kept with each run as
-    ``Runner.start`` says); ``say`` hears what happens (never a message's content)."""
+    ``Runner.start`` says); ``say`` hears what happens (never a message's content). With
+    ``trust_proxy``, a proxy's X-Forwarded-Proto and X-Forwarded-Host say where a webhook
+    was sent (only a proxy in front of this server must be able to reach it)."""
 
     def __init__(
         self,
@@ -86,8 +106,10 @@ class Server:
         secret: str,
         *,
         say: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
+        trust_proxy: bool = False,
     ) -> None:
         self.runner, self.account, self.transport, self.origin = runner, account, transport, origin
+        self.trust_proxy = trust_proxy
         self.served, self.store, self.secret, self.say = served, store, secret, say
         self.queue: asyncio.Queue[tuple[Served, Pending]] = asyncio.Queue()
         self.busy: set[int] = set()  # events queued or running here
@@ -116,14 +138,14 @@ class Server:
                     return PlainTextResponse("too large", status_code=413)
         except ClientDisconnect:  # dropped as too slow, or gone: no one hears an answer
             return Response(status_code=400)
-        query = request.url.query
         webhook = Webhook(
-            url=served.url + (f"?{query}" if query else ""),
+            url=self.signed_url(served, request),
             method=request.method,
             headers={k.lower(): v for k, v in request.headers.items()},
             form=parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
             if request.method == "POST"
             else [],
+            body=body,
         )
         try:
             event = served.trigger.parse(served.options, webhook, self.secret)
@@ -135,6 +157,14 @@ class Server:
             self.say(f"{served.flow.name}: event accepted")
         return Response(answer, media_type=media_type)
 
+    def signed_url(self, served: Served, request: Request) -> str:
+        """The URL the provider requested, which it signed: the flow's public URL (with
+        ``trust_proxy``, the scheme and host the proxy says it was reached at) and the
+        query exactly as it came."""
+        url = forwarded(served.url, request.headers) if self.trust_proxy else served.url
+        query = request.url.query  # as received: never re-encoded or re-ordered
+        return url + (f"?{query}" if query else "")
+
     def accept(self, served: Served, event: Event) -> bool:
         """Keep ``event`` (committed) and queue its run; False for one seen before or one
         that breaks the trigger's outputs."""
@@ -144,7 +174,9 @@ class Server:
             return False
         event_id = self.store.accept(served.route, event)
         if event_id is None:
-            self.say(f"{served.flow.name}: a duplicate delivery was answered and dropped")
+            self.say(
+                f"{served.flow.name}: a duplicate delivery (or an out-of-date one) was answered and dropped"
+            )
             return False
         self.consent(served, event)
         self.enqueue(served, Pending(event_id, event.outputs, None))
