@@ -1,14 +1,21 @@
-"""The documentation site builds strictly."""
+"""The documentation site builds strictly and describes every hook."""
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
 import subprocess
 import sys
 
 import pytest
 
+from flo_twilio import hookspecs
 from tests.helpers import ROOT
+
+HOOKS = [
+    name for name, _ in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("flo_")
+]
 
 
 @pytest.mark.slow
@@ -26,3 +33,16 @@ def test_the_docs_build_strictly_with_no_warning(tmp_path):
     assert built.returncode == 0, built.stderr
     assert "WARNING" not in built.stderr, built.stderr
     assert (tmp_path / "index.html").exists()
+
+
+def test_the_hooks_are_found_to_be_checked():
+    assert HOOKS, "no hook found in hookspecs.py: the test below would check nothing"
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_described_in_writing_a_plugin(hook):
+    """Each hook of hookspecs.py has its row in the page's table of hooks, with what it returns."""
+    page = (ROOT / "docs" / "writing-a-plugin.md").read_text()
+    assert re.search(rf"^\| `{hook}\(\)` \| \w.*\|$", page, re.M), (
+        f"docs/writing-a-plugin.md: add a row `| \\`{hook}()\\` | what it returns |` to the hooks table"
+    )
