@@ -1,4 +1,5 @@
-"""The documentation site builds strictly and describes every hook."""
+"""The documentation site builds strictly, describes every hook, and the README stays a front
+door whose links lead somewhere."""
 
 from __future__ import annotations
 
@@ -46,3 +47,17 @@ def test_every_hook_is_described_in_writing_a_plugin(hook):
     assert re.search(rf"^\| `{hook}\(\)` \| \w.*\|$", page, re.M), (
         f"docs/writing-a-plugin.md: add a row `| \\`{hook}()\\` | what it returns |` to the hooks table"
     )
+
+
+def test_the_readme_stays_a_front_door_under_200_lines():
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) < 200, "README.md: move the detail to a page in docs/ and link to it"
+
+
+def test_every_relative_link_of_the_readme_leads_to_a_file():
+    """GitHub and PyPI show the README outside the site: its links are checked here."""
+    readme = (ROOT / "README.md").read_text()
+    targets = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", readme)
+    relative = [target for target in targets if "://" not in target]
+    assert relative, "the README links into docs/"
+    assert [target for target in relative if not (ROOT / target).exists()] == []
