@@ -154,7 +154,7 @@ async def test_a_resume_on_another_account_is_refused_before_anything_is_sent(
 
 
 def readme_example() -> str:
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "hosts.md").read_text()
     section = text.split("## Run a flow from Python", 1)[1]
     return section.split("```python\n", 1)[1].split("```", 1)[0]
 
@@ -167,7 +167,9 @@ def test_the_readme_example_runs_a_flow(flo_home, capsys):
         .replace('"auth_token": "..."', f'"auth_token": "{TOKEN}"')
     )
     with ServerThread(create_app(state)) as server, contextlib.chdir(ROOT):
-        exec(compile(code.replace("http://127.0.0.1:4010", server.url), "README", "exec"), {})
+        exec(
+            compile(code.replace("http://127.0.0.1:4010", server.url), "docs/hosts.md", "exec"), {}
+        )
     run_id, status, done = capsys.readouterr().out.split()
     assert (status, int(done)) == ("done", row_count()) and len(state.messages) == row_count()
     assert Journal(flo_home / "runs.db").run(run_id)["status"] == "done"

@@ -158,8 +158,8 @@ def _card_task(card: str) -> Any:
 
     send.__name__ = send.__qualname__ = name
     send.__doc__ = (
-        f"Call ``{card}`` once with ``options`` and ``inputs`` (the card's reference in the "
-        "README) on the account block named ``account``; its outputs. A retry of this task, "
+        f"Call ``{card}`` once with ``options`` and ``inputs`` (the card's reference in "
+        "docs/cards.md) on the account block named ``account``; its outputs. A retry of this task, "
         "or of its flow run, returns what was sent and sends only what never arrived. "
         "``key``: your own identity of this message, kept across flow runs too."
     )
