@@ -195,3 +195,14 @@ def test_a_host_imported_outside_its_adapter_is_caught():
     assert host_packages("def f():\n    from airflow.sdk import BaseOperator\n") == {"airflow"}
     assert host_packages("import dagster_twilio, json") == {"dagster_twilio"}
     assert host_packages("from . import prefect") == set()  # our own module, not Prefect
+
+
+def test_no_two_classes_share_a_name():
+    """A type's name means one thing across flo_twilio (the sandbox's account is a
+    ``SandboxAccount``, not a second ``Account``)."""
+    where: dict[str, list[str]] = {}
+    for path in MODULES:
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ClassDef):
+                where.setdefault(node.name, []).append(module_name(path))
+    assert {name: modules for name, modules in where.items() if len(modules) > 1} == {}

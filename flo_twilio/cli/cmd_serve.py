@@ -234,7 +234,7 @@ def serving(flow: Flow, base: str) -> Served:
 def public_base(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        from flo_twilio.client.urls import shown_url  # the client loads only when it is needed
+        from flo_twilio.client import shown_url  # the client loads only when it is needed
 
         raise InvalidInputError(
             [

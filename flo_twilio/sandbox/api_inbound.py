@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from flo_twilio.sandbox.callbacks import deliver
 from flo_twilio.sandbox.message_rules import E164, content_type, is_http_url, render, segments
-from flo_twilio.sandbox.state import Account, new_sid
+from flo_twilio.sandbox.state import SandboxAccount, new_sid
 from flo_twilio.sandbox.wire import error
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def routes(sandbox: Sandbox) -> list[Route]:
     return [Route("/_sandbox/inbound", sandbox.guarded(inbound, drills=False), methods=["POST"])]
 
 
-async def inbound(sandbox: Sandbox, request: Request, account: Account) -> Response:
+async def inbound(sandbox: Sandbox, request: Request, account: SandboxAccount) -> Response:
     try:
         data = json.loads(await request.body() or b"{}")
     except ValueError:

@@ -34,10 +34,10 @@ from flo_twilio.sandbox import (
 from flo_twilio.sandbox.callbacks import Callbacks
 from flo_twilio.sandbox.faults import Faults
 from flo_twilio.sandbox.limits import MAX_BODY, BodyLimit
-from flo_twilio.sandbox.state import Account, SandboxState
+from flo_twilio.sandbox.state import SandboxAccount, SandboxState
 from flo_twilio.sandbox.wire import error, not_found
 
-Handler = Callable[["Sandbox", Request, Account], Awaitable[Response]]
+Handler = Callable[["Sandbox", Request, SandboxAccount], Awaitable[Response]]
 FAULT_ERRORS = {
     429: (20429, "Too Many Requests"),
     500: (20500, "Internal Server Error"),
@@ -65,7 +65,7 @@ class Sandbox:
         self.in_flight = 0
         self.peak_in_flight = 0  # the most requests at once since start (GET /_sandbox/stats)
 
-    def authenticate(self, request: Request, account_sid: str | None) -> Account | Response:
+    def authenticate(self, request: Request, account_sid: str | None) -> SandboxAccount | Response:
         """The account the request's Basic auth proves, or Twilio's 401. Whether it was an
         API key is kept in ``request.state.by_api_key``."""
         header = request.headers.get("authorization", "")
