@@ -38,6 +38,12 @@ MAY_IMPORT = {
     "hosts": {"contract", "accounts", "runner"},  # Airflow, Prefect, Dagster: like serve
     "cli": {"contract", "accounts", "client", "cards", "runner", "sandbox", "serve"},
 }
+# Parts that others may use only through their package's exports (its ``__all__``), and
+# the parts so kept to them.
+THROUGH_PACKAGE = {
+    "runner": {"serve", "hosts", "cli"},
+    "client": {"cli"},
+}
 
 
 def part(module: str) -> str:
@@ -83,8 +89,15 @@ def forbidden(module: str, source: str) -> list[str]:
     return sorted(
         name
         for name in imports(source, module)
-        if part(name) not in allowed and name not in allowed
+        if (part(name) not in allowed and name not in allowed) or behind_package(own, name)
     )
+
+
+def behind_package(own: str, name: str) -> bool:
+    """Whether ``name`` is a module inside a part that ``own`` may use only through its
+    package (``flo_twilio.runner``, not ``flo_twilio.runner.api``)."""
+    target = part(name)
+    return own in THROUGH_PACKAGE.get(target, ()) and name != f"flo_twilio.{target}"
 
 
 def module_name(path: Path) -> str:
@@ -117,6 +130,11 @@ def test_every_import_points_the_way_the_architecture_allows(path):
         ("flo_twilio.sandbox.app", "from flo_twilio.redaction import redact"),
         ("flo_twilio.cards.messages", "from flo_twilio.runner import engine"),
         ("flo_twilio.accounts", "from flo_twilio.cli.account_choice import choose_account"),
+        ("flo_twilio.serve.server", "from flo_twilio.runner.api import Runner"),
+        ("flo_twilio.hosts.core", "from flo_twilio.runner import journal"),
+        ("flo_twilio.cli.cmd_runs", "from flo_twilio.runner.journal import open_journal"),
+        ("flo_twilio.cli.cmd_sandbox", "from flo_twilio.client.urls import is_loopback"),
+        ("flo_twilio.cli.account_choice", "import flo_twilio.client.transport"),
     ],
 )
 def test_a_forbidden_arrow_is_caught_wherever_it_is_written(module, line):
@@ -124,6 +142,12 @@ def test_a_forbidden_arrow_is_caught_wherever_it_is_written(module, line):
     assert forbidden(module, f"def f():\n    {line}\n") != []  # imported late, still an arrow
     guarded = f"from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    {line}\n"
     assert forbidden(module, guarded) != []
+
+
+def test_the_runner_and_the_client_are_used_through_their_packages():
+    assert forbidden("flo_twilio.serve.server", "from flo_twilio.runner import Runner") == []
+    assert forbidden("flo_twilio.cli.cmd_sandbox", "from flo_twilio.client import shown_url") == []
+    assert forbidden("flo_twilio.cards.messages", "from flo_twilio.client.core import x") == []
 
 
 def test_a_relative_import_is_read_as_the_module_it_names():

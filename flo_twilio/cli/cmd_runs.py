@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flo_twilio.errors import AccountError, InvalidInputError, Problem
-from flo_twilio.runner.wording import counted
+from flo_twilio.runner import counted
 
 if TYPE_CHECKING:
     from flo_twilio.accounts import Account
-    from flo_twilio.runner.api import Outcome, Plan, Run, Runner
+    from flo_twilio.runner import Outcome, Plan, Run, Runner
 
 SETTLE_HELP = (
     "seconds after an intent before an item not found by its provider is sent again "
@@ -145,8 +145,7 @@ def open_runner(settle: float | None = None, journal: str | None = None) -> Runn
     from flo_twilio.accounts import secure_home
     from flo_twilio.cli.cmd_cards import registry
     from flo_twilio.cli.output import warn_if_settle_is_short
-    from flo_twilio.runner.api import Runner
-    from flo_twilio.runner.journal import open_journal
+    from flo_twilio.runner import Runner, open_journal
 
     flo = Runner(registry(), open_journal(journal, secure_home), settle=settle)
     warn_if_settle_is_short(flo.settle)
@@ -163,7 +162,7 @@ def checked(
     import asyncio
 
     from flo_twilio.cli.account_choice import choose_account, with_retries
-    from flo_twilio.runner.inputs import FileOptions
+    from flo_twilio.runner import FileOptions
 
     plan = flo.plan(
         args.flow, args.input, FileOptions.of(args.encoding, args.delimiter), partial=partial
@@ -181,7 +180,7 @@ def checked(
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from flo_twilio.cli.output import print_json
-    from flo_twilio.runner.triggered import given_event
+    from flo_twilio.runner import given_event
 
     plan, _, _, rows = checked(args, open_runner(), partial=True)
     given_event(plan.flow, args.event, required=False)
@@ -205,7 +204,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 )
             ]
         )
-    from flo_twilio.runner.triggered import given_event
+    from flo_twilio.runner import given_event
 
     flo = open_runner(args.settle, args.journal)
     plan, account, transport, rows = checked(args, flo)
