@@ -157,15 +157,16 @@ def test_a_relative_import_is_read_as_the_module_it_names():
     assert forbidden("flo_twilio.runner.engine", "from . import journal") == []
 
 
-def test_the_cli_modules_import_one_another_in_one_direction():
-    """No cycle among flo_twilio.cli's modules, counting imports made inside functions."""
+def cycles_among(package: str) -> list[tuple[str, ...]]:
+    """The import cycles among the modules of ``package`` (a part's folder), counting
+    imports made inside functions and under TYPE_CHECKING."""
     graph = {
         module_name(path): {
             name
             for name in imports(path.read_text(encoding="utf-8"), module_name(path))
-            if part(name) == "cli" and name != "flo_twilio.cli"
+            if part(name) == package and name != f"flo_twilio.{package}"
         }
-        for path in (PACKAGE / "cli").glob("*.py")
+        for path in (PACKAGE / package).glob("*.py")
     }
 
     def cycle_from(start: str, seen: tuple[str, ...]) -> tuple[str, ...] | None:
@@ -177,8 +178,14 @@ def test_the_cli_modules_import_one_another_in_one_direction():
                 return found
         return None
 
-    cycles = [c for start in graph if (c := cycle_from(start, (start,)))]
-    assert cycles == []
+    return [c for start in graph if (c := cycle_from(start, (start,)))]
+
+
+@pytest.mark.parametrize("package", ["cli", "sandbox"])
+def test_a_packages_modules_import_one_another_in_one_direction(package):
+    """No cycle among the CLI's modules (``main`` -> ``cmd_*`` -> helpers), nor among the
+    sandbox's (``app`` -> ``api_*`` -> ``guards``, where the ``Sandbox`` type lives)."""
+    assert cycles_among(package) == []
 
 
 # Each host's packages, and the one adapter that may import them (the core package keeps

@@ -12,7 +12,7 @@ from flo_twilio.sandbox.state import SandboxAccount
 from flo_twilio.sandbox.wire import ACCOUNT, V, not_found, paged, read_form, twilio_date
 
 if TYPE_CHECKING:
-    from flo_twilio.sandbox.app import Sandbox
+    from flo_twilio.sandbox.guards import Sandbox
 
 
 def routes(sandbox: Sandbox) -> list[Route]:

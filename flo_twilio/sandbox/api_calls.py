@@ -15,7 +15,7 @@ from flo_twilio.sandbox.state import SandboxAccount, SandboxState, new_sid
 from flo_twilio.sandbox.wire import ACCOUNT, error, not_found, paged, read_form, twilio_date
 
 if TYPE_CHECKING:
-    from flo_twilio.sandbox.app import Sandbox
+    from flo_twilio.sandbox.guards import Sandbox
 
 # Twilio's magic test numbers for calls: To -> error, From -> error.
 MAGIC_TO = {"+15005550001": 21217, "+15005550002": 21214, "+15005550003": 21215}

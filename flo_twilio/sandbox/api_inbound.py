@@ -23,7 +23,7 @@ from flo_twilio.sandbox.state import SandboxAccount, new_sid
 from flo_twilio.sandbox.wire import error
 
 if TYPE_CHECKING:
-    from flo_twilio.sandbox.app import Sandbox
+    from flo_twilio.sandbox.guards import Sandbox
 
 MAX_DELIVERIES = 5
 # Where a number is, as Twilio tells it: country by calling code, city by US area code.

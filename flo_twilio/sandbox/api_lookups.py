@@ -13,7 +13,7 @@ from flo_twilio.sandbox.lookup_rules import look_up
 from flo_twilio.sandbox.state import SandboxAccount
 
 if TYPE_CHECKING:
-    from flo_twilio.sandbox.app import Sandbox
+    from flo_twilio.sandbox.guards import Sandbox
 
 PREFIX = "/lookups/v2"
 

@@ -17,7 +17,7 @@ from flo_twilio.sandbox.state import SandboxAccount, SandboxState
 from flo_twilio.sandbox.wire import ACCOUNT, error, not_found, paged, read_form
 
 if TYPE_CHECKING:
-    from flo_twilio.sandbox.app import Sandbox
+    from flo_twilio.sandbox.guards import Sandbox
 
 
 def routes(sandbox: Sandbox) -> list[Route]:

@@ -17,7 +17,7 @@ from flo_twilio.sandbox.state import PhoneNumber, SandboxAccount
 from flo_twilio.sandbox.wire import ACCOUNT, V, error, not_found, paged, read_form, twilio_date
 
 if TYPE_CHECKING:
-    from flo_twilio.sandbox.app import Sandbox
+    from flo_twilio.sandbox.guards import Sandbox
 
 URL_FIELDS = {"SmsUrl": "sms_url", "StatusCallback": "status_callback"}
 

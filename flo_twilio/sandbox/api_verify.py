@@ -5,13 +5,11 @@ sandbox's own ``GET /_sandbox/verifications?To=...``, which tells a test the cod
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from flo_twilio.sandbox.guards import Handler, Sandbox
 from flo_twilio.sandbox.state import SandboxAccount
 from flo_twilio.sandbox.verify_rules import (
     VerifyError,
@@ -21,11 +19,7 @@ from flo_twilio.sandbox.verify_rules import (
 )
 from flo_twilio.sandbox.wire import error, read_form
 
-if TYPE_CHECKING:
-    from flo_twilio.sandbox.app import Sandbox
-
 PREFIX = "/verify/v2/Services"
-Handler = Callable[["Sandbox", Request, SandboxAccount], Awaitable[Response]]
 
 
 def routes(sandbox: Sandbox) -> list[Route]:
