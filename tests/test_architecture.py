@@ -237,3 +237,25 @@ def test_no_two_classes_share_a_name():
             if isinstance(node, ast.ClassDef):
                 where.setdefault(node.name, []).append(module_name(path))
     assert {name: modules for name, modules in where.items() if len(modules) > 1} == {}
+
+
+def private_imports(source: str) -> list[str]:
+    """The private names (``_name``) that ``source`` imports from flo_twilio's modules."""
+    return [
+        f"{node.module}.{alias.name}"
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("flo_twilio")
+        for alias in node.names
+        if alias.name.startswith("_") and not alias.name.startswith("__")
+    ]
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))
+def test_no_module_imports_another_modules_private_name(path):
+    assert private_imports(path.read_text(encoding="utf-8")) == []
+
+
+def test_a_private_name_imported_is_caught():
+    assert private_imports("def f():\n    from flo_twilio.manifests import _explain\n") == [
+        "flo_twilio.manifests._explain"
+    ]

@@ -218,3 +218,24 @@ def test_every_hook_reaches_the_registry(hook):
     registry = plugins.load_registry(pm)
     assert getattr(registry, table) == {name: result}
     assert registry.providers == {f"{table[:-1]}:{name}": "one-hook"}
+
+
+def test_every_card_class_of_the_builtin_plugin_is_registered():
+    """Adding a built-in card is one line in ``cards/__init__.py``'s ``CARDS``: a card class
+    written in ``cards/`` but left out of it fails here."""
+    import inspect
+    import pkgutil
+    from importlib import import_module
+
+    written = {
+        value
+        for info in pkgutil.iter_modules(flo_twilio.cards.__path__, "flo_twilio.cards.")
+        for value in vars(import_module(info.name)).values()
+        if inspect.isclass(value)
+        and issubclass(value, Card)
+        and value.__module__ == info.name
+        and not inspect.isabstract(value)
+        and getattr(value, "name", None)
+    }
+    assert written - set(flo_twilio.cards.CARDS) == set()
+    assert set(plugins.load_registry(plugins.get_plugin_manager()).cards.values()) >= written
