@@ -72,45 +72,6 @@ def test_comparisons_lists_and_text_tests(text, expected):
     assert parse_condition(text).holds(SCOPE) is expected
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("${{ item.to > 5 }}", "if: item.to > 5: > takes numbers; item.to is text"),
-        ("${{ item.valid >= 1 }}", ">= takes numbers; item.valid is true or false"),
-        ("${{ item.n in item.to }}", "in takes a list on its right; item.to is text"),
-        ("${{ item.n starts with '1' }}", "starts with takes text; item.n is a number"),
-        ("${{ item.none matches 'x' }}", "matches takes text; item.none is null"),
-        ("${{ item.tags ends with 's' }}", "ends with takes text; item.tags is a list"),
-    ],
-)
-def test_an_operand_of_the_wrong_type_fails_the_item_named_by_its_type(text, expected):
-    with pytest.raises(RefError) as info:
-        parse_condition(text).holds(SCOPE)
-    assert expected in str(info.value) and "2065551212" not in str(info.value)
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("${{ item.n in 'abc' }}", "in takes a list, e.g. item.status in ['sent', 'delivered']"),
-        ("${{ item.n not in 3 }}", "not in takes a list"),
-        ("${{ item.to matches item.lineType }}", "matches takes a pattern in single quotes"),
-        ("${{ item.to matches '(' }}", "matches: '(' is not a regular expression RE2 reads"),
-        ("${{ item.to starts '+1' }}", "expected with, at \"'+1'\""),
-        ("${{ item.n in [1, [2]] }}", "a list holds values and references, not lists"),
-        ("${{ item.n in [1 2] }}", "expected ,, at '2]'"),
-        ("${{ item.n in [1, 2 }}", "expected ,, at the end"),
-        ("${{ item.n < }}", "expected a value, at the end"),
-        ("${{ item.n > 0 == true }}", "expected and, or or an operator"),
-        ("${{ contains item.tags }}", "expected a value, at 'contains item.tags'"),
-    ],
-)
-def test_a_comparison_written_wrong_is_refused_where_it_is_written(text, expected):
-    with pytest.raises(RefError) as info:
-        parse_condition(text)
-    assert expected in str(info.value)
-
-
 def test_matches_takes_time_linear_in_the_text_whatever_the_pattern():
     """A pattern that makes a backtracking engine (Python's re) run for hours on 30
     characters, over 100,000 of them: RE2 answers at once."""
@@ -135,12 +96,19 @@ def test_the_new_operators_and_lists_count_toward_the_limits():
         ("${{ item.valid and item.n }}", "if: item.n is a number, not true or false"),
         ("${{ not item.none }}", "if: item.none is null, not true or false"),
         ("${{ item.nothing }}", "item has no 'nothing'"),
+        ("${{ item.to > 5 }}", "if: item.to > 5: > takes numbers; item.to is text"),
+        ("${{ item.valid >= 1 }}", ">= takes numbers; item.valid is true or false"),
+        ("${{ item.n in item.to }}", "in takes a list on its right; item.to is text"),
+        ("${{ item.n starts with '1' }}", "starts with takes text; item.n is a number"),
+        ("${{ item.none matches 'x' }}", "matches takes text; item.none is null"),
+        ("${{ item.tags ends with 's' }}", "ends with takes text; item.tags is a list"),
     ],
 )
-def test_what_is_not_true_or_false_is_named_by_its_type_not_its_value(text, expected):
+def test_a_value_that_does_not_fit_is_named_by_its_type_not_its_value(text, expected):
     with pytest.raises(RefError) as info:
         parse_condition(text).holds(SCOPE)
-    assert expected in str(info.value) and "mobile" not in str(info.value)
+    message = str(info.value)
+    assert expected in message and "mobile" not in message and "2065551212" not in message
 
 
 @pytest.mark.parametrize(
@@ -157,6 +125,17 @@ def test_what_is_not_true_or_false_is_named_by_its_type_not_its_value(text, expe
         ("${{ os.environ == 'x' }}", "${{ os.environ }} must start with one of inputs, steps"),
         ("${{ item.n + 1 == 2 }}", "cannot read '+ 1 == 2'"),
         (3, "if: takes one ${{ expression }}"),
+        ("${{ item.n in 'abc' }}", "in takes a list, e.g. item.status in ['sent', 'delivered']"),
+        ("${{ item.n not in 3 }}", "not in takes a list"),
+        ("${{ item.to matches item.lineType }}", "matches takes a pattern in single quotes"),
+        ("${{ item.to matches '(' }}", "matches: '(' is not a regular expression RE2 reads"),
+        ("${{ item.to starts '+1' }}", "expected with, at \"'+1'\""),
+        ("${{ item.n in [1, [2]] }}", "a list holds values and references, not lists"),
+        ("${{ item.n in [1 2] }}", "expected ,, at '2]'"),
+        ("${{ item.n in [1, 2 }}", "expected ,, at the end"),
+        ("${{ item.n < }}", "expected a value, at the end"),
+        ("${{ item.n > 0 == true }}", "expected and, or or an operator"),
+        ("${{ contains item.tags }}", "expected a value, at 'contains item.tags'"),
     ],
 )
 def test_anything_but_the_small_language_is_refused(text, expected):
