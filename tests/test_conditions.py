@@ -300,3 +300,9 @@ def test_flo_validate_locates_a_pattern_re2_cannot_read(tmp_path):
         "7:9: if: ${{ item.to matches '[' }}: matches: '[' is not a regular expression RE2 "
         "reads (missing ]: [), at \"'['\""
     ]
+
+
+def test_a_pattern_re2_cannot_read_is_said_once_without_re2s_own_log_lines(capfd):
+    with pytest.raises(RefError, match="is not a regular expression RE2 reads"):
+        parse_condition("${{ item.to matches 'a(' }}")
+    assert capfd.readouterr().err == ""

@@ -259,8 +259,11 @@ def _regex(parser: _Parser, node: Node) -> Any:
     a pattern RE2 cannot read is refused where it is written."""
     import re2  # only a flow with matches pays its import
 
+    options = re2.Options()
+    options.log_errors = False  # the refusal below says it, once, without RE2's log lines
+    options.never_capture = True  # found or not is all a condition asks
     try:
-        return re2.compile(node.value)
+        return re2.compile(node.value, options)
     except re2.error as exc:
         why = exc.args[0] if exc.args else ""
         why = why.decode(errors="replace") if isinstance(why, bytes) else str(why)
