@@ -14,11 +14,11 @@ from importlib.metadata import EntryPoint
 import httpx
 
 from flo_twilio import plugins
-from flo_twilio.sandbox.server import wait_until_serving
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
 from tests.helpers import ROOT, free_port, in_terminal
 from tests.inprocess import run_flo
+from tests.sandbox_process import wait_until_serving
 
 README = (ROOT / "README.md").read_text()
 

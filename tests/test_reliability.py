@@ -34,11 +34,11 @@ from flo_twilio.runner.flow import load_flow
 from flo_twilio.runner.journal import Journal
 from flo_twilio.sandbox import Faults, SandboxState, create_app
 from flo_twilio.sandbox.embedded import DateHeader
-from flo_twilio.sandbox.server import free_port, wait_until_serving
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
 from tests.conftest import FAST_RETRY
 from tests.helpers import ROOT, ServerThread, flo
+from tests.sandbox_process import free_port, wait_until_serving
 
 RECIPIENTS = 4000
 KILLS = 20

@@ -19,10 +19,10 @@ from flo_twilio.runner.engine import item_key
 from flo_twilio.runner.journal import Journal
 from flo_twilio.sandbox import SandboxState, create_app
 from flo_twilio.sandbox.embedded import DateHeader
-from flo_twilio.sandbox.server import free_port
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
 from tests.helpers import ROOT, ServerThread
+from tests.sandbox_process import free_port
 
 BULK = ROOT / "sample_flows/bulk_sms.yaml"
 ROWS = ROOT / "sample_flows/recipients.csv"

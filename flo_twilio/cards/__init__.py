@@ -23,47 +23,31 @@ from flo_twilio.cards.voice import GetCall, MakeCall
 from flo_twilio.connection import ConnectionType
 from flo_twilio.hookspecs import hookimpl
 
-__all__ = [
-    "TWILIO",
-    "CancelMessage",
-    "CheckVerification",
-    "CustomApi",
-    "DeleteMessage",
-    "GetCall",
-    "GetMessage",
-    "IncomingMessage",
-    "ListMessages",
-    "LookupPhoneNumber",
-    "MakeCall",
-    "MessageStatus",
-    "RedactMessage",
-    "SendMms",
-    "SendSms",
-    "StartVerification",
-    "WaitForDelivery",
-]
+# The built-in cards: a card is registered (and exported) by being listed here.
+CARDS: tuple[type[Card], ...] = (
+    SendSms,
+    SendMms,
+    CustomApi,
+    IncomingMessage,
+    MessageStatus,
+    GetMessage,
+    ListMessages,
+    CancelMessage,
+    RedactMessage,
+    DeleteMessage,
+    WaitForDelivery,
+    MakeCall,
+    GetCall,
+    LookupPhoneNumber,
+    StartVerification,
+    CheckVerification,
+)
+__all__ = ["CARDS", "TWILIO", *(card.__name__ for card in CARDS)]
 
 
 @hookimpl
 def flo_register_cards() -> list[type[Card]]:
-    return [
-        SendSms,
-        SendMms,
-        CustomApi,
-        IncomingMessage,
-        MessageStatus,
-        GetMessage,
-        ListMessages,
-        CancelMessage,
-        RedactMessage,
-        DeleteMessage,
-        WaitForDelivery,
-        MakeCall,
-        GetCall,
-        LookupPhoneNumber,
-        StartVerification,
-        CheckVerification,
-    ]
+    return list(CARDS)
 
 
 @hookimpl

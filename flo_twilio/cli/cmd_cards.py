@@ -91,7 +91,7 @@ def options_choices(args: argparse.Namespace) -> int:
     import asyncio
 
     from flo_twilio.cli.account_choice import choose_account
-    from flo_twilio.runner.card_context import open_context
+    from flo_twilio.runner import open_context
 
     reg = registry()
     card = reg.card(args.card)()

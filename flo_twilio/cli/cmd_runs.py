@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flo_twilio.errors import AccountError, InvalidInputError, Problem
-from flo_twilio.runner.wording import counted
+from flo_twilio.runner import counted
 
 if TYPE_CHECKING:
     from flo_twilio.accounts import Account
-    from flo_twilio.runner.api import Outcome, Plan, Run, Runner
+    from flo_twilio.runner import Outcome, Plan, Run, Runner
 
 SETTLE_HELP = (
     "seconds after an intent before an item not found by its provider is sent again "
@@ -139,14 +139,13 @@ def add_journal_argument(command: argparse.ArgumentParser) -> None:
     command.add_argument("--journal", metavar="URL", help=JOURNAL_HELP)
 
 
-def runner(settle: float | None = None, journal: str | None = None) -> Runner:
+def open_runner(settle: float | None = None, journal: str | None = None) -> Runner:
     """The runner on the installed plugins and the journal ``journal`` (``--journal``),
     else $FLO_JOURNAL's, else $FLO_HOME/runs.db."""
     from flo_twilio.accounts import secure_home
     from flo_twilio.cli.cmd_cards import registry
     from flo_twilio.cli.output import warn_if_settle_is_short
-    from flo_twilio.runner.api import Runner
-    from flo_twilio.runner.journal import open_journal
+    from flo_twilio.runner import Runner, open_journal
 
     flo = Runner(registry(), open_journal(journal, secure_home), settle=settle)
     warn_if_settle_is_short(flo.settle)
@@ -163,7 +162,7 @@ def checked(
     import asyncio
 
     from flo_twilio.cli.account_choice import choose_account, with_retries
-    from flo_twilio.runner.inputs import FileOptions
+    from flo_twilio.runner import FileOptions
 
     plan = flo.plan(
         args.flow, args.input, FileOptions.of(args.encoding, args.delimiter), partial=partial
@@ -181,9 +180,9 @@ def checked(
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from flo_twilio.cli.output import print_json
-    from flo_twilio.runner.triggered import given_event
+    from flo_twilio.runner import given_event
 
-    plan, _, _, rows = checked(args, runner(), partial=True)
+    plan, _, _, rows = checked(args, open_runner(), partial=True)
     given_event(plan.flow, args.event, required=False)
     steps = len(plan.flow.steps)
     print(f"{args.flow}: valid ({counted(steps, 'step')})", file=sys.stderr)
@@ -205,9 +204,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                 )
             ]
         )
-    from flo_twilio.runner.triggered import given_event
+    from flo_twilio.runner import given_event
 
-    flo = runner(args.settle, args.journal)
+    flo = open_runner(args.settle, args.journal)
     plan, account, transport, rows = checked(args, flo)
     plan.event = given_event(plan.flow, args.event)
     if args.dry_run:
@@ -216,7 +215,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         plan, account, transport, origin=origin(account, args.account or plan.flow.account)
     )
     print(f"run {run.id}: {plan.flow.name} on account {account.nickname}", file=sys.stderr)
-    return finish(run, as_json=args.json, totals=totals(plan.flow, plan.inputs, rows))
+    return execute_and_report(run, as_json=args.json, totals=totals(plan.flow, plan.inputs, rows))
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -224,7 +223,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     from flo_twilio.cli.account_choice import account_of_run, with_retries
 
-    flo = runner(args.settle, args.journal)
+    flo = open_runner(args.settle, args.journal)
     record = flo.record(args.run_id)
     if record is None:
         raise InvalidInputError(f"no run {args.run_id!r}; see flo runs list")
@@ -248,10 +247,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
         f"resuming run {args.run_id}: {run.flow.name} on account {account.nickname}",
         file=sys.stderr,
     )
-    return finish(run, as_json=args.json)
+    return execute_and_report(run, as_json=args.json)
 
 
-def finish(run: Run, *, as_json: bool, totals: dict[str, int] | None = None) -> int:
+def execute_and_report(run: Run, *, as_json: bool, totals: dict[str, int] | None = None) -> int:
     """Execute ``run`` with its progress on stderr (Ctrl-C stops it, see
     ``stop_on_ctrl_c``; ``totals``: each for_each step's items, where known) and say how
     it went."""
@@ -373,7 +372,7 @@ def dry_run(flo: Runner, plan: Plan, account: Account, transport: Any) -> int:
 
 
 def cmd_runs_list(args: argparse.Namespace) -> int:
-    rows = runner(journal=args.journal).runs()
+    rows = open_runner(journal=args.journal).runs()
     for row in rows:
         del row["bound"]  # the flow's text: flo runs show RUN_ID --flow
     if args.json:
@@ -399,7 +398,7 @@ SHOWN_PROBLEMS = 20  # in text; --json lists them all
 def cmd_runs_show(args: argparse.Namespace) -> int:
     from flo_twilio.cli.output import write_json
 
-    flo = runner(journal=args.journal)
+    flo = open_runner(journal=args.journal)
     record = flo.status(args.run_id)
     bound = record.pop("bound") or {}
     if args.flow:

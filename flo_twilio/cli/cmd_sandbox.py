@@ -152,7 +152,7 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
 def run_sandbox(args: argparse.Namespace) -> int:
     import sqlite3
 
-    from flo_twilio.client.urls import is_loopback
+    from flo_twilio.client import is_loopback
     from flo_twilio.errors import InvalidInputError, Problem
     from flo_twilio.sandbox import Faults, SandboxState
     from flo_twilio.sandbox.faults import FaultError

@@ -32,10 +32,16 @@ from flo_twilio.hosts.portal import portal
 from flo_twilio.hosts.progress import Say, WorkProgress, silent
 from flo_twilio.hosts.work import checked_items, work_files
 from flo_twilio.plugins import Registry, load_registry
-from flo_twilio.runner.api import Outcome, Plan, Run, Runner
-from flo_twilio.runner.card_context import open_context
-from flo_twilio.runner.journal import Journal
-from flo_twilio.runner.journal_store import is_url, journal_target
+from flo_twilio.runner import (
+    Journal,
+    Outcome,
+    Plan,
+    Run,
+    Runner,
+    is_url,
+    journal_target,
+    open_context,
+)
 
 
 class HostSendError(FloError):

@@ -169,7 +169,7 @@ class Run:
         except FloError:
             journal.set_status(self.id, "failed", self.tally.as_dict())
             raise
-        status = lifecycle.status_of(self.tally, bool(stopped))
+        status = lifecycle.run_status(self.tally, bool(stopped))
         journal.set_status(self.id, status, self.tally.as_dict())
         return Outcome(
             self.id,

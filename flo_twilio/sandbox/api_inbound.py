@@ -28,11 +28,11 @@ from flo_twilio.sandbox.message_rules import (
     render,
     segments,
 )
-from flo_twilio.sandbox.state import Account, new_sid
+from flo_twilio.sandbox.state import SandboxAccount, new_sid
 from flo_twilio.sandbox.wire import error
 
 if TYPE_CHECKING:
-    from flo_twilio.sandbox.app import Sandbox
+    from flo_twilio.sandbox.guards import Sandbox
 
 MAX_DELIVERIES = 5
 # Where a number is, as Twilio tells it: country by calling code, city by US area code.
@@ -49,7 +49,7 @@ def routes(sandbox: Sandbox) -> list[Route]:
     return [Route("/_sandbox/inbound", sandbox.guarded(inbound, drills=False), methods=["POST"])]
 
 
-async def inbound(sandbox: Sandbox, request: Request, account: Account) -> Response:
+async def inbound(sandbox: Sandbox, request: Request, account: SandboxAccount) -> Response:
     try:
         data = json.loads(await request.body() or b"{}")
     except ValueError:

@@ -13,11 +13,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from flo_twilio.sandbox.message_rules import is_http_url
-from flo_twilio.sandbox.state import Account, PhoneNumber
+from flo_twilio.sandbox.state import PhoneNumber, SandboxAccount
 from flo_twilio.sandbox.wire import ACCOUNT, V, error, not_found, paged, read_form, twilio_date
 
 if TYPE_CHECKING:
-    from flo_twilio.sandbox.app import Sandbox
+    from flo_twilio.sandbox.guards import Sandbox
 
 URL_FIELDS = {"SmsUrl": "sms_url", "StatusCallback": "status_callback"}
 
@@ -32,7 +32,7 @@ def routes(sandbox: Sandbox) -> list[Route]:
     ]
 
 
-async def list_numbers(sandbox: Sandbox, request: Request, account: Account) -> Response:
+async def list_numbers(sandbox: Sandbox, request: Request, account: SandboxAccount) -> Response:
     """The account's numbers, filtered as Twilio filters them: ``PhoneNumber`` (a part of the
     number, ``*`` for any digit) and ``FriendlyName`` (the whole name)."""
     query = request.query_params
@@ -55,12 +55,12 @@ def number_pattern(given: str | None) -> re.Pattern[str] | None:
     return re.compile(re.escape(given.strip()).replace(r"\*", "[0-9]"))
 
 
-async def fetch_number(sandbox: Sandbox, request: Request, account: Account) -> Response:
+async def fetch_number(sandbox: Sandbox, request: Request, account: SandboxAccount) -> Response:
     number = sandbox.state.number_by_sid(account.sid, request.path_params["sid"])
     return JSONResponse(number_json(account.sid, number)) if number else not_found(request)
 
 
-async def update_number(sandbox: Sandbox, request: Request, account: Account) -> Response:
+async def update_number(sandbox: Sandbox, request: Request, account: SandboxAccount) -> Response:
     """Set ``SmsUrl``, ``SmsMethod`` or ``StatusCallback`` as Twilio does: an empty URL
     clears it, anything else must be an http(s) URL (21502), the method GET or POST."""
     number = sandbox.state.number_by_sid(account.sid, request.path_params["sid"])

@@ -229,7 +229,7 @@ def _send_at(state: SandboxState, first: dict[str, str], service: str | None) ->
     return when
 
 
-def status_of(state: SandboxState, message: dict[str, Any]) -> tuple[str, float | None]:
+def message_status(state: SandboxState, message: dict[str, Any]) -> tuple[str, float | None]:
     """The message's status now, and when it was sent (None until then)."""
     if message.get("direction") == "inbound":
         return "received", message["created"]
@@ -265,7 +265,7 @@ def delivery_failure(message: dict[str, Any]) -> tuple[str, int, str] | None:
 
 def render(state: SandboxState, message: dict[str, Any]) -> dict[str, Any]:
     """The message as Twilio's JSON."""
-    status, sent = status_of(state, message)
+    status, sent = message_status(state, message)
     body, media = message["body"], message["media"]
     uri = f"/2010-04-01/Accounts/{message['account_sid']}/Messages/{message['sid']}"
     error_code = error_message = None

@@ -24,7 +24,7 @@ def new_sid(prefix: str) -> str:
 
 
 @dataclass
-class Account:
+class SandboxAccount:
     sid: str
     auth_token: str
     friendly_name: str = "Sandbox account"
@@ -73,7 +73,7 @@ class SandboxState:
     ) -> None:
         self.clock = clock
         self.status_delay = status_delay
-        self.accounts: dict[str, Account] = {}
+        self.accounts: dict[str, SandboxAccount] = {}
         self.keys: dict[str, ApiKey] = {}
         self.numbers: dict[str, list[PhoneNumber]] = {}
         self.services: dict[str, str] = {}  # account sid -> its Messaging Service sid
@@ -89,8 +89,8 @@ class SandboxState:
         if self._db:
             self._load()
 
-    def add_account(self, sid: str, auth_token: str, numbers: Iterable[str]) -> Account:
-        account = Account(sid, auth_token)
+    def add_account(self, sid: str, auth_token: str, numbers: Iterable[str]) -> SandboxAccount:
+        account = SandboxAccount(sid, auth_token)
         self.accounts[sid] = account
         self.order[sid] = []
         self.services[sid] = "MG" + sid[2:]

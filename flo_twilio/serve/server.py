@@ -36,12 +36,17 @@ from flo_twilio.accounts import Account
 from flo_twilio.card import CardContext
 from flo_twilio.errors import FloError, RunInUseError
 from flo_twilio.redaction import MASK
-from flo_twilio.runner import process
-from flo_twilio.runner.api import Plan, Runner
-from flo_twilio.runner.card_context import account_id
-from flo_twilio.runner.events import EventStore, Pending
-from flo_twilio.runner.flow import Flow
-from flo_twilio.runner.optouts import OptOuts
+from flo_twilio.runner import (
+    MISSED_BEATS,
+    EventStore,
+    Flow,
+    OptOuts,
+    Pending,
+    Plan,
+    Runner,
+    account_id,
+    heartbeat_seconds,
+)
 from flo_twilio.serve.routes import adopt_old_routes
 from flo_twilio.trigger import Event, Rejected, Trigger, Webhook
 
@@ -114,7 +119,7 @@ class Server:
         self.queue: asyncio.Queue[tuple[Served, Pending]] = asyncio.Queue()
         self.busy: set[int] = set()  # events queued or running here
         self.stopped: set[int] = set()  # events whose run stopped here: the next start's
-        self.heartbeat = process.heartbeat_seconds()
+        self.heartbeat = heartbeat_seconds()
         self.ctx: CardContext | None = None
 
     # Receiving.
@@ -369,7 +374,7 @@ class Server:
         this one began to leave stays; one that does not beat within the heartbeat window
         stopped (killed, say): so this waits about that window at most."""
         began = time.time()
-        deadline = time.monotonic() + (process.MISSED_BEATS + 1) * self.heartbeat
+        deadline = time.monotonic() + (MISSED_BEATS + 1) * self.heartbeat
         while True:
             beats = [beat or 0.0 for beat in self.store.other_holders(served.route, served.url)]
             if not beats:
