@@ -59,9 +59,7 @@ class Lists:
         from flo_twilio.cli.account_choice import choose_account
         from flo_twilio.cli.cmd_cards import registry
         from flo_twilio.errors import AccountError, InvalidInputError
-        from flo_twilio.runner.card_context import account_id
-        from flo_twilio.runner.journal import open_journal
-        from flo_twilio.runner.optouts import OptOuts
+        from flo_twilio.runner import OptOuts, account_id, open_journal
 
         try:
             account, _ = choose_account(args.account, quiet=True)
@@ -129,8 +127,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from flo_twilio.errors import InvalidInputError, Problem
-    from flo_twilio.runner.precheck import Findings
-    from flo_twilio.runner.rowfiles import CsvFile, Where
+    from flo_twilio.runner import CsvFile, Findings, Where
 
     lists = Lists(args)
     found = Findings()

@@ -18,9 +18,10 @@ if _TYPE_CHECKING:
     from flo_twilio.runner.journal import Journal, open_journal
     from flo_twilio.runner.journal_store import JournalUnreachable, is_url, journal_target
     from flo_twilio.runner.optouts import OptOuts
+    from flo_twilio.runner.precheck import Findings
     from flo_twilio.runner.process import MISSED_BEATS, heartbeat_seconds
     from flo_twilio.runner.refs import Template
-    from flo_twilio.runner.rowfiles import CsvFile, JsonArrayFile, JsonLinesFile, json_file
+    from flo_twilio.runner.rowfiles import CsvFile, JsonArrayFile, JsonLinesFile, Where, json_file
     from flo_twilio.runner.triggered import given_event
     from flo_twilio.runner.wording import counted
     from flo_twilio.runner.yamlmarks import load as load_yaml
@@ -35,9 +36,10 @@ _HOMES = {
     "journal": ("Journal", "open_journal"),
     "optouts": ("OptOuts",),
     "journal_store": ("JournalUnreachable", "is_url", "journal_target"),
+    "precheck": ("Findings",),
     "process": ("MISSED_BEATS", "heartbeat_seconds"),
     "refs": ("Template",),
-    "rowfiles": ("CsvFile", "JsonArrayFile", "JsonLinesFile", "json_file"),
+    "rowfiles": ("CsvFile", "JsonArrayFile", "JsonLinesFile", "Where", "json_file"),
     "triggered": ("given_event",),
     "wording": ("counted",),
 }
