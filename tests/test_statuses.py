@@ -147,8 +147,8 @@ def test_a_failure_after_acceptance_is_explained_in_the_runs_summary(tmp_path, t
 @pytest.mark.slow  # starts the sandbox and flo serve
 def test_flo_serve_runs_a_status_flow_once_when_callbacks_come_twice_and_backwards(tmp_path):
     from flo_twilio.accounts import Account, AccountStore
-    from flo_twilio.sandbox.server import sandbox_process
     from tests.helpers import ROOT
+    from tests.sandbox_process import sandbox_process
     from tests.test_serve import Serving, wait_runs
 
     with sandbox_process("--status-delay", "0.3", "--callbacks-disordered") as url:
