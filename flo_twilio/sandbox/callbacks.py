@@ -22,6 +22,7 @@ import httpx
 
 from flo_twilio.sandbox.message_rules import render
 from flo_twilio.sandbox.state import SandboxState
+from flo_twilio.sandbox.webhook_log import WebhookLog
 
 log = logging.getLogger("flo_twilio.sandbox")
 
@@ -50,6 +51,7 @@ class Callbacks:
     ) -> None:
         self.state = state
         self.transport = transport
+        self.log = WebhookLog(state.clock)  # every webhook sent, for the inbox page
         self.tasks: set[asyncio.Task[None]] = set()
 
     def schedule(self, message: dict[str, Any]) -> None:
@@ -95,7 +97,8 @@ class Callbacks:
 
     def client(self, timeout: float = 10) -> httpx.AsyncClient:
         """An HTTP client for webhooks (through the sandbox's transport, if it has one)."""
-        return httpx.AsyncClient(transport=self.transport, trust_env=False, timeout=timeout)
+        transport = self.log.wrap(self.transport)
+        return httpx.AsyncClient(transport=transport, trust_env=False, timeout=timeout)
 
     async def aclose(self) -> None:
         for task in list(self.tasks):
