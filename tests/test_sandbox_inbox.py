@@ -27,7 +27,7 @@ MESSAGES = f"/2010-04-01/Accounts/{SID}/Messages.json"
 NUMBERS = f"/2010-04-01/Accounts/{SID}/IncomingPhoneNumbers.json"
 OURS = "+15017122661"
 SCRIPT = "<script>alert(1)</script>"
-ONERROR_URL = 'https://example.com/cat.png?" onerror="alert(2)'
+ONERROR_URL = 'http://127.0.0.1:9/cat.png?" onerror="alert(2)'  # refused at once
 
 
 def page_client(app, base: str = BASE) -> httpx.AsyncClient:

@@ -45,7 +45,7 @@ SECURITY_HEADERS = {
     "img-src 'self' http: https: data:; connect-src 'self'; form-action 'self'; "
     "base-uri 'none'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # no-referrer makes a form's Origin "null"
     "Cache-Control": "no-store",
 }
 Page = Callable[["Sandbox", Request, Account], Awaitable[Response]]
@@ -150,7 +150,7 @@ async def events(sandbox: Sandbox, request: Request, account: Account) -> Respon
     async def stream() -> AsyncIterator[str]:
         sent, quiet = "", 0.0
         yield "retry: 1000\n\n"
-        while True:
+        while not getattr(request.app.state, "closing", False):  # set by a stopping server
             html = live_html(sandbox, account, query)
             if html != sent:
                 sent, quiet = html, 0.0
