@@ -4,6 +4,10 @@ it in Chromium."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from html.parser import HTMLParser
 
 import httpx
@@ -16,6 +20,8 @@ from starlette.routing import Route
 from flo_twilio.sandbox import Faults, SandboxState, create_app
 from flo_twilio.sandbox.callbacks import signature
 from flo_twilio.sandbox.inbox_view import encoding, matches
+from flo_twilio.sandbox.limits import SHUTDOWN_GRACE
+from flo_twilio.sandbox.server import free_port, wait_until_serving
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
 
@@ -212,3 +218,29 @@ async def test_an_account_with_its_own_token_asks_for_it():
         assert asked.status_code == 401 and asked.headers["www-authenticate"].startswith("Basic")
         assert (await c.get("/", auth=(SID, "wrong"))).status_code == 401
         assert (await c.get("/", auth=(SID, "a-secret-token"))).status_code == 200
+
+
+@pytest.mark.slow
+def test_the_live_stream_sends_the_page_and_ends_when_flo_sandbox_stops():
+    """The page's server-sent events over real HTTP; Ctrl-C ends the stream at once rather
+    than waiting out the grace a stopping sandbox gives requests in progress."""
+    port = free_port()
+    command = [sys.executable, "-m", "flo_twilio.cli", "sandbox", "--port", str(port)]
+    process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=url, timeout=10) as c:
+            wait_until_serving(process, lambda: c.get("/").raise_for_status())
+            form = {"From": OURS, "To": "+12065550100", "Body": "Hello Ada"}
+            c.post(MESSAGES, data=form, auth=(SID, TOKEN)).raise_for_status()
+            with c.stream("GET", "/_inbox/events") as events:
+                assert events.headers["content-type"].startswith("text/event-stream")
+                said = (line for line in events.iter_lines() if "Hello" in line)
+                assert next(said) == 'data:         <p class="body">Hello Ada</p>'
+                process.send_signal(signal.SIGINT)
+                stopping = time.monotonic()
+                assert process.wait(10) == 0
+        assert time.monotonic() - stopping < SHUTDOWN_GRACE - 1
+    finally:
+        process.kill()
+        process.wait()
