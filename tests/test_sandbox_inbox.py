@@ -21,7 +21,7 @@ from flo_twilio.sandbox import Faults, SandboxState, create_app
 from flo_twilio.sandbox.callbacks import signature
 from flo_twilio.sandbox.inbox_view import encoding, matches
 from flo_twilio.sandbox.limits import SHUTDOWN_GRACE
-from flo_twilio.sandbox.server import free_port, wait_until_serving
+from flo_twilio.sandbox.server import banner, free_port, wait_until_serving
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
 
@@ -244,3 +244,9 @@ def test_the_live_stream_sends_the_page_and_ends_when_flo_sandbox_stops():
     finally:
         process.kill()
         process.wait()
+
+
+def test_the_banner_says_where_the_inbox_is():
+    assert "inbox:        http://127.0.0.1:4010/ (in a browser" in banner(
+        SandboxState(), "127.0.0.1", 4010
+    )

@@ -124,6 +124,7 @@ def banner(state: SandboxState, host: str, port: int) -> str:
             f"flo sandbox: a Twilio-compatible API on {http_url(host, port)}\n"
             f"  account sid:  {sid}\n"
             f"  auth token:   {shown_token(account.auth_token)}\n"
+            f"  inbox:        {http_url(host, port)}/ (in a browser: messages, calls, webhooks)\n"
             f"  numbers:      {numbers}\n"
             f"  connect it:   flo accounts add sandbox --account-sid {sid} --auth-token - "
             f"--api-base-url {http_url(host, port)}"
