@@ -49,6 +49,7 @@ def browser() -> Iterator[Page]:
         pytest.skip("no Chromium here (apt-get install -y chromium)")
     with chromium(executable) as page:
         page.call("Page.enable")
+        page.call("Emulation.setScrollbarsHidden", hidden=True)  # screenshots: no re-layout
         yield page
 
 
@@ -69,8 +70,10 @@ def open_page(page: Page, url: str, width: int = 900) -> None:
 def screenshot(page: Page, selector: str, name: str, folder: Path) -> Path:
     """A PNG of the element ``selector`` shows, in ``folder`` (docs/images/ when asked)."""
     box = page.js(
-        f"(() => {{ const r = document.querySelector({selector!r}).getBoundingClientRect();"
-        " return {x: r.x + scrollX, y: r.y + scrollY, width: r.width, height: r.height}; })()"
+        f"(() => {{ const e = document.querySelector({selector!r}); e.scrollIntoView();"
+        " const r = e.getBoundingClientRect(), pad = 6;"
+        " return {x: Math.max(0, r.x + scrollX - pad), y: Math.max(0, r.y + scrollY - pad),"
+        " width: r.width + 2 * pad, height: r.height + 2 * pad}; })()"
     )
     shot = page.call(
         "Page.captureScreenshot",
@@ -103,7 +106,7 @@ def no_dialog(page: Page) -> bool:
     return not [e for e in page.events if e.get("method") == "Page.javascriptDialogOpening"]
 
 
-def test_a_flows_messages_appear_within_a_second_and_tick_to_delivered(browser, sandbox):
+def test_a_flows_messages_appear_within_a_second_and_tick_to_delivered(browser, sandbox, tmp_path):
     open_page(browser, str(sandbox.base_url))
     browser.js(WATCH_STATUSES)
     result = flo(
@@ -117,6 +120,7 @@ def test_a_flows_messages_appear_within_a_second_and_tick_to_delivered(browser, 
     seen = browser.js("window.seen")
     assert len(seen) == 5 and all("sent" in statuses for statuses in seen.values()), seen
     assert browser.js("window.notReloaded") is True
+    screenshot(browser, "#live > section", "inbox.png", tmp_path)
     bodies = browser.js(f"{BUBBLES}.map((b) => b.querySelector('.body').textContent)")
     assert "Hi Ada, welcome aboard" in bodies
 
@@ -159,6 +163,9 @@ def test_the_text_box_fires_a_flo_serve_flow_whose_reply_appears_by_keyboard_at_
         seconds=30,
     )
     browser.until("location.hash === '#thread-12065551212'", "the thread")
+    browser.until(
+        f"{BUBBLES}.every((b) => ['delivered', 'received'].includes(b.dataset.status))", "delivered"
+    )
     assert browser.js("document.querySelector('.webhook .answer').textContent") == "200"
     assert browser.js("document.documentElement.scrollWidth") <= 375
     shot = screenshot(browser, "#thread-12065551212", "inbox-thread.png", tmp_path)
