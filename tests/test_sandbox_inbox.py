@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from flo_twilio.sandbox import Faults, SandboxState, create_app
 from flo_twilio.sandbox.callbacks import signature
-from flo_twilio.sandbox.inbox_view import encoding, matches
+from flo_twilio.sandbox.inbox_view import changes, encoding, matches
 from flo_twilio.sandbox.limits import SHUTDOWN_GRACE
 from flo_twilio.sandbox.server import banner, free_port, wait_until_serving
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
@@ -250,3 +250,29 @@ def test_the_banner_says_where_the_inbox_is():
     assert "inbox:        http://127.0.0.1:4010/ (in a browser" in banner(
         SandboxState(), "127.0.0.1", 4010
     )
+
+
+async def test_the_live_mark_moves_with_each_change_and_settled_messages_are_left_alone():
+    now = [1000.0]
+    state = SandboxState(status_delay=1.0, clock=lambda: now[0])
+    hooks, _ = receiver(200)
+    app = create_app(state, callback_transport=httpx.ASGITransport(hooks))
+    log, settled = app.state.sandbox.callbacks.log, set[str]()
+
+    def mark() -> tuple:
+        return changes(state, log, SID, settled)
+
+    async with page_client(app) as c:
+        empty = mark()
+        sent = await send(c, "+12065550100", "Hello Ada")
+        queued = mark()
+        now[0] += 1.0
+        on_its_way = mark()
+        now[0] += 1.0
+        delivered = mark()
+        assert len({empty, queued, on_its_way, delivered}) == 4
+        assert settled == {sent["sid"]}
+        assert mark() == mark()  # nothing moves any more
+        form = {"from": "+12065551212", "to": OURS, "body": "hi"}
+        await c.post("/_inbox/text", data=form, headers=SAME_ORIGIN)
+        assert mark() != delivered

@@ -13,11 +13,11 @@ from xml.dom import minidom
 from xml.parsers.expat import ExpatError
 
 from flo_twilio.sandbox import api_calls
-from flo_twilio.sandbox.message_rules import GSM7, GSM7_EXTENDED, content_type, render
+from flo_twilio.sandbox.message_rules import GSM7, GSM7_EXTENDED, content_type, render, status_of
 from flo_twilio.sandbox.state import SandboxState
 from flo_twilio.sandbox.webhook_log import WebhookLog, WebhookRecord
 
-MAX_MESSAGES = 500  # the newest ones shown: a bulk send of thousands stays readable
+MAX_MESSAGES = 200  # the newest ones shown: a bulk send of thousands stays quick to show
 ERROR_DOCS = "https://www.twilio.com/docs/errors/{code}"
 FINAL = ("delivered", "undelivered", "failed", "canceled", "received", "read")
 
@@ -95,6 +95,39 @@ def build(state: SandboxState, log: WebhookLog, account_sid: str, query: str = "
         if matches(query, record.url, *(value for _, value in record.params))
     ]
     return InboxView(ordered, calls, verifications, webhooks, len(sids) - len(newest))
+
+
+def changes(
+    state: SandboxState, log: WebhookLog, account_sid: str, settled: set[str]
+) -> tuple[Any, ...]:
+    """A cheap mark of the account's inbox that differs whenever what ``build`` shows may:
+    a message, call or verification added, removed or moved on, a webhook made or
+    answered. What reached a final status is noted in ``settled`` and not looked at again."""
+    moving = []
+    for sid in state.order[account_sid][-MAX_MESSAGES:]:
+        if sid not in settled:
+            status, _ = status_of(state, state.messages[sid])
+            moving.append(status)
+            if status in FINAL:
+                settled.add(sid)
+    for sid, call in state.calls.items():
+        if sid not in settled and call["account_sid"] == account_sid:
+            status, _ = api_calls.status_of(state, call)
+            moving.append(status)
+            if status == api_calls.STATUSES[-1]:
+                settled.add(sid)
+    verifications = [(v.status, v.checks) for v in state.verify.verifications.values()]
+    answered = sum(record.status is not None or bool(record.failure) for record in log)
+    return (
+        len(state.order[account_sid]),
+        len(state.calls),
+        len(settled),
+        *moving,
+        *verifications,
+        log.count,
+        len(log.records),
+        answered,
+    )
 
 
 def message_view(state: SandboxState, message: dict[str, Any]) -> dict[str, Any]:
