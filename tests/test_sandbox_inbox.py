@@ -10,6 +10,7 @@ import sys
 import time
 from html.parser import HTMLParser
 
+import anyio
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -276,3 +277,26 @@ async def test_the_live_mark_moves_with_each_change_and_settled_messages_are_lef
         form = {"from": "+12065551212", "to": OURS, "body": "hi"}
         await c.post("/_inbox/text", data=form, headers=SAME_ORIGIN)
         assert mark() != delivered
+
+
+async def test_status_callbacks_are_logged_with_their_status_and_signature():
+    hooks, got = receiver(204)
+    state = SandboxState(status_delay=0.05)
+    app = create_app(state, callback_transport=httpx.ASGITransport(hooks))
+    log = app.state.sandbox.callbacks.log
+    url = "http://127.0.0.1:9/sms"
+    async with page_client(app) as c:
+        await send(c, "+12065550100", "Hello Ada", StatusCallback=url)
+        with anyio.fail_after(10):
+            while len([r for r in log if r.status]) < 2:  # sent, delivered
+                await anyio.sleep(0.01)
+        page = (await c.get("/")).text
+    sent, delivered = log.records
+    assert (sent.kind, sent.status, dict(sent.params)["MessageStatus"]) == (
+        "StatusCallback",
+        204,
+        "sent",
+    )
+    assert dict(delivered.params)["MessageStatus"] == "delivered"
+    assert [h["x-twilio-signature"] for h in got] == [sent.signature, delivered.signature]
+    assert page.count("StatusCallback POST") == 2
