@@ -300,3 +300,16 @@ async def test_status_callbacks_are_logged_with_their_status_and_signature():
     assert dict(delivered.params)["MessageStatus"] == "delivered"
     assert [h["x-twilio-signature"] for h in got] == [sent.signature, delivered.signature]
     assert page.count("StatusCallback POST") == 2
+
+
+async def test_a_webhook_nobody_answers_is_logged_with_why():
+    app = create_app(SandboxState())
+    number = app.state.sandbox.state.number(SID, OURS)
+    number.sms_url = f"http://127.0.0.1:{free_port()}/sms"  # nothing listens there
+    async with page_client(app) as c:
+        form = {"from": "+12065551212", "to": OURS, "body": "anyone?"}
+        assert (await c.post("/_inbox/text", data=form, headers=SAME_ORIGIN)).status_code == 303
+        page = (await c.get("/")).text
+    [record] = app.state.sandbox.callbacks.log.records
+    assert (record.status, record.failure) == (None, "ConnectError")
+    assert '<span class="answer bad">ConnectError</span>' in page
