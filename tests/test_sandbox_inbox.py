@@ -174,6 +174,7 @@ async def test_a_bad_text_or_fault_is_shown_with_what_to_fix_and_a_good_fault_is
         assert 'value="206"' in answer.text  # what was typed stays in the box
         answer = await c.post("/_inbox/faults", data={"rate_500": "2"}, headers=SAME_ORIGIN)
         assert answer.status_code == 400 and "rate_500 must be a share from 0 to 1" in answer.text
+        assert '<details class="box" open>' in answer.text and 'value="2"' in answer.text
         answer = await c.post("/_inbox/faults", data={"latency": "x"}, headers=SAME_ORIGIN)
         assert answer.status_code == 400 and "latency must be a number of seconds" in answer.text
         form = {"rate_500": "0.25", "latency": "0.5"}

@@ -135,6 +135,7 @@ async def index(
         "account": account,
         "numbers": sandbox.state.numbers[account.sid],
         "faults": {name: getattr(sandbox.faults, name) for name in SHOWN_FAULTS},
+        "faults_open": any(name in form for name in SHOWN_FAULTS),  # a fault refused
         "query": query,
         "problem": problem,
         "form": form,
