@@ -314,3 +314,19 @@ async def test_a_webhook_nobody_answers_is_logged_with_why():
     [record] = app.state.sandbox.callbacks.log.records
     assert (record.status, record.failure) == (None, "ConnectError")
     assert '<span class="answer bad">ConnectError</span>' in page
+
+
+async def test_each_account_sees_only_its_own_messages_and_webhooks():
+    other, token = "AC" + "0" * 31 + "2", "other-token-000000000000000000002"
+    state = SandboxState()
+    state.add_account(other, token, ["+15557654321"])
+    state.number(other, "+15557654321").sms_url = f"http://127.0.0.1:{free_port()}/sms"
+    app = create_app(state)
+    async with page_client(app) as c:
+        text = {"from": "+12065551212", "to": "+15557654321", "body": "for the other one"}
+        answer = await c.post("/_sandbox/inbound", json=text, auth=(other, token))
+        assert answer.status_code == 201
+        mine = (await c.get("/")).text
+        theirs = (await c.get("/", auth=(other, token))).text
+    assert "for the other one" not in mine and "No webhooks sent yet" in mine
+    assert "for the other one" in theirs and "ConnectError" in theirs

@@ -92,7 +92,8 @@ def build(state: SandboxState, log: WebhookLog, account_sid: str, query: str = "
     webhooks = [
         record
         for record in reversed(log.records)
-        if matches(query, record.url, *(value for _, value in record.params))
+        if ("AccountSid", account_sid) in record.params
+        and matches(query, record.url, *(value for _, value in record.params))
     ]
     return InboxView(ordered, calls, verifications, webhooks, len(sids) - len(newest))
 
