@@ -61,6 +61,8 @@ async def create(sandbox: Sandbox, request: Request, account: SandboxAccount) ->
         "created": now,
         "status_callback": form.get("StatusCallback"),
         "record": form.get("Record") == "true",
+        "twiml": form.get("Twiml") or "",  # what it was told to do, for the inbox page
+        "url": form.get("Url") or "",
     }
     sandbox.state.save_call(call)
     return JSONResponse(render(sandbox.state, call), status_code=201)

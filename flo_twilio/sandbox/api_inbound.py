@@ -54,6 +54,12 @@ async def inbound(sandbox: Sandbox, request: Request, account: SandboxAccount) -
         data = json.loads(await request.body() or b"{}")
     except ValueError:
         return error(400, 20001, "the body must be JSON: {from, to, body, mediaUrls}")
+    return await text_in(sandbox, account, data)
+
+
+async def text_in(sandbox: Sandbox, account: SandboxAccount, data: Any) -> JSONResponse:
+    """A phone texts one of the account's numbers (``data`` as ``POST /_sandbox/inbound``
+    takes it): the message stored, its number's SmsUrl called; Twilio's JSON answer."""
     problem = _problem(data)
     if problem:
         return error(400, 20001, problem)

@@ -3,7 +3,8 @@
 This module holds the app factory; authentication and the guards every route goes
 through are ``guards.Sandbox``; the routes are in one module per resource: ``api_accounts`` (accounts and API
 keys), ``api_phone_numbers``, ``api_messages``, ``api_media``, ``api_calls``, and the sandbox's own routes
-``api_drills`` (fault drills) and ``api_inbound`` (a phone texting one of the numbers).
+``api_drills`` (fault drills) and ``api_inbound`` (a phone texting one of the numbers), and
+the inbox page at ``/`` (``inbox``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from flo_twilio.sandbox import (
     api_messages,
     api_phone_numbers,
     api_verify,
+    inbox,
 )
 from flo_twilio.sandbox.callbacks import Callbacks
 from flo_twilio.sandbox.faults import Faults
@@ -44,6 +46,7 @@ ROUTE_MODULES = (
     api_inbound,
     api_lookups,
     api_verify,
+    inbox,
 )
 
 

@@ -23,6 +23,7 @@ import httpx
 from flo_twilio.sandbox.faults import Faults
 from flo_twilio.sandbox.message_rules import render
 from flo_twilio.sandbox.state import SandboxState
+from flo_twilio.sandbox.webhook_log import WebhookLog
 
 log = logging.getLogger("flo_twilio.sandbox")
 
@@ -57,6 +58,7 @@ class Callbacks:
         self.state = state
         self.transport = transport
         self.faults = faults or Faults()
+        self.log = WebhookLog(state.clock)  # every webhook sent, for the inbox page
         self.tasks: set[asyncio.Task[None]] = set()
 
     def schedule(self, message: dict[str, Any]) -> None:
@@ -110,7 +112,8 @@ class Callbacks:
 
     def client(self, timeout: float = 10) -> httpx.AsyncClient:
         """An HTTP client for webhooks (through the sandbox's transport, if it has one)."""
-        return httpx.AsyncClient(transport=self.transport, trust_env=False, timeout=timeout)
+        transport = self.log.wrap(self.transport)
+        return httpx.AsyncClient(transport=transport, trust_env=False, timeout=timeout)
 
     async def aclose(self) -> None:
         for task in list(self.tasks):

@@ -39,8 +39,9 @@ def serve(
     sock = bind(host, port)
     port = sock.getsockname()[1]
     refusals = Refusals("flo sandbox")
+    app = create_app(state, faults)
     config = uvicorn.Config(
-        create_app(state, faults),
+        app,
         log_level="warning",
         access_log=False,
         server_header=False,
@@ -55,6 +56,10 @@ def serve(
             await super().startup(sockets)
             if not self.should_exit:
                 print(banner(state, host, port), file=sys.stderr, flush=True)
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            app.state.closing = True  # the inbox page's live streams end, not wait out the grace
+            await super().shutdown(sockets)
 
     # uvicorn puts back the Ctrl-C handling it found, then raises the Ctrl-C it handled
     # again: ignored, that one and any later one do nothing while the sandbox ends.
@@ -113,6 +118,7 @@ def banner(state: SandboxState, host: str, port: int) -> str:
             f"flo sandbox: a Twilio-compatible API on {http_url(host, port)}\n"
             f"  account sid:  {sid}\n"
             f"  auth token:   {shown_token(account.auth_token)}\n"
+            f"  inbox:        {http_url(host, port)}/ (in a browser: messages, calls, webhooks)\n"
             f"  numbers:      {numbers}\n"
             f"  connect it:   flo accounts add sandbox --account-sid {sid} --auth-token - "
             f"--api-base-url {http_url(host, port)}"

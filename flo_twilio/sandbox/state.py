@@ -133,9 +133,11 @@ class SandboxState:
     def delete_message(self, sid: str) -> None:
         message = self.messages.pop(sid)
         self.order[message["account_sid"]].remove(sid)
-        if self._db:
-            with self._db:
-                self._db.execute("DELETE FROM messages WHERE sid = ?", (sid,))
+        self._unstore("messages", sid)
+
+    def delete_call(self, sid: str) -> None:
+        del self.calls[sid]
+        self._unstore("calls", sid)
 
     def save_call(self, call: dict[str, Any]) -> None:
         self.calls[call["sid"]] = call
@@ -149,6 +151,11 @@ class SandboxState:
                     f"INSERT INTO {table} VALUES (?, ?) ON CONFLICT(sid) DO UPDATE SET data = excluded.data",
                     (record["sid"], json.dumps(record)),
                 )
+
+    def _unstore(self, table: str, sid: str) -> None:
+        if self._db:
+            with self._db:
+                self._db.execute(f"DELETE FROM {table} WHERE sid = ?", (sid,))
 
     def _load(self) -> None:
         assert self._db is not None
