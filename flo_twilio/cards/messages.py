@@ -30,8 +30,8 @@ _OUTPUT_FIELDS = {
 
 
 def message_params(options: Mapping[str, Any], inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """The form fields of ``POST Messages.json`` for a card's options and inputs."""
-    _check_combination(options, inputs)
+    """The form fields of ``POST Messages.json`` for a card's options and inputs (which
+    passed ``check_combination``)."""
     variables = inputs.get("contentVariables")
     return {
         "To": inputs["to"],
@@ -55,7 +55,7 @@ def browser_url(url: Any) -> Any:
     return quote(url, safe=":/?#[]@!$&'()*+,;=%~") if isinstance(url, str) else url
 
 
-def _check_combination(options: Mapping[str, Any], inputs: Mapping[str, Any]) -> None:
+def check_combination(options: Mapping[str, Any], inputs: Mapping[str, Any]) -> None:
     """Rules that span several fields, which a per-field schema cannot say."""
     problems = []
     if inputs.get("sendAt") and not options.get("messagingServiceSid"):
@@ -108,6 +108,9 @@ class SendMessage(Card):
 
     def changes_world(self, options: Mapping[str, Any]) -> bool:
         return True
+
+    def check(self, options: Mapping[str, Any], inputs: Mapping[str, Any]) -> None:
+        check_combination(options, inputs)
 
     async def run(
         self, ctx: CardContext, options: Mapping[str, Any], inputs: Mapping[str, Any]

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from flo_twilio.card import Card, CardContext, call_card, check_outputs
+from flo_twilio.card import Card, CardContext, call_card, call_problems, check_outputs
 from flo_twilio.errors import (
     BadOutputsError,
     FloError,
@@ -37,6 +37,7 @@ from flo_twilio.errors import (
     UnreachableError,
 )
 from flo_twilio.runner import refs
+from flo_twilio.runner.calls import fixed_keys, holds, placeholder_keys, render_call
 from flo_twilio.runner.flow import Flow, Step
 from flo_twilio.runner.journal import Item, Journal
 from flo_twilio.runner.wording import counted
@@ -146,11 +147,6 @@ class Tally:
         }
 
 
-def fixed_keys(step: Step) -> tuple[frozenset[str], frozenset[str]]:
-    """The step's options and inputs that are literal in the flow: the same for every item."""
-    return refs.constant_keys(step.options), refs.constant_keys(step.inputs)
-
-
 def item_key(options: Any, inputs: Any) -> str:
     """What identifies an item's call: a resumed run refuses items that changed."""
     text = json.dumps([options, inputs], sort_keys=True, default=str)
@@ -200,44 +196,6 @@ def may_have_happened(prior: Item) -> bool:
     """An earlier try of the item was (or may have been) made."""
     happened = prior.state == "failed" and (prior.error or {}).get("happened")
     return prior.state in ("intent", "unknown", "done") or bool(happened)
-
-
-def reads_steps(step: Step, found: Iterable[refs.Ref]) -> bool:
-    """True when the references ``found`` in ``step`` read earlier steps' outputs, directly
-    or through its for_each items."""
-    roots = {ref.root for ref in found}
-    if "item" in roots and step.for_each is not None:
-        roots |= {ref.root for _, t in refs.templates(step.for_each) for ref in t.refs}
-    return "steps" in roots
-
-
-def depends_on_steps(step: Step) -> bool:
-    """True when the step's ``if:`` reads earlier steps' outputs."""
-    assert step.condition is not None
-    return reads_steps(step, step.condition.refs)
-
-
-def placeholder_keys(step: Step, section: Any) -> frozenset[str]:
-    """The keys of a step's options or inputs that read earlier steps' outputs: in a dry
-    run their values are placeholders, which no schema can judge."""
-    if not isinstance(section, dict):
-        return frozenset()
-    return frozenset(
-        key
-        for key, value in section.items()
-        if reads_steps(step, (ref for _, t in refs.templates(value) for ref in t.refs))
-    )
-
-
-def plain(value: Any) -> Any:
-    """``value`` with a step's journal-backed outputs made into a list (what cards get)."""
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list) or (
-        isinstance(value, Sequence) and not isinstance(value, str | bytes)
-    ):
-        return [plain(v) for v in value]
-    return value
 
 
 @dataclass
@@ -460,10 +418,9 @@ class Engine:
         "later" when it waits in ``later``. Raises only what ends the run."""
         try:
             item_scope = {**scope, "item": item} if step.for_each is not None else scope
-            if not self.runs(step, item_scope):
+            if not holds(step, item_scope, dry_run=self.dry_run):
                 return self.skip(step, index, prior)
-            options = plain(refs.render(step.options, item_scope))
-            inputs = plain(refs.render(step.inputs, item_scope))
+            options, inputs = render_call(step, item_scope)
             mutating = card.changes_world(options)
         except RunChanged:
             raise
@@ -491,13 +448,6 @@ class Engine:
         call.started = prior.started  # intent or unknown: it may have happened
         return await self.recover(call, later, prior.error or {})
 
-    def runs(self, step: Step, scope: dict[str, Any]) -> bool:
-        """Whether the step's ``if:`` holds for the item; in a dry run, one that depends on
-        earlier steps (whose outputs are placeholders then) is taken to hold."""
-        if step.condition is None or (self.dry_run and depends_on_steps(step)):
-            return True
-        return step.condition.holds(scope)
-
     def skip(self, step: Step, index: int, prior: Item | None) -> str:
         """The item's ``if:`` does not hold: journalled skipped, nothing sent."""
         if prior is not None and may_have_happened(prior):
@@ -510,18 +460,13 @@ class Engine:
         return self.count(step, "skipped")
 
     def preview(self, step: Step, card: Card, index: int, options: Any, inputs: Any) -> str:
-        """A dry run's item: checked (but for the fields that read earlier steps' outputs,
-        placeholders then), and handed to ``on_preview`` instead of the card."""
+        """A dry run's item: checked as the pre-pass checks it (but for the fields that read
+        earlier steps' outputs, placeholders then), built by the card's ``preview`` and
+        handed to ``on_preview`` instead of the card."""
         try:
-            problems = [
-                problem
-                for section, values in (("options", options), ("inputs", inputs))
-                for problem in card.manifest.problems(section, values)
-                if not problem.path
-                or problem.path[0] not in placeholder_keys(step, getattr(step, section))
-            ]
+            problems = call_problems(card, options, inputs, unjudged=placeholder_keys(step))
             if problems:
-                raise InvalidInputError(problems)
+                raise InvalidInputError([problem for _, problem in problems])
             request = card.preview(self.ctx, options, inputs)
         except InvalidInputError as exc:
             return self.fail_item(step, index, {"type": "InvalidInput", "message": str(exc)})
