@@ -14,9 +14,10 @@ the runner plans, checks, starts, resumes and dry-runs flows, and says how each 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,7 +130,7 @@ class Run:
         stopped = ""
         try:
             with process.beating(lambda: journal.beat(self.id), runner.heartbeat):
-                async with runner.connect(runner.registry, self.account, self.transport) as ctx:
+                async with runner.context(self.account, self.transport) as ctx:
                     engine = Engine(
                         self.flow,
                         ctx,
@@ -214,6 +215,31 @@ class Runner:
         self.heartbeat = process.heartbeat_seconds()
         self.limits = shared_limits(self.journal)
         self.connect = connect or functools.partial(open_context, limits=self.limits)
+        self.held: tuple[Account, Any, CardContext] | None = None
+
+    @contextlib.asynccontextmanager
+    async def connected(
+        self, account: Account, transport: Any = None
+    ) -> AsyncIterator[CardContext]:
+        """One connection as ``account`` for the block: ``check``, ``dry_run``, ``resume``
+        and the ``execute`` of a run on that account and transport use it inside the block,
+        rather than each opening its own (``flo run``: one client from check to end)."""
+        async with self.connect(self.registry, account, transport) as ctx:
+            self.held = (account, transport, ctx)
+            try:
+                yield ctx
+            finally:
+                self.held = None
+
+    def context(
+        self, account: Account, transport: Any = None
+    ) -> AbstractAsyncContextManager[CardContext]:
+        """The connection held by ``connected`` for this account and transport, else a new one
+        for the block."""
+        held = self.held
+        if held is not None and held[0] is account and held[1] is transport:
+            return contextlib.nullcontext(held[2])
+        return self.connect(self.registry, account, transport)
 
     def plan(
         self,
@@ -239,7 +265,7 @@ class Runner:
     async def check(self, plan: Plan, account: Account, transport: Any = None) -> dict[str, int]:
         """Build every input row and every call known before the run, on ``account``;
         raise ``InvalidInputError`` listing what is wrong. How many rows each file has."""
-        async with self.connect(self.registry, account, transport) as ctx:
+        async with self.context(account, transport) as ctx:
             return precheck(plan.flow, plan.inputs, ctx)
 
     def start(
@@ -315,7 +341,7 @@ class Runner:
     ) -> Tally:
         """Render and check every call, handing each request to ``on_preview``; send and
         record nothing. Invalid items are counted failed."""
-        async with self.connect(self.registry, account, transport) as ctx:
+        async with self.context(account, transport) as ctx:
             engine = Engine(plan.flow, ctx, None, "dry-run", dry_run=True, on_preview=on_preview)
             try:
                 await engine.run(plan.inputs, plan.event)
