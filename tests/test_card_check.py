@@ -13,7 +13,6 @@ import httpx
 import pytest
 
 from flo_twilio import load_registry
-from flo_twilio.accounts import Account
 from flo_twilio.card import Card, CardContext, call_card
 from flo_twilio.cards import messages
 from flo_twilio.client import TwilioClient
@@ -24,23 +23,13 @@ from flo_twilio.runner.api import Runner
 from flo_twilio.runner.journal import open_journal
 from flo_twilio.sandbox import SandboxState, create_app
 from flo_twilio.sandbox.embedded import DateHeader
-from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
-from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
 from tests.helpers import ROOT
 from tests.inprocess import builtin_sandbox, run_flo
+from tests.test_runner_api import account
 
 BULK = ROOT / "sample_flows/bulk_sms.yaml"
 ROWS = ROOT / "sample_flows/recipients.csv"
 SEND_SMS = ROOT / "sample_flows/send_sms.yaml"
-
-
-def account() -> Account:
-    return Account(
-        "work",
-        "twilio",
-        values={"account_sid": SID, "api_base_url": "http://127.0.0.1"},
-        secrets={"auth_token": TOKEN},
-    )
 
 
 @pytest.fixture
