@@ -19,6 +19,7 @@ import functools
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,6 +175,10 @@ class Run:
 
 
 Connect = Callable[[Registry, Account, Any], AbstractAsyncContextManager[CardContext]]
+# The connection a Runner.connected block holds: (runner, account, transport, context).
+HELD: ContextVar[tuple[Runner, Account, Any, CardContext] | None] = ContextVar(
+    "flo_held_connection", default=None
+)
 
 
 def shared_limits(journal: Journal) -> SharedLimits | None:
@@ -215,30 +220,30 @@ class Runner:
         self.heartbeat = process.heartbeat_seconds()
         self.limits = shared_limits(self.journal)
         self.connect = connect or functools.partial(open_context, limits=self.limits)
-        self.held: tuple[Account, Any, CardContext] | None = None
 
     @contextlib.asynccontextmanager
     async def connected(
         self, account: Account, transport: Any = None
     ) -> AsyncIterator[CardContext]:
         """One connection as ``account`` for the block: ``check``, ``dry_run``, ``resume``
-        and the ``execute`` of a run on that account and transport use it inside the block,
-        rather than each opening its own (``flo run``: one client from check to end)."""
+        and the ``execute`` of a run on that account and transport use it inside the block
+        (in its task and the tasks it starts), rather than each opening its own
+        (``flo run``: one client from the check to the end)."""
         async with self.connect(self.registry, account, transport) as ctx:
-            self.held = (account, transport, ctx)
+            token = HELD.set((self, account, transport, ctx))
             try:
                 yield ctx
             finally:
-                self.held = None
+                HELD.reset(token)
 
     def context(
         self, account: Account, transport: Any = None
     ) -> AbstractAsyncContextManager[CardContext]:
-        """The connection held by ``connected`` for this account and transport, else a new one
-        for the block."""
-        held = self.held
-        if held is not None and held[0] is account and held[1] is transport:
-            return contextlib.nullcontext(held[2])
+        """The connection ``connected`` holds for this account and transport, else a new
+        one for the block."""
+        held = HELD.get()
+        if held is not None and held[:3] == (self, account, transport):
+            return contextlib.nullcontext(held[3])
         return self.connect(self.registry, account, transport)
 
     def plan(

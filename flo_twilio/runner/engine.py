@@ -109,8 +109,9 @@ class Placeholders(Sequence[Any]):
 
 
 class Engine:
-    """Runs one flow for one run id. ``dry_run`` renders and checks every call and hands
-    each to ``on_preview`` instead of making it; nothing is journalled then.
+    """Runs one flow for one run id: the steps in order, each item through its
+    ``ItemLifecycle``. ``dry_run`` renders and checks every call and hands each to
+    ``on_preview`` instead of making it; nothing is journalled then.
 
     ``on_item(step, state)`` hears each item end (done, failed or unknown); ``on_wait(step,
     message)`` hears what the run waits for, and how long. A host that owns the run may
@@ -268,6 +269,8 @@ class Engine:
             raise StepFailed(f"step {step.id} stopped at its first failure (on_error: stop)")
         assert self.journal is not None
         return self.journal.outputs(self.run_id, step.id, length)
+
+    # Waiting.
 
     async def finish_later(self, step: Step, later: list[Later]) -> None:
         """Finish what waits, each at its due time, ``step.concurrency`` at a time, saying what

@@ -167,9 +167,10 @@ class Later:
 
 
 class ItemLifecycle:
-    """Takes the items of one run, one at a time each, as far as each can go: ``item``
-    renders, checks (a dry run: ``preview``) and sends one, ``look_again`` finishes one
-    whose settle window has passed. Each end is counted in ``tally`` and told to
+    """The lifecycle of each item of one run: ``item`` takes one as far as it can go now
+    (rendered, its intent journalled, sent through ``call_card``, its result claimed and
+    recorded; in a dry run, checked and previewed), ``look_again`` finishes one whose
+    settle window has passed. Each end is counted in ``tally`` and told to
     ``on_item(step, state)``; a dry run's requests go to ``on_preview``."""
 
     def __init__(
