@@ -8,7 +8,7 @@ import time
 import pytest
 
 from flo_twilio.runner.conditions import parse_condition
-from flo_twilio.runner.engine import RunChanged
+from flo_twilio.runner.item_lifecycle import RunChanged
 from flo_twilio.runner.refs import RefError
 from tests.inprocess import run_flo as flo
 from tests.test_engine import Send, flow_of, fresh, journal, rows, run  # noqa: F401  (fixtures)

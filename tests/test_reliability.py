@@ -29,8 +29,9 @@ from flo_twilio import CardContext, load_registry
 from flo_twilio.accounts import Account, AccountStore
 from flo_twilio.cards import SendSms
 from flo_twilio.client import Credentials, TwilioClient
-from flo_twilio.runner.engine import Engine, item_key
+from flo_twilio.runner.engine import Engine
 from flo_twilio.runner.flow import load_flow
+from flo_twilio.runner.item_lifecycle import item_key
 from flo_twilio.runner.journal import Journal
 from flo_twilio.sandbox import Faults, SandboxState, create_app
 from flo_twilio.sandbox.embedded import DateHeader

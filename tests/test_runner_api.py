@@ -15,7 +15,7 @@ from flo_twilio.accounts import Account
 from flo_twilio.card import CardContext
 from flo_twilio.client import Credentials, RetryPolicy, TwilioClient
 from flo_twilio.runner.api import Runner
-from flo_twilio.runner.engine import item_key
+from flo_twilio.runner.item_lifecycle import item_key
 from flo_twilio.runner.journal import Journal
 from flo_twilio.sandbox import SandboxState, create_app
 from flo_twilio.sandbox.embedded import DateHeader

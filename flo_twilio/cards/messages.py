@@ -31,8 +31,8 @@ _OUTPUT_FIELDS = {
 
 
 def message_params(options: Mapping[str, Any], inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """The form fields of ``POST Messages.json`` for a card's options and inputs."""
-    _check_combination(options, inputs)
+    """The form fields of ``POST Messages.json`` for a card's options and inputs (which
+    passed ``check_combination``)."""
     variables = inputs.get("contentVariables")
     return {
         "To": inputs["to"],
@@ -56,7 +56,7 @@ def browser_url(url: Any) -> Any:
     return quote(url, safe=":/?#[]@!$&'()*+,;=%~") if isinstance(url, str) else url
 
 
-def _check_combination(options: Mapping[str, Any], inputs: Mapping[str, Any]) -> None:
+def check_combination(options: Mapping[str, Any], inputs: Mapping[str, Any]) -> None:
     """Rules that span several fields, which a per-field schema cannot say."""
     problems = []
     if inputs.get("sendAt") and not options.get("messagingServiceSid"):
@@ -117,6 +117,9 @@ class SendMessage(Card):
             str(options[name]) for name in ("from", "messagingServiceSid") if options.get(name)
         )
         return Audience(str(inputs["to"]), senders) if inputs.get("to") and senders else None
+
+    def check(self, options: Mapping[str, Any], inputs: Mapping[str, Any]) -> None:
+        check_combination(options, inputs)
 
     async def run(
         self, ctx: CardContext, options: Mapping[str, Any], inputs: Mapping[str, Any]

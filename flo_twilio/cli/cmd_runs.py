@@ -13,8 +13,10 @@ from flo_twilio.errors import AccountError, InvalidInputError, Problem
 from flo_twilio.runner import counted
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from flo_twilio.accounts import Account
-    from flo_twilio.runner import Outcome, Plan, Run, Runner
+    from flo_twilio.runner import Outcome, Plan, Run, Runner, Tally
 
 SETTLE_HELP = (
     "seconds after an intent before an item not found by its provider is sent again "
@@ -152,15 +154,11 @@ def open_runner(settle: float | None = None, journal: str | None = None) -> Runn
     return flo
 
 
-def checked(
+def planned(
     args: argparse.Namespace, flo: Runner, *, partial: bool = False
-) -> tuple[Plan, Account, Any, dict[str, int]]:
-    """Everything flo run checks before it sends or records anything: the flow, the inputs,
-    the account, then every input row and every call known before the run (the pre-pass),
-    and how many rows each input file has.
-    ``partial`` (flo validate) does not require inputs that were not given."""
-    import asyncio
-
+) -> tuple[Plan, Account, Any]:
+    """The flow, its inputs and the account, checked as far as they can be without a
+    connection. ``partial`` (flo validate) does not require inputs that were not given."""
     from flo_twilio.cli.account_choice import choose_account, with_retries
     from flo_twilio.runner import FileOptions
 
@@ -171,18 +169,27 @@ def checked(
         account, transport = choose_account(args.account or plan.flow.account, quiet=partial)
     except AccountError as exc:
         raise InvalidInputError(str(exc)) from None
-    account = with_retries(account, getattr(args, "retries", None))
-    rows = asyncio.run(flo.check(plan, account, transport))
+    return plan, with_retries(account, getattr(args, "retries", None)), transport
+
+
+async def checked_rows(flo: Runner, plan: Plan, account: Account, transport: Any) -> dict[str, int]:
+    """The pre-pass: every input row and every call known before the run, nothing sent or
+    recorded; how many rows each input file has, said on stderr."""
+    rows = await flo.check(plan, account, transport)
     for name, count in rows.items():
         print(f"{name}: {counted(count, 'row')} checked", file=sys.stderr)
-    return plan, account, transport, rows
+    return rows
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    import asyncio
+
     from flo_twilio.cli.output import print_json
     from flo_twilio.runner import given_event
 
-    plan, _, _, rows = checked(args, open_runner(), partial=True)
+    flo = open_runner()
+    plan, account, transport = planned(args, flo, partial=True)
+    rows = asyncio.run(checked_rows(flo, plan, account, transport))
     given_event(plan.flow, args.event, required=False)
     steps = len(plan.flow.steps)
     print(f"{args.flow}: valid ({counted(steps, 'step')})", file=sys.stderr)
@@ -207,20 +214,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     from flo_twilio.runner import given_event
 
     flo = open_runner(args.settle, args.journal)
-    plan, account, transport, rows = checked(args, flo)
-    plan.event = given_event(plan.flow, args.event)
+    plan, account, transport = planned(args, flo)
+
+    async def checked() -> dict[str, int]:
+        rows = await checked_rows(flo, plan, account, transport)
+        plan.event = given_event(plan.flow, args.event)
+        return rows
+
     if args.dry_run:
-        return dry_run(flo, plan, account, transport)
-    run = flo.start(
-        plan, account, transport, origin=origin(account, args.account or plan.flow.account)
-    )
-    print(f"run {run.id}: {plan.flow.name} on account {account.nickname}", file=sys.stderr)
-    return execute_and_report(run, as_json=args.json, totals=totals(plan.flow, plan.inputs, rows))
+        return dry_run(flo, plan, account, transport, checked)
+
+    async def begin() -> tuple[Run, dict[str, int]]:
+        rows = await checked()
+        run = flo.start(
+            plan, account, transport, origin=origin(account, args.account or plan.flow.account)
+        )
+        print(f"run {run.id}: {plan.flow.name} on account {account.nickname}", file=sys.stderr)
+        return run, totals(plan.flow, plan.inputs, rows)
+
+    return execute_and_report(flo, account, transport, begin, as_json=args.json)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    import asyncio
-
     from flo_twilio.cli.account_choice import account_of_run, with_retries
 
     flo = open_runner(args.settle, args.journal)
@@ -234,44 +249,63 @@ def cmd_resume(args: argparse.Namespace) -> int:
         return 0
     account, transport = account_of_run(record)
     account = with_retries(account, args.retries)
-    run = asyncio.run(
-        flo.resume(
+
+    async def begin() -> tuple[Run, dict[str, int]]:
+        run = await flo.resume(
             args.run_id,
             account,
             transport,
             resend_unknown=args.resend_unknown,
             secret_inputs=args.input,
         )
-    )
-    print(
-        f"resuming run {args.run_id}: {run.flow.name} on account {account.nickname}",
-        file=sys.stderr,
-    )
-    return execute_and_report(run, as_json=args.json)
+        print(
+            f"resuming run {args.run_id}: {run.flow.name} on account {account.nickname}",
+            file=sys.stderr,
+        )
+        return run, {}
+
+    return execute_and_report(flo, account, transport, begin, as_json=args.json)
 
 
-def execute_and_report(run: Run, *, as_json: bool, totals: dict[str, int] | None = None) -> int:
-    """Execute ``run`` with its progress on stderr (Ctrl-C stops it, see
-    ``stop_on_ctrl_c``; ``totals``: each for_each step's items, where known) and say how
-    it went."""
+def execute_and_report(
+    flo: Runner,
+    account: Account,
+    transport: Any,
+    begin: Callable[[], Awaitable[tuple[Run, dict[str, int]]]],
+    *,
+    as_json: bool,
+) -> int:
+    """Begin a run (``begin``: checked and started, or taken over; with each for_each
+    step's items, where known) and execute it with its progress on stderr, on one
+    connection from the check to the end (Ctrl-C stops it, see ``stop_on_ctrl_c``), and
+    say how it went."""
     import asyncio
 
     from flo_twilio.cli.output import write_json
     from flo_twilio.cli.progress import Progress
 
-    progress = Progress(totals=totals)
+    run: Run | None = None
+    progress: Progress | None = None
 
     async def execute() -> Outcome:
-        stop_on_ctrl_c(run)
-        return await run.execute(on_item=progress.item, on_wait=progress.note)
+        nonlocal run, progress
+        async with flo.connected(account, transport):
+            run, totals = await begin()
+            progress = Progress(totals=totals)
+            stop_on_ctrl_c(run)
+            return await run.execute(on_item=progress.item, on_wait=progress.note)
 
     outcome = None
     try:
         outcome = asyncio.run(execute())
     except (KeyboardInterrupt, asyncio.CancelledError):
+        if run is None:  # stopped before the run began: nothing recorded
+            raise KeyboardInterrupt from None
         outcome = run.interrupted()
     finally:
-        progress.close(finished=outcome is not None and outcome.status != "interrupted")
+        if progress is not None:
+            progress.close(finished=outcome is not None and outcome.status != "interrupted")
+    assert run is not None
     if outcome.status == "interrupted":
         if as_json:
             print(
@@ -339,19 +373,20 @@ def stop_on_ctrl_c(run: Run) -> None:
     on_signals(on_sigint, signal.SIGINT)  # once the run has ended, Ctrl-C does nothing
 
 
-def dry_run(flo: Runner, plan: Plan, account: Account, transport: Any) -> int:
-    """Render and check every call, print each request as a JSON line; send nothing."""
+def dry_run(
+    flo: Runner,
+    plan: Plan,
+    account: Account,
+    transport: Any,
+    checked: Callable[[], Awaitable[Any]],
+) -> int:
+    """After the pre-pass (``checked``), render and check every call, print each request
+    as a JSON line, on one connection; send nothing."""
     import asyncio
 
     from flo_twilio.cli.account_choice import BUILTIN_STORE
     from flo_twilio.redaction import safe_json
 
-    if account.secret_store == BUILTIN_STORE:
-        print(
-            "dry run on the built-in sandbox: it answers inside this process, so its URLs "
-            "(http://127.0.0.1 with no port) reach nothing; flo sandbox serves one you can reach",
-            file=sys.stderr,
-        )
     previews = 0
 
     def show(request: dict[str, Any]) -> None:
@@ -359,7 +394,19 @@ def dry_run(flo: Runner, plan: Plan, account: Account, transport: Any) -> int:
         previews += 1
         print(safe_json(request))
 
-    tally = asyncio.run(flo.dry_run(plan, account, transport, on_preview=show))
+    async def check_then_show() -> Tally:
+        async with flo.connected(account, transport):
+            await checked()
+            if account.secret_store == BUILTIN_STORE:
+                print(
+                    "dry run on the built-in sandbox: it answers inside this process, so its "
+                    "URLs (http://127.0.0.1 with no port) reach nothing; flo sandbox serves "
+                    "one you can reach",
+                    file=sys.stderr,
+                )
+            return await flo.dry_run(plan, account, transport, on_preview=show)
+
+    tally = asyncio.run(check_then_show())
     print(
         f"dry run: {counted(previews, 'request')}, nothing sent; "
         f"{counted(tally.failed, 'item')} invalid"

@@ -14,11 +14,13 @@ the runner plans, checks, starts, resumes and dry-runs flows, and says how each 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,7 +141,7 @@ class Run:
         report = ClientReport()
         try:
             with process.beating(lambda: journal.beat(self.id), runner.heartbeat):
-                async with runner.connect(runner.registry, self.account, self.transport) as ctx:
+                async with runner.context(self.account, self.transport) as ctx:
                     engine = Engine(
                         self.flow,
                         ctx,
@@ -213,6 +215,10 @@ class ClientReport:
 
 
 Connect = Callable[[Registry, Account, Any], AbstractAsyncContextManager[CardContext]]
+# The connection a Runner.connected block holds: (runner, account, transport, context).
+HELD: ContextVar[tuple[Runner, Account, Any, CardContext] | None] = ContextVar(
+    "flo_held_connection", default=None
+)
 
 
 def shared_limits(journal: Journal) -> SharedLimits | None:
@@ -255,6 +261,31 @@ class Runner:
         self.limits = shared_limits(self.journal)
         self.connect = connect or functools.partial(open_context, limits=self.limits)
 
+    @contextlib.asynccontextmanager
+    async def connected(
+        self, account: Account, transport: Any = None
+    ) -> AsyncIterator[CardContext]:
+        """One connection as ``account`` for the block: ``check``, ``dry_run``, ``resume``
+        and the ``execute`` of a run on that account and transport use it inside the block
+        (in its task and the tasks it starts), rather than each opening its own
+        (``flo run``: one client from the check to the end)."""
+        async with self.connect(self.registry, account, transport) as ctx:
+            token = HELD.set((self, account, transport, ctx))
+            try:
+                yield ctx
+            finally:
+                HELD.reset(token)
+
+    def context(
+        self, account: Account, transport: Any = None
+    ) -> AbstractAsyncContextManager[CardContext]:
+        """The connection ``connected`` holds for this account and transport, else a new
+        one for the block."""
+        held = HELD.get()
+        if held is not None and held[:3] == (self, account, transport):
+            return contextlib.nullcontext(held[3])
+        return self.connect(self.registry, account, transport)
+
     def plan(
         self,
         flow_path: Path,
@@ -279,7 +310,7 @@ class Runner:
     async def check(self, plan: Plan, account: Account, transport: Any = None) -> dict[str, int]:
         """Build every input row and every call known before the run, on ``account``;
         raise ``InvalidInputError`` listing what is wrong. How many rows each file has."""
-        async with self.connect(self.registry, account, transport) as ctx:
+        async with self.context(account, transport) as ctx:
             plan.held_back = []
             opt_outs = OptOutCheck(self.journal, ctx.account_id)
             return precheck(plan.flow, plan.inputs, ctx, opt_outs, plan.held_back)
@@ -361,7 +392,7 @@ class Runner:
         """Render and check every call, handing each request to ``on_preview``; send and
         record nothing. Invalid items are counted failed; those to a recipient who opted
         out, skipped (``opted_out``, with the reason)."""
-        async with self.connect(self.registry, account, transport) as ctx:
+        async with self.context(account, transport) as ctx:
             engine = Engine(
                 plan.flow,
                 ctx,

@@ -2,11 +2,12 @@
 
 Every row of every input file is read and checked against the input's ``items`` schema,
 and every call whose values (and ``if:``) depend only on inputs and the account (each item
-of such a ``for_each`` step, and such single steps) whose ``if:`` holds is rendered as the engine will render it, checked
-against its card's manifest and built by the card's ``preview`` (which checks what spans
-several fields), with nothing sent. Problems are collected, the first ``MAX_SHOWN`` listed
-with where they are, and raised together. Each such call whose recipient opted out is held
-back: listed (step, item, why) for the run to journal as skipped before anything is sent.
+of such a ``for_each`` step, and such single steps) whose ``if:`` holds is rendered and
+checked as the engine will (``runner.calls``: its card's manifest, then the card's
+``check`` of what spans several fields), with nothing sent. Problems are collected, the
+first ``MAX_SHOWN`` listed with where they are, and raised together. Each such call whose
+recipient opted out is held back: listed (step, item, why) for the run to journal as
+skipped before anything is sent.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import shlex
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from flo_twilio.card import Card, CardContext
+from flo_twilio.card import Card, CardContext, call_problems
 from flo_twilio.errors import InvalidInputError, Problem
 from flo_twilio.manifests import SchemaCheck
 from flo_twilio.runner import refs
+from flo_twilio.runner.calls import Unrendered, fixed_keys, holds, render_call
 from flo_twilio.runner.flow import Flow, Step
 from flo_twilio.runner.inputs import value_problems
 from flo_twilio.runner.optouts import OptOutCheck
@@ -74,7 +76,7 @@ class Findings:
 class PrePass:
     def __init__(self, flow: Flow, inputs: Mapping[str, Any], ctx: CardContext) -> None:
         self.flow, self.inputs, self.ctx = flow, inputs, ctx
-        self.scope = {"inputs": inputs, "account": dict(ctx.account)}
+        self.scope: dict[str, Any] = {"inputs": inputs, "account": dict(ctx.account)}
         self.found = Findings()
         self.cards: dict[str, Card] = {step.id: step.card() for step in flow.steps}
         self.opt_outs: OptOutCheck | None = None
@@ -209,42 +211,22 @@ class PrePass:
             scope = {**self.scope, "item": item}
             self.call(f"step {step.id} item {index}", step, scope, self.in_flow(step), index)
 
-    def call(
-        self, label: str, step: Step, scope: Mapping[str, Any], place: Place, index: int
-    ) -> None:
-        """Render one call (item ``index`` of its step) as the engine will, check it against
-        the card's manifest, and have the card build it (without sending); not when its
+    def call(self, label: str, step: Step, scope: dict[str, Any], place: Place, index: int) -> None:
+        """Render one call (item ``index`` of its step) as the engine will and check it
+        (``call_problems``: the manifest, then the card's check), nothing sent; not when its
         ``if:`` does not hold. A call to a recipient who opted out is held back."""
-        if step.condition is not None:
-            try:
-                if not step.condition.holds(scope):
-                    return
-            except refs.RefError as exc:
-                where, _ = place("if", ())
-                self.found(Problem(f"{label}: {exc}", where))
+        try:
+            if not holds(step, scope):
                 return
-        rendered: dict[str, Any] = {}
-        for section in ("options", "inputs"):
-            try:
-                rendered[section] = refs.render(getattr(step, section), scope)
-            except refs.RefError as exc:
-                where, _ = place(section, ())
-                self.found(Problem(f"{label}: {exc}", where))
-                return
-        problems = [
-            (section, problem)
-            for section, values in rendered.items()
-            for problem in step.card.manifest.problems(
-                section, values, refs.constant_keys(getattr(step, section))
-            )
-        ]
+            options, inputs = render_call(step, scope)
+        except Unrendered as exc:
+            where, _ = place(exc.section, ())
+            self.found(Problem(f"{label}: {exc}", where))
+            return
+        card = self.cards[step.id]
+        problems = call_problems(card, options, inputs, fixed=fixed_keys(step), ctx=self.ctx)
         if not problems:
-            try:
-                self.cards[step.id].preview(self.ctx, rendered["options"], rendered["inputs"])
-            except InvalidInputError as exc:
-                problems = [("inputs", problem) for problem in exc.problems]
-            else:
-                self.hold_back(step, index, rendered["options"], rendered["inputs"])
+            self.hold_back(step, index, options, inputs)
         for section, problem in problems:
             where, source = place(section, problem.path)
             self.found(Problem(f"{label}{source}: {problem.message}", where, problem.hint))
