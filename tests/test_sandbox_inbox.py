@@ -22,9 +22,10 @@ from flo_twilio.sandbox import Faults, SandboxState, create_app
 from flo_twilio.sandbox.callbacks import signature
 from flo_twilio.sandbox.inbox_view import changes, encoding, matches
 from flo_twilio.sandbox.limits import SHUTDOWN_GRACE
-from flo_twilio.sandbox.server import banner, free_port, wait_until_serving
+from flo_twilio.sandbox.server import banner
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
+from tests.sandbox_process import free_port, wait_until_serving
 
 pytestmark = pytest.mark.anyio
 
