@@ -353,6 +353,7 @@ def close_listeners():
         listener.close() if hasattr(listener, "close") else listener.__exit__(None, None, None)
 
 
+OPTED = ("+12065551212",)
 EXIT_CODES = {
     "validate": [
         ((FLOW, *TO), None, 0),
@@ -390,6 +391,17 @@ EXIT_CODES = {
     "accounts remove": [(("nope",), None, 2), (("work",), dead_account, 0)],
     "accounts default": [(("nope",), None, 2), (("work",), dead_account, 0)],
     "sandbox": [(("--port", "{port}"), busy_port, 2)],
+    "optouts list": [((), None, 0), (("--account", "nope"), None, 2)],
+    "optouts add": [
+        ((*OPTED, "--sender", "+15005550006"), None, 0),
+        (("2065551212", "--sender", "+15005550006"), None, 2),
+    ],
+    "optouts remove": [
+        ((*OPTED, "--sender", "+15005550006"), None, 0),
+        (("2065551212", "--sender", "+15005550006"), None, 2),
+    ],
+    "optouts import": [(("no-such-file.csv", "--sender", "+15005550006"), None, 2)],
+    "optouts export": [((), None, 0), (("--account", "nope"), None, 2)],
     "serve": [
         ((FLOW,), None, 2),
         (("sample_flows/auto_reply.yaml", "--port", "{port}"), busy_port, 2),
