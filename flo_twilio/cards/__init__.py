@@ -16,6 +16,12 @@ from flo_twilio.cards.message_actions import (
     RedactMessage,
 )
 from flo_twilio.cards.messages import SendMms, SendSms
+from flo_twilio.cards.numbers import (
+    BuyPhoneNumber,
+    ReleasePhoneNumber,
+    SearchAvailableNumbers,
+    UpdatePhoneNumber,
+)
 from flo_twilio.cards.triggers import IncomingMessage, MessageStatus
 from flo_twilio.cards.twilio_connection import TWILIO
 from flo_twilio.cards.verify import CheckVerification, StartVerification
@@ -25,6 +31,7 @@ from flo_twilio.hookspecs import hookimpl
 
 __all__ = [
     "TWILIO",
+    "BuyPhoneNumber",
     "CancelMessage",
     "CheckVerification",
     "CustomApi",
@@ -37,9 +44,12 @@ __all__ = [
     "MakeCall",
     "MessageStatus",
     "RedactMessage",
+    "ReleasePhoneNumber",
+    "SearchAvailableNumbers",
     "SendMms",
     "SendSms",
     "StartVerification",
+    "UpdatePhoneNumber",
     "WaitForDelivery",
 ]
 
@@ -63,6 +73,10 @@ def flo_register_cards() -> list[type[Card]]:
         LookupPhoneNumber,
         StartVerification,
         CheckVerification,
+        SearchAvailableNumbers,
+        BuyPhoneNumber,
+        UpdatePhoneNumber,
+        ReleasePhoneNumber,
     ]
 
 
