@@ -82,7 +82,9 @@ class SearchAvailableNumbers(Card):
             f"{pascal(options.get('type', 'local'))}.json"
         )
         params = {k: _query_value(v) for k, v in query.items()}
-        page = await client.request_json("GET", path, expect="available_phone_numbers", params=params)
+        page = await client.request_json(
+            "GET", path, expect="available_phone_numbers", params=params
+        )
         numbers = [available_outputs(n) for n in page["available_phone_numbers"] or []]
         return {"numbers": numbers, "count": len(numbers)}
 
