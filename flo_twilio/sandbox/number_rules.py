@@ -43,7 +43,7 @@ PLANS = {
 }
 
 
-class SearchError(ValueError):
+class SearchError(Exception):
     """A search Twilio refuses: ``code`` is its error code."""
 
     def __init__(self, code: int, message: str) -> None:
