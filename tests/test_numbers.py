@@ -77,7 +77,7 @@ async def test_a_bought_number_joins_the_account_and_leaves_the_offer(client, sa
 
 async def test_buying_takes_exactly_one_of_a_number_and_an_area_code(client):
     for inputs in ({}, {"phoneNumber": "+12065550100", "areaCode": 206}):
-        with pytest.raises(InvalidInputError, match="exactly one of inputs.phoneNumber"):
+        with pytest.raises(InvalidInputError, match=r"exactly one of inputs\.phoneNumber"):
             await buy(client, **inputs)
 
 

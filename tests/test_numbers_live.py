@@ -81,10 +81,9 @@ class HeldPurchases:
         self.app, self.release = app, threading.Event()
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            if scope["path"].endswith("/IncomingPhoneNumbers.json"):
-                await self.app(scope, receive, self.held(send))
-                return
+        purchase = scope["type"] == "http" and scope["method"] == "POST"
+        if purchase and scope["path"].endswith("/IncomingPhoneNumbers.json"):
+            send = self.held(send)
         await self.app(scope, receive, send)
 
     def held(self, send):

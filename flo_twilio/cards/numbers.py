@@ -10,10 +10,10 @@ from typing import Any
 from flo_twilio.card import Card, CardContext
 from flo_twilio.cards.manifest_folder import load_manifest
 from flo_twilio.cards.recent import created_since
-from flo_twilio.client import TwilioApiError, TwilioClient, parse_date
+from flo_twilio.cards.removal import RemoveResource
+from flo_twilio.client import TwilioClient, parse_date
 from flo_twilio.errors import InvalidInputError, Problem
 
-NOT_FOUND = 20404
 NUMBER_KEY = "incoming_phone_numbers"
 
 
@@ -183,42 +183,10 @@ class UpdatePhoneNumber(Card):
         return client.preview("POST", number_path(client, inputs["sid"]), form=form)
 
 
-class ReleasePhoneNumber(Card):
-    """Releasing twice fails (the second finds nothing), so an interrupted release is looked
-    up: a number that is gone was released."""
-
+class ReleasePhoneNumber(RemoveResource):
     name = "twilio.release_phone_number"
     manifest = load_manifest(name)
+    done_output = "released"
 
-    def changes_world(self, options: Mapping[str, Any]) -> bool:
-        return True
-
-    async def run(
-        self, ctx: CardContext, options: Mapping[str, Any], inputs: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        client: TwilioClient = ctx.client
-        await client.request("DELETE", number_path(client, inputs["sid"]))
-        return {"sid": inputs["sid"], "released": True}
-
-    def preview(
-        self, ctx: CardContext, options: Mapping[str, Any], inputs: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        client: TwilioClient = ctx.client
-        return client.preview("DELETE", number_path(client, inputs["sid"]))
-
-    async def reconcile(
-        self,
-        ctx: CardContext,
-        options: Mapping[str, Any],
-        inputs: Mapping[str, Any],
-        since: float,
-        exclude: Container[str] = frozenset(),
-    ) -> dict[str, Any] | None:
-        client: TwilioClient = ctx.client
-        try:
-            await client.request("GET", number_path(client, inputs["sid"]))
-        except TwilioApiError as exc:
-            if exc.code == NOT_FOUND:
-                return {"sid": inputs["sid"], "released": True}
-            raise
-        return None
+    def path(self, client: TwilioClient, sid: str) -> str:
+        return number_path(client, sid)
