@@ -17,7 +17,7 @@ from flo_twilio.cards import (
     UpdatePhoneNumber,
 )
 from flo_twilio.client import TwilioApiError
-from flo_twilio.errors import InvalidInputError
+from flo_twilio.errors import InvalidInputError, OutcomeUnknownError
 from flo_twilio.sandbox import SandboxState
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from tests.test_sandbox_api import ACCOUNT, conforms, http
@@ -191,3 +191,13 @@ def test_bought_numbers_outlive_a_restarted_sandbox(tmp_path):
     assert [n.phone_number for n in again.numbers[SID]][-1] == "+12065550100"
     assert again.number(SID, "+12065550100").sms_url == "https://x.test/sms"
     assert again.number(SID, "+12065550101") is None and len(again.numbers[SID]) == 4
+
+
+async def test_a_purchase_whose_answer_is_lost_is_made_once_and_found(client, sandbox_app):
+    sandbox_app.state.sandbox.faults.update({"ambiguous_rate": 1.0})
+    since = time.time()
+    with pytest.raises(OutcomeUnknownError):
+        await buy(client, areaCode=212)
+    assert len(sandbox_app.state.sandbox.state.numbers[SID]) == 4
+    found = await BuyPhoneNumber().reconcile(CardContext(client), {}, {"areaCode": 212}, since)
+    assert found is not None and found["phoneNumber"].startswith("+1212")
