@@ -42,6 +42,7 @@ def test_every_card_has_a_manifest_and_every_manifest_a_card():
             "twilio.buy_phone_number",
             "twilio.update_phone_number",
             "twilio.release_phone_number",
+            "twilio.incoming_call",
         }
     )
     for name in builtin:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flo_twilio.card import Card
+from flo_twilio.cards.call_trigger import IncomingCall
 from flo_twilio.cards.custom_api import CustomApi
 from flo_twilio.cards.delivery import WaitForDelivery
 from flo_twilio.cards.lookup import LookupPhoneNumber
@@ -38,6 +39,7 @@ __all__ = [
     "DeleteMessage",
     "GetCall",
     "GetMessage",
+    "IncomingCall",
     "IncomingMessage",
     "ListMessages",
     "LookupPhoneNumber",
@@ -77,6 +79,7 @@ def flo_register_cards() -> list[type[Card]]:
         BuyPhoneNumber,
         UpdatePhoneNumber,
         ReleasePhoneNumber,
+        IncomingCall,
     ]
 
 
