@@ -43,6 +43,8 @@ async def test_a_search_offers_the_same_numbers_in_the_area_code_every_time(clie
     first = await search(client, areaCode=206, limit=5)
     assert len(first) == 5 and all(n.startswith("+1206") for n in first)
     assert await search(client, areaCode=206, limit=5) == first
+    found = await call_card(SearchAvailableNumbers(), CardContext(client), {}, {"areaCode": 206})
+    assert found["firstPhoneNumber"] == first[0] and found["count"] == 20
     assert not set(first) & set(await search(client, areaCode=415, limit=5))
 
 

@@ -86,7 +86,8 @@ class SearchAvailableNumbers(Card):
             "GET", path, expect="available_phone_numbers", params=params
         )
         numbers = [available_outputs(n) for n in page["available_phone_numbers"] or []]
-        return {"numbers": numbers, "count": len(numbers)}
+        first = numbers[0]["phoneNumber"] if numbers else None
+        return {"numbers": numbers, "count": len(numbers), "firstPhoneNumber": first}
 
 
 def _query_value(value: Any) -> str:
