@@ -71,6 +71,11 @@ class Trigger(Card):
 
     answer: ClassVar[tuple[str, str]] = ("", "text/plain")
 
+    def reply(self, options: Mapping[str, Any]) -> tuple[str, str]:
+        """What to answer the provider for a webhook under ``options``: ``answer`` unless
+        the options say what (an incoming call's TwiML)."""
+        return self.answer
+
     def parse(self, options: Mapping[str, Any], webhook: Webhook, secret: str) -> Event | None:
         """The event ``webhook`` carries; None when it is not for this trigger's options
         (another number's). Raise ``Rejected`` when ``secret`` shows the provider did not

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flo_twilio.card import Card
+from flo_twilio.cards.call_trigger import IncomingCall
 from flo_twilio.cards.custom_api import CustomApi
 from flo_twilio.cards.delivery import WaitForDelivery
 from flo_twilio.cards.lookup import LookupPhoneNumber
@@ -16,6 +17,12 @@ from flo_twilio.cards.message_actions import (
     RedactMessage,
 )
 from flo_twilio.cards.messages import SendMms, SendSms
+from flo_twilio.cards.numbers import (
+    BuyPhoneNumber,
+    ReleasePhoneNumber,
+    SearchAvailableNumbers,
+    UpdatePhoneNumber,
+)
 from flo_twilio.cards.triggers import IncomingMessage, MessageStatus
 from flo_twilio.cards.twilio_connection import TWILIO
 from flo_twilio.cards.verify import CheckVerification, StartVerification
@@ -41,6 +48,11 @@ CARDS: tuple[type[Card], ...] = (
     LookupPhoneNumber,
     StartVerification,
     CheckVerification,
+    SearchAvailableNumbers,
+    BuyPhoneNumber,
+    UpdatePhoneNumber,
+    ReleasePhoneNumber,
+    IncomingCall,
 )
 __all__ = ["CARDS", "TWILIO", *(card.__name__ for card in CARDS)]
 

@@ -1,12 +1,13 @@
 """Twilio's triggers: a message arrives (the number's ``SmsUrl`` webhook), a message's status
-changes (its ``StatusCallback``). Both check ``X-Twilio-Signature`` with the Auth Token and
-know one event by Twilio's ``I-Twilio-Idempotency-Token`` or by its message SID and status."""
+changes (its ``StatusCallback``), a call arrives (the number's ``VoiceUrl``; see
+``incoming_call``). All check ``X-Twilio-Signature`` with the Auth Token and know one event
+by Twilio's ``I-Twilio-Idempotency-Token`` or by its message (or call) SID and status."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from flo_twilio.card import Audience, CardContext
 from flo_twilio.cards.manifest_folder import load_manifest
@@ -43,26 +44,75 @@ class TwilioTrigger(Trigger):
         outputs = self.outputs(options, form)
         if outputs is None:
             return None
-        status = form.get("SmsStatus") or form.get("MessageStatus") or ""
-        message = f"message:{outputs['messageSid']}"
-        keys = [f"{message}:{status}"]
+        keys = [self.event_key(outputs, form)]
         token = webhook.headers.get("i-twilio-idempotency-token")
         if token:
             keys.insert(0, f"delivery:{token}")
-        stale = tuple(f"{message}:{earlier}" for earlier in self.earlier_than(status))
-        return Event(outputs, tuple(keys), stale)
+        return Event(outputs, tuple(keys), tuple(self.stale_keys(outputs, form)))
 
-    def earlier_than(self, status: str) -> list[str]:
-        """The statuses an event of ``status`` makes stale (none by default)."""
+    def stale_keys(self, outputs: Mapping[str, Any], form: Mapping[str, str]) -> list[str]:
+        """The keys of the events this one makes stale (none by default)."""
         return []
 
     def outputs(self, options: Mapping[str, Any], form: Mapping[str, str]) -> dict[str, Any] | None:
         raise NotImplementedError
 
+    def event_key(self, outputs: Mapping[str, Any], form: Mapping[str, str]) -> str:
+        """What tells this event from another when Twilio gives no idempotency token."""
+        return (
+            f"message:{outputs['messageSid']}:{form.get('SmsStatus') or form.get('MessageStatus')}"
+        )
 
-class IncomingMessage(TwilioTrigger):
+
+class NumberWebhookTrigger(TwilioTrigger):
+    """A trigger fed by a webhook of the number in option ``to``: ``webhook`` names it
+    (``Sms``: SmsUrl and SmsMethod, ``Voice``: VoiceUrl and VoiceMethod), which
+    ``flo serve --attach`` sets and puts back."""
+
+    webhook: ClassVar[str]
+
+    async def attach(
+        self,
+        ctx: CardContext,
+        options: Mapping[str, Any],
+        url: str,
+        replace: bool,
+        ours: Collection[str] = (),
+    ) -> dict[str, Any] | None:
+        """Set the number's webhook URL to ``url`` when it is empty, already ``url`` or one
+        of ``ours``; another URL is replaced only with ``replace``."""
+        number = await _number(ctx.client, options["to"])
+        url_field, method_field = f"{self.webhook}Url", f"{self.webhook}Method"
+        current = number.get(f"{self.webhook.lower()}_url") or ""
+        if current and current != url and current not in ours and not replace:
+            raise AttachConflict(
+                f"{options['to']} already sends its {self.webhook_what} to {current}; "
+                "flo serve --attach --replace takes it over (and puts it back on exit)"
+            )
+        await _update(ctx.client, number["sid"], {url_field: url, method_field: "POST"})
+        return {
+            "sid": number["sid"],
+            url_field: current,
+            method_field: number.get(f"{self.webhook.lower()}_method") or "POST",
+        }
+
+    async def detach(
+        self, ctx: CardContext, options: Mapping[str, Any], url: str, attached: dict[str, Any]
+    ) -> None:
+        number = await _number(ctx.client, options["to"])
+        if number.get(f"{self.webhook.lower()}_url") == url:  # changed since: theirs now
+            fields = (f"{self.webhook}Url", f"{self.webhook}Method")
+            await _update(ctx.client, number["sid"], {k: attached[k] for k in fields})
+
+    @property
+    def webhook_what(self) -> str:
+        return "incoming messages" if self.webhook == "Sms" else "incoming calls"
+
+
+class IncomingMessage(NumberWebhookTrigger):
     name = "twilio.incoming_message"
     manifest = load_manifest(name)
+    webhook = "Sms"
 
     def outputs(self, options: Mapping[str, Any], form: Mapping[str, str]) -> dict[str, Any] | None:
         if form.get("To") != options["to"] or "MessageSid" not in form:
@@ -98,38 +148,6 @@ class IncomingMessage(TwilioTrigger):
             *([outputs["messagingServiceSid"]] if outputs.get("messagingServiceSid") else []),
         )
         return Consent(Audience(outputs["from"], senders), opted_out)
-
-    async def attach(
-        self,
-        ctx: CardContext,
-        options: Mapping[str, Any],
-        url: str,
-        replace: bool,
-        ours: Collection[str] = (),
-    ) -> dict[str, Any] | None:
-        """Set the number's SmsUrl to ``url`` when it is empty, already ``url`` or one of
-        ``ours``; another URL is replaced only with ``replace``."""
-        number = await _number(ctx.client, options["to"])
-        current = number.get("sms_url") or ""
-        if current and current != url and current not in ours and not replace:
-            raise AttachConflict(
-                f"{options['to']} already sends its incoming messages to {current}; "
-                "flo serve --attach --replace takes it over (and puts it back on exit)"
-            )
-        await _update(ctx.client, number["sid"], {"SmsUrl": url, "SmsMethod": "POST"})
-        return {
-            "sid": number["sid"],
-            "SmsUrl": current,
-            "SmsMethod": number.get("sms_method") or "POST",
-        }
-
-    async def detach(
-        self, ctx: CardContext, options: Mapping[str, Any], url: str, attached: dict[str, Any]
-    ) -> None:
-        number = await _number(ctx.client, options["to"])
-        if number.get("sms_url") == url:  # changed since by someone else: theirs now
-            previous = {k: attached[k] for k in ("SmsUrl", "SmsMethod")}
-            await _update(ctx.client, number["sid"], previous)
 
     async def poll(
         self, ctx: CardContext, options: Mapping[str, Any], cursor: Any
@@ -196,8 +214,12 @@ class MessageStatus(TwilioTrigger):
     name = "twilio.message_status"
     manifest = load_manifest(name)
 
-    def earlier_than(self, status: str) -> list[str]:
-        return earlier_statuses(status)
+    def stale_keys(self, outputs: Mapping[str, Any], form: Mapping[str, str]) -> list[str]:
+        """The keys of the message's statuses earlier than this one's."""
+        status = form.get("MessageStatus") or ""
+        return [
+            f"message:{outputs['messageSid']}:{earlier}" for earlier in earlier_statuses(status)
+        ]
 
     def outputs(self, options: Mapping[str, Any], form: Mapping[str, str]) -> dict[str, Any] | None:
         if "MessageSid" not in form or "MessageStatus" not in form:

@@ -139,7 +139,7 @@ def render(state: SandboxState, call: dict[str, Any]) -> dict[str, Any]:
         "caller_name": None,
         "date_created": twilio_date(created),
         "date_updated": twilio_date(created + step * delay),
-        "direction": "outbound-api",
+        "direction": call.get("direction", "outbound-api"),
         "duration": str(duration) if duration is not None else None,
         "end_time": twilio_date(ended) if ended else None,
         "forwarded_from": None,

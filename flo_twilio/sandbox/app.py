@@ -3,8 +3,8 @@
 This module holds the app factory; authentication and the guards every route goes
 through are ``guards.Sandbox``; the routes are in one module per resource: ``api_accounts`` (accounts and API
 keys), ``api_phone_numbers``, ``api_messages``, ``api_media``, ``api_calls``, and the sandbox's own routes
-``api_drills`` (fault drills) and ``api_inbound`` (a phone texting one of the numbers), and
-the inbox page at ``/`` (``inbox``).
+``api_drills`` (fault drills), ``api_inbound`` (a phone texting one of the numbers),
+``api_inbound_call`` (a phone calling one), and the inbox page at ``/`` (``inbox``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from flo_twilio.sandbox import (
     api_calls,
     api_drills,
     api_inbound,
+    api_inbound_call,
     api_lookups,
     api_media,
     api_messages,
@@ -44,6 +45,7 @@ ROUTE_MODULES = (
     api_calls,
     api_drills,
     api_inbound,
+    api_inbound_call,
     api_lookups,
     api_verify,
     inbox,

@@ -129,9 +129,22 @@ async def deliver(
     auth_token: str,
     event: str,
 ) -> int | str:
+    """Send one webhook as ``call_webhook`` does: the HTTP status, or why there is none."""
+    answer = await call_webhook(http, url, method, params, auth_token, event)
+    return answer if isinstance(answer, str) else answer.status_code
+
+
+async def call_webhook(
+    http: httpx.AsyncClient,
+    url: str,
+    method: str,
+    params: Mapping[str, str],
+    auth_token: str,
+    event: str,
+) -> httpx.Response | str:
     """Send one webhook as Twilio does: the parameters as a form body (POST) or in the query
     (GET), ``X-Twilio-Signature`` over the URL requested and the POST parameters, and the
-    event's ``I-Twilio-Idempotency-Token``. The HTTP status, or why there is none."""
+    event's ``I-Twilio-Idempotency-Token``. The answer, or why there is none."""
     if not is_loopback(urlsplit(url).hostname or ""):
         log.warning("sandbox: webhooks go only to this machine; not calling %s", url)
         return "not called: webhooks go only to this machine (loopback)"
@@ -150,4 +163,4 @@ async def deliver(
     except httpx.HTTPError as exc:
         log.info("sandbox: webhook to %s failed: %s", url, type(exc).__name__)
         return f"failed: {type(exc).__name__}"
-    return response.status_code
+    return response

@@ -18,6 +18,8 @@ from flo_twilio.sandbox.defaults import DEFAULT_AUTH_TOKEN as DEFAULT_AUTH_TOKEN
 from flo_twilio.sandbox.defaults import DEFAULT_NUMBERS as DEFAULT_NUMBERS
 from flo_twilio.sandbox.verify_rules import VerifyState
 
+BOUGHT = {"voice": True, "sms": True, "mms": True, "fax": False}  # a bought number's capabilities
+
 
 def new_sid(prefix: str) -> str:
     return prefix + secrets.token_hex(16)
@@ -44,6 +46,8 @@ class PhoneNumber:
     sms_method: str = "POST"
     status_callback: str = ""
     updated: float = field(default_factory=time.time)
+    voice_url: str = ""  # what answers a call to it (Twilio's voice webhook)
+    settings: dict[str, Any] = field(default_factory=dict)  # its other fields, as Twilio names them
 
 
 @dataclass
@@ -112,6 +116,29 @@ class SandboxState:
     def number_by_sid(self, account_sid: str, sid: str) -> PhoneNumber | None:
         return next((n for n in self.numbers[account_sid] if n.sid == sid), None)
 
+    def taken(self, phone_number: str) -> bool:
+        """Whether any account has ``phone_number``."""
+        return any(n.phone_number == phone_number for ns in self.numbers.values() for n in ns)
+
+    def buy_number(self, account_sid: str, phone_number: str) -> PhoneNumber:
+        """Give the account ``phone_number`` (a fresh sid; the caller checks it is free)."""
+        now = self.clock()
+        number = PhoneNumber(
+            new_sid("PN"), phone_number, phone_number, dict(BOUGHT), now, updated=now
+        )
+        self.numbers[account_sid].append(number)
+        return number
+
+    def save_number(self, account_sid: str, number: PhoneNumber) -> None:
+        """Keep a bought or changed number in the database, if any."""
+        self._store("numbers", {"sid": number.sid, "account_sid": account_sid, **number.__dict__})
+
+    def release_number(self, account_sid: str, number: PhoneNumber) -> None:
+        self.numbers[account_sid].remove(number)
+        if self._db:
+            with self._db:
+                self._db.execute("DELETE FROM numbers WHERE sid = ?", (number.sid,))
+
     def add_key(self, account_sid: str, friendly_name: str) -> ApiKey:
         key = ApiKey(
             new_sid("SK"), secrets.token_urlsafe(24), account_sid, friendly_name, self.clock()
@@ -144,7 +171,7 @@ class SandboxState:
         self._store("calls", call)
 
     def _store(self, table: str, record: dict[str, Any]) -> None:
-        """Write ``record`` to ``table`` (messages or calls) of the database, if any."""
+        """Write ``record`` to ``table`` (messages, calls or numbers) of the database, if any."""
         if self._db:
             with self._db:
                 self._db.execute(
@@ -170,6 +197,13 @@ class SandboxState:
         for (data,) in self._db.execute("SELECT data FROM calls ORDER BY rowid"):
             call = json.loads(data)
             self.calls[call["sid"]] = call
+        for (data,) in self._db.execute("SELECT data FROM numbers ORDER BY rowid"):
+            record = json.loads(data)
+            numbers = self.numbers.get(record.pop("account_sid"))
+            if numbers is not None:  # a changed default number replaces its fresh twin
+                number = PhoneNumber(**record)
+                numbers[:] = [n for n in numbers if n.phone_number != number.phone_number]
+                numbers.append(number)
 
 
 def _open(path: str | Path) -> sqlite3.Connection:
@@ -184,4 +218,5 @@ def _open(path: str | Path) -> sqlite3.Connection:
     db.execute("CREATE TABLE IF NOT EXISTS messages (sid TEXT PRIMARY KEY, data TEXT)")
     db.execute("CREATE TABLE IF NOT EXISTS keys (sid TEXT PRIMARY KEY, data TEXT)")
     db.execute("CREATE TABLE IF NOT EXISTS calls (sid TEXT PRIMARY KEY, data TEXT)")
+    db.execute("CREATE TABLE IF NOT EXISTS numbers (sid TEXT PRIMARY KEY, data TEXT)")
     return db

@@ -157,7 +157,7 @@ class Server:
         except Rejected as exc:
             self.say(f"{served.flow.name}: refused a webhook (403): {exc}")
             return PlainTextResponse("forbidden", status_code=403)
-        answer, media_type = served.trigger.answer
+        answer, media_type = served.trigger.reply(served.options)
         if event is not None and self.accept(served, event):
             self.say(f"{served.flow.name}: event accepted")
         return Response(answer, media_type=media_type)
