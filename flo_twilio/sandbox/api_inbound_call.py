@@ -24,7 +24,7 @@ from flo_twilio.sandbox.state import SandboxAccount, new_sid
 from flo_twilio.sandbox.wire import error
 
 if TYPE_CHECKING:
-    from flo_twilio.sandbox.app import Sandbox
+    from flo_twilio.sandbox.guards import Sandbox
 
 
 def routes(sandbox: Sandbox) -> list[Route]:
