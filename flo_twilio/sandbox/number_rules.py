@@ -22,7 +22,7 @@ PLACES = {  # area code -> (locality, region, postal code, lata, latitude, longi
 
 
 @dataclass(frozen=True)
-class Plan:
+class NumberingPlan:
     """How one country's numbers of one type are made: ``+<country_code><prefix>`` and then
     ``digits`` digits; ``area_codes`` (US and Canada) pick the prefix."""
 
@@ -33,13 +33,13 @@ class Plan:
 
 
 PLANS = {
-    ("US", "Local"): Plan("1", "", 7, (206, 212, 415, 512)),
-    ("CA", "Local"): Plan("1", "", 7, (604,)),
-    ("US", "TollFree"): Plan("1", "", 7, TOLL_FREE_CODES),
-    ("CA", "TollFree"): Plan("1", "", 7, TOLL_FREE_CODES),
-    ("GB", "Local"): Plan("44", "20", 8),
-    ("GB", "Mobile"): Plan("44", "7", 9),
-    ("GB", "TollFree"): Plan("44", "800", 7),
+    ("US", "Local"): NumberingPlan("1", "", 7, (206, 212, 415, 512)),
+    ("CA", "Local"): NumberingPlan("1", "", 7, (604,)),
+    ("US", "TollFree"): NumberingPlan("1", "", 7, TOLL_FREE_CODES),
+    ("CA", "TollFree"): NumberingPlan("1", "", 7, TOLL_FREE_CODES),
+    ("GB", "Local"): NumberingPlan("44", "20", 8),
+    ("GB", "Mobile"): NumberingPlan("44", "7", 9),
+    ("GB", "TollFree"): NumberingPlan("44", "800", 7),
 }
 
 
@@ -85,7 +85,7 @@ def available_numbers(
     return found
 
 
-def _area_code(plan: Plan, given: str | None) -> int | None:
+def _area_code(plan: NumberingPlan, given: str | None) -> int | None:
     if not plan.area_codes:
         return None
     if given is None:
@@ -95,7 +95,7 @@ def _area_code(plan: Plan, given: str | None) -> int | None:
     return int(given)
 
 
-def _make(plan: Plan, area: int | None, contains: str, seed: random.Random) -> str:
+def _make(plan: NumberingPlan, area: int | None, contains: str, seed: random.Random) -> str:
     """A number of ``plan`` whose last digits are ``contains`` (``*`` any digit) when it
     fits there, else a plain one (which the filter then leaves out)."""
     digits = [str(seed.randint(2, 9))] + [str(seed.randint(0, 9)) for _ in range(plan.digits - 1)]
@@ -105,7 +105,7 @@ def _make(plan: Plan, area: int | None, contains: str, seed: random.Random) -> s
     return f"+{plan.country_code}{area or ''}{plan.prefix}{''.join(digits)}"
 
 
-def _record(country: str, plan: Plan, area: int | None, number: str) -> dict[str, Any]:
+def _record(country: str, plan: NumberingPlan, area: int | None, number: str) -> dict[str, Any]:
     """The AvailablePhoneNumber Twilio would show for ``number``."""
     place = PLACES.get(area or 0)
     national = number[1 + len(plan.country_code) :]
