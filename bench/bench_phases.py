@@ -26,7 +26,7 @@ from typing import Any
 
 from bench import cases
 from flo_twilio.client.core import TwilioClient
-from flo_twilio.runner.engine import Engine
+from flo_twilio.runner.item_lifecycle import ItemLifecycle
 from flo_twilio.runner.journal import Journal
 
 Marks = dict[int, list[tuple[str, float]]]  # task -> (event, time), in order
@@ -101,7 +101,7 @@ def main(argv: list[str]) -> None:
     in_postgres = argv[3:] == ["postgresql"]
     marks: Marks = defaultdict(list)
     undo = [
-        wrap(Engine, "item", "item", "end", marks),
+        wrap(ItemLifecycle, "item", "item", "end", marks),
         wrap(Journal, "intent", "intent", "", marks),
         wrap(Journal, "durable", "", "durable", marks),
         wrap(TwilioClient, "_attempt", "request", "answer", marks),
