@@ -56,7 +56,7 @@ QUICK = Settings(
 
 # Smaller still (the verdicts name 16 and 25 in flight: those stay).
 SMOKE = replace(
-    QUICK, messages=40, latency=0.01, latency_messages=20, sdk_messages=5,
+    QUICK, messages=40, latency_messages=20, sdk_messages=5,
     sdk_latency_messages=2, messages_429=30, rows=(50, 200), steps=20,
 )  # fmt: skip
 MODES = {"quick": QUICK, "smoke": SMOKE}
