@@ -50,7 +50,7 @@ def host_python(name: str, requirements: Path) -> Path:
     packages = [*flo_requirements(), "-r", str(requirements)]
     shared = built(
         shared_folder() / name,
-        digest(requirements.read_bytes(), *packages[:-2], sys.version, sys.platform),
+        shared_key(requirements),
         lambda building, _: install_shared(building, packages),
     )
     overlay = built(
@@ -59,6 +59,11 @@ def host_python(name: str, requirements: Path) -> Path:
         lambda building, target: install_overlay(building, target, shared),
     )
     return overlay / "bin" / "python"
+
+
+def shared_key(requirements: Path) -> str:
+    """What a shared venv holds: its requirements, flo-twilio's dependencies, Python."""
+    return digest(requirements.read_bytes(), *flo_requirements(), sys.version, sys.platform)
 
 
 def flo_requirements() -> list[str]:
