@@ -46,3 +46,15 @@ def test_a_build_cut_short_leaves_nothing_where_the_venv_goes(tmp_path):
     assert built(tmp_path, "key", build) == tmp_path / "key"  # there already: not built again
     assert builds == [tmp_path / "key"] and (tmp_path / "key" / "whole").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "key"]  # the half one gone
+
+
+def test_a_shared_venv_stays_for_the_clones_that_use_it_an_overlay_goes(tmp_path):
+    def build(building: Path, target: Path) -> None:
+        (building / "whole").write_text("")
+
+    shared, overlays = tmp_path / "shared", tmp_path / "overlays"
+    for key in ("old-pins", "new-pins"):
+        built(shared, key, build, unused_days=30)
+        built(overlays, key, build)
+    assert {p.name for p in shared.iterdir() if p.is_dir()} == {"old-pins", "new-pins"}
+    assert {p.name for p in overlays.iterdir() if p.is_dir()} == {"new-pins"}

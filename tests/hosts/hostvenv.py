@@ -52,6 +52,7 @@ def host_python(name: str, requirements: Path) -> Path:
         shared_folder() / name,
         shared_key(requirements),
         lambda building, _: install_shared(building, packages),
+        unused_days=UNUSED_DAYS,
     )
     overlay = built(
         CACHE / "hostvenvs" / name,
@@ -79,16 +80,20 @@ def digest(*parts: str | bytes) -> str:
     return hashed.hexdigest()[:16]
 
 
-def built(folder: Path, key: str, build: Callable[[Path, Path], None]) -> Path:
+def built(
+    folder: Path, key: str, build: Callable[[Path, Path], None], unused_days: float = 0
+) -> Path:
     """``folder/key``, unless it is there already built by ``build(temporary, folder/key)``
-    in a temporary folder then renamed; one build at a time (the others wait for it)."""
+    in a temporary folder then renamed; one build at a time (the others wait for it). A
+    build first removes what others left in ``folder``: unfinished builds, and the venvs
+    not used for ``unused_days`` (0: all of them)."""
     target = folder / key
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not target.exists():
             for stale in folder.iterdir():  # left by a build cut short, or unused for long
-                unused = time.time() - stale.stat().st_mtime > UNUSED_DAYS * 86400
+                unused = time.time() - stale.stat().st_mtime >= unused_days * 86400
                 if stale.is_dir() and (stale.name.startswith("tmp") or unused):
                     shutil.rmtree(stale, ignore_errors=True)
             building = Path(tempfile.mkdtemp(prefix="tmp", dir=folder))
