@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from bench.common import SID, TOKEN
-from flo_twilio.sandbox.server import sandbox_process
+from tests.sandbox_process import sandbox_process
 
 ROOT = Path(__file__).parent.parent
 FLOW = str(ROOT / "sample_flows/bulk_sms.yaml")

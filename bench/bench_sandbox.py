@@ -11,7 +11,7 @@ import sys
 import time
 
 from bench.common import FORM, report, with_aiohttp
-from flo_twilio.sandbox.server import sandbox_process
+from tests.sandbox_process import sandbox_process
 
 MMS = {**FORM, "MediaUrl": ["https://example.com/a.png", "https://example.com/b.jpg"]}
 UNICODE = {**FORM, "Body": "Grüße aus Köln — ünïcödé " * 8}

@@ -23,7 +23,7 @@ from bench.common import (
 )
 from flo_twilio.client import Credentials, TwilioClient
 from flo_twilio.client.transport import AiohttpTransport
-from flo_twilio.sandbox.server import sandbox_process
+from tests.sandbox_process import sandbox_process
 
 CONCURRENCY = 16
 

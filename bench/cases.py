@@ -172,7 +172,7 @@ class Lab:
 @contextlib.contextmanager
 def sandbox(*args: str, warm: bool = True) -> Iterator[str]:
     """The sandbox in its own process (its own core), warmed up."""
-    from flo_twilio.sandbox.server import sandbox_process
+    from tests.sandbox_process import sandbox_process
 
     with sandbox_process("--status-delay", "3600", *args) as url:
         if warm:

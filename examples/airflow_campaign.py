@@ -1,5 +1,5 @@
 """A Twilio campaign from Airflow, sent exactly once however often Airflow retries its tasks
-(the README's "Use in Airflow"). Put it in your dags folder; `python airflow_campaign.py`
+(docs/hosts.md, "Use in Airflow"). Put it in your dags folder; `python airflow_campaign.py`
 runs it once with dag.test()."""
 
 from datetime import datetime, timedelta

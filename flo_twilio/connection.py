@@ -25,7 +25,8 @@ class Field:
     ``required`` fields are always needed; a field that is needed only alongside another
     says which in ``required_with`` (an API key's secret, with the key) or
     ``required_without`` (a token, unless a key is given). ``env`` names the environment
-    variable that gives it for the account called ``env``.
+    variable that gives it for the account called ``env``. A ``repeatable`` field may be
+    given several times; its values are kept joined by commas.
     """
 
     name: str
@@ -36,6 +37,7 @@ class Field:
     required_with: str = ""
     required_without: str = ""
     env: str = ""
+    repeatable: bool = False
 
     def needed(self, values: Mapping[str, Any]) -> bool:
         """Whether an account with ``values`` must have this field too."""
@@ -51,8 +53,9 @@ class Gate(Protocol):
     here for their turn under the rate and hold one of the in-flight slots while on the
     wire, whichever process they are in."""
 
-    async def start(self) -> None:
-        """Wait until this call may start (at most the account's rate, across processes)."""
+    async def start(self, weight: float = 1.0) -> None:
+        """Wait until this call may start (at most the rate, across processes); a call of
+        ``weight`` (a message's segments) holds the next one back ``weight / rate`` seconds."""
 
     def slot(self) -> AbstractAsyncContextManager[None]:
         """Hold one of the account's in-flight slots (across processes) for the block."""

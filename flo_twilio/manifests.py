@@ -197,7 +197,9 @@ class Manifest:
         if self._passes(section, values, frozenset(fixed)):
             return []
         errors = self.checks[section].full.iter_errors(values)
-        return [_explain(section, e) for e in sorted(errors, key=lambda e: list(e.path))]
+        return [
+            explain_schema_error(section, e) for e in sorted(errors, key=lambda e: list(e.path))
+        ]
 
     def check(self, section: str, values: Any, fixed: Collection[str] = frozenset()) -> None:
         problems = self.problems(section, values, fixed)
@@ -250,7 +252,7 @@ def _dotted(path: Any) -> str:
     return ".".join(str(p) for p in path) or "(top)"
 
 
-def _explain(section: str, error: ValidationError) -> Problem:
+def explain_schema_error(section: str, error: ValidationError) -> Problem:
     """Turn a jsonschema error into a message naming the field, without echoing data."""
     schema = error.schema if isinstance(error.schema, Mapping) else {}
     path = tuple(error.absolute_path)

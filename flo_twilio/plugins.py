@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,33 +18,37 @@ from flo_twilio.errors import DuplicateCardError, InvalidInputError, PluginError
 log = logging.getLogger(__name__)
 
 
-def get_plugin_manager(*, load_entry_points: bool = True) -> pluggy.PluginManager:
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager for the ``flo`` hooks, with the plugins that failed to load."""
+
+    def __init__(self) -> None:
+        super().__init__(hookspecs.PROJECT)
+        self.add_hookspecs(hookspecs)
+        self.failures: list[str] = []
+
+
+def get_plugin_manager(*, load_entry_points: bool = True) -> PluginManager:
     """A new plugin manager with every plugin of the ``flo`` entry-point group.
 
     The built-in Twilio plugin is one of them, found through its package's entry point like
-    any other. Each entry point is loaded or reported, whatever its name: two packages
-    using one name both load (the second under "NAME (package)"), and a plugin that fails
-    to import is listed in ``pm.flo_failures`` (for the host to report once) and logged at
-    debug level; the others still load. ``load_entry_points=False`` gives a manager with
-    no plugins, for a host (or a test) that registers its own.
+    any other. Each entry point is loaded (``EntryPoint.load``) or reported, whatever its
+    name: two packages using one name both load (the second under "NAME (package)"), and a
+    plugin that fails to import is listed in ``pm.failures`` (for the host to report once)
+    and logged at debug level; the others still load. pluggy's own
+    ``load_setuptools_entrypoints`` would skip the second name silently and stop at the
+    first broken plugin. ``load_entry_points=False`` gives a manager with no plugins, for
+    a host (or a test) that registers its own.
     """
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
-    pm.add_hookspecs(hookspecs)
-    failures: list[str] = []
+    pm = PluginManager()
     for ep in entry_points(group=hookspecs.PROJECT) if load_entry_points else ():
         package = ep.dist.name if ep.dist else None
         name = ep.name if not pm.has_plugin(ep.name) else f"{ep.name} ({package or ep.value})"
         try:
-            module_name, _, attr = ep.value.partition(":")
-            plugin: Any = importlib.import_module(module_name)
-            if attr:
-                plugin = getattr(plugin, attr)
-            pm.register(plugin, name=name)
+            pm.register(ep.load(), name=name)
         except Exception as exc:  # a broken plugin must not hide the others
-            failures.append(failure(name, ep.value, package, exc))
-            log.debug("%s", failures[-1], exc_info=True)
+            pm.failures.append(failure(name, ep.value, package, exc))
+            log.debug("%s", pm.failures[-1], exc_info=True)
     pm.check_pending()
-    pm.flo_failures = failures  # type: ignore[attr-defined]
     return pm
 
 
@@ -85,10 +88,10 @@ class Registry:
             raise InvalidInputError([_unknown("connection type", name, self.connections)]) from None
 
 
-def load_registry(pm: pluggy.PluginManager | None = None) -> Registry:
+def load_registry(pm: PluginManager | None = None) -> Registry:
     """Collect every plugin's cards and connections; refuse duplicate names."""
     pm = pm or get_plugin_manager()
-    registry = Registry(failures=list(getattr(pm, "flo_failures", [])))
+    registry = Registry(failures=list(pm.failures))
     for plugin, card in each_plugins_results(pm, "flo_register_cards", registry.failures):
         _add(registry.cards, registry.providers, "card", getattr(card, "name", None), card, plugin)
     for plugin, conn in each_plugins_results(pm, "flo_register_connections", registry.failures):
@@ -102,15 +105,17 @@ def each_plugins_results(
 ) -> Iterator[tuple[str, Any]]:
     """(plugin name, item) for every item each plugin's ``hook`` returns.
 
-    Each plugin's implementation is called through pluggy on its own (a subset hook caller
-    without the other plugins' implementations; wrappers stay), so its results are
-    credited to it and a hook that raises is a failure of that plugin only.
+    Each plugin's implementation is called through pluggy on its own (pluggy's subset hook
+    caller without the other plugins' implementations; wrappers and monitors stay), so its
+    results are credited to it and a hook that raises is a failure of that plugin only.
+    pluggy returns one list for all plugins, so crediting needs a call per plugin: each
+    filters the n implementations, n x n set lookups in all (see ARCHITECTURE.md).
     """
     impls = [i for i in getattr(pm.hook, hook).get_hookimpls() if not (i.wrapper or i.hookwrapper)]
+    providers = {impl.plugin for impl in impls}
     for impl in impls:
-        others = [other.plugin for other in impls if other is not impl]
         try:
-            results = pm.subset_hook_caller(hook, remove_plugins=others)()
+            results = pm.subset_hook_caller(hook, remove_plugins=providers - {impl.plugin})()
             items = [item for result in results for item in result or []]
         except Exception as exc:
             failures.append(

@@ -16,29 +16,43 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from flo_twilio.card import Card, CardContext
+from flo_twilio.card import Audience, Card, CardContext
 from flo_twilio.errors import FloError, InvalidInputError
 
 
 @dataclass(frozen=True)
 class Webhook:
     """A request as the host received it. ``url`` is the public URL it was sent to (what
-    the provider signed: behind a tunnel or proxy it is not the host's own); ``headers``
-    have lower-case names; ``form`` is the POST body's form fields, in order."""
+    the provider signed: behind a tunnel or proxy it is not the host's own), its query
+    exactly as sent; ``headers`` have lower-case names; ``form`` is the POST body's form
+    fields, in order; ``body`` the body as received."""
 
     url: str
     method: str
     headers: Mapping[str, str]
     form: Sequence[tuple[str, str]] = ()
+    body: bytes = b""
 
 
 @dataclass(frozen=True)
 class Event:
     """What happened: the trigger's ``outputs``, and ``keys`` that identify it (a delivery
-    whose keys include one already seen is the same event again)."""
+    whose keys include one already seen is the same event again). ``supersedes`` are the
+    keys of events this one makes stale (a message's earlier statuses): accepted, it marks
+    them seen, so they are dropped if they arrive after it."""
 
     outputs: dict[str, Any]
     keys: tuple[str, ...] = field(default=())
+    supersedes: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Consent:
+    """An event's change of consent: ``audience``'s recipient opted out of its senders
+    (``opted_out``), or back in."""
+
+    audience: Audience
+    opted_out: bool
 
 
 class Rejected(FloError):
@@ -57,11 +71,20 @@ class Trigger(Card):
 
     answer: ClassVar[tuple[str, str]] = ("", "text/plain")
 
+    def reply(self, options: Mapping[str, Any]) -> tuple[str, str]:
+        """What to answer the provider for a webhook under ``options``: ``answer`` unless
+        the options say what (an incoming call's TwiML)."""
+        return self.answer
+
     def parse(self, options: Mapping[str, Any], webhook: Webhook, secret: str) -> Event | None:
         """The event ``webhook`` carries; None when it is not for this trigger's options
         (another number's). Raise ``Rejected`` when ``secret`` shows the provider did not
         send it."""
         raise NotImplementedError
+
+    def consent(self, event: Event) -> Consent | None:
+        """The change of consent ``event`` carries (a STOP, a START), if any."""
+        return None
 
     async def attach(
         self,

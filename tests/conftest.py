@@ -88,13 +88,14 @@ def sandbox_app(sandbox_state, faults):
 
 
 def sandbox_client(app, **kwargs) -> TwilioClient:
-    """A TwilioClient that reaches the sandbox in-process (no socket)."""
+    """A TwilioClient that reaches the sandbox in-process (no socket), through
+    ``transport`` when given (e.g. one that records what is sent)."""
     import httpx
 
     return TwilioClient(
         Credentials.of(DEFAULT_ACCOUNT_SID, auth_token=DEFAULT_AUTH_TOKEN),
         api_base_url="http://127.0.0.1",
-        transport=httpx.ASGITransport(app),
+        transport=kwargs.pop("transport", None) or httpx.ASGITransport(app),
         retry=kwargs.pop("retry", FAST_RETRY),
         **kwargs,
     )

@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from flo_twilio.sandbox.server import free_port, sandbox_process
+from tests.sandbox_process import free_port, sandbox_process
 
 ROOT = Path(__file__).parent.parent
 __all__ = [
     "ROOT",
     "Result",
     "ServerThread",
+    "basic_auth",
     "callback_receiver",
     "flo",
     "free_port",
     "in_terminal",
     "sandbox_process",
 ]
+
+
+def basic_auth(username: str, password: str) -> str:
+    """The Authorization header of HTTP Basic auth, as RFC 7617 writes it."""
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
 
 
 @dataclass

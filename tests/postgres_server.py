@@ -22,7 +22,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from flo_twilio.sandbox.server import free_port
+from tests.sandbox_process import free_port
 
 __all__ = ["PostgresServer", "ServerUnavailable", "start_server"]
 

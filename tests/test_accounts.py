@@ -178,7 +178,7 @@ def test_requests_per_second_are_kept_per_account(sandbox_url):
 
     assert add(sandbox_url, "paced", TOKEN, "--max-per-second", "2.5").code == 0
     client = connect(AccountStore().get("paced").connection_values())
-    assert client._pacer.interval == 0.4
+    assert client.pacing.rate("+15005550006") == 2.5
     asyncio.run(client.aclose())
     for wrong in ("0", "-1", "fast", "nan"):
         refused = add(sandbox_url, "wrong", TOKEN, "--max-per-second", wrong)

@@ -38,6 +38,12 @@ MAY_IMPORT = {
     "hosts": {"contract", "accounts", "runner"},  # Airflow, Prefect, Dagster: like serve
     "cli": {"contract", "accounts", "client", "cards", "runner", "sandbox", "serve"},
 }
+# Parts that others may use only through their package's exports (its ``__all__``), and
+# the parts so kept to them.
+THROUGH_PACKAGE = {
+    "runner": {"serve", "hosts", "cli"},
+    "client": {"cli"},
+}
 
 
 def part(module: str) -> str:
@@ -83,8 +89,15 @@ def forbidden(module: str, source: str) -> list[str]:
     return sorted(
         name
         for name in imports(source, module)
-        if part(name) not in allowed and name not in allowed
+        if (part(name) not in allowed and name not in allowed) or behind_package(own, name)
     )
+
+
+def behind_package(own: str, name: str) -> bool:
+    """Whether ``name`` is a module inside a part that ``own`` may use only through its
+    package (``flo_twilio.runner``, not ``flo_twilio.runner.api``)."""
+    target = part(name)
+    return own in THROUGH_PACKAGE.get(target, ()) and name != f"flo_twilio.{target}"
 
 
 def module_name(path: Path) -> str:
@@ -117,6 +130,11 @@ def test_every_import_points_the_way_the_architecture_allows(path):
         ("flo_twilio.sandbox.app", "from flo_twilio.redaction import redact"),
         ("flo_twilio.cards.messages", "from flo_twilio.runner import engine"),
         ("flo_twilio.accounts", "from flo_twilio.cli.account_choice import choose_account"),
+        ("flo_twilio.serve.server", "from flo_twilio.runner.api import Runner"),
+        ("flo_twilio.hosts.core", "from flo_twilio.runner import journal"),
+        ("flo_twilio.cli.cmd_runs", "from flo_twilio.runner.journal import open_journal"),
+        ("flo_twilio.cli.cmd_sandbox", "from flo_twilio.client.urls import is_loopback"),
+        ("flo_twilio.cli.account_choice", "import flo_twilio.client.transport"),
     ],
 )
 def test_a_forbidden_arrow_is_caught_wherever_it_is_written(module, line):
@@ -126,6 +144,12 @@ def test_a_forbidden_arrow_is_caught_wherever_it_is_written(module, line):
     assert forbidden(module, guarded) != []
 
 
+def test_the_runner_and_the_client_are_used_through_their_packages():
+    assert forbidden("flo_twilio.serve.server", "from flo_twilio.runner import Runner") == []
+    assert forbidden("flo_twilio.cli.cmd_sandbox", "from flo_twilio.client import shown_url") == []
+    assert forbidden("flo_twilio.cards.messages", "from flo_twilio.client.core import x") == []
+
+
 def test_a_relative_import_is_read_as_the_module_it_names():
     assert forbidden("flo_twilio.runner.engine", "from ..client import core") == [
         "flo_twilio.client.core"
@@ -133,15 +157,16 @@ def test_a_relative_import_is_read_as_the_module_it_names():
     assert forbidden("flo_twilio.runner.engine", "from . import journal") == []
 
 
-def test_the_cli_modules_import_one_another_in_one_direction():
-    """No cycle among flo_twilio.cli's modules, counting imports made inside functions."""
+def cycles_among(package: str) -> list[tuple[str, ...]]:
+    """The import cycles among the modules of ``package`` (a part's folder), counting
+    imports made inside functions and under TYPE_CHECKING."""
     graph = {
         module_name(path): {
             name
             for name in imports(path.read_text(encoding="utf-8"), module_name(path))
-            if part(name) == "cli" and name != "flo_twilio.cli"
+            if part(name) == package and name != f"flo_twilio.{package}"
         }
-        for path in (PACKAGE / "cli").glob("*.py")
+        for path in (PACKAGE / package).glob("*.py")
     }
 
     def cycle_from(start: str, seen: tuple[str, ...]) -> tuple[str, ...] | None:
@@ -153,8 +178,14 @@ def test_the_cli_modules_import_one_another_in_one_direction():
                 return found
         return None
 
-    cycles = [c for start in graph if (c := cycle_from(start, (start,)))]
-    assert cycles == []
+    return [c for start in graph if (c := cycle_from(start, (start,)))]
+
+
+@pytest.mark.parametrize("package", ["cli", "sandbox"])
+def test_a_packages_modules_import_one_another_in_one_direction(package):
+    """No cycle among the CLI's modules (``main`` -> ``cmd_*`` -> helpers), nor among the
+    sandbox's (``app`` -> ``api_*`` -> ``guards``, where the ``Sandbox`` type lives)."""
+    assert cycles_among(package) == []
 
 
 # Each host's packages, and the one adapter that may import them (the core package keeps
@@ -195,3 +226,36 @@ def test_a_host_imported_outside_its_adapter_is_caught():
     assert host_packages("def f():\n    from airflow.sdk import BaseOperator\n") == {"airflow"}
     assert host_packages("import dagster_twilio, json") == {"dagster_twilio"}
     assert host_packages("from . import prefect") == set()  # our own module, not Prefect
+
+
+def test_no_two_classes_share_a_name():
+    """A type's name means one thing across flo_twilio (the sandbox's account is a
+    ``SandboxAccount``, not a second ``Account``)."""
+    where: dict[str, list[str]] = {}
+    for path in MODULES:
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ClassDef):
+                where.setdefault(node.name, []).append(module_name(path))
+    assert {name: modules for name, modules in where.items() if len(modules) > 1} == {}
+
+
+def private_imports(source: str) -> list[str]:
+    """The private names (``_name``) that ``source`` imports from flo_twilio's modules."""
+    return [
+        f"{node.module}.{alias.name}"
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("flo_twilio")
+        for alias in node.names
+        if alias.name.startswith("_") and not alias.name.startswith("__")
+    ]
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))
+def test_no_module_imports_another_modules_private_name(path):
+    assert private_imports(path.read_text(encoding="utf-8")) == []
+
+
+def test_a_private_name_imported_is_caught():
+    assert private_imports("def f():\n    from flo_twilio.manifests import _explain\n") == [
+        "flo_twilio.manifests._explain"
+    ]

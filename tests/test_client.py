@@ -405,16 +405,19 @@ async def test_in_flight_requests_are_capped():
     assert peak == 3
 
 
-async def test_requests_per_second_space_the_starts_of_requests():
+async def test_segments_per_second_space_the_starts_of_a_senders_messages():
     started: list[float] = []
 
     async def handler(request):
         started.append(time.monotonic())
-        return httpx.Response(200, json={})
+        return httpx.Response(201, json={"sid": "SM1"})
 
+    message = {"To": "+12065550100", "From": "+15005550006", "Body": "hi"}
     async with make(handler, max_per_second=40) as client:
-        await asyncio.gather(*(client.request("GET", "/x") for _ in range(8)))
-    assert len(started) == 8 and started[-1] - started[0] >= 0.9 * 7 / 40  # 8 in turn
+        await asyncio.gather(*(client.create_message(message) for _ in range(8)))
+        await asyncio.gather(*(client.request("GET", "/x") for _ in range(8)))  # not paced
+    assert len(started) == 16 and started[7] - started[0] >= 0.9 * 7 / 40  # 8 in turn
+    assert started[-1] - started[8] < 7 / 40
 
 
 async def test_redirects_are_not_followed():

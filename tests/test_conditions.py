@@ -8,14 +8,23 @@ import time
 import pytest
 
 from flo_twilio.runner.conditions import parse_condition
-from flo_twilio.runner.engine import RunChanged
+from flo_twilio.runner.item_lifecycle import RunChanged
 from flo_twilio.runner.refs import RefError
 from tests.inprocess import run_flo as flo
 from tests.test_engine import Send, flow_of, fresh, journal, rows, run  # noqa: F401  (fixtures)
 from tests.test_flow_validation import GOOD_STEP, problems
 
 SCOPE = {
-    "item": {"valid": True, "lineType": "mobile", "n": 1, "none": None, "name": "it's"},
+    "item": {
+        "valid": True,
+        "lineType": "mobile",
+        "n": 1,
+        "none": None,
+        "name": "it's",
+        "to": "+12065551212",
+        "tags": ["vip", "us"],
+        "price": 0.0075,
+    },
     "steps": {"lookup": {"outputs": [{"valid": False}]}},
     "inputs": {"go": False},
 }
@@ -45,16 +54,61 @@ def test_a_condition_is_evaluated_over_references_and_literals(text, expected):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
+        ("${{ item.n < 2 and item.n <= 1 and item.n > 0 and item.n >= 1 }}", True),
+        ("${{ item.price > 0.01 or item.n < -5 }}", False),
+        ("${{ item.lineType in ['mobile', 'voip'] }}", True),
+        ("${{ item.lineType not in ['mobile', 'voip'] }}", False),
+        ("${{ item.n in [true, '1'] }}", False),  # in compares as == does: 1 is not true
+        ("${{ 'us' in item.tags and item.n in [item.n] and item.n not in [] }}", True),
+        ("${{ item.tags contains 'vip' and not (item.tags contains 'VIP') }}", True),
+        ("${{ item.name contains '''' and item.lineType contains 'bil' }}", True),
+        ("${{ item.to starts with '+1' and item.to ends with '1212' }}", True),
+        ("${{ item.to starts with '+44' or item.lineType ends with 'x' }}", False),
+        (r"${{ item.to matches '^\+1[0-9]{10}$' and not (item.name matches '^IT') }}", True),
+        ("${{ item.lineType matches 'bi' }}", True),  # found anywhere, as CEL's matches
+    ],
+)
+def test_comparisons_lists_and_text_tests(text, expected):
+    assert parse_condition(text).holds(SCOPE) is expected
+
+
+def test_matches_takes_time_linear_in_the_text_whatever_the_pattern():
+    """A pattern that makes a backtracking engine (Python's re) run for hours on 30
+    characters, over 100,000 of them: RE2 answers at once."""
+    condition = parse_condition("${{ item.body matches '^(a+)+$' }}")
+    started = time.monotonic()
+    assert condition.holds({"item": {"body": "a" * 100_000 + "!"}}) is False
+    assert time.monotonic() - started < 0.5
+
+
+def test_the_new_operators_and_lists_count_toward_the_limits():
+    many = " and ".join(["item.n in [1]"] * 51)  # 51 in, 51 [ and 50 and: 152
+    with pytest.raises(RefError, match="152 operators and parentheses, more than the 100"):
+        parse_condition("${{ " + many + " }}")
+    words = " and ".join(["item.to starts with '+'"] * 50)  # a two-word operator counts once
+    assert parse_condition("${{ " + words + " }}").holds(SCOPE) is True
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
         ("${{ item.lineType }}", "if: item.lineType is text, not true or false"),
         ("${{ item.valid and item.n }}", "if: item.n is a number, not true or false"),
         ("${{ not item.none }}", "if: item.none is null, not true or false"),
         ("${{ item.nothing }}", "item has no 'nothing'"),
+        ("${{ item.to > 5 }}", "if: item.to > 5: > takes numbers; item.to is text"),
+        ("${{ item.valid >= 1 }}", ">= takes numbers; item.valid is true or false"),
+        ("${{ item.n in item.to }}", "in takes a list on its right; item.to is text"),
+        ("${{ item.n starts with '1' }}", "starts with takes text; item.n is a number"),
+        ("${{ item.none matches 'x' }}", "matches takes text; item.none is null"),
+        ("${{ item.tags ends with 's' }}", "ends with takes text; item.tags is a list"),
     ],
 )
-def test_what_is_not_true_or_false_is_named_by_its_type_not_its_value(text, expected):
+def test_a_value_that_does_not_fit_is_named_by_its_type_not_its_value(text, expected):
     with pytest.raises(RefError) as info:
         parse_condition(text).holds(SCOPE)
-    assert expected in str(info.value) and "mobile" not in str(info.value)
+    message = str(info.value)
+    assert expected in message and "mobile" not in message and "2065551212" not in message
 
 
 @pytest.mark.parametrize(
@@ -64,13 +118,24 @@ def test_what_is_not_true_or_false_is_named_by_its_type_not_its_value(text, expe
         ("${{ item.valid }} and ${{ item.n }}", "if: takes one ${{ expression }}"),
         ("${{ item.valid and }}", "expected a value, at the end"),
         ("${{ (item.valid }}", "expected ), at the end"),
-        ("${{ item.valid item.n }}", "expected and, or, == or != here, at 'item.n'"),
+        ("${{ item.valid item.n }}", "expected and, or or an operator (==, !=, <, >, in"),
         ("${{ item.n === 1 }}", "cannot read '= 1'"),
         ('${{ item.lineType == "mobile" }}', "text takes single quotes"),
         ("${{ __import__('os').system('x') }}", "cannot read \".system('x')\""),
         ("${{ os.environ == 'x' }}", "${{ os.environ }} must start with one of inputs, steps"),
         ("${{ item.n + 1 == 2 }}", "cannot read '+ 1 == 2'"),
         (3, "if: takes one ${{ expression }}"),
+        ("${{ item.n in 'abc' }}", "in takes a list, e.g. item.status in ['sent', 'delivered']"),
+        ("${{ item.n not in 3 }}", "not in takes a list"),
+        ("${{ item.to matches item.lineType }}", "matches takes a pattern in single quotes"),
+        ("${{ item.to matches '(' }}", "matches: '(' is not a regular expression RE2 reads"),
+        ("${{ item.to starts '+1' }}", "expected with, at \"'+1'\""),
+        ("${{ item.n in [1, [2]] }}", "a list holds values and references, not lists"),
+        ("${{ item.n in [1 2] }}", "expected ,, at '2]'"),
+        ("${{ item.n in [1, 2 }}", "expected ,, at the end"),
+        ("${{ item.n < }}", "expected a value, at the end"),
+        ("${{ item.n > 0 == true }}", "expected and, or or an operator"),
+        ("${{ contains item.tags }}", "expected a value, at 'contains item.tags'"),
     ],
 )
 def test_anything_but_the_small_language_is_refused(text, expected):
@@ -225,3 +290,19 @@ def test_rows_a_condition_skips_are_not_refused_before_the_run(tmp_path):
     table.write_text("phone,send\n+12065551210,yes\n,yes\n")
     result = flo("run", str(flow), "--input", f"rows=@{table}")
     assert result.code == 2 and "rows.csv:3:1: step send" in result.err, result.err
+
+
+def test_flo_validate_locates_a_pattern_re2_cannot_read(tmp_path):
+    found = problems(
+        tmp_path, "flo: 1\nsteps:" + GOOD_STEP + "    if: ${{ item.to matches '[' }}\n"
+    )
+    assert [p.split("flow.yaml:")[1].split(" (e.g.")[0] for p in found] == [
+        "7:9: if: ${{ item.to matches '[' }}: matches: '[' is not a regular expression RE2 "
+        "reads (missing ]: [), at \"'['\""
+    ]
+
+
+def test_a_pattern_re2_cannot_read_is_said_once_without_re2s_own_log_lines(capfd):
+    with pytest.raises(RefError, match="is not a regular expression RE2 reads"):
+        parse_condition("${{ item.to matches 'a(' }}")
+    assert capfd.readouterr().err == ""

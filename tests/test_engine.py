@@ -15,8 +15,9 @@ from flo_twilio.client import TwilioApiError, TwilioTransportError
 from flo_twilio.errors import OutcomeUnknownError
 from flo_twilio.manifests import Manifest
 from flo_twilio.runner import engine as engine_module
-from flo_twilio.runner.engine import Engine, StepFailed, item_key
+from flo_twilio.runner.engine import Engine, StepFailed
 from flo_twilio.runner.flow import load_flow
+from flo_twilio.runner.item_lifecycle import item_key
 from flo_twilio.runner.journal import Journal
 
 pytestmark = pytest.mark.anyio

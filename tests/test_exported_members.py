@@ -6,9 +6,10 @@ import pytest
 
 import flo_twilio
 import flo_twilio.client
+import flo_twilio.runner
 
 # Exported values that are neither classes nor functions: no docstring of their own.
-NOT_DEFS = {"__version__", "hookimpl"}
+NOT_DEFS = {"__version__", "hookimpl", "DEFAULT_DEADLINE"}
 
 
 def public(module):
@@ -56,3 +57,14 @@ def test_the_exports_that_are_not_classes_or_functions_are_known():
 
 def test_client_exports():
     assert set(flo_twilio.client.__all__) == public(flo_twilio.client)
+
+
+def test_the_runner_exports_resolve_and_only_they_are_public():
+    """``from flo_twilio.runner import Runner, ...``: every name resolves (imported when
+    first used), and nothing else of the package is public."""
+    runner = flo_twilio.runner
+    assert [n for n in runner.__all__ if getattr(runner, n, None) is None] == []
+    assert public(runner) <= set(runner.__all__)
+    assert set(runner.__all__) <= set(dir(runner))
+    with pytest.raises(AttributeError):
+        runner.NoSuchName  # noqa: B018

@@ -1,5 +1,5 @@
 """What a new user meets first: a stopped sandbox, retries, progress, run outputs, CSV hints,
-exit codes, the README's Python examples and the sandbox's filters (issue 22)."""
+exit codes, the Python examples of docs/hosts.md and the sandbox's filters (issue 22)."""
 
 from __future__ import annotations
 
@@ -353,6 +353,7 @@ def close_listeners():
         listener.close() if hasattr(listener, "close") else listener.__exit__(None, None, None)
 
 
+OPTED = ("+12065551212",)
 EXIT_CODES = {
     "validate": [
         ((FLOW, *TO), None, 0),
@@ -390,6 +391,17 @@ EXIT_CODES = {
     "accounts remove": [(("nope",), None, 2), (("work",), dead_account, 0)],
     "accounts default": [(("nope",), None, 2), (("work",), dead_account, 0)],
     "sandbox": [(("--port", "{port}"), busy_port, 2)],
+    "optouts list": [((), None, 0), (("--account", "nope"), None, 2)],
+    "optouts add": [
+        ((*OPTED, "--sender", "+15005550006"), None, 0),
+        (("2065551212", "--sender", "+15005550006"), None, 2),
+    ],
+    "optouts remove": [
+        ((*OPTED, "--sender", "+15005550006"), None, 0),
+        (("2065551212", "--sender", "+15005550006"), None, 2),
+    ],
+    "optouts import": [(("no-such-file.csv", "--sender", "+15005550006"), None, 2)],
+    "optouts export": [((), None, 0), (("--account", "nope"), None, 2)],
     "serve": [
         ((FLOW,), None, 2),
         (("sample_flows/auto_reply.yaml", "--port", "{port}"), busy_port, 2),
@@ -487,11 +499,11 @@ def test_validate_json_says_the_flow_is_valid_and_counts_its_rows():
     }
 
 
-# The README's Python examples, as written and with nothing listening.
+# The Python examples of docs/hosts.md, as written and with nothing listening.
 
 
 def readme_python(section: str) -> str:
-    text = (ROOT / "README.md").read_text().split(f"## {section}", 1)[1]
+    text = (ROOT / "docs" / "hosts.md").read_text().split(f"## {section}", 1)[1]
     return text.split("```python\n", 1)[1].split("```", 1)[0]
 
 
@@ -502,7 +514,7 @@ def test_the_readme_examples_as_written_refuse_the_placeholder_sid_at_once(secti
     monkeypatch.chdir(ROOT)
     monkeypatch.setattr(client_core.TwilioClient, "request", None)  # no request may be made
     with pytest.raises(InvalidInputError, match="Account SID must be AC followed by 32"):
-        exec(compile(readme_python(section), "README", "exec"), {})
+        exec(compile(readme_python(section), "docs/hosts.md", "exec"), {})
 
 
 def test_the_runner_example_with_nothing_listening_fails_at_once_saying_why(capsys, monkeypatch):
@@ -510,7 +522,7 @@ def test_the_runner_example_with_nothing_listening_fails_at_once_saying_why(caps
     code = readme_python("Run a flow from Python").replace('"AC..."', f'"{SID}"')
     code = code.replace("http://127.0.0.1:4010", f"http://127.0.0.1:{free_port()}")
     began = time.monotonic()
-    exec(compile(code, "README", "exec"), {})
+    exec(compile(code, "docs/hosts.md", "exec"), {})
     assert time.monotonic() - began < 10  # was 43 s
     first, reasons = capsys.readouterr().out.split("\n", 1)
     assert first.split()[1:] == ["failed", "0"]

@@ -177,7 +177,7 @@ def test_a_sender_a_forked_child_inherits_sends_from_the_child(tmp_path, sandbox
 
 def test_an_item_the_card_itself_refuses_is_named_from_one_not_by_the_flow(sender, sandbox):
     """Beyond the manifest (a full URL where a path is due, a header that may not be set):
-    named by the item's number from 1, as the README says, not by flo's internal flow file."""
+    named by the item's number from 1, as docs/hosts.md says, not by flo's internal flow file."""
     items = [
         {"relativeUrl": "/Accounts.json", "headers": {}},
         {"relativeUrl": "http://elsewhere.example/x", "headers": {}},

@@ -25,8 +25,8 @@ from flo_twilio.hosts.portal import portal
 from flo_twilio.runner import journal as journal_module
 from flo_twilio.runner import process
 from flo_twilio.sandbox import Faults, SandboxState, create_app
-from flo_twilio.sandbox.app import Sandbox
 from flo_twilio.sandbox.embedded import DateHeader
+from flo_twilio.sandbox.guards import Sandbox
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
 from tests.helpers import ServerThread

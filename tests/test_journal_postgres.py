@@ -28,12 +28,15 @@ from flo_twilio.accounts import Account, AccountStore
 from flo_twilio.errors import KeyTaken, RunInUseError
 from flo_twilio.runner.api import Runner
 from flo_twilio.runner.journal import Journal
+from flo_twilio.runner.journal_schema import VERSION
 from flo_twilio.sandbox import Faults, SandboxState, create_app
 from flo_twilio.sandbox.embedded import DateHeader
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
 from tests.helpers import ROOT, ServerThread, flo
 from tests.postgres import flo_db
+
+ALL_VERSIONS = [(version,) for version in range(1, VERSION + 1)]
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -59,7 +62,9 @@ def test_a_journal_newer_than_this_flo_is_refused_naming_both_versions(journal_a
     journal.close()
     with pytest.raises(InvalidInputError, match=r"schema version 99, and this flo \(") as refused:
         Journal(journal_at)
-    assert "knows versions up to 1" in str(refused.value) and "upgrade" in str(refused.value)
+    assert f"knows versions up to {VERSION}" in str(refused.value) and "upgrade" in str(
+        refused.value
+    )
 
 
 def test_a_journal_from_before_versions_is_migrated_when_opened(tmp_path):
@@ -73,7 +78,7 @@ def test_a_journal_from_before_versions_is_migrated_when_opened(tmp_path):
     old.close()
     journal = Journal(tmp_path / "runs.db")
     assert journal.run("r0")["status"] == "done"
-    assert journal.db.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+    assert journal.db.execute("SELECT version FROM schema_version").fetchall() == ALL_VERSIONS
     journal.start_run("f", "f.yaml", "a", {}, {}, key="k")  # the columns added since are there
 
 
@@ -110,7 +115,7 @@ def test_a_journal_opened_while_another_process_migrates_it_waits_then_finds_it_
     opening.join(10)
     [journal] = opened
     assert isinstance(journal, Journal), journal
-    assert journal.db.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+    assert journal.db.execute("SELECT version FROM schema_version").fetchall() == ALL_VERSIONS
 
 
 # Owners and heartbeats.

@@ -13,6 +13,7 @@ from flo_twilio.client.urls import base_url
 from flo_twilio.errors import InvalidInputError
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
+from tests.helpers import basic_auth
 from tests.test_cards import ctx, state, wire  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.anyio
@@ -59,7 +60,7 @@ async def test_lookup_goes_to_lookups_twilio_com_with_the_account_credentials():
         "https://lookups.twilio.com/v2/PhoneNumbers/%28206%29%20555-1212"
         "?Fields=line_type_intelligence&CountryCode=US"
     )
-    assert request.headers["authorization"] == httpx.BasicAuth(SID, TOKEN)._auth_header
+    assert request.headers["authorization"] == basic_auth(SID, TOKEN)
 
 
 async def test_valid_mobile_number(ctx, wire):  # noqa: F811

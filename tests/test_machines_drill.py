@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from flo_twilio.sandbox.server import sandbox_process
 from tests.machines import SID, TOKEN, Machine, ended, kill, machines_unavailable, recipients
+from tests.sandbox_process import sandbox_process
 
 pytestmark = pytest.mark.slow
 RECIPIENTS = 200

@@ -38,6 +38,11 @@ def test_every_card_has_a_manifest_and_every_manifest_a_card():
             "twilio.lookup_phone_number",
             "twilio.start_verification",
             "twilio.check_verification",
+            "twilio.search_available_numbers",
+            "twilio.buy_phone_number",
+            "twilio.update_phone_number",
+            "twilio.release_phone_number",
+            "twilio.incoming_call",
         }
     )
     for name in builtin:

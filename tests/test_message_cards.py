@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from flo_twilio import CardContext, call_card
@@ -89,19 +90,19 @@ async def test_list_messages_filters_and_follows_pages(ctx):
     assert mine["count"] == 8
 
 
-async def test_list_messages_reads_as_many_pages_as_the_limit_needs(client):
+async def test_list_messages_reads_as_many_pages_as_the_limit_needs(sandbox_app, client):
     from tests.test_cards import Recording
 
     for i in range(5):
         await send(CardContext(client, {}), body=f"m{i}")
-    wire = Recording(client._transport)
-    client._transport = wire
-    card = ListMessages()
-    outputs = await call_card(card, CardContext(client, {}), {}, {"limit": 3})
-    assert outputs["count"] == 3 and len(wire.requests) == 1
-    assert wire.requests[0].url.params["PageSize"] == "3"
-    card.max_page_size = 2
-    outputs = await call_card(card, CardContext(client, {}), {}, {"limit": 5})
+    wire = Recording(httpx.ASGITransport(sandbox_app))
+    async with sandbox_client(sandbox_app, transport=wire) as recorded:
+        card = ListMessages()
+        outputs = await call_card(card, CardContext(recorded, {}), {}, {"limit": 3})
+        assert outputs["count"] == 3 and len(wire.requests) == 1
+        assert wire.requests[0].url.params["PageSize"] == "3"
+        card.max_page_size = 2
+        outputs = await call_card(card, CardContext(recorded, {}), {}, {"limit": 5})
     assert [m["body"] for m in outputs["messages"]] == ["m4", "m3", "m2", "m1", "m0"]
     assert len(wire.requests) == 1 + 3  # pages of 2, 2 and 1
 

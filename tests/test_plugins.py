@@ -1,8 +1,6 @@
 """The hook contract: built-ins load like any plugin, failures are contained."""
 
-import re
 from importlib.metadata import EntryPoint
-from pathlib import Path
 
 import pluggy
 import pytest
@@ -20,8 +18,6 @@ from flo_twilio import (
 )
 from flo_twilio.errors import DuplicateCardError, InvalidInputError
 from flo_twilio.manifests import Manifest
-
-README = Path(__file__).parent.parent / "README.md"
 
 ECHO_MANIFEST = {
     "name": "demo.echo",
@@ -109,8 +105,10 @@ def installed(monkeypatch, *entry_points):
 def test_a_plugin_that_fails_to_import_does_not_hide_the_others(monkeypatch):
     broken = EntryPoint(name="broken", value="no_such_module_for_flo_tests", group="flo")
     installed(monkeypatch, broken, BUILTIN)
-    registry = plugins.load_registry(plugins.get_plugin_manager())
+    pm = plugins.get_plugin_manager()
+    registry = plugins.load_registry(pm)
     assert {"twilio.send_sms", "twilio.send_mms", "twilio.custom_api"} <= set(registry.cards)
+    assert pm.failures == registry.failures  # kept by flo's manager, for a host to report
     [failure] = registry.failures
     assert "'broken'" in failure and "no_such_module_for_flo_tests" in failure
 
@@ -201,11 +199,6 @@ def test_the_contract_has_the_documented_hooks():
 
 
 @pytest.mark.parametrize("hook", HOOKS)
-def test_every_hook_is_documented_in_the_readme(hook):
-    assert re.search(rf"`{hook}\(\)`", README.read_text())
-
-
-@pytest.mark.parametrize("hook", HOOKS)
 def test_every_hook_reaches_the_registry(hook):
     """A plugin implementing only this hook: what it returns is in the registry, credited
     to it."""
@@ -218,3 +211,24 @@ def test_every_hook_reaches_the_registry(hook):
     registry = plugins.load_registry(pm)
     assert getattr(registry, table) == {name: result}
     assert registry.providers == {f"{table[:-1]}:{name}": "one-hook"}
+
+
+def test_every_card_class_of_the_builtin_plugin_is_registered():
+    """Adding a built-in card is one line in ``cards/__init__.py``'s ``CARDS``: a card class
+    written in ``cards/`` but left out of it fails here."""
+    import inspect
+    import pkgutil
+    from importlib import import_module
+
+    written = {
+        value
+        for info in pkgutil.iter_modules(flo_twilio.cards.__path__, "flo_twilio.cards.")
+        for value in vars(import_module(info.name)).values()
+        if inspect.isclass(value)
+        and issubclass(value, Card)
+        and value.__module__ == info.name
+        and not inspect.isabstract(value)
+        and getattr(value, "name", None)
+    }
+    assert written - set(flo_twilio.cards.CARDS) == set()
+    assert set(plugins.load_registry(plugins.get_plugin_manager()).cards.values()) >= written

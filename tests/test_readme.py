@@ -1,4 +1,4 @@
-"""The README's host example runs as written, against a sandbox on loopback."""
+"""The host examples of docs/hosts.md run as written, against a sandbox on loopback."""
 
 import subprocess
 import sys
@@ -10,7 +10,7 @@ from tests.helpers import ROOT, ServerThread
 
 
 def host_example(heading: str = "## Using the cards from your own host") -> str:
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "hosts.md").read_text()
     section = text.split(heading, 1)[1]
     return section.split("```python\n", 1)[1].split("```", 1)[0]
 

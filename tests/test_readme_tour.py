@@ -1,4 +1,5 @@
-"""The README's tour works as written, line by line, and its plugin example runs."""
+"""The README's tour works as written, line by line, and the plugin example of
+docs/writing-a-plugin.md runs."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from importlib.metadata import EntryPoint
 import httpx
 
 from flo_twilio import plugins
-from flo_twilio.sandbox.server import wait_until_serving
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
 from tests.helpers import ROOT, free_port, in_terminal
 from tests.inprocess import run_flo
+from tests.sandbox_process import wait_until_serving
 
 README = (ROOT / "README.md").read_text()
 
@@ -75,7 +76,12 @@ def test_the_tour_works_as_written(monkeypatch):
 
 
 def test_the_plugin_example_runs_in_a_flow(tmp_path, monkeypatch):
-    code = section("Writing a plugin").split("```python\n", 1)[1].split("```", 1)[0]
+    code = (
+        (ROOT / "docs" / "writing-a-plugin.md")
+        .read_text()
+        .split("```python\n", 1)[1]
+        .split("```", 1)[0]
+    )
     (tmp_path / "shout_plugin.py").write_text(code)
     monkeypatch.syspath_prepend(str(tmp_path))
     entry = EntryPoint(name="shout", value="shout_plugin", group="flo")

@@ -34,16 +34,17 @@ from flo_twilio import CardContext, load_registry
 from flo_twilio.accounts import Account, AccountStore
 from flo_twilio.cards import SendSms
 from flo_twilio.client import Credentials, TwilioClient
-from flo_twilio.runner.engine import Engine, item_key
+from flo_twilio.runner.engine import Engine
 from flo_twilio.runner.flow import load_flow
+from flo_twilio.runner.item_lifecycle import item_key
 from flo_twilio.runner.journal import Journal
 from flo_twilio.sandbox import Faults, SandboxState, create_app
 from flo_twilio.sandbox.embedded import DateHeader
-from flo_twilio.sandbox.server import free_port, wait_until_serving
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
 from tests.conftest import FAST_RETRY
 from tests.helpers import ROOT, ServerThread, flo
+from tests.sandbox_process import free_port, wait_until_serving
 
 SETTLE = "0.5"  # seconds: the drills' requests take milliseconds
 FULL_SIZE = "sandbox killed and restarted"

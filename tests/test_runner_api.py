@@ -15,14 +15,14 @@ from flo_twilio.accounts import Account
 from flo_twilio.card import CardContext
 from flo_twilio.client import Credentials, RetryPolicy, TwilioClient
 from flo_twilio.runner.api import Runner
-from flo_twilio.runner.engine import item_key
+from flo_twilio.runner.item_lifecycle import item_key
 from flo_twilio.runner.journal import Journal
 from flo_twilio.sandbox import SandboxState, create_app
 from flo_twilio.sandbox.embedded import DateHeader
-from flo_twilio.sandbox.server import free_port
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
 from tests.helpers import ROOT, ServerThread
+from tests.sandbox_process import free_port
 
 BULK = ROOT / "sample_flows/bulk_sms.yaml"
 ROWS = ROOT / "sample_flows/recipients.csv"
@@ -154,7 +154,7 @@ async def test_a_resume_on_another_account_is_refused_before_anything_is_sent(
 
 
 def readme_example() -> str:
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "hosts.md").read_text()
     section = text.split("## Run a flow from Python", 1)[1]
     return section.split("```python\n", 1)[1].split("```", 1)[0]
 
@@ -167,7 +167,9 @@ def test_the_readme_example_runs_a_flow(flo_home, capsys):
         .replace('"auth_token": "..."', f'"auth_token": "{TOKEN}"')
     )
     with ServerThread(create_app(state)) as server, contextlib.chdir(ROOT):
-        exec(compile(code.replace("http://127.0.0.1:4010", server.url), "README", "exec"), {})
+        exec(
+            compile(code.replace("http://127.0.0.1:4010", server.url), "docs/hosts.md", "exec"), {}
+        )
     run_id, status, done = capsys.readouterr().out.split()
     assert (status, int(done)) == ("done", row_count()) and len(state.messages) == row_count()
     assert Journal(flo_home / "runs.db").run(run_id)["status"] == "done"

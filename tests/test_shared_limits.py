@@ -21,10 +21,10 @@ from typing import Any
 import httpx
 import pytest
 
-from flo_twilio.sandbox.server import sandbox_process
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
 from tests.helpers import ROOT
+from tests.sandbox_process import sandbox_process
 
 pytestmark = pytest.mark.slow
 BULK = ROOT / "sample_flows/bulk_sms.yaml"

@@ -7,7 +7,7 @@ import json
 import sqlite3
 
 from flo_twilio.redaction import MASK
-from flo_twilio.runner.engine import item_key
+from flo_twilio.runner.item_lifecycle import item_key
 from tests.helpers import ROOT
 from tests.inprocess import builtin_sandbox, run_flo
 

@@ -38,8 +38,7 @@ def wire(state):
 
 @pytest.fixture
 async def ctx(state, wire):
-    async with sandbox_client(create_app(state)) as client:
-        client._transport = wire
+    async with sandbox_client(create_app(state), transport=wire) as client:
         yield CardContext(client, {"sid": SID})
 
 

@@ -64,8 +64,7 @@ async def test_until_chooses_where_to_stop(ctx, state):
 async def test_times_out_with_a_clear_error_and_backs_off(state):
     state.status_delay = 3600
     wire = Recording(httpx.ASGITransport(create_app(state)))
-    async with sandbox_client(create_app(state)) as client:
-        client._transport = wire
+    async with sandbox_client(create_app(state), transport=wire) as client:
         ctx = CardContext(client, {})
         sid = await send(ctx)
         with pytest.raises(StillWaitingError, match=rf"{sid} is still 'queued' after 0.3s"):
@@ -89,8 +88,7 @@ async def test_thousands_of_waits_stay_within_the_accounts_cap():
     wire = Recording(
         httpx.ASGITransport(create_app(state, Faults(max_concurrency=4, latency=0.002)))
     )
-    async with sandbox_client(create_app(state), max_in_flight=4) as client:
-        client._transport = wire
+    async with sandbox_client(create_app(state), max_in_flight=4, transport=wire) as client:
         ctx = CardContext(client, {})
         sids = [await send(ctx) for _ in range(300)]
         results = await asyncio.gather(

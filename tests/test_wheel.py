@@ -56,3 +56,21 @@ def test_wheel_installed_in_a_fresh_venv_lists_the_cards(tmp_path):
         check=True,
     )
     assert str(env_dir) in located.stdout  # read from the wheel, not from this checkout
+    # The sandbox's inbox page: its templates and static files are in the wheel too.
+    shown = subprocess.run(
+        [env_dir / "bin" / "python", "-c", INBOX_PAGE],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shown.stdout.split() == ["200", "200", "True"], shown.stdout
+
+
+INBOX_PAGE = """
+from starlette.testclient import TestClient
+from flo_twilio.sandbox import create_app
+with TestClient(create_app(), base_url="http://127.0.0.1") as client:
+    page, script = client.get("/"), client.get("/_inbox/static/inbox.js")
+print(page.status_code, script.status_code, "Text as a phone" in page.text)
+"""

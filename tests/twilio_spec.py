@@ -207,7 +207,7 @@ def serving_prism(spec_file: Path, probe: str) -> Iterator[str]:
     answers; its base URL."""
     import httpx
 
-    from flo_twilio.sandbox.server import wait_until_serving
+    from tests.sandbox_process import wait_until_serving
 
     port = free_port()
     proc = subprocess.Popen(

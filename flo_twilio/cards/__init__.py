@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flo_twilio.card import Card
+from flo_twilio.cards.call_trigger import IncomingCall
 from flo_twilio.cards.custom_api import CustomApi
 from flo_twilio.cards.delivery import WaitForDelivery
 from flo_twilio.cards.lookup import LookupPhoneNumber
@@ -16,6 +17,12 @@ from flo_twilio.cards.message_actions import (
     RedactMessage,
 )
 from flo_twilio.cards.messages import SendMms, SendSms
+from flo_twilio.cards.numbers import (
+    BuyPhoneNumber,
+    ReleasePhoneNumber,
+    SearchAvailableNumbers,
+    UpdatePhoneNumber,
+)
 from flo_twilio.cards.triggers import IncomingMessage, MessageStatus
 from flo_twilio.cards.twilio_connection import TWILIO
 from flo_twilio.cards.verify import CheckVerification, StartVerification
@@ -23,47 +30,36 @@ from flo_twilio.cards.voice import GetCall, MakeCall
 from flo_twilio.connection import ConnectionType
 from flo_twilio.hookspecs import hookimpl
 
-__all__ = [
-    "TWILIO",
-    "CancelMessage",
-    "CheckVerification",
-    "CustomApi",
-    "DeleteMessage",
-    "GetCall",
-    "GetMessage",
-    "IncomingMessage",
-    "ListMessages",
-    "LookupPhoneNumber",
-    "MakeCall",
-    "MessageStatus",
-    "RedactMessage",
-    "SendMms",
-    "SendSms",
-    "StartVerification",
-    "WaitForDelivery",
-]
+# The built-in cards: a card is registered (and exported) by being listed here.
+CARDS: tuple[type[Card], ...] = (
+    SendSms,
+    SendMms,
+    CustomApi,
+    IncomingMessage,
+    MessageStatus,
+    GetMessage,
+    ListMessages,
+    CancelMessage,
+    RedactMessage,
+    DeleteMessage,
+    WaitForDelivery,
+    MakeCall,
+    GetCall,
+    LookupPhoneNumber,
+    StartVerification,
+    CheckVerification,
+    SearchAvailableNumbers,
+    BuyPhoneNumber,
+    UpdatePhoneNumber,
+    ReleasePhoneNumber,
+    IncomingCall,
+)
+__all__ = ["CARDS", "TWILIO", *(card.__name__ for card in CARDS)]
 
 
 @hookimpl
 def flo_register_cards() -> list[type[Card]]:
-    return [
-        SendSms,
-        SendMms,
-        CustomApi,
-        IncomingMessage,
-        MessageStatus,
-        GetMessage,
-        ListMessages,
-        CancelMessage,
-        RedactMessage,
-        DeleteMessage,
-        WaitForDelivery,
-        MakeCall,
-        GetCall,
-        LookupPhoneNumber,
-        StartVerification,
-        CheckVerification,
-    ]
+    return list(CARDS)
 
 
 @hookimpl

@@ -114,11 +114,15 @@ class CustomApi(Card):
     def changes_world(self, options: Mapping[str, Any]) -> bool:
         return options.get("method", "GET") != "GET"
 
+    def check(self, options: Mapping[str, Any], inputs: Mapping[str, Any]) -> None:
+        """A path under the API base, headers the flow may set, a query that reads."""
+        self.request(options, inputs)
+
     def preview(
         self, ctx: CardContext, options: Mapping[str, Any], inputs: Mapping[str, Any]
     ) -> dict[str, Any]:
         client: TwilioClient = ctx.client
-        method, path, request = self.request(client, options, inputs)
+        method, path, request = self.request(options, inputs)
         preview = client.preview(
             method,
             path,
@@ -135,7 +139,7 @@ class CustomApi(Card):
         self, ctx: CardContext, options: Mapping[str, Any], inputs: Mapping[str, Any]
     ) -> dict[str, Any]:
         client: TwilioClient = ctx.client
-        method, path, request = self.request(client, options, inputs)
+        method, path, request = self.request(options, inputs)
         response = await client.request(
             method,
             path,
@@ -146,7 +150,7 @@ class CustomApi(Card):
         return response_outputs(response)
 
     def request(
-        self, client: TwilioClient, options: Mapping[str, Any], inputs: Mapping[str, Any]
+        self, options: Mapping[str, Any], inputs: Mapping[str, Any]
     ) -> tuple[str, str, dict[str, Any]]:
         """Method, path and the rest of the request (headers, params, form or content)."""
         method = options["method"]

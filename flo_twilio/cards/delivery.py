@@ -14,8 +14,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from flo_twilio.card import Card, CardContext
+from flo_twilio.cards.delivery_errors import explained
 from flo_twilio.cards.manifest_folder import load_manifest
 from flo_twilio.cards.message_actions import message_path
+from flo_twilio.cards.statuses import is_earlier
 from flo_twilio.client import TwilioClient, parse_date
 from flo_twilio.errors import FloError
 
@@ -45,18 +47,29 @@ class WaitForDelivery(Card):
         wait = float(inputs.get("pollInterval", self.defaults("pollInterval")))
         longest = max(wait, LONGEST_WAIT)
         ends = time.monotonic() + timeout
+        latest: Mapping[str, Any] | None = None
         while True:
             message = await client.request_json("GET", message_path(client, sid), expect="sid")
-            if message.get("status") in until:
-                return _delivery_outputs(message)
+            if latest is None or not is_earlier(str(message.get("status")), latest["status"]):
+                latest = message  # an answer older than one seen (a stale read) is not news
+            if latest.get("status") in until:
+                note_failure(client, latest)
+                return _delivery_outputs(latest)
             left = ends - time.monotonic()
             if left <= 0:
                 raise StillWaitingError(
-                    f"message {sid} is still {message.get('status')!r} after {timeout:g}s, "
+                    f"message {sid} is still {latest.get('status')!r} after {timeout:g}s, "
                     f"not one of {', '.join(sorted(until))}; raise inputs.timeout to wait longer"
                 )
             await asyncio.sleep(min(wait * random.uniform(1 - JITTER, 1 + JITTER), left))
             wait = min(wait * BACKOFF, longest)
+
+
+def note_failure(client: TwilioClient, message: Mapping[str, Any]) -> None:
+    """Tell the run's summary what a failure after acceptance means and what to do."""
+    line = explained(str(message.get("status")), message.get("error_code"))
+    if line and message.get("status") in ("failed", "undelivered"):
+        client.note(line)
 
 
 def _delivery_outputs(message: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,17 +4,17 @@ answers with the send cards' message outputs (``message_outputs``)."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Container, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from flo_twilio.card import Card, CardContext
 from flo_twilio.cards.manifest_folder import load_manifest
 from flo_twilio.cards.messages import message_outputs
-from flo_twilio.client import TwilioApiError, TwilioClient
+from flo_twilio.cards.removal import RemoveResource
+from flo_twilio.client import TwilioClient
 
 DEFAULT_LIMIT = 50
-NOT_FOUND = 20404
 
 
 def message_path(client: TwilioClient, sid: str) -> str:
@@ -105,42 +105,10 @@ class RedactMessage(UpdateMessage):
     form: ClassVar[Mapping[str, str]] = {"Body": ""}
 
 
-class DeleteMessage(Card):
-    """Deleting twice fails (the second finds nothing), so an interrupted delete is looked
-    up: a message that is gone was deleted."""
-
+class DeleteMessage(RemoveResource):
     name = "twilio.delete_message"
     manifest = load_manifest(name)
+    done_output = "deleted"
 
-    def changes_world(self, options: Mapping[str, Any]) -> bool:
-        return True
-
-    async def run(
-        self, ctx: CardContext, options: Mapping[str, Any], inputs: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        client: TwilioClient = ctx.client
-        await client.request("DELETE", message_path(client, inputs["sid"]))
-        return {"sid": inputs["sid"], "deleted": True}
-
-    def preview(
-        self, ctx: CardContext, options: Mapping[str, Any], inputs: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        client: TwilioClient = ctx.client
-        return client.preview("DELETE", message_path(client, inputs["sid"]))
-
-    async def reconcile(
-        self,
-        ctx: CardContext,
-        options: Mapping[str, Any],
-        inputs: Mapping[str, Any],
-        since: float,
-        exclude: Container[str] = frozenset(),
-    ) -> dict[str, Any] | None:
-        client: TwilioClient = ctx.client
-        try:
-            await client.request("GET", message_path(client, inputs["sid"]))
-        except TwilioApiError as exc:
-            if exc.code == NOT_FOUND:
-                return {"sid": inputs["sid"], "deleted": True}
-            raise
-        return None
+    def path(self, client: TwilioClient, sid: str) -> str:
+        return message_path(client, sid)

@@ -7,9 +7,10 @@ from collections.abc import Container, Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from flo_twilio.card import Card, CardContext
+from flo_twilio.card import Audience, Card, CardContext
 from flo_twilio.cards.manifest_folder import load_manifest
 from flo_twilio.cards.matching import body_matcher
+from flo_twilio.cards.opt_outs import OPTED_OUT
 from flo_twilio.cards.recent import created_since
 from flo_twilio.client import TwilioClient, parse_date
 from flo_twilio.errors import InvalidInputError, Problem
@@ -30,8 +31,8 @@ _OUTPUT_FIELDS = {
 
 
 def message_params(options: Mapping[str, Any], inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """The form fields of ``POST Messages.json`` for a card's options and inputs."""
-    _check_combination(options, inputs)
+    """The form fields of ``POST Messages.json`` for a card's options and inputs (which
+    passed ``check_combination``)."""
     variables = inputs.get("contentVariables")
     return {
         "To": inputs["to"],
@@ -55,7 +56,7 @@ def browser_url(url: Any) -> Any:
     return quote(url, safe=":/?#[]@!$&'()*+,;=%~") if isinstance(url, str) else url
 
 
-def _check_combination(options: Mapping[str, Any], inputs: Mapping[str, Any]) -> None:
+def check_combination(options: Mapping[str, Any], inputs: Mapping[str, Any]) -> None:
     """Rules that span several fields, which a per-field schema cannot say."""
     problems = []
     if inputs.get("sendAt") and not options.get("messagingServiceSid"):
@@ -105,9 +106,20 @@ class SendMessage(Card):
     """What Send an SMS and Send an MMS share; ``capability`` filters the from dropdown."""
 
     capability: ClassVar[str]
+    opt_out_codes = frozenset({OPTED_OUT})
 
     def changes_world(self, options: Mapping[str, Any]) -> bool:
         return True
+
+    def audience(self, options: Mapping[str, Any], inputs: Mapping[str, Any]) -> Audience | None:
+        """The ``to`` number, from the ``from`` number and the messaging service."""
+        senders = tuple(
+            str(options[name]) for name in ("from", "messagingServiceSid") if options.get(name)
+        )
+        return Audience(str(inputs["to"]), senders) if inputs.get("to") and senders else None
+
+    def check(self, options: Mapping[str, Any], inputs: Mapping[str, Any]) -> None:
+        check_combination(options, inputs)
 
     async def run(
         self, ctx: CardContext, options: Mapping[str, Any], inputs: Mapping[str, Any]

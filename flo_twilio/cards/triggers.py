@@ -1,19 +1,23 @@
 """Twilio's triggers: a message arrives (the number's ``SmsUrl`` webhook), a message's status
-changes (its ``StatusCallback``). Both check ``X-Twilio-Signature`` with the Auth Token and
-know one event by Twilio's ``I-Twilio-Idempotency-Token`` or by its message SID and status."""
+changes (its ``StatusCallback``), a call arrives (the number's ``VoiceUrl``; see
+``incoming_call``). All check ``X-Twilio-Signature`` with the Auth Token and know one event
+by Twilio's ``I-Twilio-Idempotency-Token`` or by its message (or call) SID and status."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
-from flo_twilio.card import CardContext
+from flo_twilio.card import Audience, CardContext
 from flo_twilio.cards.manifest_folder import load_manifest
 from flo_twilio.cards.messages import number_choices
+from flo_twilio.cards.opt_outs import keyword_consent
+from flo_twilio.cards.statuses import earlier_statuses
 from flo_twilio.client import TwilioClient, parse_date
-from flo_twilio.client.signature import is_valid
+from flo_twilio.client.signature import body_hash, is_valid_request
 from flo_twilio.errors import InvalidInputError
-from flo_twilio.trigger import AttachConflict, Event, Rejected, Trigger, Webhook
+from flo_twilio.trigger import AttachConflict, Consent, Event, Rejected, Trigger, Webhook
 
 MAX_MEDIA = 10  # Twilio attaches at most 10 media files to a message
 LOCATION = [
@@ -30,30 +34,85 @@ class TwilioTrigger(Trigger):
         received = webhook.headers.get("x-twilio-signature", "")
         if not received:
             raise Rejected("no X-Twilio-Signature: Twilio signs every webhook")
-        if not is_valid(secret, webhook.url, webhook.form, received):
+        if not is_valid_request(secret, webhook.url, webhook.form, received, webhook.body):
             raise Rejected(
                 "X-Twilio-Signature does not match: not sent by Twilio for this URL and "
-                "account (behind a tunnel or proxy, give its URL with --public-url)"
+                "account (behind a tunnel or proxy, give its URL with --public-url, or "
+                "--trust-proxy for its X-Forwarded-Proto and X-Forwarded-Host)"
             )
-        form = dict(webhook.form)
+        form = fields(webhook)
         outputs = self.outputs(options, form)
         if outputs is None:
             return None
-        keys = [
-            f"message:{outputs['messageSid']}:{form.get('SmsStatus') or form.get('MessageStatus')}"
-        ]
+        keys = [self.event_key(outputs, form)]
         token = webhook.headers.get("i-twilio-idempotency-token")
         if token:
             keys.insert(0, f"delivery:{token}")
-        return Event(outputs, tuple(keys))
+        return Event(outputs, tuple(keys), tuple(self.stale_keys(outputs, form)))
+
+    def stale_keys(self, outputs: Mapping[str, Any], form: Mapping[str, str]) -> list[str]:
+        """The keys of the events this one makes stale (none by default)."""
+        return []
 
     def outputs(self, options: Mapping[str, Any], form: Mapping[str, str]) -> dict[str, Any] | None:
         raise NotImplementedError
 
+    def event_key(self, outputs: Mapping[str, Any], form: Mapping[str, str]) -> str:
+        """What tells this event from another when Twilio gives no idempotency token."""
+        return (
+            f"message:{outputs['messageSid']}:{form.get('SmsStatus') or form.get('MessageStatus')}"
+        )
 
-class IncomingMessage(TwilioTrigger):
+
+class NumberWebhookTrigger(TwilioTrigger):
+    """A trigger fed by a webhook of the number in option ``to``: ``webhook`` names it
+    (``Sms``: SmsUrl and SmsMethod, ``Voice``: VoiceUrl and VoiceMethod), which
+    ``flo serve --attach`` sets and puts back."""
+
+    webhook: ClassVar[str]
+
+    async def attach(
+        self,
+        ctx: CardContext,
+        options: Mapping[str, Any],
+        url: str,
+        replace: bool,
+        ours: Collection[str] = (),
+    ) -> dict[str, Any] | None:
+        """Set the number's webhook URL to ``url`` when it is empty, already ``url`` or one
+        of ``ours``; another URL is replaced only with ``replace``."""
+        number = await _number(ctx.client, options["to"])
+        url_field, method_field = f"{self.webhook}Url", f"{self.webhook}Method"
+        current = number.get(f"{self.webhook.lower()}_url") or ""
+        if current and current != url and current not in ours and not replace:
+            raise AttachConflict(
+                f"{options['to']} already sends its {self.webhook_what} to {current}; "
+                "flo serve --attach --replace takes it over (and puts it back on exit)"
+            )
+        await _update(ctx.client, number["sid"], {url_field: url, method_field: "POST"})
+        return {
+            "sid": number["sid"],
+            url_field: current,
+            method_field: number.get(f"{self.webhook.lower()}_method") or "POST",
+        }
+
+    async def detach(
+        self, ctx: CardContext, options: Mapping[str, Any], url: str, attached: dict[str, Any]
+    ) -> None:
+        number = await _number(ctx.client, options["to"])
+        if number.get(f"{self.webhook.lower()}_url") == url:  # changed since: theirs now
+            fields = (f"{self.webhook}Url", f"{self.webhook}Method")
+            await _update(ctx.client, number["sid"], {k: attached[k] for k in fields})
+
+    @property
+    def webhook_what(self) -> str:
+        return "incoming messages" if self.webhook == "Sms" else "incoming calls"
+
+
+class IncomingMessage(NumberWebhookTrigger):
     name = "twilio.incoming_message"
     manifest = load_manifest(name)
+    webhook = "Sms"
 
     def outputs(self, options: Mapping[str, Any], form: Mapping[str, str]) -> dict[str, Any] | None:
         if form.get("To") != options["to"] or "MessageSid" not in form:
@@ -77,37 +136,18 @@ class IncomingMessage(TwilioTrigger):
     async def choices(self, ctx: CardContext, option: str) -> list[dict[str, Any]]:
         return await number_choices(ctx.client, "sms") if option == "to" else []
 
-    async def attach(
-        self,
-        ctx: CardContext,
-        options: Mapping[str, Any],
-        url: str,
-        replace: bool,
-        ours: Collection[str] = (),
-    ) -> dict[str, Any] | None:
-        """Set the number's SmsUrl to ``url`` when it is empty, already ``url`` or one of
-        ``ours``; another URL is replaced only with ``replace``."""
-        number = await _number(ctx.client, options["to"])
-        current = number.get("sms_url") or ""
-        if current and current != url and current not in ours and not replace:
-            raise AttachConflict(
-                f"{options['to']} already sends its incoming messages to {current}; "
-                "flo serve --attach --replace takes it over (and puts it back on exit)"
-            )
-        await _update(ctx.client, number["sid"], {"SmsUrl": url, "SmsMethod": "POST"})
-        return {
-            "sid": number["sid"],
-            "SmsUrl": current,
-            "SmsMethod": number.get("sms_method") or "POST",
-        }
-
-    async def detach(
-        self, ctx: CardContext, options: Mapping[str, Any], url: str, attached: dict[str, Any]
-    ) -> None:
-        number = await _number(ctx.client, options["to"])
-        if number.get("sms_url") == url:  # changed since by someone else: theirs now
-            previous = {k: attached[k] for k in ("SmsUrl", "SmsMethod")}
-            await _update(ctx.client, number["sid"], previous)
+    def consent(self, event: Event) -> Consent | None:
+        """A STOP (or START) texted to the number: its sender opts out of (or back in to)
+        the number and, when it belongs to one, its messaging service."""
+        outputs = event.outputs
+        opted_out = keyword_consent(str(outputs.get("body") or ""))
+        if opted_out is None or not outputs.get("from"):
+            return None
+        senders = (
+            outputs["to"],
+            *([outputs["messagingServiceSid"]] if outputs.get("messagingServiceSid") else []),
+        )
+        return Consent(Audience(outputs["from"], senders), opted_out)
 
     async def poll(
         self, ctx: CardContext, options: Mapping[str, Any], cursor: Any
@@ -168,8 +208,18 @@ class IncomingMessage(TwilioTrigger):
 
 
 class MessageStatus(TwilioTrigger):
+    """A message's status changed: a flow runs once per message and status, and never for
+    a status earlier than one already seen (callbacks arrive twice and out of order)."""
+
     name = "twilio.message_status"
     manifest = load_manifest(name)
+
+    def stale_keys(self, outputs: Mapping[str, Any], form: Mapping[str, str]) -> list[str]:
+        """The keys of the message's statuses earlier than this one's."""
+        status = form.get("MessageStatus") or ""
+        return [
+            f"message:{outputs['messageSid']}:{earlier}" for earlier in earlier_statuses(status)
+        ]
 
     def outputs(self, options: Mapping[str, Any], form: Mapping[str, str]) -> dict[str, Any] | None:
         if "MessageSid" not in form or "MessageStatus" not in form:
@@ -197,6 +247,20 @@ async def _number(client: TwilioClient, phone_number: str) -> dict[str, Any]:
 async def _update(client: TwilioClient, sid: str, form: dict[str, str]) -> None:
     path = f"{client.account_path}/IncomingPhoneNumbers/{sid}.json"
     await client.request_json("POST", path, expect="sid", form=form)
+
+
+def fields(webhook: Webhook) -> dict[str, str]:
+    """The webhook's parameters: its form, or the text values of a JSON object body (one
+    Twilio checks by ``bodySHA256``)."""
+    if body_hash(webhook.url) is None:
+        return dict(webhook.form)
+    try:
+        data = json.loads(webhook.body)
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}
 
 
 def _integer(value: str | None) -> int | None:

@@ -14,7 +14,7 @@ from flo_twilio.client import Credentials, TwilioClient
 from flo_twilio.client.core import DEFAULT_MAX_IN_FLIGHT, DEFAULT_RETRY
 from flo_twilio.client.retry import RetryPolicy
 from flo_twilio.client.urls import base_url, check_base_url, check_label
-from flo_twilio.connection import ConnectionType, Field, SharedLimits
+from flo_twilio.connection import ConnectionType, Field, Gate, SharedLimits
 from flo_twilio.errors import AccountError, InvalidInputError, Problem
 
 ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
@@ -82,10 +82,18 @@ FIELDS = (
     ),
     Field(
         "max_per_second",
-        "Requests per second",
-        "Requests started per second for this account, e.g. 1 for a US long code "
+        "Segments per second",
+        "Message segments each sender sends a second, e.g. 1 for a US long code "
         "(default: no limit).",
         required=False,
+    ),
+    Field(
+        "sender_rate",
+        "Sender rates",
+        "A sender's own segments a second, SENDER=RATE (a phone number or a Messaging "
+        "Service SID), e.g. +15005550006=1; repeatable.",
+        required=False,
+        repeatable=True,
     ),
     Field(
         "retries",
@@ -111,9 +119,15 @@ def connect(
         raise InvalidInputError(problems)
     cap = int(values.get("max_in_flight") or 0) or None
     max_per_second = float(values.get("max_per_second") or 0) or None
-    gate = None
-    if limits and (cap or max_per_second):
-        gate = limits.gate(f"twilio:{values['account_sid']}", cap, max_per_second)
+    key = f"twilio:{values['account_sid']}"
+    gate = limits.gate(key, cap, None) if limits and cap else None
+    gate_for = None
+    if limits:
+        shared = limits
+
+        def gate_for(sender: str, rate: float) -> Gate:
+            return shared.gate(f"{key}:{sender}", None, rate)
+
     credentials = Credentials.of(
         values["account_sid"],
         auth_token=values.get("auth_token"),
@@ -130,6 +144,8 @@ def connect(
         max_per_second=max_per_second,
         retry=retry_policy(values.get("retries")),
         gate=gate,
+        sender_rates=sender_rates(values.get("sender_rate") or ""),
+        gate_for=gate_for,
     )
 
 
@@ -185,6 +201,7 @@ def check(values: Mapping[str, str]) -> list[Problem]:
                 hint="e.g. 1, 0.5 or 30",
             )
         )
+    problems += sender_rate_problems(values.get("sender_rate") or "")
     for name in ("region", "edge", "api_base_url"):
         value = values.get(name)
         try:
@@ -194,6 +211,30 @@ def check(values: Mapping[str, str]) -> list[Problem]:
                 check_label(name, value)
         except InvalidInputError as exc:
             problems += exc.problems
+    return problems
+
+
+SENDER = re.compile(r"(whatsapp:)?\+[1-9][0-9]{1,14}|MG[0-9a-fA-F]{32}")
+
+
+def sender_rates(text: str) -> dict[str, float]:
+    """``SENDER=RATE,...`` (as stored) by sender; checked first by ``check``."""
+    pairs = (item.rpartition("=") for item in text.split(",") if item.strip())
+    return {sender.strip(): float(rate) for sender, _, rate in pairs}
+
+
+def sender_rate_problems(text: str) -> list[Problem]:
+    problems = []
+    for item in (item.strip() for item in text.split(",") if item.strip()):
+        sender, _, rate = item.rpartition("=")
+        if not SENDER.fullmatch(sender.strip()) or not positive_number(rate):
+            problems.append(
+                Problem(
+                    f"sender_rate (--sender-rate) {item!r} is not SENDER=RATE",
+                    hint="a phone number (+15005550006) or a Messaging Service SID (MG...), "
+                    "then = and its segments a second above 0, e.g. +15005550006=1",
+                )
+            )
     return problems
 
 

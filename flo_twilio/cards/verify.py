@@ -54,7 +54,8 @@ class StartVerification(VerifyCard):
     manifest = load_manifest(name)
     resource = "Verifications"
 
-    def form(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    def check(self, options: Mapping[str, Any], inputs: Mapping[str, Any]) -> None:
+        """An email address for the email channel, a phone number for the others."""
         is_email = "@" in inputs["to"]
         if is_email != (inputs["channel"] == "email"):
             raise InvalidInputError(
@@ -66,6 +67,8 @@ class StartVerification(VerifyCard):
                     )
                 ]
             )
+
+    def form(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         return {"To": inputs["to"], "Channel": inputs["channel"]}
 
     async def run(

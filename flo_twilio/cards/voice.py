@@ -35,21 +35,11 @@ def say_twiml(text: str, voice: str | None = None, language: str | None = None) 
 
 
 def call_params(options: Mapping[str, Any], inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """The form fields of ``POST Calls.json`` for the card's option and inputs."""
-    _check_instructions(inputs)
+    """The form fields of ``POST Calls.json`` for the card's option and inputs (which
+    passed ``check_call_inputs``)."""
     twiml = inputs.get("twiml")
     if "say" in inputs:
         twiml = say_twiml(inputs["say"], inputs.get("voice"), inputs.get("language"))
-        if len(twiml) > MAX_TWIML:
-            raise InvalidInputError(
-                [
-                    Problem(
-                        f"inputs.say is too long: its TwiML takes {len(twiml)} characters, "
-                        f"Twilio takes at most {MAX_TWIML}",
-                        hint="shorten the text (characters like & and < count 4 or 5)",
-                    )
-                ]
-            )
     return {
         "To": inputs["to"],
         "From": options["from"],
@@ -61,7 +51,9 @@ def call_params(options: Mapping[str, Any], inputs: Mapping[str, Any]) -> dict[s
     }
 
 
-def _check_instructions(inputs: Mapping[str, Any]) -> None:
+def check_call_inputs(inputs: Mapping[str, Any]) -> None:
+    """Exactly one of say, twiml and url; voice and language only with say; a say whose
+    TwiML Twilio can carry."""
     given = [name for name in INSTRUCTIONS if name in inputs]
     problems = []
     if len(given) != 1:
@@ -83,6 +75,16 @@ def _check_instructions(inputs: Mapping[str, Any]) -> None:
                 hint="remove control characters from the text",
             )
         )
+    if not problems and "say" in inputs:
+        twiml = say_twiml(inputs["say"], inputs.get("voice"), inputs.get("language"))
+        if len(twiml) > MAX_TWIML:
+            problems.append(
+                Problem(
+                    f"inputs.say is too long: its TwiML takes {len(twiml)} characters, "
+                    f"Twilio takes at most {MAX_TWIML}",
+                    hint="shorten the text (characters like & and < count 4 or 5)",
+                )
+            )
     if problems:
         raise InvalidInputError(problems)
 
@@ -117,6 +119,9 @@ class MakeCall(Card):
 
     def changes_world(self, options: Mapping[str, Any]) -> bool:
         return True
+
+    def check(self, options: Mapping[str, Any], inputs: Mapping[str, Any]) -> None:
+        check_call_inputs(inputs)
 
     async def run(
         self, ctx: CardContext, options: Mapping[str, Any], inputs: Mapping[str, Any]

@@ -26,7 +26,7 @@ def choose_account(nickname: str | None, *, quiet: bool = False) -> tuple[Accoun
     built-in sandbox and its in-process transport (said on stderr unless ``quiet``)."""
     account = resolve_account(nickname)
     if account is not None:
-        return account, network_transport()
+        return network_account(account)
     if not quiet:
         print(NOTICE, file=sys.stderr)
     return builtin_sandbox()
@@ -43,16 +43,17 @@ def account_of_run(record: dict[str, Any]) -> tuple[Account, Any]:
         raise AccountError(
             f"run {record['id']} ran on account {record['account']!r}, which is gone"
         )
-    return account, network_transport()
+    return network_account(account)
 
 
-def network_transport() -> Any:
-    """None: the client's own transport, over the network; this process's only aiohttp
-    user (``alone_in_process``: aiohttp's TLS contexts, which it never uses, stay empty)."""
-    from flo_twilio.client.transport import alone_in_process
+def network_account(account: Account) -> tuple[Account, Any]:
+    """``account`` and no transport: the client's own, over the network, this process's
+    only aiohttp user (``alone_in_process``: aiohttp's TLS contexts, which it never uses,
+    stay empty)."""
+    from flo_twilio.client import alone_in_process
 
     alone_in_process()
-    return None
+    return account, None
 
 
 def origin(account: Account, named: str | None) -> dict[str, Any]:

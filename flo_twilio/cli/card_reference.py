@@ -1,23 +1,21 @@
-"""The README's card reference, generated from the manifests."""
+"""The card reference (docs/cards.md), generated from the manifests."""
 
 from __future__ import annotations
 
 from flo_twilio.manifests import SECTIONS
 from flo_twilio.plugins import Registry
 
-START, END = "<!-- cards:start -->", "<!-- cards:end -->"  # where it stands in the README
-
 
 def card_reference(registry: Registry) -> str:
-    """Markdown: one section per card, one table row per field."""
+    """Markdown, a whole page: one section per card, one table row per field."""
     parts = [
-        "## Card reference",
+        "# Card reference",
         "",
-        "Generated from `card_manifests/` by `flo cards list --markdown`.",
+        "Generated from `card_manifests/` by `flo cards list --markdown > docs/cards.md`.",
     ]
     for name in sorted(registry.cards):
         manifest = registry.cards[name].manifest
-        parts += ["", f"### {manifest.data['title']} (`{name}`)", "", manifest.data["description"]]
+        parts += ["", f"## {manifest.data['title']} (`{name}`)", "", manifest.data["description"]]
         if manifest.is_trigger:
             parts += [
                 "",

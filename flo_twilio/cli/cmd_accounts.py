@@ -118,6 +118,8 @@ def add_type_options(parser: argparse.ArgumentParser, args: Sequence[str]) -> No
             if f.secret:
                 text = f"'-' to read the {f.label} from stdin: {f.description}"
                 parser.add_argument(option(f), metavar="-", dest=f.name, help=text)
+            elif f.repeatable:
+                parser.add_argument(option(f), dest=f.name, action="append", help=f.description)
             else:
                 asked = " (asked for when omitted)" if f.required else ""
                 parser.add_argument(option(f), dest=f.name, help=f.description + asked)
@@ -160,6 +162,8 @@ def given_values(kind: ConnectionType[Any], args: argparse.Namespace) -> dict[st
         given = getattr(args, f.name)
         if f.secret:
             given = read_secret(option(f), given, f"{f.label}: ")
+        if isinstance(given, list):  # a repeatable field's values
+            given = ",".join(given)
         if given is not None:
             values[f.name] = str(given)
     missing = [f for f in kind.fields if f.needed(values) and f.name not in values]

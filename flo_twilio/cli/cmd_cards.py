@@ -20,7 +20,7 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     listing = card_commands.add_parser("list", help="list the installed cards")
     listing.add_argument("--json", action="store_true", help="print JSON with each manifest")
     listing.add_argument(
-        "--markdown", action="store_true", help="print the README's card reference"
+        "--markdown", action="store_true", help="print the card reference (docs/cards.md)"
     )
     listing.set_defaults(handler=cards_list)
     show = card_commands.add_parser("show", help="show a card's options, inputs and outputs")
@@ -91,7 +91,7 @@ def options_choices(args: argparse.Namespace) -> int:
     import asyncio
 
     from flo_twilio.cli.account_choice import choose_account
-    from flo_twilio.runner.card_context import open_context
+    from flo_twilio.runner import open_context
 
     reg = registry()
     card = reg.card(args.card)()

@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flo_twilio.errors import AccountError, InvalidInputError, Problem
-from flo_twilio.runner.wording import counted
+from flo_twilio.runner import counted
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from flo_twilio.accounts import Account
-    from flo_twilio.runner.api import Outcome, Plan, Run, Runner
+    from flo_twilio.runner import Outcome, Plan, Run, Runner, Tally
 
 SETTLE_HELP = (
     "seconds after an intent before an item not found by its provider is sent again "
@@ -139,31 +141,26 @@ def add_journal_argument(command: argparse.ArgumentParser) -> None:
     command.add_argument("--journal", metavar="URL", help=JOURNAL_HELP)
 
 
-def runner(settle: float | None = None, journal: str | None = None) -> Runner:
+def open_runner(settle: float | None = None, journal: str | None = None) -> Runner:
     """The runner on the installed plugins and the journal ``journal`` (``--journal``),
     else $FLO_JOURNAL's, else $FLO_HOME/runs.db."""
     from flo_twilio.accounts import secure_home
     from flo_twilio.cli.cmd_cards import registry
     from flo_twilio.cli.output import warn_if_settle_is_short
-    from flo_twilio.runner.api import Runner
-    from flo_twilio.runner.journal import open_journal
+    from flo_twilio.runner import Runner, open_journal
 
     flo = Runner(registry(), open_journal(journal, secure_home), settle=settle)
     warn_if_settle_is_short(flo.settle)
     return flo
 
 
-def checked(
+def planned(
     args: argparse.Namespace, flo: Runner, *, partial: bool = False
-) -> tuple[Plan, Account, Any, dict[str, int]]:
-    """Everything flo run checks before it sends or records anything: the flow, the inputs,
-    the account, then every input row and every call known before the run (the pre-pass),
-    and how many rows each input file has.
-    ``partial`` (flo validate) does not require inputs that were not given."""
-    import asyncio
-
+) -> tuple[Plan, Account, Any]:
+    """The flow, its inputs and the account, checked as far as they can be without a
+    connection. ``partial`` (flo validate) does not require inputs that were not given."""
     from flo_twilio.cli.account_choice import choose_account, with_retries
-    from flo_twilio.runner.inputs import FileOptions
+    from flo_twilio.runner import FileOptions
 
     plan = flo.plan(
         args.flow, args.input, FileOptions.of(args.encoding, args.delimiter), partial=partial
@@ -172,18 +169,27 @@ def checked(
         account, transport = choose_account(args.account or plan.flow.account, quiet=partial)
     except AccountError as exc:
         raise InvalidInputError(str(exc)) from None
-    account = with_retries(account, getattr(args, "retries", None))
-    rows = asyncio.run(flo.check(plan, account, transport))
+    return plan, with_retries(account, getattr(args, "retries", None)), transport
+
+
+async def checked_rows(flo: Runner, plan: Plan, account: Account, transport: Any) -> dict[str, int]:
+    """The pre-pass: every input row and every call known before the run, nothing sent or
+    recorded; how many rows each input file has, said on stderr."""
+    rows = await flo.check(plan, account, transport)
     for name, count in rows.items():
         print(f"{name}: {counted(count, 'row')} checked", file=sys.stderr)
-    return plan, account, transport, rows
+    return rows
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from flo_twilio.cli.output import print_json
-    from flo_twilio.runner.triggered import given_event
+    import asyncio
 
-    plan, _, _, rows = checked(args, runner(), partial=True)
+    from flo_twilio.cli.output import print_json
+    from flo_twilio.runner import given_event
+
+    flo = open_runner()
+    plan, account, transport = planned(args, flo, partial=True)
+    rows = asyncio.run(checked_rows(flo, plan, account, transport))
     given_event(plan.flow, args.event, required=False)
     steps = len(plan.flow.steps)
     print(f"{args.flow}: valid ({counted(steps, 'step')})", file=sys.stderr)
@@ -205,26 +211,34 @@ def cmd_run(args: argparse.Namespace) -> int:
                 )
             ]
         )
-    from flo_twilio.runner.triggered import given_event
+    from flo_twilio.runner import given_event
 
-    flo = runner(args.settle, args.journal)
-    plan, account, transport, rows = checked(args, flo)
-    plan.event = given_event(plan.flow, args.event)
+    flo = open_runner(args.settle, args.journal)
+    plan, account, transport = planned(args, flo)
+
+    async def checked() -> dict[str, int]:
+        rows = await checked_rows(flo, plan, account, transport)
+        plan.event = given_event(plan.flow, args.event)
+        return rows
+
     if args.dry_run:
-        return dry_run(flo, plan, account, transport)
-    run = flo.start(
-        plan, account, transport, origin=origin(account, args.account or plan.flow.account)
-    )
-    print(f"run {run.id}: {plan.flow.name} on account {account.nickname}", file=sys.stderr)
-    return finish(run, as_json=args.json, totals=totals(plan.flow, plan.inputs, rows))
+        return dry_run(flo, plan, account, transport, checked)
+
+    async def begin() -> tuple[Run, dict[str, int]]:
+        rows = await checked()
+        run = flo.start(
+            plan, account, transport, origin=origin(account, args.account or plan.flow.account)
+        )
+        print(f"run {run.id}: {plan.flow.name} on account {account.nickname}", file=sys.stderr)
+        return run, totals(plan.flow, plan.inputs, rows)
+
+    return execute_and_report(flo, account, transport, begin, as_json=args.json)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    import asyncio
-
     from flo_twilio.cli.account_choice import account_of_run, with_retries
 
-    flo = runner(args.settle, args.journal)
+    flo = open_runner(args.settle, args.journal)
     record = flo.record(args.run_id)
     if record is None:
         raise InvalidInputError(f"no run {args.run_id!r}; see flo runs list")
@@ -235,44 +249,63 @@ def cmd_resume(args: argparse.Namespace) -> int:
         return 0
     account, transport = account_of_run(record)
     account = with_retries(account, args.retries)
-    run = asyncio.run(
-        flo.resume(
+
+    async def begin() -> tuple[Run, dict[str, int]]:
+        run = await flo.resume(
             args.run_id,
             account,
             transport,
             resend_unknown=args.resend_unknown,
             secret_inputs=args.input,
         )
-    )
-    print(
-        f"resuming run {args.run_id}: {run.flow.name} on account {account.nickname}",
-        file=sys.stderr,
-    )
-    return finish(run, as_json=args.json)
+        print(
+            f"resuming run {args.run_id}: {run.flow.name} on account {account.nickname}",
+            file=sys.stderr,
+        )
+        return run, {}
+
+    return execute_and_report(flo, account, transport, begin, as_json=args.json)
 
 
-def finish(run: Run, *, as_json: bool, totals: dict[str, int] | None = None) -> int:
-    """Execute ``run`` with its progress on stderr (Ctrl-C stops it, see
-    ``stop_on_ctrl_c``; ``totals``: each for_each step's items, where known) and say how
-    it went."""
+def execute_and_report(
+    flo: Runner,
+    account: Account,
+    transport: Any,
+    begin: Callable[[], Awaitable[tuple[Run, dict[str, int]]]],
+    *,
+    as_json: bool,
+) -> int:
+    """Begin a run (``begin``: checked and started, or taken over; with each for_each
+    step's items, where known) and execute it with its progress on stderr, on one
+    connection from the check to the end (Ctrl-C stops it, see ``stop_on_ctrl_c``), and
+    say how it went."""
     import asyncio
 
     from flo_twilio.cli.output import write_json
     from flo_twilio.cli.progress import Progress
 
-    progress = Progress(totals=totals)
+    run: Run | None = None
+    progress: Progress | None = None
 
     async def execute() -> Outcome:
-        stop_on_ctrl_c(run)
-        return await run.execute(on_item=progress.item, on_wait=progress.note)
+        nonlocal run, progress
+        async with flo.connected(account, transport):
+            run, totals = await begin()
+            progress = Progress(totals=totals)
+            stop_on_ctrl_c(run)
+            return await run.execute(on_item=progress.item, on_wait=progress.note)
 
     outcome = None
     try:
         outcome = asyncio.run(execute())
     except (KeyboardInterrupt, asyncio.CancelledError):
+        if run is None:  # stopped before the run began: nothing recorded
+            raise KeyboardInterrupt from None
         outcome = run.interrupted()
     finally:
-        progress.close(finished=outcome is not None and outcome.status != "interrupted")
+        if progress is not None:
+            progress.close(finished=outcome is not None and outcome.status != "interrupted")
+    assert run is not None
     if outcome.status == "interrupted":
         if as_json:
             print(
@@ -301,6 +334,12 @@ def summarize(outcome: Outcome) -> None:
     )
     for reason, count in sorted(tally.reasons.items(), key=lambda kv: -kv[1]):
         print(f"  {count} x {reason}", file=sys.stderr)
+    segments, paced = outcome.usage.get("segments"), outcome.usage.get("pacing_seconds")
+    if segments:
+        pacing = f"; pacing by segments per sender needed {paced:.1f}s" if paced else ""
+        print(f"  {counted(int(segments), 'message segment')}{pacing}", file=sys.stderr)
+    for note, count in sorted(outcome.notes.items(), key=lambda kv: -kv[1]):
+        print(f"  {count} x {note}", file=sys.stderr)
     if outcome.stopped:
         print(outcome.stopped, file=sys.stderr)
     if status == "incomplete":
@@ -334,19 +373,20 @@ def stop_on_ctrl_c(run: Run) -> None:
     on_signals(on_sigint, signal.SIGINT)  # once the run has ended, Ctrl-C does nothing
 
 
-def dry_run(flo: Runner, plan: Plan, account: Account, transport: Any) -> int:
-    """Render and check every call, print each request as a JSON line; send nothing."""
+def dry_run(
+    flo: Runner,
+    plan: Plan,
+    account: Account,
+    transport: Any,
+    checked: Callable[[], Awaitable[Any]],
+) -> int:
+    """After the pre-pass (``checked``), render and check every call, print each request
+    as a JSON line, on one connection; send nothing."""
     import asyncio
 
     from flo_twilio.cli.account_choice import BUILTIN_STORE
     from flo_twilio.redaction import safe_json
 
-    if account.secret_store == BUILTIN_STORE:
-        print(
-            "dry run on the built-in sandbox: it answers inside this process, so its URLs "
-            "(http://127.0.0.1 with no port) reach nothing; flo sandbox serves one you can reach",
-            file=sys.stderr,
-        )
     previews = 0
 
     def show(request: dict[str, Any]) -> None:
@@ -354,10 +394,23 @@ def dry_run(flo: Runner, plan: Plan, account: Account, transport: Any) -> int:
         previews += 1
         print(safe_json(request))
 
-    tally = asyncio.run(flo.dry_run(plan, account, transport, on_preview=show))
+    async def check_then_show() -> Tally:
+        async with flo.connected(account, transport):
+            await checked()
+            if account.secret_store == BUILTIN_STORE:
+                print(
+                    "dry run on the built-in sandbox: it answers inside this process, so its "
+                    "URLs (http://127.0.0.1 with no port) reach nothing; flo sandbox serves "
+                    "one you can reach",
+                    file=sys.stderr,
+                )
+            return await flo.dry_run(plan, account, transport, on_preview=show)
+
+    tally = asyncio.run(check_then_show())
     print(
         f"dry run: {counted(previews, 'request')}, nothing sent; "
-        f"{counted(tally.failed, 'item')} invalid",
+        f"{counted(tally.failed, 'item')} invalid"
+        + (f"; {tally.opted_out} opted out, not sent" if tally.opted_out else ""),
         file=sys.stderr,
     )
     for reason, count in tally.reasons.items():
@@ -366,7 +419,7 @@ def dry_run(flo: Runner, plan: Plan, account: Account, transport: Any) -> int:
 
 
 def cmd_runs_list(args: argparse.Namespace) -> int:
-    rows = runner(journal=args.journal).runs()
+    rows = open_runner(journal=args.journal).runs()
     for row in rows:
         del row["bound"]  # the flow's text: flo runs show RUN_ID --flow
     if args.json:
@@ -392,7 +445,7 @@ SHOWN_PROBLEMS = 20  # in text; --json lists them all
 def cmd_runs_show(args: argparse.Namespace) -> int:
     from flo_twilio.cli.output import write_json
 
-    flo = runner(journal=args.journal)
+    flo = open_runner(journal=args.journal)
     record = flo.status(args.run_id)
     bound = record.pop("bound") or {}
     if args.flow:

@@ -126,13 +126,33 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
         metavar="SECONDS",
         help="seconds added to each request (default: %(default)s)",
     )
+    sandbox.add_argument(
+        "--sender-rate",
+        type=float,
+        metavar="SEGMENTS",
+        help="segments a second each sender sends, queueing the rest as Twilio does "
+        "(default: no queue)",
+    )
+    sandbox.add_argument(
+        "--queue-seconds",
+        type=float,
+        default=36000.0,
+        metavar="SECONDS",
+        help="the most a sender's queue holds; past it, 21611 (or 30001 for a Messaging "
+        "Service) (default: %(default)s)",
+    )
+    sandbox.add_argument(
+        "--callbacks-disordered",
+        action="store_true",
+        help="send each message's status callbacks newest first and twice, once it ends",
+    )
     sandbox.set_defaults(handler=run_sandbox)
 
 
 def run_sandbox(args: argparse.Namespace) -> int:
     import sqlite3
 
-    from flo_twilio.client.urls import is_loopback
+    from flo_twilio.client import is_loopback
     from flo_twilio.errors import InvalidInputError, Problem
     from flo_twilio.sandbox import Faults, SandboxState
     from flo_twilio.sandbox.faults import FaultError
@@ -170,6 +190,9 @@ def run_sandbox(args: argparse.Namespace) -> int:
             ambiguous_rate=args.ambiguous_rate,
             ambiguous_mode=args.ambiguous_mode,
             latency=args.latency,
+            sender_rate=args.sender_rate,
+            queue_seconds=args.queue_seconds,
+            callbacks_disordered=args.callbacks_disordered,
         )
     except FaultError as exc:
         flag = "--" + exc.field.replace("_", "-")

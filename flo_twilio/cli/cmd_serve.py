@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from flo_twilio.accounts import Account
     from flo_twilio.plugins import Registry
-    from flo_twilio.runner.flow import Flow
+    from flo_twilio.runner import Flow
     from flo_twilio.serve.server import Served
 
 
@@ -38,6 +38,13 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
         "--public-url",
         help="the URL the provider reaches this server at (a tunnel's or proxy's), e.g. "
         "https://abc.ngrok.app: the webhooks are signed for it (default http://HOST:PORT)",
+    )
+    serve.add_argument(
+        "--trust-proxy",
+        action="store_true",
+        help="behind a reverse proxy: take the scheme and host webhooks were sent to from its "
+        "X-Forwarded-Proto and X-Forwarded-Host (only when nothing but the proxy can reach "
+        "this server)",
     )
     serve.add_argument(
         "--attach",
@@ -89,11 +96,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from flo_twilio.cli.account_choice import choose_account, origin
     from flo_twilio.cli.cmd_cards import registry
     from flo_twilio.cli.output import warn_if_settle_is_short
-    from flo_twilio.runner.api import Runner
-    from flo_twilio.runner.card_context import open_context
-    from flo_twilio.runner.events import open_events
-    from flo_twilio.runner.flow import load_flow
-    from flo_twilio.runner.journal import open_journal
+    from flo_twilio.runner import Runner, load_flow, open_context, open_events, open_journal
     from flo_twilio.sandbox.limits import Refusals, guarded_protocol
     from flo_twilio.sandbox.server import bind, http_url
     from flo_twilio.serve.server import Server
@@ -132,6 +135,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         served,
         open_events(args.journal, secure_home),
         secret,
+        trust_proxy=args.trust_proxy,
     )
     for s in served:
         where = f"polled every {args.poll:g}s" if args.poll else f"webhook URL {s.shown_url}"
@@ -211,7 +215,7 @@ def triggered(flow: Flow, path: Path) -> Flow:
 
 
 def serving(flow: Flow, base: str) -> Served:
-    from flo_twilio.runner.inputs import resolve_inputs
+    from flo_twilio.runner import resolve_inputs
     from flo_twilio.serve.routes import route_of
     from flo_twilio.serve.server import Served
     from flo_twilio.trigger import Trigger
@@ -234,7 +238,7 @@ def serving(flow: Flow, base: str) -> Served:
 def public_base(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        from flo_twilio.client.urls import shown_url  # the client loads only when it is needed
+        from flo_twilio.client import shown_url  # the client loads only when it is needed
 
         raise InvalidInputError(
             [

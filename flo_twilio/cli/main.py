@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from flo_twilio import __version__
-from flo_twilio.cli import cmd_accounts, cmd_cards, cmd_runs, cmd_sandbox, cmd_serve
+from flo_twilio.cli import cmd_accounts, cmd_cards, cmd_optouts, cmd_runs, cmd_sandbox, cmd_serve
 from flo_twilio.errors import FloError, InvalidInputError, Problem
 from flo_twilio.redaction import redact, redacted_stdio
 
@@ -122,6 +122,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"flo-twilio {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    for module in (cmd_cards, cmd_runs, cmd_accounts, cmd_sandbox, cmd_serve):
+    for module in (cmd_cards, cmd_runs, cmd_accounts, cmd_sandbox, cmd_serve, cmd_optouts):
         module.add_commands(commands)
     return parser

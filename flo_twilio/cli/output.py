@@ -49,7 +49,7 @@ def warn_if_settle_is_short(settle: float) -> None:
     """Say on stderr when the settle window is shorter than a request's deadline: a send
     still on its way when the window ends may arrive after it was looked for, and be sent
     again."""
-    from flo_twilio.client.core import DEFAULT_DEADLINE as deadline
+    from flo_twilio.client import DEFAULT_DEADLINE as deadline
 
     if settle < deadline:
         print(

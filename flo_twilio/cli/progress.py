@@ -8,9 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from flo_twilio.runner import refs
-from flo_twilio.runner.engine import Tally
-from flo_twilio.runner.flow import Flow, Step
+from flo_twilio.runner import Flow, Step, Tally, Template
 
 
 @dataclass
@@ -30,7 +28,7 @@ def totals(flow: Flow, inputs: dict[str, Any], rows: dict[str, int]) -> dict[str
     outputs of such a step."""
     known: dict[str, int] = {}
     for step in flow.steps:
-        whole = step.for_each.whole if isinstance(step.for_each, refs.Template) else None
+        whole = step.for_each.whole if isinstance(step.for_each, Template) else None
         if whole is None:
             continue
         count: int | None = None

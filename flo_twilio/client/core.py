@@ -10,6 +10,7 @@ import logging
 import platform
 import re
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -26,8 +27,9 @@ from flo_twilio.client.errors import (
     TwilioUnreachableError,
 )
 from flo_twilio.client.neterrors import refused_on_this_machine, unreachable
-from flo_twilio.client.pacing import Pacer
+from flo_twilio.client.pacing import GateFor, SenderPacing
 from flo_twilio.client.retry import READ_ONLY, RetryPolicy, asks_to_slow_down, never_sent
+from flo_twilio.client.segments import count_segments
 from flo_twilio.client.urls import API_VERSION_PATH, base_url
 from flo_twilio.connection import Gate
 from flo_twilio.errors import InvalidInputError, NotSentError, OutcomeUnknownError, Problem
@@ -94,10 +96,12 @@ def basic_auth(username: str, secret: str) -> str:
 class TwilioClient:
     """Async client for one Twilio account.
 
-    Requests are capped at ``max_in_flight`` at once, and at ``max_per_second`` starts a
-    second when given (the wait for a turn is not part of the deadline); with a ``gate``,
-    the account's limits shared with other processes, each request also waits at it for
-    its start and holds one of its slots while on the wire; 429s are retried with backoff,
+    Requests are capped at ``max_in_flight`` at once. Messages are paced by segments, per
+    sender: ``max_per_second`` segments a second for each sender, or its own rate in
+    ``sender_rates`` (the wait for a turn is not part of the deadline; ``gate_for`` gives a
+    sender's gate when the account's limits are shared with other processes). With a
+    ``gate``, the account's in-flight cap shared with other processes, each request also
+    holds one of its slots while on the wire; 429s are retried with backoff,
     requests that never left are retried, reads (GET, HEAD) are retried on 5xx and lost
     answers, and any other request (POST, DELETE...) whose outcome is unknown raises
     ``OutcomeUnknownError`` instead of being resent.
@@ -122,6 +126,8 @@ class TwilioClient:
         retry: RetryPolicy = DEFAULT_RETRY,
         deadline: float = DEFAULT_DEADLINE,
         gate: Gate | None = None,
+        sender_rates: Mapping[str, float] | None = None,
+        gate_for: GateFor | None = None,
     ) -> None:
         self.credentials = credentials
         self.account_sid = credentials.account_sid
@@ -130,7 +136,8 @@ class TwilioClient:
         self.retry, self.deadline = retry, deadline
         self.clock = ClockOffset()
         self._in_flight = asyncio.Semaphore(max_in_flight)
-        self._pacer = Pacer(None if gate else max_per_second)  # the gate paces across processes
+        self.pacing = SenderPacing(max_per_second, sender_rates, gate_for)
+        self._notes: Counter[str] = Counter()
         self._gate = gate
         register_secret(credentials.secret, username=credentials.username)
         self.timeout = timeout
@@ -168,8 +175,22 @@ class TwilioClient:
         try:
             await self._transport.aclose()
         finally:
+            await self.pacing.aclose()
             if self._gate:
                 await self._gate.aclose()
+
+    def usage(self) -> dict[str, float]:
+        """What this client's sends used: message ``segments``, and ``pacing_seconds``, the
+        time pacing by segments per sender needed (the longest sender's)."""
+        return {"segments": self.pacing.segments, "pacing_seconds": self.pacing.seconds}
+
+    def note(self, line: str) -> None:
+        """Something a run's summary should say (counted: the same line once per time)."""
+        self._notes[line] += 1
+
+    def notes(self) -> Counter[str]:
+        """What was noted so far, each line with how often."""
+        return self._notes.copy()
 
     @property
     def account_path(self) -> str:
@@ -232,9 +253,6 @@ class TwilioClient:
             headers=send_headers,
             extensions=self._extensions,
         )
-        await self._pacer.wait()
-        if self._gate:
-            await self._gate.start()
         call = _Call(method, path, time.monotonic() + self.deadline)
         try:
             async with asyncio.timeout(self.deadline):
@@ -402,6 +420,12 @@ class TwilioClient:
     # The resources the cards and accounts use.
 
     async def create_message(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Send a message when its sender's pace allows: a media message counts one
+        segment, a text its body's segments."""
+        sender = str(params.get("From") or params.get("MessagingServiceSid") or "")
+        media = bool(params.get("MediaUrl"))
+        segments = 1 if media else count_segments(str(params.get("Body") or "")).count
+        await self.pacing.wait(sender, segments)
         return await self.request_json(
             "POST", f"{self.account_path}/Messages.json", expect="sid", form=params
         )

@@ -29,6 +29,7 @@ SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an IP address, maybe in brackets) is this machine."""
     if host == "localhost":
         return True
     try:

@@ -32,10 +32,16 @@ from flo_twilio.hosts.portal import portal
 from flo_twilio.hosts.progress import Say, WorkProgress, silent
 from flo_twilio.hosts.work import checked_items, work_files
 from flo_twilio.plugins import Registry, load_registry
-from flo_twilio.runner.api import Outcome, Plan, Run, Runner
-from flo_twilio.runner.card_context import open_context
-from flo_twilio.runner.journal import Journal
-from flo_twilio.runner.journal_store import is_url, journal_target
+from flo_twilio.runner import (
+    Journal,
+    Outcome,
+    Plan,
+    Run,
+    Runner,
+    is_url,
+    journal_target,
+    open_context,
+)
 
 
 class HostSendError(FloError):
@@ -58,13 +64,15 @@ class HostSendError(FloError):
 
 @dataclass
 class BulkResult:
-    """A finished piece of work: its run, and each item's outputs in item order."""
+    """A finished piece of work: its run, and each item's outputs in item order (None for
+    an item not sent because its recipient opted out: ``opted_out`` counts them)."""
 
     run_id: str
     outputs: list[dict[str, Any] | None] = field(default_factory=list)
     done: int = 0
     failed: int = 0
     unknown: int = 0
+    opted_out: int = 0
 
 
 def account_from(nickname: str, fields: Mapping[str, Any], connection: str = "twilio") -> Account:
@@ -362,7 +370,14 @@ class Sender:
             )
         results = (outcome.outputs or {}).get("results") or []
         outputs = [dict(value) if isinstance(value, Mapping) else None for value in results]
-        return BulkResult(outcome.run_id, outputs[:count], tally.done, tally.failed, tally.unknown)
+        return BulkResult(
+            outcome.run_id,
+            outputs[:count],
+            tally.done,
+            tally.failed,
+            tally.unknown,
+            tally.opted_out,
+        )
 
     async def _verify(self) -> dict[str, Any]:
         self._here()

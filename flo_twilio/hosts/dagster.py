@@ -37,7 +37,8 @@ class TwilioResource(dg.ConfigurableResource):
     )
     max_per_second: float | None = Field(
         default=None,
-        description="Requests started per second, per process, e.g. 1 for a US long code.",
+        description="Message segments each sender sends a second, per process, e.g. 1 for a "
+        "US long code.",
     )
     state: str | None = Field(
         default=None,

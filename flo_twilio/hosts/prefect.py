@@ -66,8 +66,8 @@ class TwilioAccount(Block):
     max_per_second: float | None = Field(
         default=None,
         gt=0,
-        description="Requests started per second for this account in each process, e.g. 1 "
-        "for a US long code (default: no limit).",
+        description="Message segments each sender of this account sends a second in each "
+        "process, e.g. 1 for a US long code (default: no limit).",
     )
     state_folder: str | None = Field(
         default=None,
@@ -158,8 +158,8 @@ def _card_task(card: str) -> Any:
 
     send.__name__ = send.__qualname__ = name
     send.__doc__ = (
-        f"Call ``{card}`` once with ``options`` and ``inputs`` (the card's reference in the "
-        "README) on the account block named ``account``; its outputs. A retry of this task, "
+        f"Call ``{card}`` once with ``options`` and ``inputs`` (the card's reference in "
+        "docs/cards.md) on the account block named ``account``; its outputs. A retry of this task, "
         "or of its flow run, returns what was sent and sends only what never arrived. "
         "``key``: your own identity of this message, kept across flow runs too."
     )

@@ -8,8 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from flo_twilio.runner.engine import Tally
-from flo_twilio.runner.flow import Step
+from flo_twilio.runner import Step, Tally
 
 Say = Callable[[str], None]
 """Takes one line for the host's log (e.g. ``logger.info``)."""

@@ -13,7 +13,7 @@ from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from flo_twilio.card import Card, CardContext
+from flo_twilio.card import Card, CardContext, call_problems
 from flo_twilio.errors import InvalidInputError, Problem
 
 NAME_UNUSABLE = set("'\"]")
@@ -21,12 +21,13 @@ NAME_UNUSABLE = set("'\"]")
 
 def checked_items(card: Card, options: Any, items: Any, ctx: CardContext) -> list[dict[str, Any]]:
     """``items`` as a list of dicts, once options and every item pass the card's manifest
-    and its own checks (as a dry run makes them, on ``ctx``); else ``InvalidInputError``
+    and its own ``check`` (``call_problems``, as the pre-pass makes them, on ``ctx``); else ``InvalidInputError``
     naming each problem by item number (from 1), before anything is sent."""
     problems = list(card.manifest.problems("options", options))  # each names "options"
     if not problems and (why := not_json(options)):
         problems.append(Problem(f"options must hold JSON values only: {why}"))
     options_fit = not problems
+    fixed = frozenset(options) if isinstance(options, Mapping) else frozenset()
     if isinstance(items, str | bytes | Mapping) or not isinstance(items, Sequence) or not items:
         raise InvalidInputError([*problems, Problem("items must be a non-empty list of inputs")])
     first = set(items[0]) if isinstance(items[0], Mapping) else set()
@@ -46,10 +47,8 @@ def checked_items(card: Card, options: Any, items: Any, ctx: CardContext) -> lis
         if not found and (why := not_json(item)):
             found = [Problem(f"inputs must hold JSON values only: {why}")]
         if not found and options_fit:
-            try:
-                card.preview(ctx, options, item)
-            except InvalidInputError as exc:
-                found = exc.problems
+            checked = call_problems(card, options, dict(item), fixed=(fixed, ()), ctx=ctx)
+            found = [problem for _, problem in checked]
         problems += [Problem(f"item {number}: {p.message}", hint=p.hint) for p in found]
     if problems:
         raise InvalidInputError(problems)

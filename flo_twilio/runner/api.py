@@ -14,10 +14,13 @@ the runner plans, checks, starts, resumes and dry-runs flows, and says how each 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,20 +44,23 @@ from flo_twilio.runner.engine import (
 from flo_twilio.runner.flow import Flow, Step, load_flow
 from flo_twilio.runner.inputs import FileOptions, parse_assignments, resolve_inputs
 from flo_twilio.runner.journal import Journal, open_journal
-from flo_twilio.runner.precheck import precheck
+from flo_twilio.runner.optouts import OPTED_OUT, OptOutCheck
+from flo_twilio.runner.precheck import HeldBack, precheck
 
 
 @dataclass
 class Plan:
     """A flow and its inputs, read and checked as far as they can be without an account.
     ``arguments`` are the ``NAME=VALUE`` inputs as given (a resume reads them again);
-    ``event`` is the event a flow with a trigger runs for."""
+    ``event`` is the event a flow with a trigger runs for; ``held_back`` the calls the
+    check found to a recipient who opted out (a run journals them skipped first)."""
 
     flow: Flow
     inputs: dict[str, Any]
     arguments: list[str] = field(default_factory=list)
     files: FileOptions = field(default_factory=FileOptions)
     event: dict[str, Any] | None = None
+    held_back: list[HeldBack] = field(default_factory=list)
 
     @property
     def secret_arguments(self) -> list[str]:
@@ -76,14 +82,19 @@ class Outcome:
     stopped: str = ""
     seconds: float = 0.0
     resumable: bool = False
+    usage: dict[str, float] = field(default_factory=dict)
+    notes: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        """The run id, status, outputs and counts, as ``flo run --json`` prints them."""
+        """The run id, status, outputs and counts (and what the run's calls used, if its
+        client says), as ``flo run --json`` prints them."""
         return {
             "run": self.run_id,
             "status": self.status,
             "outputs": self.outputs,
             **self.tally.as_dict(),
+            **({"usage": self.usage} if self.usage else {}),
+            **({"notes": self.notes} if self.notes else {}),
         }
 
 
@@ -127,9 +138,10 @@ class Run:
         started = time.monotonic()
         outputs: Any = None
         stopped = ""
+        report = ClientReport()
         try:
             with process.beating(lambda: journal.beat(self.id), runner.heartbeat):
-                async with runner.connect(runner.registry, self.account, self.transport) as ctx:
+                async with runner.context(self.account, self.transport) as ctx:
                     engine = Engine(
                         self.flow,
                         ctx,
@@ -142,8 +154,13 @@ class Run:
                         on_wait=on_wait,
                         tally=self.tally,
                         halt=self.halted,
+                        opt_outs=OptOutCheck(journal, ctx.account_id),
                     )
-                    outputs = await engine.run(self.inputs, self.event)
+                    before = ClientReport.of(ctx.client)
+                    try:
+                        outputs = await engine.run(self.inputs, self.event)
+                    finally:
+                        report = ClientReport.of(ctx.client).since(before)
         except Halted:
             return self.interrupted()
         except asyncio.CancelledError:
@@ -154,7 +171,7 @@ class Run:
         except FloError:
             journal.set_status(self.id, "failed", self.tally.as_dict())
             raise
-        status = lifecycle.status_of(self.tally, bool(stopped))
+        status = lifecycle.run_status(self.tally, bool(stopped))
         journal.set_status(self.id, status, self.tally.as_dict())
         return Outcome(
             self.id,
@@ -164,6 +181,8 @@ class Run:
             stopped,
             time.monotonic() - started,
             status == "failed" and runner.resumable(self.id),
+            report.usage,
+            dict(report.notes),
         )
 
     def interrupted(self) -> Outcome:
@@ -172,7 +191,34 @@ class Run:
         return Outcome(self.id, "interrupted", self.tally, resumable=True)
 
 
+@dataclass
+class ClientReport:
+    """What a run's client says its calls did, if it says (a Twilio client: message
+    segments and the time its pacing needed as ``usage()``; lines for the run's summary,
+    such as why messages failed, as ``notes()``)."""
+
+    usage: dict[str, float] = field(default_factory=dict)
+    notes: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def of(cls, client: Any) -> ClientReport:
+        usage, notes = getattr(client, "usage", None), getattr(client, "notes", None)
+        return cls(
+            dict(usage()) if callable(usage) else {},
+            Counter(notes()) if callable(notes) else Counter(),
+        )
+
+    def since(self, before: ClientReport) -> ClientReport:
+        """What was added after ``before``."""
+        usage = {k: v - before.usage.get(k, 0) for k, v in self.usage.items()}
+        return ClientReport({k: v for k, v in usage.items() if v}, self.notes - before.notes)
+
+
 Connect = Callable[[Registry, Account, Any], AbstractAsyncContextManager[CardContext]]
+# The connection a Runner.connected block holds: (runner, account, transport, context).
+HELD: ContextVar[tuple[Runner, Account, Any, CardContext] | None] = ContextVar(
+    "flo_held_connection", default=None
+)
 
 
 def shared_limits(journal: Journal) -> SharedLimits | None:
@@ -215,6 +261,31 @@ class Runner:
         self.limits = shared_limits(self.journal)
         self.connect = connect or functools.partial(open_context, limits=self.limits)
 
+    @contextlib.asynccontextmanager
+    async def connected(
+        self, account: Account, transport: Any = None
+    ) -> AsyncIterator[CardContext]:
+        """One connection as ``account`` for the block: ``check``, ``dry_run``, ``resume``
+        and the ``execute`` of a run on that account and transport use it inside the block
+        (in its task and the tasks it starts), rather than each opening its own
+        (``flo run``: one client from the check to the end)."""
+        async with self.connect(self.registry, account, transport) as ctx:
+            token = HELD.set((self, account, transport, ctx))
+            try:
+                yield ctx
+            finally:
+                HELD.reset(token)
+
+    def context(
+        self, account: Account, transport: Any = None
+    ) -> AbstractAsyncContextManager[CardContext]:
+        """The connection ``connected`` holds for this account and transport, else a new
+        one for the block."""
+        held = HELD.get()
+        if held is not None and held[:3] == (self, account, transport):
+            return contextlib.nullcontext(held[3])
+        return self.connect(self.registry, account, transport)
+
     def plan(
         self,
         flow_path: Path,
@@ -239,8 +310,10 @@ class Runner:
     async def check(self, plan: Plan, account: Account, transport: Any = None) -> dict[str, int]:
         """Build every input row and every call known before the run, on ``account``;
         raise ``InvalidInputError`` listing what is wrong. How many rows each file has."""
-        async with self.connect(self.registry, account, transport) as ctx:
-            return precheck(plan.flow, plan.inputs, ctx)
+        async with self.context(account, transport) as ctx:
+            plan.held_back = []
+            opt_outs = OptOutCheck(self.journal, ctx.account_id)
+            return precheck(plan.flow, plan.inputs, ctx, opt_outs, plan.held_back)
 
     def start(
         self,
@@ -267,6 +340,9 @@ class Runner:
             key,
             account_location(self.registry, account),
         )
+        for step_id, index, why in plan.held_back:  # before anything is sent
+            error = {"type": OPTED_OUT, "message": why}
+            self.journal.finish(run_id, step_id, index, "skipped", error=error)
         return Run(self, run_id, plan.flow, plan.inputs, account, transport, event=plan.event)
 
     async def resume(
@@ -314,9 +390,18 @@ class Runner:
         on_preview: Callable[[dict[str, Any]], None] = lambda request: None,
     ) -> Tally:
         """Render and check every call, handing each request to ``on_preview``; send and
-        record nothing. Invalid items are counted failed."""
-        async with self.connect(self.registry, account, transport) as ctx:
-            engine = Engine(plan.flow, ctx, None, "dry-run", dry_run=True, on_preview=on_preview)
+        record nothing. Invalid items are counted failed; those to a recipient who opted
+        out, skipped (``opted_out``, with the reason)."""
+        async with self.context(account, transport) as ctx:
+            engine = Engine(
+                plan.flow,
+                ctx,
+                None,
+                "dry-run",
+                dry_run=True,
+                on_preview=on_preview,
+                opt_outs=OptOutCheck(self.journal, ctx.account_id),
+            )
             try:
                 await engine.run(plan.inputs, plan.event)
             except StepFailed as exc:

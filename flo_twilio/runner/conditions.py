@@ -1,15 +1,19 @@
 """A step's ``if:``: one small expression in ``${{ }}``, parsed from the flow file only.
 
 It has references (as everywhere in a flow), literals ('text' with '' for a quote,
-numbers, true, false, null), ``==``, ``!=``, ``not``, ``and``, ``or`` and parentheses;
-nothing else, and nothing is ever evaluated as code. A referenced value is data: it is
-compared, never parsed again. What ``not``, ``and``, ``or`` and the whole condition take
-must be true or false; anything else fails the item, named by its type (never its value,
-which may be a phone number).
+numbers, true, false, null), lists of them (``['sent', 'delivered']``), ``==``, ``!=``,
+``<``, ``<=``, ``>``, ``>=`` (numbers), ``in`` and ``not in`` (a list), ``contains`` (text
+or a list), ``starts with``, ``ends with`` and ``matches`` (text; a regular expression
+written in the flow, run by RE2 in time linear in the text), ``not``, ``and``, ``or`` and
+parentheses; nothing else, and nothing is ever evaluated as code. A referenced value is
+data: it is compared, never parsed again. What each operator takes is checked when the
+item is decided: anything else fails the item, named by its type (never its value, which
+may be a phone number). docs/conditions.md is the user's guide.
 
-A condition is small: at most ``MAX_LENGTH`` characters, ``MAX_OPERATORS`` operators and
-parentheses, ``MAX_NESTING`` parentheses and ``not`` inside one another, and numbers of at
-most ``MAX_DIGITS`` digits; past that it is refused as written, before anything recurses.
+A condition is small: at most ``MAX_LENGTH`` characters, ``MAX_OPERATORS`` operators,
+lists and parentheses, ``MAX_NESTING`` parentheses and ``not`` inside one another, and
+numbers of at most ``MAX_DIGITS`` digits; past that it is refused as written, before
+anything recurses. Why our own and not CEL: ARCHITECTURE.md, "Conditions".
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from flo_twilio.runner.refs import Ref, RefError, lookup, parse_ref
 
@@ -26,29 +30,39 @@ _TOKEN = re.compile(
     r"""\s*(?:
       (?P<text>'(?:[^']|'')*')
     | (?P<number>-?\d+(?:\.\d+)?)(?![\w.])
-    | (?P<op>==|!=|\(|\))
+    | (?P<op>==|!=|<=|>=|<|>|\(|\)|\[|\]|,)
     | (?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_-]*|\[\d+\]|\[['"][^'"\]]+['"]\])*)
     )""",
     re.VERBOSE,
 )
 MAX_LENGTH = 2000  # characters
-MAX_OPERATORS = 100  # and, or, not, ==, != and ( in all
+MAX_OPERATORS = 100  # operators (a two-word one counts once), [ and ( in all
 MAX_NESTING = 20  # ( and not inside one another
 MAX_DIGITS = 20
 _LITERALS = {"true": True, "false": False, "null": None}
-_WORDS = ("and", "or", "not")
+_WORDS = ("and", "or", "not", "in", "contains", "starts", "ends", "with", "matches")
+_SYMBOLS = ("==", "!=", "<", "<=", ">", ">=")
+_ORDER: dict[str, Callable[[Any, Any], bool]] = {
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+_OPERATORS = "==, !=, <, >, in, contains, starts with, ends with, matches"
 
 
 @dataclass(frozen=True)
 class Node:
-    """A part of the expression: a literal (``value``), a reference (``ref``), or an
-    operator (``op``) with its ``operands``; ``text`` is how the flow wrote it."""
+    """A part of the expression: a literal (``value``), a reference (``ref``), a list
+    (``op`` "[") or an operator (``op``) with its ``operands``; ``text`` is how the flow
+    wrote it. A ``matches`` keeps its compiled ``pattern``."""
 
     text: str
     value: Any = None
     ref: Ref | None = None
     op: str = ""
     operands: tuple[Node, ...] = ()
+    pattern: Any = None
 
 
 @dataclass(frozen=True)
@@ -83,7 +97,7 @@ def parse_condition(value: Any) -> Condition:
     parser = _Parser(text)
     tree = parser.expression()
     if parser.position < len(parser.tokens):
-        parser.fail("expected and, or, == or != here")
+        parser.fail(f"expected and, or or an operator ({_OPERATORS}) here")
     return Condition(text, tree)
 
 
@@ -105,7 +119,9 @@ class _Parser:
         self.position = 0
         self.nesting = 0
         operators = sum(
-            (kind == "op" and text != ")") or text in _WORDS for kind, text, _ in self.tokens
+            (kind == "op" and text in (*_SYMBOLS, "(", "["))
+            or (kind == "name" and text in _WORDS and text != "with")
+            for kind, text, _ in self.tokens
         )
         if operators > MAX_OPERATORS:
             raise RefError(
@@ -113,7 +129,7 @@ class _Parser:
                 f"the {MAX_OPERATORS} a condition may have: split the decision over earlier steps"
             )
 
-    def fail(self, message: str) -> None:
+    def fail(self, message: str) -> NoReturn:
         if self.position < len(self.tokens):
             at = f"at {_shown(self.text[self.tokens[self.position][2] :].strip())!r}"
         else:
@@ -129,12 +145,17 @@ class _Parser:
         self.nesting -= 1
         return node
 
-    def peek(self, *texts: str) -> str | None:
-        if self.position < len(self.tokens):
-            kind, text, _ = self.tokens[self.position]
+    def peek(self, *texts: str, ahead: int = 0) -> str | None:
+        if self.position + ahead < len(self.tokens):
+            kind, text, _ = self.tokens[self.position + ahead]
             if kind in ("op", "name") and text in texts:
                 return text
         return None
+
+    def expect(self, text: str) -> None:
+        if not self.peek(text):
+            self.fail(f"expected {text}")
+        self.position += 1
 
     def span(self, start: int) -> str:
         begin = self.tokens[start][2]
@@ -167,12 +188,45 @@ class _Parser:
     def comparison(self) -> Node:
         start = self.position
         left = self.operand()
-        op = self.peek("==", "!=")
+        op = self.operator()
         if op is None:
             return left
-        self.position += 1
         right = self.operand()
-        return Node(self.span(start), op=op, operands=(left, right))
+        if op in ("in", "not in") and right.ref is None and right.op != "[":
+            self.fail(f"{op} takes a list, e.g. item.status in ['sent', 'delivered']")
+        if op != "matches":
+            return Node(self.span(start), op=op, operands=(left, right))
+        if right.ref is not None or not isinstance(right.value, str) or right.op:
+            self.fail("matches takes a pattern in single quotes, e.g. item.body matches '^STOP'")
+        return Node(self.span(start), op=op, operands=(left, right), pattern=_regex(self, right))
+
+    def operator(self) -> str | None:
+        """The comparison's operator (one or two words, or a symbol), or None."""
+        if op := self.peek(*_SYMBOLS, "in", "contains", "matches"):
+            self.position += 1
+            return op
+        for first, second in (("not", "in"), ("starts", "with"), ("ends", "with")):
+            if self.peek(first) and self.peek(second, ahead=1):
+                self.position += 2
+                return f"{first} {second}"
+        if self.peek("starts", "ends"):
+            self.position += 1
+            self.fail("expected with")
+        return None
+
+    def listed(self) -> Node:
+        """``[a, b, ...]``: literals and references, no lists inside."""
+        start = self.position
+        self.position += 1
+        items: list[Node] = []
+        while not self.peek("]"):
+            if items:
+                self.expect(",")
+            if self.peek("[", "("):
+                self.fail("a list holds values and references, not lists or expressions")
+            items.append(self.operand())
+        self.position += 1
+        return Node(self.span(start), op="[", operands=tuple(items))
 
     def operand(self) -> Node:
         if self.position >= len(self.tokens):
@@ -181,10 +235,10 @@ class _Parser:
         if self.peek("("):
             self.position += 1
             inner = self.nested(self.expression)
-            if not self.peek(")"):
-                self.fail("expected )")
-            self.position += 1
+            self.expect(")")
             return inner
+        if self.peek("["):
+            return self.listed()
         if kind == "op" or text in _WORDS:
             self.fail("expected a value")
         self.position += 1
@@ -198,6 +252,23 @@ class _Parser:
         if text in _LITERALS:
             return Node(text, _LITERALS[text])
         return Node(text, ref=parse_ref(text))
+
+
+def _regex(parser: _Parser, node: Node) -> Any:
+    """``node``'s pattern compiled by RE2 (linear time in the text, whatever the pattern);
+    a pattern RE2 cannot read is refused where it is written."""
+    import re2  # only a flow with matches pays its import
+
+    options = re2.Options()
+    options.log_errors = False  # the refusal below says it, once, without RE2's log lines
+    options.never_capture = True  # found or not is all a condition asks
+    try:
+        return re2.compile(node.value, options)
+    except re2.error as exc:
+        why = exc.args[0] if exc.args else ""
+        why = why.decode(errors="replace") if isinstance(why, bytes) else str(why)
+        parser.position -= 1
+        parser.fail(f"matches: {node.text} is not a regular expression RE2 reads ({why})")
 
 
 def _shown(text: str) -> str:
@@ -215,18 +286,67 @@ def _refs(node: Node) -> Iterator[Ref]:
 def _value(node: Node, scope: Mapping[str, Any]) -> Any:
     if node.ref is not None:
         return lookup(node.ref, scope)
-    if node.op in ("==", "!="):
-        left, right = (_value(operand, scope) for operand in node.operands)
-        # true is not 1: a boolean equals only a boolean
-        equal = isinstance(left, bool) == isinstance(right, bool) and left == right
-        return equal if node.op == "==" else not equal
+    if node.op == "[":
+        return [_value(operand, scope) for operand in node.operands]
     if node.op == "not":
         return not _truth(node.operands[0], scope)
     if node.op == "and":
         return _truth(node.operands[0], scope) and _truth(node.operands[1], scope)
     if node.op == "or":
         return _truth(node.operands[0], scope) or _truth(node.operands[1], scope)
+    if node.op:
+        return _compare(node, *(_value(operand, scope) for operand in node.operands))
     return node.value
+
+
+def _equal(left: Any, right: Any) -> bool:
+    """``==``: true is not 1, a boolean equals only a boolean."""
+    return isinstance(left, bool) == isinstance(right, bool) and bool(left == right)
+
+
+def _compare(node: Node, left: Any, right: Any) -> bool:
+    """``node``'s comparison of the values of its two operands."""
+    op = node.op
+    if op in ("==", "!="):
+        return _equal(left, right) == (op == "==")
+    if op in _ORDER:
+        _takes(node, "numbers", _is_number, left, right)
+        return _ORDER[op](left, right)
+    if op in ("in", "not in"):
+        _takes(node, "a list on its right", lambda v: True, left, right, lists=(1,))
+        return any(_equal(left, each) for each in right) == (op == "in")
+    if op == "contains" and isinstance(left, list):
+        return any(_equal(each, right) for each in left)
+    _takes(node, "text", lambda v: isinstance(v, str), left, right)
+    if op == "contains":
+        return right in left
+    if op == "starts with":
+        return bool(left.startswith(right))
+    if op == "ends with":
+        return bool(left.endswith(right))
+    return node.pattern.search(left) is not None  # matches
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _takes(
+    node: Node,
+    what: str,
+    fits: Callable[[Any], bool],
+    left: Any,
+    right: Any,
+    lists: tuple[int, ...] = (),
+) -> None:
+    """Refuse (RefError) operands that do not fit ``node``'s operator, named by their text
+    and type; those at ``lists`` (0 left, 1 right) must be lists instead."""
+    for index, (operand, value) in enumerate(zip(node.operands, (left, right), strict=True)):
+        ok = isinstance(value, list) if index in lists else fits(value)
+        if not ok:
+            raise RefError(
+                f"if: {node.text}: {node.op} takes {what}; {operand.text} is {_kind(value)}"
+            )
 
 
 def _truth(node: Node, scope: Mapping[str, Any]) -> bool:
@@ -239,6 +359,8 @@ def _truth(node: Node, scope: Mapping[str, Any]) -> bool:
 def _kind(value: Any) -> str:
     if value is None:
         return "null"
+    if isinstance(value, bool):
+        return "true or false"
     if isinstance(value, str):
         return "text"
     if isinstance(value, int | float):

@@ -1,44 +1,29 @@
-"""Run a checked flow: steps in order, for_each items with bounded concurrency, every
-world-changing call journalled first so that a resumed run sends nothing twice.
+"""Run a checked flow: steps in order, a for_each step's items ``concurrency`` at a time,
+then what waits (look-ups after the settle window, calls sent again after a pause), each
+item taken through its lifecycle by ``runner/item_lifecycle.py``, which journals every
+world-changing call first so that a resumed run sends nothing twice.
 
-An item ends *done*, *failed* (it did not happen; a resume tries it again), *unknown* (it
-may have happened) or *skipped* (its step's ``if:`` does not hold for it: nothing is sent,
-no intent journalled, its output is null). Unknown is not failed and never stops a step. An item whose outcome is
-unknown is looked up (reconciled) at once; not found, it is looked up again once the settle
-window has passed since its intent (by then the API has either created it or never got
-it), and still absent then, it is sent again, once, under a new intent. Only an item whose
-look-up keeps failing stays unknown. A call the API refused to take (429, no connection) is
-sent again after a pause. Whatever goes wrong inside one item stays in that item.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import heapq
-import json
 import math
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from flo_twilio.card import Card, CardContext, call_card, check_outputs
-from flo_twilio.errors import (
-    BadOutputsError,
-    FloError,
-    InvalidInputError,
-    NotSentError,
-    OutcomeUnknownError,
-    Problem,
-    ProviderError,
-    UnreachableError,
-)
+from flo_twilio.card import Card, CardContext
+from flo_twilio.errors import FloError, InvalidInputError, Problem
 from flo_twilio.runner import refs
+from flo_twilio.runner.calls import fixed_keys
 from flo_twilio.runner.flow import Flow, Step
-from flo_twilio.runner.journal import Item, Journal
+from flo_twilio.runner.item_lifecycle import ItemLifecycle, Later, Tally, reason_of
+from flo_twilio.runner.journal import Journal
+from flo_twilio.runner.optouts import OptOutCheck
 from flo_twilio.runner.wording import counted
 
 DEFAULT_SETTLE = 60.0  # seconds; longer than the client's request deadline (30 s)
@@ -46,8 +31,6 @@ SETTLE_VARIABLE = "FLO_SETTLE_SECONDS"
 # seconds before each new try of a call the API did not take
 DEFAULT_RETRY_PAUSES = (1.0, 5.0, 15.0)
 RETRY_PAUSES_VARIABLE = "FLO_RETRY_PAUSES"
-CLAIM_RACES = 5  # look-ups in a row whose result another process claimed first
-NOT_FOUND_YET = "; not found yet"
 
 
 def settle_window(seconds: float | None = None) -> float:
@@ -99,178 +82,12 @@ class OutputsFailed(FloError):
     """The flow's outputs could not be rendered (its steps are done)."""
 
 
-class RunChanged(InvalidInputError):
-    """An item is not what it was when the run started."""
-
-
-class CannotLookUp(Exception):
-    """The card has no way to look a call up."""
-
-
-class LookUpFailed(Exception):
-    """Looking a call up failed: whether it happened is still unknown."""
-
-
-@dataclass
-class Tally:
-    """What happened to the items of a run, for the progress line, the summary and the exit
-    code: the same counts for all three."""
-
-    done: int = 0
-    failed: int = 0
-    unknown: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)
-    skipped: int = 0
-
-    def __str__(self) -> str:
-        """ "N done, F failed, U unknown", with "M skipped" after done when items were."""
-        skipped = f", {self.skipped} skipped" if self.skipped else ""
-        return f"{self.done} done{skipped}, {self.failed} failed, {self.unknown} unknown"
-
-    def count(self, state: str, reason: str = "") -> None:
-        setattr(self, state, getattr(self, state) + 1)
-        if reason:
-            self.reasons[reason] = self.reasons.get(reason, 0) + 1
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed and not self.unknown
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "done": self.done,
-            "skipped": self.skipped,
-            "failed": self.failed,
-            "unknown": self.unknown,
-            "reasons": self.reasons,
-        }
-
-
-def fixed_keys(step: Step) -> tuple[frozenset[str], frozenset[str]]:
-    """The step's options and inputs that are literal in the flow: the same for every item."""
-    return refs.constant_keys(step.options), refs.constant_keys(step.inputs)
-
-
-def item_key(options: Any, inputs: Any) -> str:
-    """What identifies an item's call: a resumed run refuses items that changed."""
-    text = json.dumps([options, inputs], sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
-
-
-def error_record(exc: BaseException) -> dict[str, Any]:
-    if isinstance(exc, ProviderError):
-        return {
-            "type": type(exc).__name__,
-            "provider": exc.provider,
-            "status": exc.status,
-            "code": exc.code,
-            "message": exc.message,
-            "more_info": exc.more_info,
-        }
-    return {"type": type(exc).__name__, "message": str(exc)}
-
-
-def reason_of(error: dict[str, Any]) -> str:
-    """What went wrong, the same for every item that failed the same way: a provider's
-    message may end with the item's own detail (often the phone number) after a colon, which
-    is left out."""
-    code = error.get("code")
-    if code:
-        provider = error.get("provider") or "error"
-        return f"{provider} {code}: {str(error.get('message')).split(': ')[0]}"
-    return str(error.get("message"))
-
-
-def not_taken(exc: FloError) -> bool:
-    """The API surely did not act on the call: it may simply be sent again later."""
-    if isinstance(exc, UnreachableError):  # nothing listens: failed at once, with the reason
-        return False
-    return isinstance(exc, NotSentError) or (isinstance(exc, ProviderError) and exc.status == 429)
-
-
 def first(group: BaseExceptionGroup[Any]) -> BaseException:
     """The first exception of a task group that is not a group itself."""
     error: BaseException = group
     while isinstance(error, BaseExceptionGroup):
         error = error.exceptions[0]
     return error
-
-
-def may_have_happened(prior: Item) -> bool:
-    """An earlier try of the item was (or may have been) made."""
-    happened = prior.state == "failed" and (prior.error or {}).get("happened")
-    return prior.state in ("intent", "unknown", "done") or bool(happened)
-
-
-def reads_steps(step: Step, found: Iterable[refs.Ref]) -> bool:
-    """True when the references ``found`` in ``step`` read earlier steps' outputs, directly
-    or through its for_each items."""
-    roots = {ref.root for ref in found}
-    if "item" in roots and step.for_each is not None:
-        roots |= {ref.root for _, t in refs.templates(step.for_each) for ref in t.refs}
-    return "steps" in roots
-
-
-def depends_on_steps(step: Step) -> bool:
-    """True when the step's ``if:`` reads earlier steps' outputs."""
-    assert step.condition is not None
-    return reads_steps(step, step.condition.refs)
-
-
-def placeholder_keys(step: Step, section: Any) -> frozenset[str]:
-    """The keys of a step's options or inputs that read earlier steps' outputs: in a dry
-    run their values are placeholders, which no schema can judge."""
-    if not isinstance(section, dict):
-        return frozenset()
-    return frozenset(
-        key
-        for key, value in section.items()
-        if reads_steps(step, (ref for _, t in refs.templates(value) for ref in t.refs))
-    )
-
-
-def plain(value: Any) -> Any:
-    """``value`` with a step's journal-backed outputs made into a list (what cards get)."""
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list) or (
-        isinstance(value, Sequence) and not isinstance(value, str | bytes)
-    ):
-        return [plain(v) for v in value]
-    return value
-
-
-@dataclass
-class Call:
-    """One item's call: what it renders to, and how far it has come."""
-
-    step: Step
-    card: Card
-    index: int
-    options: Any
-    inputs: Any
-    key: str
-    mutating: bool
-    started: float = 0.0  # when its latest intent was committed
-    sent_again: bool = False  # sent again after it was not found: once is all
-    tries: int = 0  # sent again after the API did not take it
-
-    @property
-    def kept_inputs(self) -> Any:
-        """The inputs as the journal keeps them: secret (writeOnly) fields masked."""
-        return self.card.manifest.masked("inputs", self.inputs)
-
-
-@dataclass(order=True)
-class Later:
-    """A call to finish later: look it up again (its outcome is unknown) or send it again
-    (the API did not take it), at ``due``."""
-
-    due: float
-    index: int
-    call: Call = field(compare=False)
-    look_up: bool = field(compare=False)
-    error: dict[str, Any] = field(compare=False)
 
 
 class Placeholders(Sequence[Any]):
@@ -293,12 +110,14 @@ class Placeholders(Sequence[Any]):
 
 
 class Engine:
-    """Runs one flow for one run id. ``dry_run`` renders and checks every call and hands
-    each to ``on_preview`` instead of making it; nothing is journalled then.
+    """Runs one flow for one run id: the steps in order, each item through its
+    ``ItemLifecycle``. ``dry_run`` renders and checks every call and hands each to
+    ``on_preview`` instead of making it; nothing is journalled then.
 
     ``on_item(step, state)`` hears each item end (done, failed or unknown); ``on_wait(step,
     message)`` hears what the run waits for, and how long. A host that owns the run may
-    give the ``tally`` to count into and the ``halt`` event that stops it.
+    give the ``tally`` to count into and the ``halt`` event that stops it. With
+    ``opt_outs``, a call to a recipient who opted out is not made: skipped, with the reason.
     """
 
     def __init__(
@@ -317,15 +136,26 @@ class Engine:
         on_preview: Callable[[dict[str, Any]], None] = lambda request: None,
         tally: Tally | None = None,
         halt: asyncio.Event | None = None,
+        opt_outs: OptOutCheck | None = None,
     ) -> None:
         self.flow, self.ctx, self.journal, self.run_id = flow, ctx, journal, run_id
-        self.fixed = {step.id: fixed_keys(step) for step in flow.steps}  # once, not per item
-        self.resend_unknown, self.dry_run, self.settle = resend_unknown, dry_run, settle
-        self.retry_pauses = retry_pauses
-        self.on_item, self.on_wait, self.on_preview = on_item, on_wait, on_preview
+        self.dry_run, self.on_wait = dry_run, on_wait
         self.tally = Tally() if tally is None else tally
-        self.provider = ctx.provider or "the provider"
-        self.claimed = journal.claimed(ctx.account_id) if journal else frozenset[str]()
+        self.lifecycle = ItemLifecycle(
+            ctx,
+            journal,
+            run_id,
+            {step.id: fixed_keys(step) for step in flow.steps},
+            self.tally,
+            resend_unknown=resend_unknown,
+            dry_run=dry_run,
+            settle=settle,
+            retry_pauses=retry_pauses,
+            on_item=on_item,
+            on_preview=on_preview,
+            opt_outs=opt_outs,
+        )
+        self.provider = self.lifecycle.provider
         # set: start nothing new, let what is in flight finish
         self.halt = asyncio.Event() if halt is None else halt
 
@@ -371,7 +201,7 @@ class Engine:
         """A step without for_each: its one item to the end, its outputs for the next."""
         later: list[Later] = []
         prior = self.journal.item(self.run_id, step.id, 0) if self.journal else None
-        state = await self.item(step, card, 0, None, scope, prior, later)
+        state = await self.lifecycle.item(step, card, 0, None, scope, prior, later)
         if state == "skipped":
             return None
         if self.dry_run:
@@ -422,7 +252,7 @@ class Engine:
                     ) from None
                 length = index + 1
                 before = prior.get(index) if prior else None
-                state = await self.item(step, card, index, item, scope, before, later)
+                state = await self.lifecycle.item(step, card, index, item, scope, before, later)
                 if state == "failed" and step.on_error == "stop":
                     stopped_at_failure = True
                     stop.set()
@@ -444,219 +274,7 @@ class Engine:
         assert self.journal is not None
         return self.journal.outputs(self.run_id, step.id, length)
 
-    # Items.
-
-    async def item(
-        self,
-        step: Step,
-        card: Card,
-        index: int,
-        item: Any,
-        scope: dict[str, Any],
-        prior: Item | None,
-        later: list[Later],
-    ) -> str:
-        """Take one item as far as it can go now: its state (done, failed, unknown), or
-        "later" when it waits in ``later``. Raises only what ends the run."""
-        try:
-            item_scope = {**scope, "item": item} if step.for_each is not None else scope
-            if not self.runs(step, item_scope):
-                return self.skip(step, index, prior)
-            options = plain(refs.render(step.options, item_scope))
-            inputs = plain(refs.render(step.inputs, item_scope))
-            mutating = card.changes_world(options)
-        except RunChanged:
-            raise
-        except refs.RefError as exc:
-            return self.fail_item(step, index, {"type": "InvalidInput", "message": str(exc)})
-        except Exception as exc:
-            return self.fail_item(step, index, error_record(exc))
-        if self.dry_run:
-            return self.preview(step, card, index, options, inputs)
-        kept = card.manifest.masked("inputs", inputs)  # a secret is never journalled
-        call = Call(step, card, index, options, inputs, item_key(options, kept), mutating)
-        if prior is None:
-            return await self.send(call, later)
-        if prior.key and prior.key != call.key:
-            raise RunChanged(
-                f"step {step.id} item {index} is not what it was when the run started; "
-                "resume with the same flow and inputs, or start a new run"
-            )
-        if prior.state == "done":
-            return self.count(step, "done")
-        if prior.state == "failed" and (prior.error or {}).get("happened"):
-            return self.count(step, "failed", reason_of(prior.error or {}))
-        if prior.state == "failed" or not mutating:  # it did not happen: try it again
-            return await self.send(call, later)
-        call.started = prior.started  # intent or unknown: it may have happened
-        return await self.recover(call, later, prior.error or {})
-
-    def runs(self, step: Step, scope: dict[str, Any]) -> bool:
-        """Whether the step's ``if:`` holds for the item; in a dry run, one that depends on
-        earlier steps (whose outputs are placeholders then) is taken to hold."""
-        if step.condition is None or (self.dry_run and depends_on_steps(step)):
-            return True
-        return step.condition.holds(scope)
-
-    def skip(self, step: Step, index: int, prior: Item | None) -> str:
-        """The item's ``if:`` does not hold: journalled skipped, nothing sent."""
-        if prior is not None and may_have_happened(prior):
-            raise RunChanged(
-                f"step {step.id} item {index}: its if: no longer holds, but it was sent when "
-                "the run started; resume with the same flow and inputs, or start a new run"
-            )
-        if self.journal is not None:
-            self.journal.finish(self.run_id, step.id, index, "skipped")
-        return self.count(step, "skipped")
-
-    def preview(self, step: Step, card: Card, index: int, options: Any, inputs: Any) -> str:
-        """A dry run's item: checked (but for the fields that read earlier steps' outputs,
-        placeholders then), and handed to ``on_preview`` instead of the card."""
-        try:
-            problems = [
-                problem
-                for section, values in (("options", options), ("inputs", inputs))
-                for problem in card.manifest.problems(section, values)
-                if not problem.path
-                or problem.path[0] not in placeholder_keys(step, getattr(step, section))
-            ]
-            if problems:
-                raise InvalidInputError(problems)
-            request = card.preview(self.ctx, options, inputs)
-        except InvalidInputError as exc:
-            return self.fail_item(step, index, {"type": "InvalidInput", "message": str(exc)})
-        except Exception as exc:
-            return self.fail_item(step, index, error_record(exc))
-        self.on_preview({"step": step.id, "item": index, **request})
-        return "done"
-
-    async def recover(self, call: Call, later: list[Later], error: dict[str, Any]) -> str:
-        """An earlier try's outcome is unknown: find it, or send again once it is safe."""
-        try:
-            state = await self.look_up(call)
-        except CannotLookUp as exc:
-            if self.resend_unknown:
-                return await self.send(call, later)
-            return self.unknown(call, str(exc))
-        except LookUpFailed as exc:
-            return self.wait(call, later, {"type": "OutcomeUnknown", "message": str(exc)})
-        if state:
-            return state
-        if self.resend_unknown or time.time() >= call.started + self.settle:
-            call.sent_again = True
-            return await self.send(call, later)
-        interrupted = {"type": "OutcomeUnknown", "message": "interrupted during its call"}
-        return self.wait(call, later, error or interrupted)
-
-    async def send(self, call: Call, later: list[Later]) -> str:
-        """Call the card through ``call_card`` (its intent committed first when it changes
-        the world)."""
-        assert self.journal is not None
-        if call.mutating:
-            call.started = self.journal.intent(
-                self.run_id, call.step.id, call.index, call.key, call.kept_inputs
-            )
-            await self.journal.durable()
-        try:
-            outputs = await call_card(
-                call.card, self.ctx, call.options, call.inputs, fixed=self.fixed[call.step.id]
-            )
-        except BadOutputsError as exc:
-            return self.bad_outputs(call, exc, exclusive=False)
-        except OutcomeUnknownError as exc:
-            return await self.after_unknown(call, later, error_record(exc))
-        except FloError as exc:  # invalid options or inputs, the provider's refusal...
-            if not_taken(exc) and call.tries < len(self.retry_pauses):
-                return self.retry(call, later, error_record(exc))
-            return self.fail(call, error_record(exc))
-        except Exception as exc:  # a card's own failure
-            record = {"type": type(exc).__name__, "message": f"{call.card.name}: {exc}"}
-            if call.mutating:  # whether it acted before failing, nobody knows
-                return await self.after_unknown(call, later, record)
-            return self.fail(call, record)
-        return self.succeed(call, outputs, exclusive=False)
-
-    async def after_unknown(self, call: Call, later: list[Later], error: dict[str, Any]) -> str:
-        """The call may or may not have happened: look it up now, and again later."""
-        try:
-            state = await self.look_up(call)
-        except CannotLookUp as exc:
-            return self.unknown(call, f"{error['message']}; {exc}")
-        except LookUpFailed:
-            state = None
-        return state or self.wait(call, later, error)
-
-    async def look_up(self, call: Call) -> str | None:
-        """Reconcile the call: None when not found; else the result is claimed for this item
-        and recorded, and its state returned."""
-        for _ in range(CLAIM_RACES):
-            try:
-                found = await call.card.reconcile(
-                    self.ctx, call.options, call.inputs, call.started, self.claimed
-                )
-            except NotImplementedError:
-                raise CannotLookUp(
-                    f"{call.card.name} cannot look a call up: check on {self.provider}, then "
-                    f"flo resume {self.run_id} --resend-unknown sends it again"
-                ) from None
-            except Exception as exc:
-                raise LookUpFailed(f"could not look it up ({exc})") from None
-            if found is None:
-                return None
-            try:
-                state = self.succeed(call, check_outputs(call.card, found), exclusive=True)
-            except BadOutputsError as exc:
-                state = self.bad_outputs(call, exc, exclusive=True)
-            if state != "taken":
-                return state
-        raise LookUpFailed("every result found was claimed by another run first")
-
-    def claim(self, call: Call, outputs: Any) -> tuple[str, str] | None:
-        """The account and result id a call that changes the world claims, if it has one."""
-        result = call.card.result_id(outputs) if call.mutating else None
-        return (self.ctx.account_id, result) if result else None
-
-    def succeed(self, call: Call, outputs: Any, *, exclusive: bool) -> str:
-        """Record the call done, claiming its result; "taken" when ``exclusive`` and another
-        item claimed that result first."""
-        claim = self.claim(call, outputs)
-        if not self.record(call, "done", outputs=outputs, claim=claim, exclusive=exclusive):
-            return "taken"
-        return self.count(call.step, "done")
-
-    def bad_outputs(self, call: Call, exc: BadOutputsError, *, exclusive: bool) -> str:
-        """Record the call failed: it happened (when it changes the world, it is never made
-        again), but its outputs break the manifest."""
-        error = {
-            "type": "BadOutputs",
-            "message": str(exc) + ("; it was not sent again" if call.mutating else ""),
-            "happened": call.mutating,
-        }
-        claim = self.claim(call, exc.outputs)
-        outputs = exc.outputs
-        if not self.record(
-            call, "failed", error, outputs=outputs, claim=claim, exclusive=exclusive
-        ):
-            return "taken"
-        return self.count(call.step, "failed", reason_of(error))
-
     # Waiting.
-
-    def wait(self, call: Call, later: list[Later], error: dict[str, Any]) -> str:
-        """Record the item unknown and look it up again once the settle window has passed
-        since its intent."""
-        error = {**error, "message": str(error.get("message")).removesuffix(NOT_FOUND_YET)}
-        self.record(call, "unknown", {**error, "message": error["message"] + NOT_FOUND_YET})
-        heapq.heappush(later, Later(call.started + self.settle, call.index, call, True, error))
-        return "later"
-
-    def retry(self, call: Call, later: list[Later], error: dict[str, Any]) -> str:
-        """Record the item failed (it did not happen) and send it again after a pause."""
-        self.record(call, "failed", error)
-        due = time.time() + self.retry_pauses[call.tries]
-        call.tries += 1
-        heapq.heappush(later, Later(due, call.index, call, False, error))
-        return "later"
 
     async def finish_later(self, step: Step, later: list[Later]) -> None:
         """Finish what waits, each at its due time, ``step.concurrency`` at a time, saying what
@@ -672,9 +290,9 @@ class Engine:
                     heapq.heappush(later, entry)
                     return
                 if entry.look_up:
-                    await self.look_again(entry.call, later, entry.error)
+                    await self.lifecycle.look_again(entry.call, later, entry.error)
                 else:
-                    await self.send(entry.call, later)
+                    await self.lifecycle.send(entry.call, later)
 
         try:
             async with asyncio.TaskGroup() as group:
@@ -689,26 +307,10 @@ class Engine:
     def abandon(self, step: Step, later: list[Later]) -> None:
         """Count what still waits (the run stops) as it is journalled: unknown, or failed."""
         for entry in later:
-            self.count(step, "unknown" if entry.look_up else "failed", reason_of(entry.error))
-        later.clear()
-
-    async def look_again(self, call: Call, later: list[Later], error: dict[str, Any]) -> None:
-        """A call's settle window has passed: found now, or surely never made."""
-        try:
-            if await self.look_up(call):
-                return
-        except (CannotLookUp, LookUpFailed) as exc:
-            self.unknown(call, f"{error['message']}; {exc}")
-            return
-        if call.sent_again:
-            self.unknown(
-                call,
-                f"{error['message']}; it was sent again after it was not found, and that is "
-                f"not found either: flo resume {self.run_id} looks it up again",
+            self.lifecycle.count(
+                step, "unknown" if entry.look_up else "failed", reason_of(entry.error)
             )
-            return
-        call.sent_again = True
-        await self.send(call, later)
+        later.clear()
 
     async def announce(self, step: Step, later: list[Later]) -> None:
         """Say what the run waits for, now and every 15 seconds while it waits."""
@@ -735,50 +337,3 @@ class Engine:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.halt.wait(), seconds)
         return not self.halt.is_set()
-
-    # Outcomes.
-
-    def record(
-        self,
-        call: Call,
-        state: str,
-        error: dict[str, Any] | None = None,
-        *,
-        outputs: Any = None,
-        claim: tuple[str, str] | None = None,
-        exclusive: bool = False,
-    ) -> bool:
-        """Journal the call's outcome; False when ``exclusive`` and ``claim`` was taken."""
-        assert self.journal is not None
-        return self.journal.finish(
-            self.run_id,
-            call.step.id,
-            call.index,
-            state,
-            key=call.key,
-            inputs=call.kept_inputs,
-            outputs=outputs,
-            error=error,
-            claim=claim,
-            exclusive=exclusive,
-        )
-
-    def fail(self, call: Call, error: dict[str, Any]) -> str:
-        self.record(call, "failed", error)
-        return self.count(call.step, "failed", reason_of(error))
-
-    def unknown(self, call: Call, message: str) -> str:
-        error = {"type": "OutcomeUnknown", "message": message}
-        self.record(call, "unknown", error)
-        return self.count(call.step, "unknown", reason_of(error))
-
-    def fail_item(self, step: Step, index: int, error: dict[str, Any]) -> str:
-        """An item that could not even be made into a call."""
-        if self.journal is not None:
-            self.journal.finish(self.run_id, step.id, index, "failed", error=error)
-        return self.count(step, "failed", reason_of(error))
-
-    def count(self, step: Step, state: str, reason: str = "") -> str:
-        self.tally.count(state, reason)
-        self.on_item(step, state)
-        return state

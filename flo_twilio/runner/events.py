@@ -77,7 +77,7 @@ class EventStore:
 
     def accept(self, route: str, event: Event) -> int | None:
         """Commit ``event`` for ``route``, owned by this replica; its id, or None when one of
-        its keys was seen (by any replica)."""
+        its keys was seen or superseded (by any replica)."""
         now = time.time()
 
         def insert(db: Connection) -> int | None:
@@ -97,6 +97,11 @@ class EventStore:
             )
             for key in event.keys:  # a replica accepting it at once waits here, then fails
                 db.execute("INSERT INTO event_keys VALUES (?, ?, ?)", (route, key, event_id))
+            for key in event.supersedes:  # stale from now on, if not seen already
+                db.execute(
+                    "INSERT INTO event_keys VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                    (route, key, event_id),
+                )
             return event_id
 
         try:

@@ -17,7 +17,20 @@ from flo_twilio.runner.inputs import takes_list, value_problems
 from flo_twilio.runner.yamlmarks import Document, load_bytes
 
 TOP_KEYS = ("flo", "name", "description", "account", "trigger", "inputs", "steps", "outputs")
-STEP_KEYS = ("id", "card", "if", "options", "inputs", "for_each", "concurrency", "on_error")
+STEP_KEYS = (
+    "id",
+    "card",
+    "if",
+    "options",
+    "inputs",
+    "for_each",
+    "concurrency",
+    "on_error",
+    "ignore_opt_outs",
+)
+# The one reason a step may message people who opted out: a transactional message the law
+# allows (a fraud alert, a one-time code), never marketing.
+IGNORE_OPT_OUTS = "transactional"
 STEP_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
@@ -32,6 +45,7 @@ class Step:
     on_error: str = "stop"
     index: int = 0
     condition: Condition | None = None  # if: the step (each item) runs only when it holds
+    ignore_opt_outs: bool = False  # ignore_opt_outs: transactional
 
 
 @dataclass
@@ -260,6 +274,15 @@ class _Checker:
         if on_error not in ("stop", "continue"):
             self.problem((*path, "on_error"), "on_error must be stop or continue")
         step.on_error = on_error
+        if "ignore_opt_outs" in raw:
+            if raw["ignore_opt_outs"] != IGNORE_OPT_OUTS:
+                self.problem(
+                    (*path, "ignore_opt_outs"),
+                    f"ignore_opt_outs takes one value: {IGNORE_OPT_OUTS}, for a transactional "
+                    "message the law lets you send to people who opted out; leave it out "
+                    "otherwise",
+                )
+            step.ignore_opt_outs = True
         for section in ("options", "inputs"):
             value = raw.get(section) or {}
             if not isinstance(value, dict):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from flo_twilio.errors import InvalidInputError, Problem
-from flo_twilio.manifests import SchemaCheck, _explain
+from flo_twilio.manifests import SchemaCheck, explain_schema_error
 from flo_twilio.runner.rowfiles import (
     DELIMITERS,
     TOO_DEEP,
@@ -126,7 +126,7 @@ def value_problems(
         schema = SchemaCheck(schema)
     errors = schema.errors(value)
     for error in sorted(errors, key=lambda e: [str(p) for p in e.absolute_path]):
-        problem = _explain(label, error)
+        problem = explain_schema_error(label, error)
         expected = error.validator_value if error.validator == "type" else ()
         if "string" in expected and isinstance(error.instance, int | float):
             problem = Problem(problem.message, hint=QUOTE_NUMBERS, path=problem.path)

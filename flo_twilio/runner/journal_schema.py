@@ -43,8 +43,19 @@ def first_schema(db: Connection, store: Store) -> None:
     db.execute("CREATE UNIQUE INDEX IF NOT EXISTS runs_by_key ON runs (run_key)")
 
 
+def opt_out_list(db: Connection, store: Store) -> None:
+    """Version 2: the opt-out list, per account and sender (``runner/optouts.py``)."""
+    db.execute(
+        store.ddl(
+            "CREATE TABLE IF NOT EXISTS opt_outs (account TEXT NOT NULL, sender TEXT NOT NULL, "
+            "recipient TEXT NOT NULL, source TEXT NOT NULL, updated REAL NOT NULL, "
+            "PRIMARY KEY (account, sender, recipient))"
+        )
+    )
+
+
 Migration = Callable[[Connection, Store], None]
-MIGRATIONS: list[Migration] = [first_schema]  # version = place + 1
+MIGRATIONS: list[Migration] = [first_schema, opt_out_list]  # version = place + 1
 VERSION = len(MIGRATIONS)
 
 

@@ -186,7 +186,7 @@ def load_bound_flow(path: Path, bound: dict[str, Any] | None, registry: Registry
         return load_flow(copy, registry)
 
 
-def status_of(tally: Tally, stopped: bool) -> str:
+def run_status(tally: Tally, stopped: bool) -> str:
     """done; incomplete (items whose outcome is unknown: a resume finishes them); failed."""
     if tally.ok and not stopped:
         return "done"

@@ -2,10 +2,12 @@
 
 Every row of every input file is read and checked against the input's ``items`` schema,
 and every call whose values (and ``if:``) depend only on inputs and the account (each item
-of such a ``for_each`` step, and such single steps) whose ``if:`` holds is rendered as the engine will render it, checked
-against its card's manifest and built by the card's ``preview`` (which checks what spans
-several fields), with nothing sent. Problems are collected, the first ``MAX_SHOWN`` listed
-with where they are, and raised together.
+of such a ``for_each`` step, and such single steps) whose ``if:`` holds is rendered and
+checked as the engine will (``runner.calls``: its card's manifest, then the card's
+``check`` of what spans several fields), with nothing sent. Problems are collected, the
+first ``MAX_SHOWN`` listed with where they are, and raised together. Each such call whose
+recipient opted out is held back: listed (step, item, why) for the run to journal as
+skipped before anything is sent.
 """
 
 from __future__ import annotations
@@ -15,24 +17,39 @@ import shlex
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from flo_twilio.card import Card, CardContext
+from flo_twilio.card import Card, CardContext, call_problems
 from flo_twilio.errors import InvalidInputError, Problem
 from flo_twilio.manifests import SchemaCheck
 from flo_twilio.runner import refs
+from flo_twilio.runner.calls import Unrendered, fixed_keys, holds, render_call
 from flo_twilio.runner.flow import Flow, Step
 from flo_twilio.runner.inputs import value_problems
+from flo_twilio.runner.optouts import OptOutCheck
 from flo_twilio.runner.rowfiles import DELIMITERS, CsvFile, RowFile, Where
 from flo_twilio.runner.wording import counted
 
 MAX_SHOWN = 20
 # Where a problem of one call is, and what fed the field: (section, path) -> (where, from).
 Place = Callable[[str, tuple[str | int, ...]], tuple[str, str]]
+HeldBack = tuple[str, int, str]  # step id, item index, why it is not sent
 
 
-def precheck(flow: Flow, inputs: Mapping[str, Any], ctx: CardContext) -> dict[str, int]:
+def precheck(
+    flow: Flow,
+    inputs: Mapping[str, Any],
+    ctx: CardContext,
+    opt_outs: OptOutCheck | None = None,
+    held_back: list[HeldBack] | None = None,
+) -> dict[str, int]:
     """Check every input row and every call known before the run; raise InvalidInputError
-    listing what is wrong. Returns how many rows each input file has."""
-    return PrePass(flow, inputs, ctx).run()
+    listing what is wrong. Returns how many rows each input file has; the calls whose
+    recipient is on ``opt_outs`` are added to ``held_back``."""
+    prepass = PrePass(flow, inputs, ctx)
+    prepass.opt_outs = opt_outs
+    counts = prepass.run()
+    if held_back is not None:
+        held_back.extend(prepass.held_back)
+    return counts
 
 
 class Findings:
@@ -59,9 +76,11 @@ class Findings:
 class PrePass:
     def __init__(self, flow: Flow, inputs: Mapping[str, Any], ctx: CardContext) -> None:
         self.flow, self.inputs, self.ctx = flow, inputs, ctx
-        self.scope = {"inputs": inputs, "account": dict(ctx.account)}
+        self.scope: dict[str, Any] = {"inputs": inputs, "account": dict(ctx.account)}
         self.found = Findings()
         self.cards: dict[str, Card] = {step.id: step.card() for step in flow.steps}
+        self.opt_outs: OptOutCheck | None = None
+        self.held_back: list[HeldBack] = []
 
     def run(self) -> dict[str, int]:
         known = {name for name, value in self.inputs.items() if not isinstance(value, RowFile)}
@@ -79,7 +98,7 @@ class PrePass:
             if not checkable(step, known) or any(iterates(step, n) for n in counts):
                 continue
             if step.for_each is None:
-                self.call(f"step {step.id}", step, self.scope, self.in_flow(step))
+                self.call(f"step {step.id}", step, self.scope, self.in_flow(step), 0)
             else:
                 self.items(step)
         self.found.raise_any()
@@ -111,7 +130,8 @@ class PrePass:
                     continue
                 for step in steps:
                     scope = {**self.scope, "item": row}
-                    self.call(f"step {step.id}", step, scope, in_row(source, where, step))
+                    place = in_row(source, where, step)
+                    self.call(f"step {step.id}", step, scope, place, count - 1)
         except InvalidInputError as exc:
             for problem in exc.problems:
                 self.found(problem)
@@ -189,42 +209,33 @@ class PrePass:
             return
         for index, item in enumerate(items):
             scope = {**self.scope, "item": item}
-            self.call(f"step {step.id} item {index}", step, scope, self.in_flow(step))
+            self.call(f"step {step.id} item {index}", step, scope, self.in_flow(step), index)
 
-    def call(self, label: str, step: Step, scope: Mapping[str, Any], place: Place) -> None:
-        """Render one call as the engine will, check it against the card's manifest, and
-        have the card build it (without sending); not when its ``if:`` does not hold."""
-        if step.condition is not None:
-            try:
-                if not step.condition.holds(scope):
-                    return
-            except refs.RefError as exc:
-                where, _ = place("if", ())
-                self.found(Problem(f"{label}: {exc}", where))
+    def call(self, label: str, step: Step, scope: dict[str, Any], place: Place, index: int) -> None:
+        """Render one call (item ``index`` of its step) as the engine will and check it
+        (``call_problems``: the manifest, then the card's check), nothing sent; not when its
+        ``if:`` does not hold. A call to a recipient who opted out is held back."""
+        try:
+            if not holds(step, scope):
                 return
-        rendered: dict[str, Any] = {}
-        for section in ("options", "inputs"):
-            try:
-                rendered[section] = refs.render(getattr(step, section), scope)
-            except refs.RefError as exc:
-                where, _ = place(section, ())
-                self.found(Problem(f"{label}: {exc}", where))
-                return
-        problems = [
-            (section, problem)
-            for section, values in rendered.items()
-            for problem in step.card.manifest.problems(
-                section, values, refs.constant_keys(getattr(step, section))
-            )
-        ]
+            options, inputs = render_call(step, scope)
+        except Unrendered as exc:
+            where, _ = place(exc.section, ())
+            self.found(Problem(f"{label}: {exc}", where))
+            return
+        card = self.cards[step.id]
+        problems = call_problems(card, options, inputs, fixed=fixed_keys(step), ctx=self.ctx)
         if not problems:
-            try:
-                self.cards[step.id].preview(self.ctx, rendered["options"], rendered["inputs"])
-            except InvalidInputError as exc:
-                problems = [("inputs", problem) for problem in exc.problems]
+            self.hold_back(step, index, options, inputs)
         for section, problem in problems:
             where, source = place(section, problem.path)
             self.found(Problem(f"{label}{source}: {problem.message}", where, problem.hint))
+
+    def hold_back(self, step: Step, index: int, options: Any, inputs: Any) -> None:
+        if self.opt_outs and (
+            why := self.opt_outs.reason(step, self.cards[step.id], options, inputs)
+        ):
+            self.held_back.append((step.id, index, why))
 
     def in_flow(self, step: Step) -> Place:
         """Problems of a call whose values are all in the flow or its inputs: the field's place."""

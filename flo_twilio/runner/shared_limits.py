@@ -5,6 +5,7 @@
   that instant in one statement (``next_start = GREATEST(next_start, now) + n / rate``),
   and each call sleeps until its own: starts are spaced ``1 / rate`` apart across
   processes, as the client's own pacer spaces them in one (a token bucket of one token).
+  A call of weight ``w`` (a message's segments) takes ``w / rate`` seconds of it.
 - **The in-flight cap** is ``max_in_flight`` slot rows per account, each leased to one
   process with an expiry. A process takes free or expired slots for its waiting calls in
   one statement, gives finished ones back in the next, and renews the leases of those it
@@ -49,7 +50,8 @@ SEED = (
     "INSERT INTO flo_limit_slots (key, slot) SELECT %(key)s, n "
     "FROM generate_series(0, %(cap)s - 1) AS n ON CONFLICT DO NOTHING"
 )
-# The seconds until the first of ``span / interval`` starts taken, by the database's clock.
+# The seconds until the first of the starts taken (``span`` seconds of them), by the
+# database's clock.
 RESERVE = f"""
 WITH now AS (SELECT {NOW} AS t)
 INSERT INTO flo_limit_pace AS p (key, next_start) SELECT %(key)s, t + %(span)s FROM now
@@ -119,7 +121,7 @@ class PostgresGate:
         self.round_trips = 0  # statements sent: what the limits cost, for measurements
         self._db: psycopg.AsyncConnection[Any] | None = None
         self._opening = asyncio.Lock()
-        self._starting: deque[asyncio.Future[float]] = deque()
+        self._starting: deque[tuple[asyncio.Future[float], float]] = deque()
         self._slotting: deque[asyncio.Future[int]] = deque()
         self._held: set[int] = set()
         self._done: list[int] = []
@@ -127,11 +129,11 @@ class PostgresGate:
         self._pacer: asyncio.Task[None] | None = None
         self._keeper: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
+    async def start(self, weight: float = 1.0) -> None:
         if not self.interval:
             return
         moment: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        self._starting.append(moment)
+        self._starting.append((moment, weight))
         self._pacer = _running(self._pacer, self._pace)
         delay = await moment - time.monotonic()
         if delay > 0:
@@ -182,16 +184,21 @@ class PostgresGate:
         """Take the next moments for every call waiting to start, a statement at a time."""
         while self._starting:
             count = len(self._starting)
+            weights = [weight for _, weight in self._starting]
             try:
-                row = await self._run(RESERVE, span=count * self.interval)
+                row = await self._run(RESERVE, span=sum(weights) * self.interval)
             except NotSentError as exc:
-                _fail(self._starting, count, exc)
+                for _ in range(count):
+                    moment, _ = self._starting.popleft()
+                    if not moment.done():
+                        moment.set_exception(exc)
                 continue
-            first = time.monotonic() + row[0]
-            for n in range(count):
-                moment = self._starting.popleft()
+            moment_at = time.monotonic() + row[0]
+            for weight in weights:
+                moment, _ = self._starting.popleft()
                 if not moment.done():
-                    moment.set_result(first + n * self.interval)
+                    moment.set_result(moment_at)
+                moment_at += weight * self.interval
 
     async def _keep(self) -> None:
         """Give back finished slots, take slots for waiting calls, renew the leases held;

@@ -8,11 +8,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from flo_twilio.sandbox.state import Account
+from flo_twilio.sandbox.state import SandboxAccount
 from flo_twilio.sandbox.wire import ACCOUNT, V, not_found, paged, read_form, twilio_date
 
 if TYPE_CHECKING:
-    from flo_twilio.sandbox.app import Sandbox
+    from flo_twilio.sandbox.guards import Sandbox
 
 
 def routes(sandbox: Sandbox) -> list[Route]:
@@ -24,17 +24,17 @@ def routes(sandbox: Sandbox) -> list[Route]:
     ]
 
 
-async def list_accounts(sandbox: Sandbox, request: Request, account: Account) -> Response:
+async def list_accounts(sandbox: Sandbox, request: Request, account: SandboxAccount) -> Response:
     return paged(request, [account_json(account, request)], "accounts")
 
 
-async def fetch_account(sandbox: Sandbox, request: Request, account: Account) -> Response:
+async def fetch_account(sandbox: Sandbox, request: Request, account: SandboxAccount) -> Response:
     if request.path_params["account_sid"] != account.sid:
         return not_found(request)
     return JSONResponse(account_json(account, request))
 
 
-async def create_key(sandbox: Sandbox, request: Request, account: Account) -> Response:
+async def create_key(sandbox: Sandbox, request: Request, account: SandboxAccount) -> Response:
     form = await read_form(request)
     key = sandbox.state.add_key(account.sid, (form.get("FriendlyName") or [""])[0])
     return JSONResponse(
@@ -49,7 +49,7 @@ async def create_key(sandbox: Sandbox, request: Request, account: Account) -> Re
     )
 
 
-def account_json(account: Account, request: Request) -> dict[str, Any]:
+def account_json(account: SandboxAccount, request: Request) -> dict[str, Any]:
     """The account's record; its Auth Token only for a caller who proved it, never for an
     API key (a key must not lead to the token)."""
     uri = f"{V}/Accounts/{account.sid}"

@@ -11,11 +11,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from flo_twilio.sandbox.message_rules import E164, is_http_url
-from flo_twilio.sandbox.state import Account, SandboxState, new_sid
+from flo_twilio.sandbox.state import SandboxAccount, SandboxState, new_sid
 from flo_twilio.sandbox.wire import ACCOUNT, error, not_found, paged, read_form, twilio_date
 
 if TYPE_CHECKING:
-    from flo_twilio.sandbox.app import Sandbox
+    from flo_twilio.sandbox.guards import Sandbox
 
 # Twilio's magic test numbers for calls: To -> error, From -> error.
 MAGIC_TO = {"+15005550001": 21217, "+15005550002": 21214, "+15005550003": 21215}
@@ -47,7 +47,7 @@ def routes(sandbox: Sandbox) -> list[Route]:
     ]
 
 
-async def create(sandbox: Sandbox, request: Request, account: Account) -> Response:
+async def create(sandbox: Sandbox, request: Request, account: SandboxAccount) -> Response:
     form = {k: v[0] for k, v in (await read_form(request)).items()}
     code = call_error(sandbox.state, account.sid, form)
     if code:
@@ -61,6 +61,8 @@ async def create(sandbox: Sandbox, request: Request, account: Account) -> Respon
         "created": now,
         "status_callback": form.get("StatusCallback"),
         "record": form.get("Record") == "true",
+        "twiml": form.get("Twiml") or "",  # what it was told to do, for the inbox page
+        "url": form.get("Url") or "",
     }
     sandbox.state.save_call(call)
     return JSONResponse(render(sandbox.state, call), status_code=201)
@@ -91,7 +93,7 @@ def call_error(state: SandboxState, account_sid: str, form: dict[str, str]) -> i
     return next((code for failed, code in checks if failed), None)
 
 
-async def list_calls(sandbox: Sandbox, request: Request, account: Account) -> Response:
+async def list_calls(sandbox: Sandbox, request: Request, account: SandboxAccount) -> Response:
     state, query = sandbox.state, request.query_params
     filters = {k: query[k] for k in ("To", "From") if k in query}
     records = [
@@ -99,19 +101,19 @@ async def list_calls(sandbox: Sandbox, request: Request, account: Account) -> Re
         for call in reversed(state.calls.values())
         if call["account_sid"] == account.sid
         and all(call[k.lower()] == v for k, v in filters.items())
-        and query.get("Status", status_of(state, call)[0]) == status_of(state, call)[0]
+        and query.get("Status", call_status(state, call)[0]) == call_status(state, call)[0]
     ]
     return paged(request, records, "calls", lambda c: render(state, c))
 
 
-async def fetch(sandbox: Sandbox, request: Request, account: Account) -> Response:
+async def fetch(sandbox: Sandbox, request: Request, account: SandboxAccount) -> Response:
     call = sandbox.state.calls.get(request.path_params["sid"])
     if not call or call["account_sid"] != account.sid:
         return not_found(request)
     return JSONResponse(render(sandbox.state, call))
 
 
-def status_of(state: SandboxState, call: dict[str, Any]) -> tuple[str, int]:
+def call_status(state: SandboxState, call: dict[str, Any]) -> tuple[str, int]:
     """The call's status now, and how many status steps it has taken (0 to 3)."""
     delay = state.status_delay
     elapsed = state.clock() - call["created"]
@@ -121,7 +123,7 @@ def status_of(state: SandboxState, call: dict[str, Any]) -> tuple[str, int]:
 
 def render(state: SandboxState, call: dict[str, Any]) -> dict[str, Any]:
     """The call as Twilio's JSON."""
-    status, step = status_of(state, call)
+    status, step = call_status(state, call)
     delay, created = state.status_delay, call["created"]
     started = created + delay if step >= 1 else None
     ended = created + 3 * delay if step >= 3 else None
@@ -137,7 +139,7 @@ def render(state: SandboxState, call: dict[str, Any]) -> dict[str, Any]:
         "caller_name": None,
         "date_created": twilio_date(created),
         "date_updated": twilio_date(created + step * delay),
-        "direction": "outbound-api",
+        "direction": call.get("direction", "outbound-api"),
         "duration": str(duration) if duration is not None else None,
         "end_time": twilio_date(ended) if ended else None,
         "forwarded_from": None,

@@ -12,11 +12,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from flo_twilio.sandbox.faults import FaultError
-from flo_twilio.sandbox.state import Account
+from flo_twilio.sandbox.state import SandboxAccount
 from flo_twilio.sandbox.wire import error
 
 if TYPE_CHECKING:
-    from flo_twilio.sandbox.app import Sandbox
+    from flo_twilio.sandbox.guards import Sandbox
 
 
 def routes(sandbox: Sandbox) -> list[Route]:
@@ -28,7 +28,7 @@ def routes(sandbox: Sandbox) -> list[Route]:
     ]
 
 
-async def faults(sandbox: Sandbox, request: Request, account: Account) -> Response:
+async def faults(sandbox: Sandbox, request: Request, account: SandboxAccount) -> Response:
     if request.method == "POST":
         try:
             changes = json.loads(await request.body() or b"{}")
@@ -41,7 +41,7 @@ async def faults(sandbox: Sandbox, request: Request, account: Account) -> Respon
     return JSONResponse(sandbox.faults.as_dict())
 
 
-async def stats(sandbox: Sandbox, request: Request, account: Account) -> Response:
+async def stats(sandbox: Sandbox, request: Request, account: SandboxAccount) -> Response:
     return JSONResponse(
         {"in_flight": sandbox.in_flight - 1, "peak_in_flight": sandbox.peak_in_flight}
     )

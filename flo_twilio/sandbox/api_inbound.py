@@ -5,6 +5,8 @@ The message is stored as Twilio stores one (direction ``inbound``, status ``rece
 the Messages list), then its number's ``SmsUrl`` gets the form parameters Twilio sends,
 signed, with an ``I-Twilio-Idempotency-Token``; ``"deliveries": N`` delivers that same
 webhook N times, as Twilio does when it retries. The answer says what each delivery got.
+A body that is an opt-out keyword (STOP...) opts the phone out of that number, as Twilio
+does: sending to it from the number is refused with 21610 until it texts START.
 """
 
 from __future__ import annotations
@@ -18,12 +20,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from flo_twilio.sandbox.callbacks import deliver
-from flo_twilio.sandbox.message_rules import E164, content_type, is_http_url, render, segments
-from flo_twilio.sandbox.state import Account, new_sid
+from flo_twilio.sandbox.message_rules import (
+    E164,
+    KEYWORDS,
+    content_type,
+    is_http_url,
+    render,
+    segments,
+)
+from flo_twilio.sandbox.state import SandboxAccount, new_sid
 from flo_twilio.sandbox.wire import error
 
 if TYPE_CHECKING:
-    from flo_twilio.sandbox.app import Sandbox
+    from flo_twilio.sandbox.guards import Sandbox
 
 MAX_DELIVERIES = 5
 # Where a number is, as Twilio tells it: country by calling code, city by US area code.
@@ -40,11 +49,17 @@ def routes(sandbox: Sandbox) -> list[Route]:
     return [Route("/_sandbox/inbound", sandbox.guarded(inbound, drills=False), methods=["POST"])]
 
 
-async def inbound(sandbox: Sandbox, request: Request, account: Account) -> Response:
+async def inbound(sandbox: Sandbox, request: Request, account: SandboxAccount) -> Response:
     try:
         data = json.loads(await request.body() or b"{}")
     except ValueError:
         return error(400, 20001, "the body must be JSON: {from, to, body, mediaUrls}")
+    return await text_in(sandbox, account, data)
+
+
+async def text_in(sandbox: Sandbox, account: SandboxAccount, data: Any) -> JSONResponse:
+    """A phone texts one of the account's numbers (``data`` as ``POST /_sandbox/inbound``
+    takes it): the message stored, its number's SmsUrl called; Twilio's JSON answer."""
     problem = _problem(data)
     if problem:
         return error(400, 20001, problem)
@@ -69,6 +84,10 @@ async def inbound(sandbox: Sandbox, request: Request, account: Account) -> Respo
         "direction": "inbound",
     }
     sandbox.state.save_message(message)
+    opted_out = KEYWORDS.get(message["body"].strip().upper())
+    if opted_out is not None:
+        consent = (account.sid, number.phone_number, message["from"])
+        (sandbox.state.opted_out.add if opted_out else sandbox.state.opted_out.discard)(consent)
     deliveries: list[int | str] = []
     if number.sms_url:
         params = webhook_params(message)

@@ -10,10 +10,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from flo_twilio.sandbox.lookup_rules import look_up
-from flo_twilio.sandbox.state import Account
+from flo_twilio.sandbox.state import SandboxAccount
 
 if TYPE_CHECKING:
-    from flo_twilio.sandbox.app import Sandbox
+    from flo_twilio.sandbox.guards import Sandbox
 
 PREFIX = "/lookups/v2"
 
@@ -24,7 +24,7 @@ def routes(sandbox: Sandbox) -> list[Route]:
     ]
 
 
-async def fetch(sandbox: Sandbox, request: Request, account: Account) -> Response:
+async def fetch(sandbox: Sandbox, request: Request, account: SandboxAccount) -> Response:
     query = request.query_params
     fields = {f.strip() for f in query.get("Fields", "").split(",") if f.strip()}
     number = request.path_params["number"]

@@ -10,11 +10,11 @@ from starlette.routing import Route
 
 from flo_twilio.sandbox.api_messages import owned_message
 from flo_twilio.sandbox.message_rules import render_media
-from flo_twilio.sandbox.state import Account
+from flo_twilio.sandbox.state import SandboxAccount
 from flo_twilio.sandbox.wire import ACCOUNT, not_found, paged
 
 if TYPE_CHECKING:
-    from flo_twilio.sandbox.app import Sandbox
+    from flo_twilio.sandbox.guards import Sandbox
 
 
 def routes(sandbox: Sandbox) -> list[Route]:
@@ -22,7 +22,7 @@ def routes(sandbox: Sandbox) -> list[Route]:
     return [Route(path, sandbox.guarded(list_media), methods=["GET"])]
 
 
-async def list_media(sandbox: Sandbox, request: Request, account: Account) -> Response:
+async def list_media(sandbox: Sandbox, request: Request, account: SandboxAccount) -> Response:
     message = owned_message(sandbox, request, account)
     if not message:
         return not_found(request)

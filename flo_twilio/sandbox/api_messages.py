@@ -12,12 +12,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from flo_twilio.sandbox.message_rules import MessageError, create_message, render, status_of
-from flo_twilio.sandbox.state import Account, SandboxState
+from flo_twilio.sandbox.message_rules import MessageError, create_message, message_status, render
+from flo_twilio.sandbox.state import SandboxAccount, SandboxState
 from flo_twilio.sandbox.wire import ACCOUNT, error, not_found, paged, read_form
 
 if TYPE_CHECKING:
-    from flo_twilio.sandbox.app import Sandbox
+    from flo_twilio.sandbox.guards import Sandbox
 
 
 def routes(sandbox: Sandbox) -> list[Route]:
@@ -49,10 +49,10 @@ class DroppedConnection(Response):
         await send({"type": "http.response.body", "body": b'{"sid": ', "more_body": True})
 
 
-async def create(sandbox: Sandbox, request: Request, account: Account) -> Response:
+async def create(sandbox: Sandbox, request: Request, account: SandboxAccount) -> Response:
     form = await read_form(request)
     try:
-        message = create_message(sandbox.state, account.sid, form)
+        message = create_message(sandbox.state, account.sid, form, sandbox.pace())
     except MessageError as exc:
         return error(400, exc.code, str(exc))
     sandbox.callbacks.schedule(message)
@@ -63,7 +63,7 @@ async def create(sandbox: Sandbox, request: Request, account: Account) -> Respon
     return JSONResponse(render(sandbox.state, message), status_code=201)
 
 
-async def list_messages(sandbox: Sandbox, request: Request, account: Account) -> Response:
+async def list_messages(sandbox: Sandbox, request: Request, account: SandboxAccount) -> Response:
     state, query = sandbox.state, request.query_params
     filters = {k: query[k] for k in ("To", "From") if k in query}
     dates = {op: query[f"DateSent{op}"] for op in ("", "<", ">") if f"DateSent{op}" in query}
@@ -77,25 +77,27 @@ async def list_messages(sandbox: Sandbox, request: Request, account: Account) ->
     return paged(request, records, "messages", lambda m: render(state, m))
 
 
-def owned_message(sandbox: Sandbox, request: Request, account: Account) -> dict[str, Any] | None:
+def owned_message(
+    sandbox: Sandbox, request: Request, account: SandboxAccount
+) -> dict[str, Any] | None:
     """The message the path names, if it is the account's."""
     message = sandbox.state.messages.get(request.path_params["sid"])
     return message if message and message["account_sid"] == account.sid else None
 
 
-async def fetch(sandbox: Sandbox, request: Request, account: Account) -> Response:
+async def fetch(sandbox: Sandbox, request: Request, account: SandboxAccount) -> Response:
     message = owned_message(sandbox, request, account)
     return JSONResponse(render(sandbox.state, message)) if message else not_found(request)
 
 
-async def update(sandbox: Sandbox, request: Request, account: Account) -> Response:
+async def update(sandbox: Sandbox, request: Request, account: SandboxAccount) -> Response:
     """Cancel a scheduled message (Status=canceled) or redact its body (Body=)."""
     message = owned_message(sandbox, request, account)
     if not message:
         return not_found(request)
     form = {k: v[0] for k, v in (await read_form(request)).items()}
     if form.get("Status") == "canceled":
-        status = status_of(sandbox.state, message)[0]
+        status = message_status(sandbox.state, message)[0]
         if status not in ("scheduled", "accepted", "queued", "canceled"):
             return error(400, 30409, "Message cannot be canceled: it was already sent")
         message["canceled"] = True
@@ -108,7 +110,7 @@ async def update(sandbox: Sandbox, request: Request, account: Account) -> Respon
     return JSONResponse(render(sandbox.state, message))
 
 
-async def delete(sandbox: Sandbox, request: Request, account: Account) -> Response:
+async def delete(sandbox: Sandbox, request: Request, account: SandboxAccount) -> Response:
     if not owned_message(sandbox, request, account):
         return not_found(request)
     sandbox.state.delete_message(request.path_params["sid"])
@@ -118,7 +120,7 @@ async def delete(sandbox: Sandbox, request: Request, account: Account) -> Respon
 def sent_matches(state: SandboxState, message: dict[str, Any], dates: dict[str, str]) -> bool:
     """Twilio's DateSent filters: a day (YYYY-MM-DD) compares days, a date-time compares
     moments; ``<`` and ``>`` include the bound."""
-    sent = status_of(state, message)[1]
+    sent = message_status(state, message)[1]
     if sent is None:
         return False
     moment = datetime.fromtimestamp(sent, UTC)

@@ -5,14 +5,12 @@ sandbox's own ``GET /_sandbox/verifications?To=...``, which tells a test the cod
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from flo_twilio.sandbox.state import Account
+from flo_twilio.sandbox.guards import Handler, Sandbox
+from flo_twilio.sandbox.state import SandboxAccount
 from flo_twilio.sandbox.verify_rules import (
     VerifyError,
     check_json,
@@ -21,11 +19,7 @@ from flo_twilio.sandbox.verify_rules import (
 )
 from flo_twilio.sandbox.wire import error, read_form
 
-if TYPE_CHECKING:
-    from flo_twilio.sandbox.app import Sandbox
-
 PREFIX = "/verify/v2/Services"
-Handler = Callable[["Sandbox", Request, Account], Awaitable[Response]]
 
 
 def routes(sandbox: Sandbox) -> list[Route]:
@@ -44,7 +38,7 @@ def routes(sandbox: Sandbox) -> list[Route]:
 def answering(handler: Handler) -> Handler:
     """``handler``, with a ``VerifyError`` answered in Twilio's JSON error form."""
 
-    async def endpoint(sandbox: Sandbox, request: Request, account: Account) -> Response:
+    async def endpoint(sandbox: Sandbox, request: Request, account: SandboxAccount) -> Response:
         try:
             return await handler(sandbox, request, account)
         except VerifyError as exc:
@@ -61,7 +55,7 @@ async def form_of(request: Request) -> dict[str, str]:
     return {k: v[0] for k, v in (await read_form(request)).items()}
 
 
-async def create_service(sandbox: Sandbox, request: Request, account: Account) -> Response:
+async def create_service(sandbox: Sandbox, request: Request, account: SandboxAccount) -> Response:
     form = await form_of(request)
     verify, now = sandbox.state.verify, sandbox.state.clock()
     service = verify.create_service(
@@ -70,13 +64,13 @@ async def create_service(sandbox: Sandbox, request: Request, account: Account) -
     return JSONResponse(service_json(service, url_of(request, service.sid)), status_code=201)
 
 
-async def fetch_service(sandbox: Sandbox, request: Request, account: Account) -> Response:
+async def fetch_service(sandbox: Sandbox, request: Request, account: SandboxAccount) -> Response:
     sid = request.path_params["service_sid"]
     service = sandbox.state.verify.service(account.sid, sid, sandbox.state.clock())
     return JSONResponse(service_json(service, url_of(request, sid)))
 
 
-async def start(sandbox: Sandbox, request: Request, account: Account) -> Response:
+async def start(sandbox: Sandbox, request: Request, account: SandboxAccount) -> Response:
     form = await form_of(request)
     verify, now = sandbox.state.verify, sandbox.state.clock()
     service = verify.service(account.sid, request.path_params["service_sid"], now)
@@ -85,7 +79,7 @@ async def start(sandbox: Sandbox, request: Request, account: Account) -> Respons
     return JSONResponse(verification_json(verification, url), status_code=201)
 
 
-async def fetch(sandbox: Sandbox, request: Request, account: Account) -> Response:
+async def fetch(sandbox: Sandbox, request: Request, account: SandboxAccount) -> Response:
     verify, now = sandbox.state.verify, sandbox.state.clock()
     service = verify.service(account.sid, request.path_params["service_sid"], now)
     verification = verify.pending(service, now, sid=request.path_params["sid"])
@@ -93,14 +87,14 @@ async def fetch(sandbox: Sandbox, request: Request, account: Account) -> Respons
     return JSONResponse(verification_json(verification, url))
 
 
-async def check(sandbox: Sandbox, request: Request, account: Account) -> Response:
+async def check(sandbox: Sandbox, request: Request, account: SandboxAccount) -> Response:
     form = await form_of(request)
     verify, now = sandbox.state.verify, sandbox.state.clock()
     service = verify.service(account.sid, request.path_params["service_sid"], now)
     return JSONResponse(check_json(verify.check(service, form, now)))
 
 
-async def sent_code(sandbox: Sandbox, request: Request, account: Account) -> Response:
+async def sent_code(sandbox: Sandbox, request: Request, account: SandboxAccount) -> Response:
     """The newest verification of ``To`` on the account, with its code."""
     verification = sandbox.state.verify.code_for(account.sid, request.query_params.get("To", ""))
     if verification is None:

@@ -20,8 +20,10 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
+from flo_twilio.sandbox.faults import Faults
 from flo_twilio.sandbox.message_rules import render
 from flo_twilio.sandbox.state import SandboxState
+from flo_twilio.sandbox.webhook_log import WebhookLog
 
 log = logging.getLogger("flo_twilio.sandbox")
 
@@ -43,13 +45,20 @@ def is_loopback(host: str) -> bool:
 
 
 class Callbacks:
-    """Runs one task per message with a StatusCallback; only loopback URLs are called."""
+    """Runs one task per message with a StatusCallback; only loopback URLs are called.
+    With the drill ``callbacks_disordered`` (in ``faults``), a message's callbacks are held
+    until its last status, then sent newest first, each twice."""
 
     def __init__(
-        self, state: SandboxState, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        state: SandboxState,
+        transport: httpx.AsyncBaseTransport | None = None,
+        faults: Faults | None = None,
     ) -> None:
         self.state = state
         self.transport = transport
+        self.faults = faults or Faults()
+        self.log = WebhookLog(state.clock)  # every webhook sent, for the inbox page
         self.tasks: set[asyncio.Task[None]] = set()
 
     def schedule(self, message: dict[str, Any]) -> None:
@@ -65,6 +74,8 @@ class Callbacks:
 
     async def _follow(self, message: dict[str, Any], url: str) -> None:
         seen = render(self.state, message)["status"]
+        disordered = self.faults.callbacks_disordered
+        held: list[dict[str, Any]] = []
         async with self.client() as http:
             while seen not in ("delivered", "undelivered", "failed", "canceled"):
                 await asyncio.sleep(self.state.status_delay / 2)
@@ -72,7 +83,13 @@ class Callbacks:
                 if current["status"] == seen:
                     continue
                 seen = current["status"]
-                await self._post(http, url, message, current)
+                if disordered:
+                    held.append(current)
+                else:
+                    await self._post(http, url, message, current)
+            for current in reversed(held):
+                for _ in range(2):
+                    await self._post(http, url, message, current)
 
     async def _post(
         self, http: httpx.AsyncClient, url: str, message: dict[str, Any], current: dict[str, Any]
@@ -95,7 +112,8 @@ class Callbacks:
 
     def client(self, timeout: float = 10) -> httpx.AsyncClient:
         """An HTTP client for webhooks (through the sandbox's transport, if it has one)."""
-        return httpx.AsyncClient(transport=self.transport, trust_env=False, timeout=timeout)
+        transport = self.log.wrap(self.transport)
+        return httpx.AsyncClient(transport=transport, trust_env=False, timeout=timeout)
 
     async def aclose(self) -> None:
         for task in list(self.tasks):
@@ -111,9 +129,22 @@ async def deliver(
     auth_token: str,
     event: str,
 ) -> int | str:
+    """Send one webhook as ``call_webhook`` does: the HTTP status, or why there is none."""
+    answer = await call_webhook(http, url, method, params, auth_token, event)
+    return answer if isinstance(answer, str) else answer.status_code
+
+
+async def call_webhook(
+    http: httpx.AsyncClient,
+    url: str,
+    method: str,
+    params: Mapping[str, str],
+    auth_token: str,
+    event: str,
+) -> httpx.Response | str:
     """Send one webhook as Twilio does: the parameters as a form body (POST) or in the query
     (GET), ``X-Twilio-Signature`` over the URL requested and the POST parameters, and the
-    event's ``I-Twilio-Idempotency-Token``. The HTTP status, or why there is none."""
+    event's ``I-Twilio-Idempotency-Token``. The answer, or why there is none."""
     if not is_loopback(urlsplit(url).hostname or ""):
         log.warning("sandbox: webhooks go only to this machine; not calling %s", url)
         return "not called: webhooks go only to this machine (loopback)"
@@ -132,4 +163,4 @@ async def deliver(
     except httpx.HTTPError as exc:
         log.info("sandbox: webhook to %s failed: %s", url, type(exc).__name__)
         return f"failed: {type(exc).__name__}"
-    return response.status_code
+    return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -15,7 +16,13 @@ class Faults:
     - ``rate_429``, ``rate_500``, ``rate_503``: answer that status *without* processing;
     - ``ambiguous_rate``: create the message, then answer 500 (``ambiguous_mode="500"``)
       or drop the connection mid-response (``"drop"``): the client cannot know;
-    - ``latency``: seconds added to every request.
+    - ``latency``: seconds added to every request;
+    - ``sender_rate``: segments a second each sender sends (null: at once), as Twilio
+      queues a sender's messages; a sender whose queue holds more than ``queue_seconds``
+      of them refuses the next message with 21611 (sent From a number) or fails it after
+      creation with 30001 (sent through a Messaging Service);
+    - ``callbacks_disordered``: each status callback of a message is held until its last,
+      then all are sent newest first, each twice (as Twilio's may arrive).
     """
 
     max_concurrency: int | None = None
@@ -25,6 +32,9 @@ class Faults:
     ambiguous_rate: float = 0.0
     ambiguous_mode: str = "500"
     latency: float = 0.0
+    sender_rate: float | None = None
+    queue_seconds: float = 36000.0  # Twilio's queue holds up to 10 hours of segments
+    callbacks_disordered: bool = False
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -73,6 +83,9 @@ _KINDS = {
     "seed": "a whole number or null",
     "ambiguous_mode": "500 or drop",
     "latency": f"a number of seconds from 0 to {MAX_LATENCY:g}",
+    "sender_rate": "a number of segments a second above 0, or null",
+    "queue_seconds": "a number of seconds from 0 to 36000",
+    "callbacks_disordered": "true or false",
 }
 
 
@@ -83,9 +96,16 @@ def _fits(name: str, value: Any) -> bool:
         return value is None or (_whole(value) and value >= 0)
     if name == "ambiguous_mode":
         return value in ("500", "drop")
-    highest = MAX_LATENCY if name == "latency" else 1.0
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    return number and 0 <= value <= highest  # NaN and infinities fail the comparison
+    if name == "callbacks_disordered":
+        return isinstance(value, bool)
+    if name == "sender_rate":
+        return value is None or (_number(value) and 0 < value < math.inf)
+    highest = {"latency": MAX_LATENCY, "queue_seconds": 36000.0}.get(name, 1.0)
+    return _number(value) and 0 <= value <= highest  # NaN and infinities fail the comparison
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _whole(value: Any) -> bool:

@@ -4,6 +4,7 @@ and statuses that move on with the sandbox's clock."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +23,11 @@ MAGIC_TO = {
     "+15005550004": 21610,
     "+15005550009": 21614,
 }
+# What a phone texting one of the account's numbers does to its consent, as Twilio reads
+# the whole body, trimmed, in any case: True opts out of that number, False opts back in.
+KEYWORDS = dict.fromkeys(
+    ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"), True
+) | dict.fromkeys(("START", "YES", "UNSTOP"), False)
 MAGIC_FROM = {"+15005550001": 21212, "+15005550007": 21606, "+15005550008": 21611}
 ALWAYS_ACCEPTED_FROM = "+15005550006"
 # Sandbox numbers whose messages fail on delivery: +1500555 followed by the error code.
@@ -31,7 +37,11 @@ DELIVERY_FAILURES = {
     "+150055530006": ("undelivered", "Landline or unreachable carrier"),
     "+150055530007": ("failed", "Message filtered"),
     "+150055530008": ("failed", "Unknown error"),
+    "+150055530034": ("undelivered", "Message from an unregistered number"),
 }
+QUEUE_OVERFLOW = 30001
+# The moment a message of so many segments leaves its sender's queue (None: the queue is full).
+Pace = Callable[[str, int, float], float | None]
 MESSAGES = {
     21211: "Invalid 'To' Phone Number",
     21212: "Invalid 'From' Phone Number",
@@ -85,10 +95,12 @@ def segments(body: str) -> int:
 
 
 def create_message(
-    state: SandboxState, account_sid: str, form: dict[str, list[str]]
+    state: SandboxState, account_sid: str, form: dict[str, list[str]], pace: Pace | None = None
 ) -> dict[str, Any]:
     """Validate a ``POST Messages.json`` form as Twilio does, then store the message
-    (nothing is stored when any check fails)."""
+    (nothing is stored when any check fails). With ``pace``, it waits its turn in its
+    sender's queue: a full queue refuses it (21611), or, for a Messaging Service, fails it
+    after creation (30001)."""
     first = {k: v[0] for k, v in form.items() if v}
     to, sender = first.get("To"), first.get("From")
     service, body = first.get("MessagingServiceSid"), first.get("Body")
@@ -113,8 +125,16 @@ def create_message(
         _check_from(state, account_sid, sender, to, bool(media))
     if service and service != state.services[account_sid]:
         raise MessageError(21701, service)
+    _check_consent(state, account_sid, sender, service, to)
     send_at = _send_at(state, first, service)
     now = state.clock()
+    leaves = (
+        pace(service or sender or "", 1 if media else segments(body or ""), now)
+        if pace and not send_at  # a scheduled message queues when it is due
+        else now
+    )
+    if leaves is None and not service:
+        raise MessageError(21611)
     message = {
         "sid": new_sid("MM" if media else "SM"),
         "account_sid": account_sid,
@@ -126,6 +146,7 @@ def create_message(
         "status_callback": callback,
         "created": now,
         "send_at": send_at,
+        "leaves": leaves,  # None: its queue was full (30001)
         "canceled": False,
         "updated": now,
     }
@@ -176,6 +197,16 @@ def _check_from(state: SandboxState, account_sid: str, sender: str, to: str, med
         raise MessageError(21606)
 
 
+def _check_consent(
+    state: SandboxState, account_sid: str, sender: str | None, service: str | None, to: str
+) -> None:
+    """21610 when ``to`` texted STOP to the sender, or (sending through the service alone)
+    to any of the service's numbers: the sandbox's service holds all the account's numbers."""
+    numbers = [sender] if sender else [n.phone_number for n in state.numbers[account_sid]]
+    if any((account_sid, number, to) in state.opted_out for number in numbers):
+        raise MessageError(21610)
+
+
 def _service_sender(state: SandboxState, account_sid: str, to: str) -> str:
     prefix = "whatsapp:" if to.startswith("whatsapp:") else ""
     return prefix + state.numbers[account_sid][0].phone_number
@@ -198,35 +229,49 @@ def _send_at(state: SandboxState, first: dict[str, str], service: str | None) ->
     return when
 
 
-def status_of(state: SandboxState, message: dict[str, Any]) -> tuple[str, float | None]:
+def message_status(state: SandboxState, message: dict[str, Any]) -> tuple[str, float | None]:
     """The message's status now, and when it was sent (None until then)."""
     if message.get("direction") == "inbound":
         return "received", message["created"]
     if message["canceled"]:
         return "canceled", None
     start = message["send_at"] or message["created"]
-    elapsed = state.clock() - start
-    if elapsed < 0:
+    if state.clock() < start:
         return "scheduled", None
+    start = max(start, message.get("leaves") or start)  # its turn in its sender's queue
+    elapsed = state.clock() - start
     delay = state.status_delay
     first = "accepted" if message["messaging_service_sid"] else "queued"
     if elapsed < delay:
         return first, None
-    final, _ = DELIVERY_FAILURES.get(message["to"].removeprefix("whatsapp:"), ("delivered", ""))
+    failure = delivery_failure(message)
+    final = failure[0] if failure else "delivered"
     if final == "failed":
         return "failed", start + delay
     return ("sent" if elapsed < 2 * delay else final), start + delay
 
 
+def delivery_failure(message: dict[str, Any]) -> tuple[str, int, str] | None:
+    """How the message fails after it was created (its status, error code and message):
+    its queue overflowed, or its To is one of the numbers whose messages fail."""
+    if "leaves" in message and message["leaves"] is None:
+        return "failed", QUEUE_OVERFLOW, "Queue overflow"
+    to = message["to"].removeprefix("whatsapp:")
+    if to in DELIVERY_FAILURES:
+        status, text = DELIVERY_FAILURES[to]
+        return status, int(to[-5:]), text
+    return None
+
+
 def render(state: SandboxState, message: dict[str, Any]) -> dict[str, Any]:
     """The message as Twilio's JSON."""
-    status, sent = status_of(state, message)
+    status, sent = message_status(state, message)
     body, media = message["body"], message["media"]
     uri = f"/2010-04-01/Accounts/{message['account_sid']}/Messages/{message['sid']}"
     error_code = error_message = None
-    if status in ("failed", "undelivered"):
-        error_code = int(message["to"].removeprefix("whatsapp:")[-5:])
-        error_message = DELIVERY_FAILURES[message["to"].removeprefix("whatsapp:")][1]
+    failure = delivery_failure(message)
+    if status in ("failed", "undelivered") and failure:
+        _, error_code, error_message = failure
     priced = sent is not None and status != "failed"
     sender = message["from"]
     if sender is None and sent is not None:  # a Messaging Service picks its sender on sending

@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import signal
 import socket
-import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
-from typing import Any
 
-import httpx
 import uvicorn
 
 from flo_twilio.errors import InvalidInputError, Problem
@@ -26,7 +20,7 @@ from flo_twilio.sandbox.limits import (
     connections_allowed,
     guarded_protocol,
 )
-from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, SandboxState
+from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN, SandboxState
 
 
 def serve(
@@ -45,8 +39,9 @@ def serve(
     sock = bind(host, port)
     port = sock.getsockname()[1]
     refusals = Refusals("flo sandbox")
+    app = create_app(state, faults)
     config = uvicorn.Config(
-        create_app(state, faults),
+        app,
         log_level="warning",
         access_log=False,
         server_header=False,
@@ -61,6 +56,10 @@ def serve(
             await super().startup(sockets)
             if not self.should_exit:
                 print(banner(state, host, port), file=sys.stderr, flush=True)
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            app.state.closing = True  # the inbox page's live streams end, not wait out the grace
+            await super().shutdown(sockets)
 
     # uvicorn puts back the Ctrl-C handling it found, then raises the Ctrl-C it handled
     # again: ignored, that one and any later one do nothing while the sandbox ends.
@@ -119,55 +118,9 @@ def banner(state: SandboxState, host: str, port: int) -> str:
             f"flo sandbox: a Twilio-compatible API on {http_url(host, port)}\n"
             f"  account sid:  {sid}\n"
             f"  auth token:   {shown_token(account.auth_token)}\n"
+            f"  inbox:        {http_url(host, port)}/ (in a browser: messages, calls, webhooks)\n"
             f"  numbers:      {numbers}\n"
             f"  connect it:   flo accounts add sandbox --account-sid {sid} --auth-token - "
             f"--api-base-url {http_url(host, port)}"
         )
     return "\n".join(lines)
-
-
-@contextlib.contextmanager
-def sandbox_process(*args: str, port: int | None = None) -> Iterator[str]:
-    """``flo sandbox ARGS`` in a child process on a free loopback port; yields its URL.
-
-    For tests, benchmarks and fault drills that need the sandbox on its own core, or a
-    server that outlives the process that is killed.
-    """
-    port = port or free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "flo_twilio.cli", "sandbox", "--port", str(port), *args],
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(
-            proc,
-            lambda: httpx.get(
-                f"{url}/2010-04-01/Accounts.json", auth=(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN)
-            ).raise_for_status(),
-        )
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-def wait_until_serving(
-    proc: subprocess.Popen[Any], probe: Callable[[], object], seconds: float = 15
-) -> None:
-    """Call ``probe`` until it stops raising httpx errors; fail if ``proc`` dies or time runs out."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            probe()
-            return
-        except httpx.HTTPError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError(f"{proc.args!r} did not start serving") from None
-            time.sleep(0.05)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

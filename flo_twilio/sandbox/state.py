@@ -18,13 +18,15 @@ from flo_twilio.sandbox.defaults import DEFAULT_AUTH_TOKEN as DEFAULT_AUTH_TOKEN
 from flo_twilio.sandbox.defaults import DEFAULT_NUMBERS as DEFAULT_NUMBERS
 from flo_twilio.sandbox.verify_rules import VerifyState
 
+BOUGHT = {"voice": True, "sms": True, "mms": True, "fax": False}  # a bought number's capabilities
+
 
 def new_sid(prefix: str) -> str:
     return prefix + secrets.token_hex(16)
 
 
 @dataclass
-class Account:
+class SandboxAccount:
     sid: str
     auth_token: str
     friendly_name: str = "Sandbox account"
@@ -44,6 +46,8 @@ class PhoneNumber:
     sms_method: str = "POST"
     status_callback: str = ""
     updated: float = field(default_factory=time.time)
+    voice_url: str = ""  # what answers a call to it (Twilio's voice webhook)
+    settings: dict[str, Any] = field(default_factory=dict)  # its other fields, as Twilio names them
 
 
 @dataclass
@@ -73,7 +77,7 @@ class SandboxState:
     ) -> None:
         self.clock = clock
         self.status_delay = status_delay
-        self.accounts: dict[str, Account] = {}
+        self.accounts: dict[str, SandboxAccount] = {}
         self.keys: dict[str, ApiKey] = {}
         self.numbers: dict[str, list[PhoneNumber]] = {}
         self.services: dict[str, str] = {}  # account sid -> its Messaging Service sid
@@ -81,14 +85,16 @@ class SandboxState:
         self.order: dict[str, list[str]] = {}  # account sid -> message sids, oldest first
         self.calls: dict[str, dict[str, Any]] = {}  # in the order they were made
         self.unsubscribed = set(unsubscribed)
+        # (account sid, its number, a phone that texted STOP to it): in memory only
+        self.opted_out: set[tuple[str, str | None, str]] = set()
         self.verify = VerifyState()  # Verify services and verifications: in memory only
         self.add_account(account_sid, auth_token, numbers)
         self._db = _open(db_path) if db_path else None
         if self._db:
             self._load()
 
-    def add_account(self, sid: str, auth_token: str, numbers: Iterable[str]) -> Account:
-        account = Account(sid, auth_token)
+    def add_account(self, sid: str, auth_token: str, numbers: Iterable[str]) -> SandboxAccount:
+        account = SandboxAccount(sid, auth_token)
         self.accounts[sid] = account
         self.order[sid] = []
         self.services[sid] = "MG" + sid[2:]
@@ -109,6 +115,29 @@ class SandboxState:
 
     def number_by_sid(self, account_sid: str, sid: str) -> PhoneNumber | None:
         return next((n for n in self.numbers[account_sid] if n.sid == sid), None)
+
+    def taken(self, phone_number: str) -> bool:
+        """Whether any account has ``phone_number``."""
+        return any(n.phone_number == phone_number for ns in self.numbers.values() for n in ns)
+
+    def buy_number(self, account_sid: str, phone_number: str) -> PhoneNumber:
+        """Give the account ``phone_number`` (a fresh sid; the caller checks it is free)."""
+        now = self.clock()
+        number = PhoneNumber(
+            new_sid("PN"), phone_number, phone_number, dict(BOUGHT), now, updated=now
+        )
+        self.numbers[account_sid].append(number)
+        return number
+
+    def save_number(self, account_sid: str, number: PhoneNumber) -> None:
+        """Keep a bought or changed number in the database, if any."""
+        self._store("numbers", {"sid": number.sid, "account_sid": account_sid, **number.__dict__})
+
+    def release_number(self, account_sid: str, number: PhoneNumber) -> None:
+        self.numbers[account_sid].remove(number)
+        if self._db:
+            with self._db:
+                self._db.execute("DELETE FROM numbers WHERE sid = ?", (number.sid,))
 
     def add_key(self, account_sid: str, friendly_name: str) -> ApiKey:
         key = ApiKey(
@@ -131,22 +160,29 @@ class SandboxState:
     def delete_message(self, sid: str) -> None:
         message = self.messages.pop(sid)
         self.order[message["account_sid"]].remove(sid)
-        if self._db:
-            with self._db:
-                self._db.execute("DELETE FROM messages WHERE sid = ?", (sid,))
+        self._unstore("messages", sid)
+
+    def delete_call(self, sid: str) -> None:
+        del self.calls[sid]
+        self._unstore("calls", sid)
 
     def save_call(self, call: dict[str, Any]) -> None:
         self.calls[call["sid"]] = call
         self._store("calls", call)
 
     def _store(self, table: str, record: dict[str, Any]) -> None:
-        """Write ``record`` to ``table`` (messages or calls) of the database, if any."""
+        """Write ``record`` to ``table`` (messages, calls or numbers) of the database, if any."""
         if self._db:
             with self._db:
                 self._db.execute(
                     f"INSERT INTO {table} VALUES (?, ?) ON CONFLICT(sid) DO UPDATE SET data = excluded.data",
                     (record["sid"], json.dumps(record)),
                 )
+
+    def _unstore(self, table: str, sid: str) -> None:
+        if self._db:
+            with self._db:
+                self._db.execute(f"DELETE FROM {table} WHERE sid = ?", (sid,))
 
     def _load(self) -> None:
         assert self._db is not None
@@ -161,6 +197,13 @@ class SandboxState:
         for (data,) in self._db.execute("SELECT data FROM calls ORDER BY rowid"):
             call = json.loads(data)
             self.calls[call["sid"]] = call
+        for (data,) in self._db.execute("SELECT data FROM numbers ORDER BY rowid"):
+            record = json.loads(data)
+            numbers = self.numbers.get(record.pop("account_sid"))
+            if numbers is not None:  # a changed default number replaces its fresh twin
+                number = PhoneNumber(**record)
+                numbers[:] = [n for n in numbers if n.phone_number != number.phone_number]
+                numbers.append(number)
 
 
 def _open(path: str | Path) -> sqlite3.Connection:
@@ -175,4 +218,5 @@ def _open(path: str | Path) -> sqlite3.Connection:
     db.execute("CREATE TABLE IF NOT EXISTS messages (sid TEXT PRIMARY KEY, data TEXT)")
     db.execute("CREATE TABLE IF NOT EXISTS keys (sid TEXT PRIMARY KEY, data TEXT)")
     db.execute("CREATE TABLE IF NOT EXISTS calls (sid TEXT PRIMARY KEY, data TEXT)")
+    db.execute("CREATE TABLE IF NOT EXISTS numbers (sid TEXT PRIMARY KEY, data TEXT)")
     return db

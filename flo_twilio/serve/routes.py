@@ -10,9 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from flo_twilio.runner.events import EventStore
-from flo_twilio.runner.flow import Flow
-from flo_twilio.runner.yamlmarks import load
+from flo_twilio.runner import EventStore, Flow, load_yaml
 
 
 def route_key(name: str, card: str, options: Any) -> str:
@@ -45,7 +43,7 @@ def _was(path: Path, flow: Flow, route: str) -> bool:
     except OSError:  # the release it was in is gone
         return path.stem == flow.path.stem
     try:
-        data = load(text, str(path)).data
+        data = load_yaml(text, str(path)).data
     except Exception:  # not a flow any more: not this one
         return False
     trigger = data.get("trigger") if isinstance(data, dict) else None

@@ -6,7 +6,8 @@ before the provider is answered, then runs its flow as a run of its own, a few r
 time. A second delivery of an event is answered and dropped. Started again after a crash,
 the server finishes the events it had accepted (a run that had started is resumed, so
 nothing is sent twice). Polling is the same without the webhooks: each poll's new events
-are accepted the same way, and the cursor kept once they are.
+are accepted the same way, and the cursor kept once they are. An event that says its sender
+opted out (a STOP) or back in (a START) updates the account's opt-out list as it is accepted.
 
 Replicas (several servers on one event store, in PostgreSQL): each beats every
 $FLO_HEARTBEAT_SECONDS, and at each beat takes the unfinished events of a replica that
@@ -18,9 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
@@ -34,15 +36,39 @@ from flo_twilio.accounts import Account
 from flo_twilio.card import CardContext
 from flo_twilio.errors import FloError, RunInUseError
 from flo_twilio.redaction import MASK
-from flo_twilio.runner import process
-from flo_twilio.runner.api import Plan, Runner
-from flo_twilio.runner.events import EventStore, Pending
-from flo_twilio.runner.flow import Flow
+from flo_twilio.runner import (
+    MISSED_BEATS,
+    EventStore,
+    Flow,
+    OptOuts,
+    Pending,
+    Plan,
+    Runner,
+    account_id,
+    heartbeat_seconds,
+)
 from flo_twilio.serve.routes import adopt_old_routes
 from flo_twilio.trigger import Event, Rejected, Trigger, Webhook
 
 MAX_WEBHOOK = 64 * 1024  # bytes; Twilio's webhooks are a few KB
 WORKERS = 4  # runs at once
+
+
+FORWARDED_HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+
+
+def forwarded(url: str, headers: Mapping[str, str]) -> str:
+    """``url`` with the scheme and host a proxy gives in X-Forwarded-Proto and
+    X-Forwarded-Host (the first of a list: the proxy nearest the provider); a value that is
+    no scheme or host is ignored."""
+    parts = urlsplit(url)
+    proto = headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    host = headers.get("x-forwarded-host", "").split(",")[0].strip()
+    if proto in ("http", "https"):
+        parts = parts._replace(scheme=proto)
+    if FORWARDED_HOST.fullmatch(host):
+        parts = parts._replace(netloc=host)
+    return urlunsplit(parts)
 
 
 @dataclass
@@ -70,7 +96,9 @@ class Served:
 class Server:
     """Accepts events for ``served`` flows and runs them with ``runner`` on ``account``
     (reached through ``transport``, if not the network; ``origin`` kept with each run as
-    ``Runner.start`` says); ``say`` hears what happens (never a message's content)."""
+    ``Runner.start`` says); ``say`` hears what happens (never a message's content). With
+    ``trust_proxy``, a proxy's X-Forwarded-Proto and X-Forwarded-Host say where a webhook
+    was sent (only a proxy in front of this server must be able to reach it)."""
 
     def __init__(
         self,
@@ -83,13 +111,15 @@ class Server:
         secret: str,
         *,
         say: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
+        trust_proxy: bool = False,
     ) -> None:
         self.runner, self.account, self.transport, self.origin = runner, account, transport, origin
+        self.trust_proxy = trust_proxy
         self.served, self.store, self.secret, self.say = served, store, secret, say
         self.queue: asyncio.Queue[tuple[Served, Pending]] = asyncio.Queue()
         self.busy: set[int] = set()  # events queued or running here
         self.stopped: set[int] = set()  # events whose run stopped here: the next start's
-        self.heartbeat = process.heartbeat_seconds()
+        self.heartbeat = heartbeat_seconds()
         self.ctx: CardContext | None = None
 
     # Receiving.
@@ -113,24 +143,32 @@ class Server:
                     return PlainTextResponse("too large", status_code=413)
         except ClientDisconnect:  # dropped as too slow, or gone: no one hears an answer
             return Response(status_code=400)
-        query = request.url.query
         webhook = Webhook(
-            url=served.url + (f"?{query}" if query else ""),
+            url=self.signed_url(served, request),
             method=request.method,
             headers={k.lower(): v for k, v in request.headers.items()},
             form=parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
             if request.method == "POST"
             else [],
+            body=body,
         )
         try:
             event = served.trigger.parse(served.options, webhook, self.secret)
         except Rejected as exc:
             self.say(f"{served.flow.name}: refused a webhook (403): {exc}")
             return PlainTextResponse("forbidden", status_code=403)
-        answer, media_type = served.trigger.answer
+        answer, media_type = served.trigger.reply(served.options)
         if event is not None and self.accept(served, event):
             self.say(f"{served.flow.name}: event accepted")
         return Response(answer, media_type=media_type)
+
+    def signed_url(self, served: Served, request: Request) -> str:
+        """The URL the provider requested, which it signed: the flow's public URL (with
+        ``trust_proxy``, the scheme and host the proxy says it was reached at) and the
+        query exactly as it came."""
+        url = forwarded(served.url, request.headers) if self.trust_proxy else served.url
+        query = request.url.query  # as received: never re-encoded or re-ordered
+        return url + (f"?{query}" if query else "")
 
     def accept(self, served: Served, event: Event) -> bool:
         """Keep ``event`` (committed) and queue its run; False for one seen before or one
@@ -141,10 +179,30 @@ class Server:
             return False
         event_id = self.store.accept(served.route, event)
         if event_id is None:
-            self.say(f"{served.flow.name}: a duplicate delivery was answered and dropped")
+            self.say(
+                f"{served.flow.name}: a duplicate delivery (or an out-of-date one) was answered and dropped"
+            )
             return False
+        self.consent(served, event)
         self.enqueue(served, Pending(event_id, event.outputs, None))
         return True
+
+    def consent(self, served: Served, event: Event) -> None:
+        """Put the event's sender on the opt-out list (a STOP), or take them off (a START),
+        committed before the provider is answered."""
+        change = served.trigger.consent(event)
+        if change is None:
+            return
+        lists, account = (
+            OptOuts(self.runner.journal),
+            account_id(self.runner.registry, self.account),
+        )
+        if change.opted_out:
+            lists.add(account, change.audience, "keyword")
+        else:
+            lists.remove(account, change.audience)
+        lists.commit()
+        self.say(f"{served.flow.name}: opt-{'out' if change.opted_out else 'in'} recorded")
 
     async def poll(self, every: float, stop: asyncio.Event) -> None:
         """Every ``every`` seconds, accept each served flow's new events, then keep its cursor."""
@@ -316,7 +374,7 @@ class Server:
         this one began to leave stays; one that does not beat within the heartbeat window
         stopped (killed, say): so this waits about that window at most."""
         began = time.time()
-        deadline = time.monotonic() + (process.MISSED_BEATS + 1) * self.heartbeat
+        deadline = time.monotonic() + (MISSED_BEATS + 1) * self.heartbeat
         while True:
             beats = [beat or 0.0 for beat in self.store.other_holders(served.route, served.url)]
             if not beats:

@@ -1,8 +1,8 @@
-"""Run in the Dagster venv (tests/hosts/test_dagster.py starts it): the README's campaign job
+"""Run in the Dagster venv (tests/hosts/test_dagster.py starts it): the documented campaign job
 in a run worker of its own (dagster_run.py, a child process), SIGKILLed once the sandbox
 holds ``KILL_AFTER`` of its messages; the run is then marked failed (as Dagster's run
 monitoring does with a dead worker) and re-executed as the daemon's run retries would, by
-the job's ``dagster/retry_strategy`` tag (the README's: ALL_STEPS). Prints one line:
+the job's ``dagster/retry_strategy`` tag (the documented: ALL_STEPS). Prints one line:
 KILLED {json}.
 
     python dagster_killed.py FILE RUN_CONFIG_JSON SANDBOX_URL SID TOKEN

@@ -1,8 +1,8 @@
-"""Runs in the Prefect venv (tests/hosts/test_prefect.py starts it): the README's "Use in
+"""Runs in the Prefect venv (tests/hosts/test_prefect.py starts it): the documented "Use in
 Prefect" code under Prefect's test harness against the sandbox, with Prefect's task and flow
 retries, and a control that sends with plain ``call_card`` under the same retries.
 
-argv: the folder holding the README's snippets (block.py, campaign.py), the sandbox's URL,
+argv: the folder holding the documented snippets (block.py, campaign.py), the sandbox's URL,
 the sandbox account's SID and token, the JSON file to write what was seen to, the URL of a
 PostgreSQL database for a block whose journal is there.
 """
@@ -78,7 +78,7 @@ def send_then_fail(row: dict[str, str]) -> str:
 
 @task(retries=3, retry_delay_seconds=0)
 def plain_send(row: dict[str, str]) -> str:
-    """The control: the README's "own host" call_card, retried by Prefect."""
+    """The control: the documented "own host" call_card, retried by Prefect."""
     card = load_registry().card("twilio.send_sms")()
     account = {"account_sid": SID, "auth_token": TOKEN, "api_base_url": SANDBOX}
 
@@ -166,13 +166,13 @@ def main() -> None:
             env={**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()},
         )
         seen["register"] = [registered.returncode, registered.stdout + registered.stderr]
-        load("block")  # the README's block, saved as "work"
+        load("block")  # the documented block, saved as "work"
         seen["bad_input"] = [bad_sid(), no_block(), too_many_slots()]
         outside = {"to": "+12065550800", "body": "outside a run"}  # .fn with a key: no run
         seen["outside_a_run"] = send_sms.fn("work", SMS, outside, key="outside")["sid"][:2]
         campaign = load("campaign").campaign
 
-        # The README's flow as it is.
+        # The documented flow as it is.
         seen["campaign"] = campaign(csv_of("a.csv", recipients(100, 20)), "Hello {name}", chunk=7)
 
         # A flow run retried after its tasks sent: every task runs again as a new task run.

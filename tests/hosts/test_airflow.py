@@ -1,4 +1,4 @@
-"""flo's Airflow provider in a real Airflow (pinned, in its own environment): the README's
+"""flo's Airflow provider in a real Airflow (pinned, in its own environment): the documented
 setup commands and DAG, then retries, against the sandbox over loopback answering 30% of
 message creates with a 500 after storing them."""
 
@@ -35,7 +35,7 @@ pytestmark = pytest.mark.slow
 
 
 def readme_section() -> str:
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "hosts.md").read_text()
     return text.split("\n## Use in Airflow\n", 1)[1].split("\n## ", 1)[0]
 
 
@@ -63,7 +63,7 @@ def starting(counts: Counter[str], prefix: str) -> list[int]:
 
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory):
-    """Airflow set up as the README says, both DAGs run with dag.test(): what they left."""
+    """Airflow set up as docs/hosts.md says, both DAGs run with dag.test(): what they left."""
     python = host_python("airflow", HERE / "airflow-requirements.txt")
     home = tmp_path_factory.mktemp("airflow_home")
     (home / "dags").mkdir()
@@ -82,7 +82,7 @@ def airflow(tmp_path_factory):
     }
 
     def run(command: str, code: int = 0) -> str:
-        done = subprocess.run(  # in AIRFLOW_HOME: the README's twilio.json is written there
+        done = subprocess.run(  # in AIRFLOW_HOME: the documented twilio.json is written there
             command, shell=True, env=env, cwd=home, capture_output=True, text=True, timeout=300
         )
         output = done.stdout + done.stderr
@@ -160,7 +160,7 @@ def bearer(api: str) -> dict[str, str]:
 
 
 def ui_made(api: str, sandbox: str) -> list[str]:
-    """The README's connection (made from the command line) and one made as the UI's "Add
+    """The documented connection (made from the command line) and one made as the UI's "Add
     Connection" form posts it (the hidden fields left out): their ids."""
     form = {
         "connection_id": "twilio_ui",

@@ -1,4 +1,4 @@
-"""Dagster (issue 16): the README's campaign job and the drills of dagster_drill.py, run in
+"""Dagster (issue 16): the documented campaign job and the drills of dagster_drill.py, run in
 process by Dagster pinned in a venv of its own (built once, cached under .cache/hostvenvs),
 against the sandbox over loopback with 30% of creates stored but answered 500, and a
 Dagster instance (SQLite, compute logs) in a temporary DAGSTER_HOME."""
@@ -87,7 +87,7 @@ def runs(python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, An
 
 
 def test_a_killed_run_worker_then_all_steps_again_sends_each_message_once(python, tmp_path):
-    """The README's campaign, its run worker SIGKILLed mid-send, then re-executed with all
+    """The documented campaign, its run worker SIGKILLed mid-send, then re-executed with all
     its steps (``dagster/retry_strategy: ALL_STEPS``): the rest is sent, nothing twice."""
     home = tmp_path / "dagster_home"
     home.mkdir()
@@ -275,7 +275,7 @@ print(sorted(theirs))
 
 
 def test_the_readme_shows_the_example_the_tests_run():
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "hosts.md").read_text()
     section = readme.split("## Use in Dagster", 1)[1].split("\n## ", 1)[0]
     code = section.split("```python\n", 1)[1].split("```", 1)[0]
     assert code == EXAMPLE.read_text()

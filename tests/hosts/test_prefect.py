@@ -1,4 +1,4 @@
-"""Prefect (its own venv, Prefect pinned): the README's "Use in Prefect" block and flow run
+"""Prefect (its own venv, Prefect pinned): the documented "Use in Prefect" block and flow run
 under Prefect's test harness against the sandbox over loopback, 30% of its creates stored
 but answered 500, with Prefect's task and flow retries on. Exactly one message per
 recipient, where plain ``call_card`` under the same retries sends some twice; the token
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 def readme_snippets(folder: Path, sandbox: str) -> None:
     """The section's two code blocks as block.py and campaign.py, the block's placeholders
     filled with the sandbox's account."""
-    section = (ROOT / "README.md").read_text().split("## Use in Prefect\n", 1)[1]
+    section = (ROOT / "docs" / "hosts.md").read_text().split("## Use in Prefect\n", 1)[1]
     block, campaign = (part.split("```", 1)[0] for part in section.split("```python\n")[1:3])
     block = (
         block.replace('"AC..."', f'"{SID}"')
@@ -84,7 +84,7 @@ def test_prefect_retries_send_each_message_once_where_plain_call_card_sends_twic
     assert run.returncode == 0, logs[-3000:]
     seen = json.loads(report.read_text())
 
-    # The README's campaign, and a flow run retried after its tasks sent.
+    # The documented campaign, and a flow run retried after its tasks sent.
     assert seen["block_type"] == "Twilio Account"
     assert seen["register"][0] == 0, seen["register"][1]
     assert seen["campaign"] == 20 and seen["retried_flow"] == 20

@@ -1,1 +1,1 @@
-"""Security tests: each holds one hole shut (see the README's Reliability section)."""
+"""Security tests: each holds one hole shut (see docs/reliability.md)."""

@@ -15,9 +15,10 @@ from flo_twilio.cards import CustomApi
 from flo_twilio.client import Credentials, TwilioClient
 from flo_twilio.errors import InvalidInputError
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
+from tests.helpers import basic_auth
 
 TOKEN = "header-test-token-0123456789"
-BASIC = httpx.BasicAuth(SID, TOKEN)._auth_header
+BASIC = basic_auth(SID, TOKEN)
 
 # Found by the attack: each was sent byte for byte before.
 ATTACK = [

@@ -89,7 +89,7 @@ def test_endless_fresh_pages_stop_at_the_cap():
     with pytest.raises(TwilioError, match=r"stopped after 7 pages"):
         read_all(client, max_pages=7)
     assert len(seen) == 7
-    assert MAX_PAGES == 1000  # the documented cap (README, Reliability)
+    assert MAX_PAGES == 1000  # the documented cap (docs/reliability.md)
 
 
 def test_a_normal_list_reads_to_its_last_page():

@@ -20,6 +20,7 @@ from flo_twilio.client import Credentials, TwilioClient
 from flo_twilio.errors import InvalidInputError
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from tests.conftest import examples
+from tests.helpers import basic_auth
 
 TOKEN = "relative-url-token-0123456789"
 
@@ -117,4 +118,4 @@ def test_any_relative_url_stays_on_the_account_api_host(wire, relative_url, api)
     assert request.url.host == f"{api}.dublin.ie1.twilio.com"
     assert request.url.userinfo == b""
     assert ".." not in request.url.path.split("/") and "\\" not in request.url.path
-    assert request.headers["authorization"] == httpx.BasicAuth(SID, TOKEN)._auth_header
+    assert request.headers["authorization"] == basic_auth(SID, TOKEN)

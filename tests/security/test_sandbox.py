@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from flo_twilio.sandbox import Faults, SandboxState, create_app
-from flo_twilio.sandbox.server import free_port, sandbox_process, wait_until_serving
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
 from tests.helpers import ROOT
+from tests.sandbox_process import free_port, sandbox_process, wait_until_serving
 
 pytestmark = pytest.mark.anyio
 

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from flo_twilio.errors import InvalidInputError, Problem
 from flo_twilio.hosts import Sender
 from flo_twilio.hosts.airflow.operators import CardOperator
-from flo_twilio.runner.rowfiles import CsvFile, JsonArrayFile, JsonLinesFile, json_file
+from flo_twilio.runner import CsvFile, JsonArrayFile, JsonLinesFile, json_file
 
 CONCURRENCY = 16
 WORKERS_SEE_IT = "the path is read on the worker that runs the task: give one every worker sees"

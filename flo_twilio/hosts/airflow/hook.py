@@ -15,7 +15,7 @@ from airflow.sdk import BaseHook
 from flo_twilio.accounts import Account
 from flo_twilio.errors import FloError, InvalidInputError, Problem
 from flo_twilio.hosts import Sender, account_from
-from flo_twilio.runner.journal_store import is_url, journal_target
+from flo_twilio.runner import is_url, journal_target
 
 EXTRAS = ("region", "edge", "api_base_url", "api_key", "max_in_flight", "max_per_second")
 LIBPQ_EXTRAS = (  # a Postgres connection's extras that are libpq's, kept in the URL

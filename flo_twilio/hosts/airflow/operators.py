@@ -29,7 +29,7 @@ def work_key(context: Mapping[str, Any]) -> str:
 
 class CardOperator(BaseOperator):
     """Calls ``card`` once with ``options`` and ``inputs`` (both templated; the fields are
-    the card's, as in the README's card reference) and returns its outputs (to XCom).
+    the card's, as in docs/cards.md) and returns its outputs (to XCom).
 
     The task runs in the pool ``twilio_<conn id>`` unless ``pool`` says otherwise: create it
     (``airflow pools set``) with as many slots as the account may have requests in flight.

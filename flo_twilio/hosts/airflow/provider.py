@@ -45,8 +45,9 @@ def get_provider_info() -> dict[str, Any]:
                     ),
                     "max_per_second": _field(
                         "number",
-                        "Requests per second",
-                        "Requests started per second, per task process (default: no limit).",
+                        "Segments per second",
+                        "Message segments each sender sends a second, per task process "
+                        "(default: no limit).",
                     ),
                 },
                 "ui-field-behaviour": {
