@@ -1,7 +1,8 @@
 """flo's performance side by side in one run, as one table with the ratios the targets name.
 
     python -m bench            # the full run (about 10 minutes on 2 cores)
-    python -m bench --quick    # small numbers, a few seconds: proves the harness works
+    python -m bench --quick    # small numbers: the figures are rough, the harness proven
+    python -m bench --smoke    # smaller still, figures meaningless: what the tests run
 
 Every number is settable (see --help). The sandbox runs in its own process; the benchmark
 clients run in this one. Needs the bench extra: pip install -e '.[bench]'.
@@ -16,7 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench import cases
@@ -53,10 +54,20 @@ QUICK = Settings(
     startup_runs=1,
 )
 
+# Smaller still (the verdicts name 16 and 25 in flight: those stay).
+SMOKE = replace(
+    QUICK, messages=40, latency_messages=20, sdk_messages=5,
+    sdk_latency_messages=2, messages_429=30, rows=(50, 200), steps=20,
+)  # fmt: skip
+MODES = {"quick": QUICK, "smoke": SMOKE}
 
-def parse(argv: list[str]) -> tuple[Settings, bool]:
+
+def parse(argv: list[str]) -> tuple[Settings, str]:
+    """The settings, and the mode's name ("" for the full run)."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small numbers: a few seconds")
+    modes = parser.add_mutually_exclusive_group()
+    modes.add_argument("--quick", action="store_true", help="small numbers: rough figures")
+    modes.add_argument("--smoke", action="store_true", help="smaller: the harness runs through")
     base = Settings()
     for name, value in vars(base).items():
         flag = "--" + name.replace("_", "-")
@@ -65,9 +76,9 @@ def parse(argv: list[str]) -> tuple[Settings, bool]:
         else:
             parser.add_argument(flag, type=type(value))
     args = parser.parse_args(argv)
-    settings = QUICK if args.quick else base
-    given = {k: v for k, v in vars(args).items() if k != "quick" and v is not None}
-    return Settings(**{**vars(settings), **given}), args.quick
+    mode = next((name for name in MODES if getattr(args, name)), "")
+    given = {k: v for k, v in vars(args).items() if k not in MODES and v is not None}
+    return Settings(**{**vars(MODES.get(mode, base)), **given}), mode
 
 
 def measure(s: Settings, lab: Lab) -> list[Row]:
@@ -196,12 +207,12 @@ def verdicts(s: Settings, rows: list[Row]) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    settings, quick = parse(argv)
+    settings, mode = parse(argv)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         rows = measure(settings, Lab(Path(folder)))
-    print(f"# flo benchmark, {time.strftime('%Y-%m-%d %H:%M')}{' (quick)' if quick else ''}")
+    print(f"# flo benchmark, {time.strftime('%Y-%m-%d %H:%M')}{f' ({mode})' if mode else ''}")
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} "
         f"{platform.release()}, Python {platform.python_version()}; load average before: {load}\n"

@@ -1,8 +1,31 @@
-"""Shared fixtures: an asyncio backend for anyio tests, and a private FLO_HOME."""
+"""Shared fixtures: an asyncio backend for anyio tests, and a private FLO_HOME; the
+Hypothesis profiles."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Hypothesis: "ci" (CI set, as .ci/run does) tries 300 examples per property, "dev" a sixth
+# of that; HYPOTHESIS_PROFILE chooses either, or "thorough" (ten times "ci").
+_UNBOUNDED = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+}
+settings.register_profile("ci", max_examples=300, **_UNBOUNDED)
+settings.register_profile("dev", max_examples=50, **_UNBOUNDED)
+settings.register_profile("thorough", max_examples=3000, **_UNBOUNDED)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
+
+
+def examples(in_ci: int) -> int:
+    """For a property that needs another number of examples than most: ``in_ci`` under the
+    "ci" profile, scaled as the profile scales the others (at least 5)."""
+    return max(5, in_ci * settings.default.max_examples // 300)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -11,25 +11,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import examples
 from tests.inprocess import builtin_sandbox, recorded_runs, run_flo
-
-settings.register_profile(
-    "quick",
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-settings.register_profile("thorough", parent=settings.get_profile("quick"), max_examples=1000)
-PROFILE = settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
 
 
 def mostly(good: Any, other: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -180,7 +171,7 @@ def invocations(draw, folder: Path) -> list[str]:
 LOCATED = re.compile(r"^error: (\S+:\d+:\d+: |--input \S+: |--\w+ )", re.MULTILINE)
 
 
-@PROFILE
+@settings(max_examples=examples(40))
 @given(data=st.data())
 def test_any_input_is_answered_with_0_or_2_and_never_sent_when_refused(data, monkeypatch):
     sandbox = builtin_sandbox(monkeypatch)

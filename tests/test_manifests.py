@@ -1,7 +1,7 @@
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
@@ -148,7 +148,6 @@ PHONE_LIKE = st.text(alphabet="+0123456789 \n٣whatsap:", max_size=18)
 ANY_VALUE = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), PHONE_LIKE)
 
 
-@settings(max_examples=300, deadline=None)
 @given(
     to=st.one_of(PHONE_LIKE, ANY_VALUE),
     body=st.one_of(st.text(max_size=3), st.just("x" * 1601), ANY_VALUE),

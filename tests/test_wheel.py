@@ -3,7 +3,9 @@
 import json
 import subprocess
 import sys
+import sysconfig
 import venv
+from pathlib import Path
 
 import pytest
 
@@ -20,9 +22,13 @@ def test_wheel_installed_in_a_fresh_venv_lists_the_cards(tmp_path):
     )
     [wheel] = dist.glob("flo_twilio-*.whl")
     env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=True)
+    venv.create(env_dir)
+    # Its dependencies (and pip) are this venv's: a path, so that its .pth files (this
+    # checkout, installed editable) are not read.
+    site = Path(sysconfig.get_path("purelib", vars={"base": str(env_dir)}))
+    (site / "dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
     subprocess.run(
-        [env_dir / "bin" / "python", "-m", "pip", "install", "-q", str(wheel)],
+        [env_dir / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps", str(wheel)],
         check=True,
         capture_output=True,
     )

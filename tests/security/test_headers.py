@@ -7,7 +7,7 @@ import asyncio
 
 import httpx
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from flo_twilio import CardContext, call_card
@@ -90,7 +90,6 @@ def test_ordinary_headers_are_sent_as_given():
 NAMES = st.text(alphabet=st.sampled_from(list("aHoT-:_ \t\r\nx\x00é")), max_size=14)
 
 
-@settings(max_examples=300, deadline=None)
 @given(st.dictionaries(NAMES, NAMES, max_size=3))
 def test_no_header_input_changes_credentials_host_or_framing(headers):
     sent: list[httpx.Request] = []

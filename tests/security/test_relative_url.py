@@ -19,9 +19,9 @@ from flo_twilio.cards import CustomApi
 from flo_twilio.client import Credentials, TwilioClient
 from flo_twilio.errors import InvalidInputError
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
+from tests.conftest import examples
 from tests.helpers import basic_auth
 
-EXAMPLES = 1400
 TOKEN = "relative-url-token-0123456789"
 
 PIECES = st.sampled_from(
@@ -107,7 +107,7 @@ def wire():
     recorder.close()
 
 
-@settings(max_examples=EXAMPLES, deadline=None)
+@settings(max_examples=examples(1400))
 @given(relative_url=RELATIVE_URLS, api=st.sampled_from(["api", "messaging"]))
 def test_any_relative_url_stays_on_the_account_api_host(wire, relative_url, api):
     sent = wire.send(relative_url, api)
