@@ -30,8 +30,10 @@ class Settings:
     messages: int = 5000
     concurrency: int = 16
     latency: float = 0.15
-    latency_messages: int = 1500
+    latency_messages: int = 5000
     latency_concurrency: int = 25
+    wide_messages: int = 5000  # the same latency, where CPU per message decides
+    wide_concurrency: int = 200
     sdk_messages: int = 1000  # the SDK one at a time (its rate does not depend on how many)
     sdk_latency_messages: int = 40
     rate_429: float = 0.3
@@ -46,6 +48,8 @@ QUICK = Settings(
     concurrency=16,
     latency=0.05,
     latency_messages=100,
+    wide_messages=200,
+    wide_concurrency=50,
     sdk_messages=50,
     sdk_latency_messages=5,
     messages_429=60,
@@ -126,6 +130,12 @@ def measure_sends(
         add(cases.aiohttp_rows(slow, url, s.latency_messages, s.latency_concurrency))
         add(cases.sdk_thread_pool(slow, url, s.latency_messages, s.latency_concurrency))
         add(cases.sdk_one_at_a_time(slow, url, s.sdk_latency_messages))
+        wide = (
+            f"latency {s.latency * 1000:.0f} ms, {s.wide_concurrency} in flight, "
+            f"{s.wide_messages:,} messages"
+        )
+        add(cases.flo_cli(wide, lab, account, s.wide_messages, s.wide_concurrency))
+        add(cases.aiohttp_rows(wide, url, s.wide_messages, s.wide_concurrency))
     busy = f"{s.rate_429:.0%} answered 429, {s.concurrency} in flight, {s.messages_429:,} messages"
     with cases.sandbox("--rate-429", str(s.rate_429), warm=False) as url:
         account = lab.connect("busy", url)
@@ -179,10 +189,16 @@ def postgres_verdict(s: Settings, rows: list[Row]) -> str:
 def verdicts(s: Settings, rows: list[Row]) -> list[str]:
     """The issue's targets, each with the ratio measured."""
     cli, aio = find(rows, "loopback", "flo run (whole"), find(rows, "loopback", "bare aiohttp")
-    sdk, pool = find(rows, "loopback", "Twilio SDK, one"), find(rows, "loopback", "Twilio SDK, 16")
+    sdk, pool = (
+        find(rows, "loopback", "Twilio SDK, one"),
+        find(rows, "loopback", f"Twilio SDK, {s.concurrency} threads"),
+    )
     inproc = find(rows, "loopback", "flo run in-process")
-    lat_cli, lat_pool = find(rows, "latency", "flo run"), find(rows, "latency", "Twilio SDK, 25")
-    limit = s.latency_concurrency / s.latency
+    lat_cli = find(rows, "latency", f"flo run (whole command), {s.latency_concurrency} in")
+    lat_pool = find(rows, "latency", f"Twilio SDK, {s.latency_concurrency} threads")
+    wide_cli = find(rows, "latency", f"flo run (whole command), {s.wide_concurrency} in")
+    wide_aio = find(rows, "latency", f"bare aiohttp, {s.wide_concurrency} in")
+    limit, wide_limit = s.latency_concurrency / s.latency, s.wide_concurrency / s.latency
     startup = {r.who: r.seconds for r in rows if r.case == "start-up"}
     sizes = [r for r in rows if r.case == "peak RSS"]
     mb = [float(r.note.split()[0]) for r in sizes]
@@ -198,6 +214,7 @@ def verdicts(s: Settings, rows: list[Row]) -> list[str]:
         line(cli.rate >= 3 * sdk.rate, f"loopback rate: {cli.rate / sdk.rate:.2f}x the SDK one at a time (target >= 3x); {cli.rate / pool.rate:.2f}x the SDK on {s.concurrency} threads"),
         line(lat_cli.rate >= 0.95 * limit, f"{s.latency * 1000:.0f} ms latency: {lat_cli.rate / limit:.2f} of in-flight/latency = {limit:.0f}/s (target >= 0.95)"),
         line(lat_cli.rate > lat_pool.rate, f"{s.latency * 1000:.0f} ms latency: {lat_cli.rate / lat_pool.rate:.2f}x the SDK on {s.latency_concurrency} threads (target > 1x)"),
+        line(wide_cli.rate >= 0.8 * wide_aio.rate, f"{s.latency * 1000:.0f} ms latency, {s.wide_concurrency} in flight: {wide_cli.rate / wide_aio.rate:.2f}x bare aiohttp (target >= 0.8x); {wide_cli.rate / wide_limit:.2f} of in-flight/latency = {wide_limit:.0f}/s, bare aiohttp {wide_aio.rate / wide_limit:.2f}"),
         line(mb[-1] <= 1.3 * mb[0], f"peak RSS {sizes[-1].count:,} rows / {sizes[0].count:,} rows: {mb[-1] / mb[0]:.2f}x (target <= 1.3x)"),
         line(step.cpu_us < 100, f"engine: {step.seconds / step.count * 1e6:.0f} µs wall, {step.cpu_us:.0f} µs CPU per no-op step (target < 100 µs)"),  # type: ignore[operator]
         line(startup["flo run (one-step flow)"] < 0.4, f"start-up: flo run of a one-step flow {startup['flo run (one-step flow)']:.2f} s (target < 0.4 s); flo --version {startup['flo --version']:.2f} s (target < 0.2 s); python -c pass {startup['python -c pass']:.2f} s"),

@@ -30,6 +30,8 @@ def test_the_smoke_benchmark_prints_every_case_and_every_target():
         "Twilio SDK, one at a time",
         "Twilio SDK, 16 threads",
         "Twilio SDK, 25 threads",
+        "latency 50 ms, 50 in flight, 200 messages",
+        "bare aiohttp, 50 in flight",
         "the sandbox's own rate",
         "python -c pass",
         "flo run (one-step flow)",
@@ -38,7 +40,8 @@ def test_the_smoke_benchmark_prints_every_case_and_every_target():
     ]:
         assert case in table, case
     verdicts = [line for line in table.splitlines() if line.startswith(("met", "MISSED"))]
-    assert len(verdicts) == 10
+    assert len(verdicts) == 11
+    assert "50 in flight: " in verdicts[5], verdicts  # flo beside bare aiohttp
     assert "PostgreSQL journal at 50 ms latency: " in verdicts[-1]
     # the 429 case checks the sandbox itself: every number reached, none twice
     assert "30 of 30 numbers reached, 0 twice" in table
