@@ -134,7 +134,8 @@ def measure_sends(
             f"latency {s.latency * 1000:.0f} ms, {s.wide_concurrency} in flight, "
             f"{s.wide_messages:,} messages"
         )
-        add(cases.flo_cli(wide, lab, account, s.wide_messages, s.wide_concurrency))
+        wide_account = lab.connect("latency-wide", url, max_in_flight=s.wide_concurrency)
+        add(cases.flo_cli(wide, lab, wide_account, s.wide_messages, s.wide_concurrency))
         add(cases.aiohttp_rows(wide, url, s.wide_messages, s.wide_concurrency))
     busy = f"{s.rate_429:.0%} answered 429, {s.concurrency} in flight, {s.messages_429:,} messages"
     with cases.sandbox("--rate-429", str(s.rate_429), warm=False) as url:

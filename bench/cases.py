@@ -83,10 +83,13 @@ class Lab:
             check=False,
         )
 
-    def connect(self, name: str, url: str) -> str:
+    def connect(self, name: str, url: str, max_in_flight: int | None = None) -> str:
+        """An account for the sandbox at ``url``; its in-flight cap ``max_in_flight`` when
+        given (flo's default is 25 requests at once an account)."""
+        cap = ["--max-in-flight", str(max_in_flight)] if max_in_flight else []
         done = self.flo(
             "accounts", "add", name, "--account-sid", SID, "--auth-token", "-",
-            "--api-base-url", url, stdin=TOKEN,
+            "--api-base-url", url, *cap, stdin=TOKEN,
         )  # fmt: skip
         if done.returncode:
             raise SystemExit(f"flo accounts add failed: {done.stderr}")
