@@ -23,6 +23,7 @@ from flo_twilio.cards.numbers import (
     SearchAvailableNumbers,
     UpdatePhoneNumber,
 )
+from flo_twilio.cards.recordings import DeleteRecording, GetRecording, ListRecordings
 from flo_twilio.cards.triggers import IncomingMessage, MessageStatus
 from flo_twilio.cards.twilio_connection import TWILIO
 from flo_twilio.cards.verify import CheckVerification, StartVerification
@@ -53,6 +54,9 @@ CARDS: tuple[type[Card], ...] = (
     UpdatePhoneNumber,
     ReleasePhoneNumber,
     IncomingCall,
+    ListRecordings,
+    GetRecording,
+    DeleteRecording,
 )
 __all__ = ["CARDS", "TWILIO", *(card.__name__ for card in CARDS)]
 

@@ -3,18 +3,16 @@ answers with the send cards' message outputs (``message_outputs``)."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from flo_twilio.card import Card, CardContext
+from flo_twilio.cards.listing import DEFAULT_LIMIT, first
 from flo_twilio.cards.manifest_folder import load_manifest
 from flo_twilio.cards.messages import message_outputs
 from flo_twilio.cards.removal import RemoveResource
 from flo_twilio.client import TwilioClient
-
-DEFAULT_LIMIT = 50
 
 
 def message_path(client: TwilioClient, sid: str) -> str:
@@ -62,13 +60,8 @@ class ListMessages(Card):
         client: TwilioClient = ctx.client
         limit = inputs.get("limit", DEFAULT_LIMIT)
         filters = {k: v for k, v in list_filters(inputs).items() if v is not None}
-        messages: list[dict[str, Any]] = []
         pages = client.messages(filters, page_size=min(limit, self.max_page_size))
-        async with contextlib.aclosing(pages):  # type: ignore[type-var]
-            async for message in pages:
-                messages.append(message_outputs(message))
-                if len(messages) == limit:
-                    break
+        messages = await first(pages, limit, message_outputs)
         return {"messages": messages, "count": len(messages)}
 
 
