@@ -46,6 +46,8 @@ def test_every_card_has_a_manifest_and_every_manifest_a_card():
             "twilio.list_recordings",
             "twilio.get_recording",
             "twilio.delete_recording",
+            "twilio.call_status",
+            "twilio.recording_ready",
         }
     )
     for name in builtin:

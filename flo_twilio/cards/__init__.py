@@ -28,6 +28,7 @@ from flo_twilio.cards.triggers import IncomingMessage, MessageStatus
 from flo_twilio.cards.twilio_connection import TWILIO
 from flo_twilio.cards.verify import CheckVerification, StartVerification
 from flo_twilio.cards.voice import GetCall, MakeCall
+from flo_twilio.cards.voice_triggers import CallStatus, RecordingReady
 from flo_twilio.connection import ConnectionType
 from flo_twilio.hookspecs import hookimpl
 
@@ -57,6 +58,8 @@ CARDS: tuple[type[Card], ...] = (
     ListRecordings,
     GetRecording,
     DeleteRecording,
+    CallStatus,
+    RecordingReady,
 )
 __all__ = ["CARDS", "TWILIO", *(card.__name__ for card in CARDS)]
 
