@@ -55,8 +55,8 @@ def runs_of(flows: dict[str, int], seconds: float = 30) -> dict[str, list[dict]]
         time.sleep(0.1)
 
 
-def sent_to(sandbox: httpx.Client, number: str) -> list[str]:
-    messages = sandbox.get(f"{ACCOUNT}/Messages.json", params={"To": number}).json()["messages"]
+def sent_to(client: httpx.Client, number: str) -> list[str]:
+    messages = client.get(f"{ACCOUNT}/Messages.json", params={"To": number}).json()["messages"]
     return [m["body"] for m in messages]
 
 
