@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from flo_twilio.card import Card, CardContext
-from flo_twilio.cards.listing import DEFAULT_LIMIT, first
+from flo_twilio.cards.listing import ListCard
 from flo_twilio.cards.manifest_folder import load_manifest
 from flo_twilio.cards.removal import RemoveResource
 from flo_twilio.client import TwilioClient, parse_date
@@ -46,18 +46,16 @@ def recording_outputs(recording: Mapping[str, Any], audio: str = "wav") -> dict[
     }
 
 
-class ListRecordings(Card):
-    """The dates are sent as Twilio's SDKs send them: midnight UTC of the day."""
+class ListRecordings(ListCard):
+    """The days are sent as Twilio's SDKs send them: midnight UTC."""
 
     name = "twilio.list_recordings"
     manifest = load_manifest(name)
-    max_page_size = 1000  # Twilio's largest page
+    key = "recordings"
 
-    async def run(
-        self, ctx: CardContext, options: Mapping[str, Any], inputs: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        client: TwilioClient = ctx.client
-        limit = inputs.get("limit", DEFAULT_LIMIT)
+    def pages(
+        self, client: TwilioClient, inputs: Mapping[str, Any], page_size: int
+    ) -> AsyncIterator[dict[str, Any]]:
         filters = {
             name: inputs[key] if key == "callSid" else f"{inputs[key]}T00:00:00Z"
             for name, key in (
@@ -68,14 +66,11 @@ class ListRecordings(Card):
             )
             if key in inputs
         }
-        pages = client.paginate(
-            f"{client.account_path}/Recordings.json",
-            "recordings",
-            filters,
-            page_size=min(limit, self.max_page_size),
-        )
-        recordings = await first(pages, limit, recording_outputs)
-        return {"recordings": recordings, "count": len(recordings)}
+        path = f"{client.account_path}/Recordings.json"
+        return client.paginate(path, "recordings", filters, page_size=page_size)
+
+    def show(self, record: dict[str, Any]) -> dict[str, Any]:
+        return recording_outputs(record)
 
 
 class GetRecording(Card):

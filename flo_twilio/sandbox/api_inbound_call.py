@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from flo_twilio.sandbox import api_calls, call_script, call_statuses
 from flo_twilio.sandbox.api_inbound import location
+from flo_twilio.sandbox.call_rules import call_params
 from flo_twilio.sandbox.callbacks import call_webhook
 from flo_twilio.sandbox.message_rules import E164
 from flo_twilio.sandbox.state import SandboxAccount, new_sid
@@ -85,17 +86,7 @@ async def inbound_call(sandbox: Sandbox, request: Request, account: SandboxAccou
 
 def voice_params(call: dict[str, Any]) -> dict[str, str]:
     """The form parameters Twilio sends a number's VoiceUrl for an incoming call."""
-    params = {
-        "CallSid": call["sid"],
-        "AccountSid": call["account_sid"],
-        "From": call["from"],
-        "To": call["to"],
-        "Caller": call["from"],
-        "Called": call["to"],
-        "CallStatus": "ringing",
-        "Direction": "inbound",
-        "ApiVersion": "2010-04-01",
-    }
+    params = call_params(call, "ringing", "inbound")
     for side, number in (("From", call["from"]), ("To", call["to"])):
         country, city, state, zip_code = location(number)
         params[f"{side}Country"], params[f"{side}City"] = country, city

@@ -63,3 +63,19 @@ def render(state: SandboxState, call: dict[str, Any]) -> dict[str, Any]:
         "trunk_sid": None,
         "uri": f"{uri}.json",
     }
+
+
+def call_params(call: dict[str, Any], status: str, direction: str) -> dict[str, str]:
+    """The parameters of every webhook Twilio sends about a call (its VoiceUrl, its
+    status callbacks)."""
+    return {
+        "CallSid": call["sid"],
+        "AccountSid": call["account_sid"],
+        "From": call["from"],
+        "To": call["to"],
+        "Caller": call["from"],
+        "Called": call["to"],
+        "CallStatus": status,
+        "Direction": direction,
+        "ApiVersion": "2010-04-01",
+    }

@@ -9,7 +9,7 @@ import asyncio
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from flo_twilio.sandbox.call_rules import call_status, render
+from flo_twilio.sandbox.call_rules import call_params, call_status, render
 from flo_twilio.sandbox.callbacks import deliver
 
 if TYPE_CHECKING:
@@ -57,15 +57,7 @@ def status_params(
     """What Twilio posts to a call's StatusCallback when it reaches ``status``."""
     shown = render(sandbox.state, call)
     params = {
-        "CallSid": call["sid"],
-        "AccountSid": call["account_sid"],
-        "From": call["from"],
-        "To": call["to"],
-        "Caller": call["from"],
-        "Called": call["to"],
-        "CallStatus": status,
-        "Direction": shown["direction"],
-        "ApiVersion": "2010-04-01",
+        **call_params(call, status, shown["direction"]),
         "CallbackSource": "call-progress-events",
         "SequenceNumber": str(number - 1),
         "Timestamp": shown["date_updated"],
