@@ -23,6 +23,7 @@ from flo_twilio.sandbox import SandboxState, create_app
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN
 from tests.test_sandbox_api import conforms, http
+from tests.test_sandbox_inbox import BASE, SAME_ORIGIN, page_client
 
 pytestmark = pytest.mark.anyio
 
@@ -56,7 +57,7 @@ def voice_app(twiml: str):
 
 async def call_in(twiml: str, *, status_callback: str = "", delay: float = 0.0):
     """A sandbox whose number answers calls with ``twiml``; the inbound call's answer, the
-    client (open) and the webhooks received."""
+    client (open), the webhooks received and the sandbox's app."""
     hooks, received = voice_app(twiml)
     app = create_app(
         SandboxState(status_delay=delay), callback_transport=httpx.ASGITransport(hooks)
@@ -68,7 +69,7 @@ async def call_in(twiml: str, *, status_callback: str = "", delay: float = 0.0):
     await client.post(f"{ACCOUNT}/IncomingPhoneNumbers/{sid}.json", data=settings)
     answer = await client.post("/_sandbox/inbound_call", json={"from": PHONE, "to": NUMBER})
     assert answer.status_code == 201, answer.text
-    return answer.json(), client, received
+    return answer.json(), client, received, app
 
 
 def posted(received, path: str) -> list[dict[str, str]]:
@@ -76,7 +77,7 @@ def posted(received, path: str) -> list[dict[str, str]]:
 
 
 async def test_a_record_makes_a_recording_and_posts_its_callbacks_signed():
-    body, c, received = await call_in(VOICEMAIL)
+    body, c, received, _ = await call_in(VOICEMAIL)
     async with contextlib.aclosing(c):
         verbs = [step["verb"] for step in body["followed"]]
         assert verbs == ["Say", "Record", "Hangup"]  # nothing after Hangup
@@ -113,11 +114,11 @@ async def test_a_record_makes_a_recording_and_posts_its_callbacks_signed():
 
 
 async def test_the_recording_is_served_as_wav_and_mp3_the_same_every_time_then_deleted():
-    body, c, _ = await call_in(VOICEMAIL)
+    body, c, _, app = await call_in(VOICEMAIL)
     async with contextlib.aclosing(c):
         media = f"{ACCOUNT}/Recordings/{body['followed'][1]['recordingSid']}"
-        async with httpx.AsyncClient(
-            transport=c._transport, base_url="http://sandbox"
+        async with httpx.AsyncClient(  # no credentials: the audio's URL is its secret
+            transport=httpx.ASGITransport(app), base_url="http://sandbox"
         ) as anonymous:
             plain, as_wav, as_mp3 = [
                 await anonymous.get(media + ext) for ext in ("", ".wav", ".mp3")
@@ -127,8 +128,12 @@ async def test_the_recording_is_served_as_wav_and_mp3_the_same_every_time_then_d
             assert file.getnframes() / file.getframerate() == 4
         assert as_mp3.headers["content-type"] == "audio/mpeg"
         assert as_mp3.content[:2] == b"\xff\xfb" and len(as_mp3.content) > 10_000
-        again, _, _ = await call_in(VOICEMAIL)
-        assert again["followed"][1]["recordingSid"] != body["followed"][1]["recordingSid"]
+        again, other, *_ = await call_in(VOICEMAIL)
+        async with contextlib.aclosing(other):
+            second = f"{ACCOUNT}/Recordings/{again['followed'][1]['recordingSid']}"
+            assert second != media
+            assert (await other.get(second + ".wav")).content == as_wav.content
+            assert (await other.get(second + ".mp3")).content == as_mp3.content
         deleted = await c.delete(media + ".json")
         assert deleted.status_code == 204 and deleted.content == b""
         assert (await c.get(media + ".json")).status_code == 404
@@ -137,7 +142,7 @@ async def test_the_recording_is_served_as_wav_and_mp3_the_same_every_time_then_d
 
 
 async def test_a_dial_places_a_child_call_with_its_status_callbacks():
-    body, c, received = await call_in(FORWARD, status_callback=f"{HOOKS}/parent", delay=0.02)
+    body, c, received, _ = await call_in(FORWARD, status_callback=f"{HOOKS}/parent", delay=0.02)
     async with contextlib.aclosing(c):
         [child_sid] = body["followed"][0]["callSids"]
         child = conforms(
@@ -175,7 +180,7 @@ async def test_twiml_that_is_not_a_response_is_reported_not_followed():
         ("<Hello/>", "not <Response>"),
         ('<!DOCTYPE x [<!ENTITY a "b">]><Response/>', "DOCTYPE"),
     ):
-        body, c, received = await call_in(twiml)
+        body, c, received, _ = await call_in(twiml)
         await c.aclose()
         [step] = body["followed"]
         assert reason in step["error"] and len(received) == 1
@@ -202,3 +207,16 @@ async def test_a_made_call_posts_the_status_events_it_asked_for():
         (made["sid"], "completed", "1"),
     ]
     assert forms[1]["Direction"] == "outbound-api" and "ParentCallSid" not in forms[1]
+
+
+async def test_the_inbox_shows_an_inbound_calls_twiml_and_a_player_for_its_recording():
+    body, c, _, app = await call_in(VOICEMAIL)
+    await c.aclose()
+    sid = body["followed"][1]["recordingSid"]
+    async with page_client(app, BASE) as page_reader:
+        page = (await page_reader.get("/")).text
+        assert f'<audio controls preload="none" src="{ACCOUNT}/Recordings/{sid}.wav">' in page
+        assert "please call me back".casefold() in page.casefold() and "&lt;Record" in page
+        cleared = await page_reader.post("/_inbox/clear", headers=SAME_ORIGIN)
+        assert cleared.status_code == 303
+    assert app.state.sandbox.state.recordings == {}

@@ -72,6 +72,8 @@ async def inbound_call(sandbox: Sandbox, request: Request, account: SandboxAccou
             webhook["status"] = answer
         else:
             webhook["status"], webhook["twiml"] = answer.status_code, answer.text
+            call["twiml"], call["url"] = answer.text, number.voice_url  # for the inbox page
+            sandbox.state.save_call(call)
             if answer.is_success:
                 followed = await call_script.follow(
                     sandbox, call, answer.text, number.voice_url, str(request.base_url)
