@@ -107,8 +107,12 @@ async def test_a_record_makes_a_recording_and_posts_its_callbacks_signed():
             "get",
         )
         assert [r["sid"] for r in listed["recordings"]] == [recording_sid]
-        by_call = await c.get(f"{ACCOUNT}/Calls/{body['call']['sid']}/Recordings.json")
-        assert [r["sid"] for r in by_call.json()["recordings"]] == [recording_sid]
+        by_call = conforms(
+            await c.get(f"{ACCOUNT}/Calls/{body['call']['sid']}/Recordings.json"),
+            "/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}/Recordings.json",
+            "get",
+        )
+        assert [r["sid"] for r in by_call["recordings"]] == [recording_sid]
         other = await c.get(f"{ACCOUNT}/Recordings.json", params={"CallSid": "CA" + "0" * 32})
         assert other.json()["recordings"] == []
 
@@ -220,3 +224,17 @@ async def test_the_inbox_shows_an_inbound_calls_twiml_and_a_player_for_its_recor
         cleared = await page_reader.post("/_inbox/clear", headers=SAME_ORIGIN)
         assert cleared.status_code == 303
     assert app.state.sandbox.state.recordings == {}
+
+
+def test_recordings_are_kept_in_the_database_and_a_deleted_one_is_gone_from_it(tmp_path):
+    db = tmp_path / "sandbox.db"
+    first = SandboxState(db_path=db)
+    kept, gone = (
+        {"sid": f"RE{n * 32}", "account_sid": SID, "call_sid": "CA" + "1" * 32, "created": 1.0,
+         "duration": 4, "transcription": None}
+        for n in "ab"
+    )  # fmt: skip
+    first.save_recording(kept)
+    first.save_recording(gone)
+    first.delete_recording(gone["sid"])
+    assert SandboxState(db_path=db).recordings == {kept["sid"]: kept}

@@ -70,6 +70,22 @@ def render(state: SandboxState, recording: dict[str, Any], base_url: str) -> dic
     }
 
 
+def render_for_call(
+    state: SandboxState, recording: dict[str, Any], base_url: str
+) -> dict[str, Any]:
+    """The recording as Twilio's JSON under its call (``Calls/{sid}/Recordings``): its
+    price a number, a ``track``, no media URL."""
+    shown = render(state, recording, base_url)
+    del shown["media_url"], shown["subresource_uris"]
+    call_uri = f"{V}/Accounts/{recording['account_sid']}/Calls/{recording['call_sid']}"
+    return {
+        **shown,
+        "price": float(shown["price"]),
+        "track": "both",
+        "uri": f"{call_uri}/Recordings/{recording['sid']}.json",
+    }
+
+
 def _day(value: str) -> str | None:
     """The YYYY-MM-DD of a DateCreated filter (a date or an ISO date-time), None if neither."""
     try:
@@ -103,7 +119,8 @@ async def list_recordings(sandbox: Sandbox, request: Request, account: SandboxAc
         )
     ]
     base = str(request.base_url)
-    return paged(request, records, "recordings", lambda r: render(state, r, base))
+    show = render_for_call if "call_sid" in request.path_params else render
+    return paged(request, records, "recordings", lambda r: show(state, r, base))
 
 
 def owned(sandbox: Sandbox, request: Request, account_sid: str) -> dict[str, Any] | None:
