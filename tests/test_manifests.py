@@ -43,6 +43,11 @@ def test_every_card_has_a_manifest_and_every_manifest_a_card():
             "twilio.update_phone_number",
             "twilio.release_phone_number",
             "twilio.incoming_call",
+            "twilio.list_recordings",
+            "twilio.get_recording",
+            "twilio.delete_recording",
+            "twilio.call_status",
+            "twilio.recording_ready",
         }
     )
     for name in builtin:

@@ -23,10 +23,12 @@ from flo_twilio.cards.numbers import (
     SearchAvailableNumbers,
     UpdatePhoneNumber,
 )
+from flo_twilio.cards.recordings import DeleteRecording, GetRecording, ListRecordings
 from flo_twilio.cards.triggers import IncomingMessage, MessageStatus
 from flo_twilio.cards.twilio_connection import TWILIO
 from flo_twilio.cards.verify import CheckVerification, StartVerification
 from flo_twilio.cards.voice import GetCall, MakeCall
+from flo_twilio.cards.voice_triggers import CallStatus, RecordingReady
 from flo_twilio.connection import ConnectionType
 from flo_twilio.hookspecs import hookimpl
 
@@ -53,6 +55,11 @@ CARDS: tuple[type[Card], ...] = (
     UpdatePhoneNumber,
     ReleasePhoneNumber,
     IncomingCall,
+    ListRecordings,
+    GetRecording,
+    DeleteRecording,
+    CallStatus,
+    RecordingReady,
 )
 __all__ = ["CARDS", "TWILIO", *(card.__name__ for card in CARDS)]
 

@@ -33,6 +33,8 @@ def call_answer(options: Mapping[str, Any]) -> str:
         attributes = _attributes(
             maxLength=options.get("maxLength"),
             transcribe=None if transcribe is None else str(transcribe).lower(),
+            recordingStatusCallback=options.get("recordingStatusCallback"),
+            transcribeCallback=options.get("transcribeCallback"),
         )
         verbs.append(f"<Record{attributes}/>")
     if options.get("hangup"):

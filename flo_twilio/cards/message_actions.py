@@ -3,18 +3,16 @@ answers with the send cards' message outputs (``message_outputs``)."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from flo_twilio.card import Card, CardContext
+from flo_twilio.cards.listing import ListCard
 from flo_twilio.cards.manifest_folder import load_manifest
 from flo_twilio.cards.messages import message_outputs
 from flo_twilio.cards.removal import RemoveResource
 from flo_twilio.client import TwilioClient
-
-DEFAULT_LIMIT = 50
 
 
 def message_path(client: TwilioClient, sid: str) -> str:
@@ -51,25 +49,19 @@ class GetMessage(Card):
         return message_outputs(await client.request_json("GET", path, expect="sid"))
 
 
-class ListMessages(Card):
+class ListMessages(ListCard):
     name = "twilio.list_messages"
     manifest = load_manifest(name)
-    max_page_size = 1000  # Twilio's largest page
+    key = "messages"
 
-    async def run(
-        self, ctx: CardContext, options: Mapping[str, Any], inputs: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        client: TwilioClient = ctx.client
-        limit = inputs.get("limit", DEFAULT_LIMIT)
+    def pages(
+        self, client: TwilioClient, inputs: Mapping[str, Any], page_size: int
+    ) -> AsyncIterator[dict[str, Any]]:
         filters = {k: v for k, v in list_filters(inputs).items() if v is not None}
-        messages: list[dict[str, Any]] = []
-        pages = client.messages(filters, page_size=min(limit, self.max_page_size))
-        async with contextlib.aclosing(pages):  # type: ignore[type-var]
-            async for message in pages:
-                messages.append(message_outputs(message))
-                if len(messages) == limit:
-                    break
-        return {"messages": messages, "count": len(messages)}
+        return client.messages(filters, page_size=page_size)
+
+    def show(self, record: dict[str, Any]) -> dict[str, Any]:
+        return message_outputs(record)
 
 
 class UpdateMessage(Card):

@@ -117,7 +117,7 @@ class IncomingMessage(NumberWebhookTrigger):
     def outputs(self, options: Mapping[str, Any], form: Mapping[str, str]) -> dict[str, Any] | None:
         if form.get("To") != options["to"] or "MessageSid" not in form:
             return None  # another number's message, or not a message at all
-        count = min(max(_integer(form.get("NumMedia")) or 0, 0), MAX_MEDIA)
+        count = min(max(integer(form.get("NumMedia")) or 0, 0), MAX_MEDIA)
         outputs: dict[str, Any] = {
             "messageSid": form["MessageSid"],
             "accountSid": form.get("AccountSid", ""),
@@ -126,7 +126,7 @@ class IncomingMessage(NumberWebhookTrigger):
             "body": form.get("Body", ""),
             "numMedia": count,
             "mediaUrls": [form[f"MediaUrl{i}"] for i in range(count) if f"MediaUrl{i}" in form],
-            "numSegments": _integer(form.get("NumSegments")),
+            "numSegments": integer(form.get("NumSegments")),
             "messagingServiceSid": form.get("MessagingServiceSid") or None,
         }
         for name in LOCATION:
@@ -200,7 +200,7 @@ class IncomingMessage(NumberWebhookTrigger):
             "body": message.get("body") or "",
             "numMedia": len(media),
             "mediaUrls": media,
-            "numSegments": _integer(message.get("num_segments")),
+            "numSegments": integer(message.get("num_segments")),
             "messagingServiceSid": message.get("messaging_service_sid"),
             **dict.fromkeys(LOCATION, ""),
         }
@@ -227,7 +227,7 @@ class MessageStatus(TwilioTrigger):
         return {
             "messageSid": form["MessageSid"],
             "status": form["MessageStatus"],
-            "errorCode": _integer(form.get("ErrorCode")),
+            "errorCode": integer(form.get("ErrorCode")),
             "to": form.get("To", ""),
             "from": form.get("From") or None,
             "accountSid": form.get("AccountSid", ""),
@@ -263,7 +263,7 @@ def fields(webhook: Webhook) -> dict[str, str]:
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}
 
 
-def _integer(value: str | None) -> int | None:
+def integer(value: str | None) -> int | None:
     try:
         return int(value) if value not in (None, "") else None
     except ValueError:

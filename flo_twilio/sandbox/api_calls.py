@@ -1,18 +1,22 @@
 """Calls: make and list them (``Calls.json``), fetch one (``Calls/{sid}.json``). A call
-moves queued -> ringing -> in-progress -> completed, one ``status_delay`` a step."""
+moves queued -> ringing -> in-progress -> completed, one ``status_delay`` a step; its
+``StatusCallback`` gets the events of ``StatusCallbackEvent`` (``call_statuses``)."""
 
 from __future__ import annotations
 
-import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from flo_twilio.sandbox import call_statuses
+from flo_twilio.sandbox.call_rules import STATUSES as STATUSES
+from flo_twilio.sandbox.call_rules import call_status as call_status
+from flo_twilio.sandbox.call_rules import render as render
 from flo_twilio.sandbox.message_rules import E164, is_http_url
 from flo_twilio.sandbox.state import SandboxAccount, SandboxState, new_sid
-from flo_twilio.sandbox.wire import ACCOUNT, error, not_found, paged, read_form, twilio_date
+from flo_twilio.sandbox.wire import ACCOUNT, error, not_found, paged, read_form
 
 if TYPE_CHECKING:
     from flo_twilio.sandbox.guards import Sandbox
@@ -34,8 +38,6 @@ ERRORS = {
     21217: "Phone number does not appear to be valid",
     21609: "Invalid StatusCallback URL",
 }
-STATUSES = ("queued", "ringing", "in-progress", "completed")
-PRICE_PER_MINUTE = 0.013
 
 
 def routes(sandbox: Sandbox) -> list[Route]:
@@ -60,11 +62,14 @@ async def create(sandbox: Sandbox, request: Request, account: SandboxAccount) ->
         "from": form["From"],
         "created": now,
         "status_callback": form.get("StatusCallback"),
+        "status_callback_event": form.get("StatusCallbackEvent"),
+        "status_callback_method": form.get("StatusCallbackMethod"),
         "record": form.get("Record") == "true",
         "twiml": form.get("Twiml") or "",  # what it was told to do, for the inbox page
         "url": form.get("Url") or "",
     }
     sandbox.state.save_call(call)
+    call_statuses.schedule(sandbox, call)
     return JSONResponse(render(sandbox.state, call), status_code=201)
 
 
@@ -111,55 +116,3 @@ async def fetch(sandbox: Sandbox, request: Request, account: SandboxAccount) -> 
     if not call or call["account_sid"] != account.sid:
         return not_found(request)
     return JSONResponse(render(sandbox.state, call))
-
-
-def call_status(state: SandboxState, call: dict[str, Any]) -> tuple[str, int]:
-    """The call's status now, and how many status steps it has taken (0 to 3)."""
-    delay = state.status_delay
-    elapsed = state.clock() - call["created"]
-    step = len(STATUSES) - 1 if delay <= 0 else min(int(elapsed // delay), len(STATUSES) - 1)
-    return STATUSES[step], step
-
-
-def render(state: SandboxState, call: dict[str, Any]) -> dict[str, Any]:
-    """The call as Twilio's JSON."""
-    status, step = call_status(state, call)
-    delay, created = state.status_delay, call["created"]
-    started = created + delay if step >= 1 else None
-    ended = created + 3 * delay if step >= 3 else None
-    duration = round(delay) if ended else None
-    minutes = max(1, math.ceil((duration or 0) / 60))
-    uri = f"/2010-04-01/Accounts/{call['account_sid']}/Calls/{call['sid']}"
-    number = state.number(call["account_sid"], call["from"])
-    return {
-        "account_sid": call["account_sid"],
-        "annotation": None,
-        "answered_by": None,
-        "api_version": "2010-04-01",
-        "caller_name": None,
-        "date_created": twilio_date(created),
-        "date_updated": twilio_date(created + step * delay),
-        "direction": call.get("direction", "outbound-api"),
-        "duration": str(duration) if duration is not None else None,
-        "end_time": twilio_date(ended) if ended else None,
-        "forwarded_from": None,
-        "from": call["from"],
-        "from_formatted": call["from"],
-        "group_sid": None,
-        "parent_call_sid": None,
-        "phone_number_sid": number.sid if number else None,
-        "price": f"-{PRICE_PER_MINUTE * minutes:.5f}" if ended else None,
-        "price_unit": "USD",
-        "queue_time": "0",
-        "sid": call["sid"],
-        "start_time": twilio_date(started) if started else None,
-        "status": status,
-        "subresource_uris": {
-            name: f"{uri}/{name.title().replace('_', '')}.json"
-            for name in ("notifications", "recordings", "payments", "events", "siprec")
-        },
-        "to": call["to"],
-        "to_formatted": call["to"],
-        "trunk_sid": None,
-        "uri": f"{uri}.json",
-    }

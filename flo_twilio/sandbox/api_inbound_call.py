@@ -2,9 +2,10 @@
 ``{"from", "to"}`` plays a phone calling one of the account's numbers.
 
 The call is stored as Twilio stores one (direction ``inbound``, in the Calls list), then
-its number's ``VoiceUrl`` gets the form parameters Twilio sends, signed. The answer holds
-the call and what the webhook answered: its status and the TwiML it gave. The sandbox does
-not follow that TwiML yet (no recordings, no child calls)."""
+its number's ``VoiceUrl`` gets the form parameters Twilio sends, signed, and the TwiML it
+answers is followed (``call_script``: recordings, child calls), and the number's
+``StatusCallback`` gets the call's status callbacks. The answer holds the call, what the
+webhook answered (its status and TwiML) and what was done, verb by verb (``followed``)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from flo_twilio.sandbox import api_calls
+from flo_twilio.sandbox import api_calls, call_script, call_statuses
 from flo_twilio.sandbox.api_inbound import location
+from flo_twilio.sandbox.call_rules import call_params
 from flo_twilio.sandbox.callbacks import call_webhook
 from flo_twilio.sandbox.message_rules import E164
 from flo_twilio.sandbox.state import SandboxAccount, new_sid
@@ -50,12 +52,15 @@ async def inbound_call(sandbox: Sandbox, request: Request, account: SandboxAccou
         "to": data["to"],
         "from": data["from"],
         "created": sandbox.state.clock(),
-        "status_callback": None,
+        "status_callback": number.status_callback or None,
+        "status_callback_method": number.settings.get("status_callback_method", "POST"),
         "record": False,
         "direction": "inbound",
     }
     sandbox.state.save_call(call)
+    call_statuses.schedule(sandbox, call)
     webhook: dict[str, Any] = {"url": number.voice_url or None, "status": None, "twiml": None}
+    followed: list[dict[str, Any]] = []
     if number.voice_url:
         method = number.settings.get("voice_method", "POST")
         async with sandbox.callbacks.client() as http:
@@ -67,23 +72,23 @@ async def inbound_call(sandbox: Sandbox, request: Request, account: SandboxAccou
             webhook["status"] = answer
         else:
             webhook["status"], webhook["twiml"] = answer.status_code, answer.text
-    body = {"call": api_calls.render(sandbox.state, call), "webhook": webhook}
+            call["twiml"], call["url"] = answer.text, number.voice_url  # for the inbox page
+            sandbox.state.save_call(call)
+            if answer.is_success:
+                followed = await call_script.follow(
+                    sandbox, call, answer.text, number.voice_url, str(request.base_url)
+                )
+    body = {
+        "call": api_calls.render(sandbox.state, call),
+        "webhook": webhook,
+        "followed": followed,
+    }
     return JSONResponse(body, status_code=201)
 
 
 def voice_params(call: dict[str, Any]) -> dict[str, str]:
     """The form parameters Twilio sends a number's VoiceUrl for an incoming call."""
-    params = {
-        "CallSid": call["sid"],
-        "AccountSid": call["account_sid"],
-        "From": call["from"],
-        "To": call["to"],
-        "Caller": call["from"],
-        "Called": call["to"],
-        "CallStatus": "ringing",
-        "Direction": "inbound",
-        "ApiVersion": "2010-04-01",
-    }
+    params = call_params(call, "ringing", "inbound")
     for side, number in (("From", call["from"]), ("To", call["to"])):
         country, city, state, zip_code = location(number)
         params[f"{side}Country"], params[f"{side}City"] = country, city

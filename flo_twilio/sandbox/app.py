@@ -2,7 +2,7 @@
 
 This module holds the app factory; authentication and the guards every route goes
 through are ``guards.Sandbox``; the routes are in one module per resource: ``api_accounts`` (accounts and API
-keys), ``api_phone_numbers``, ``api_messages``, ``api_media``, ``api_calls``, and the sandbox's own routes
+keys), ``api_phone_numbers``, ``api_messages``, ``api_media``, ``api_calls``, ``api_recordings``, and the sandbox's own routes
 ``api_drills`` (fault drills), ``api_inbound`` (a phone texting one of the numbers),
 ``api_inbound_call`` (a phone calling one), and the inbox page at ``/`` (``inbox``).
 """
@@ -27,6 +27,7 @@ from flo_twilio.sandbox import (
     api_media,
     api_messages,
     api_phone_numbers,
+    api_recordings,
     api_verify,
     inbox,
 )
@@ -43,6 +44,7 @@ ROUTE_MODULES = (
     api_messages,
     api_media,
     api_calls,
+    api_recordings,
     api_drills,
     api_inbound,
     api_inbound_call,

@@ -14,7 +14,7 @@ import hmac
 import ipaddress
 import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -68,7 +68,11 @@ class Callbacks:
         if not is_loopback(urlsplit(url).hostname or ""):
             log.warning("sandbox: status callbacks go only to this machine; not calling %s", url)
             return
-        task = asyncio.get_running_loop().create_task(self._follow(message, url))
+        self.spawn(self._follow(message, url))
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background until it ends or the sandbox closes."""
+        task = asyncio.get_running_loop().create_task(work)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 

@@ -205,12 +205,15 @@ async def faults(sandbox: Sandbox, request: Request, account: SandboxAccount) ->
 
 
 async def clear(sandbox: Sandbox, request: Request, account: SandboxAccount) -> Response:
-    """Forget the account's messages, calls and verifications, and the webhook log."""
+    """Forget the account's messages, calls, recordings and verifications, and the webhook
+    log."""
     state = sandbox.state
     for sid in list(state.order[account.sid]):
         state.delete_message(sid)
     for sid in [sid for sid, call in state.calls.items() if call["account_sid"] == account.sid]:
         state.delete_call(sid)
+    for sid in [sid for sid, r in state.recordings.items() if r["account_sid"] == account.sid]:
+        state.delete_recording(sid)
     verify = state.verify.verifications
     for sid in [sid for sid, v in verify.items() if v.account_sid == account.sid]:
         del verify[sid]

@@ -1,5 +1,5 @@
 """What the inbox page shows of an account: its messages as phone threads (one per
-counterpart), its calls with their TwiML, its verifications with their codes, and the
+counterpart), its calls with their TwiML and recordings, its verifications with their codes, and the
 webhook log; all narrowed by a search for a number or a text."""
 
 from __future__ import annotations
@@ -128,6 +128,7 @@ def changes(
     return (
         len(state.order[account_sid]),
         len(state.calls),
+        len(state.recordings),
         len(settled),
         *moving,
         *verifications,
@@ -160,12 +161,23 @@ def message_view(state: SandboxState, message: dict[str, Any]) -> dict[str, Any]
 
 
 def call_view(state: SandboxState, call: dict[str, Any]) -> dict[str, Any]:
+    """One call as the page shows it: its TwiML and its recordings (a player each)."""
     shown = api_calls.render(state, call)
     return {
         **shown,
         "at": clock_time(call["created"]),
         "twiml": pretty_xml(call.get("twiml", "")),
         "url": call.get("url", ""),
+        "recordings": [
+            {
+                "sid": recording["sid"],
+                "duration": recording["duration"],
+                "audio": shown["uri"].split("/Calls/")[0] + f"/Recordings/{recording['sid']}.wav",
+                "transcription": recording["transcription"],
+            }
+            for recording in state.recordings.values()
+            if recording["call_sid"] == call["sid"]
+        ],
     }
 
 

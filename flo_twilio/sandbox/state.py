@@ -1,4 +1,4 @@
-"""What the sandbox remembers: accounts, API keys, numbers, messages and calls."""
+"""What the sandbox remembers: accounts, API keys, numbers, messages, calls and recordings."""
 
 from __future__ import annotations
 
@@ -84,6 +84,7 @@ class SandboxState:
         self.messages: dict[str, dict[str, Any]] = {}
         self.order: dict[str, list[str]] = {}  # account sid -> message sids, oldest first
         self.calls: dict[str, dict[str, Any]] = {}  # in the order they were made
+        self.recordings: dict[str, dict[str, Any]] = {}  # in the order they were made
         self.unsubscribed = set(unsubscribed)
         # (account sid, its number, a phone that texted STOP to it): in memory only
         self.opted_out: set[tuple[str, str | None, str]] = set()
@@ -170,8 +171,16 @@ class SandboxState:
         self.calls[call["sid"]] = call
         self._store("calls", call)
 
+    def save_recording(self, recording: dict[str, Any]) -> None:
+        self.recordings[recording["sid"]] = recording
+        self._store("recordings", recording)
+
+    def delete_recording(self, sid: str) -> None:
+        del self.recordings[sid]
+        self._unstore("recordings", sid)
+
     def _store(self, table: str, record: dict[str, Any]) -> None:
-        """Write ``record`` to ``table`` (messages, calls or numbers) of the database, if any."""
+        """Write ``record`` to ``table`` (messages, calls, recordings, numbers) of the database."""
         if self._db:
             with self._db:
                 self._db.execute(
@@ -197,6 +206,9 @@ class SandboxState:
         for (data,) in self._db.execute("SELECT data FROM calls ORDER BY rowid"):
             call = json.loads(data)
             self.calls[call["sid"]] = call
+        for (data,) in self._db.execute("SELECT data FROM recordings ORDER BY rowid"):
+            recording = json.loads(data)
+            self.recordings[recording["sid"]] = recording
         for (data,) in self._db.execute("SELECT data FROM numbers ORDER BY rowid"):
             record = json.loads(data)
             numbers = self.numbers.get(record.pop("account_sid"))
@@ -218,5 +230,6 @@ def _open(path: str | Path) -> sqlite3.Connection:
     db.execute("CREATE TABLE IF NOT EXISTS messages (sid TEXT PRIMARY KEY, data TEXT)")
     db.execute("CREATE TABLE IF NOT EXISTS keys (sid TEXT PRIMARY KEY, data TEXT)")
     db.execute("CREATE TABLE IF NOT EXISTS calls (sid TEXT PRIMARY KEY, data TEXT)")
+    db.execute("CREATE TABLE IF NOT EXISTS recordings (sid TEXT PRIMARY KEY, data TEXT)")
     db.execute("CREATE TABLE IF NOT EXISTS numbers (sid TEXT PRIMARY KEY, data TEXT)")
     return db
