@@ -86,3 +86,16 @@ def test_a_run_and_its_dry_run_count_who_opted_out(monkeypatch):
     assert "+12065550101" not in result.err  # the summary names no one
     sent = {m["to"] for m in sandbox.messages.values()}
     assert len(sent) == 4 and "+12065550101" not in sent
+
+
+def test_an_import_takes_the_encoding_and_delimiter_its_hints_name(tmp_path):
+    windows = tmp_path / "stops.csv"  # Excel on Windows, "CSV (semicolon)": cp1252
+    windows.write_bytes("name|phone\r\nJosé|+12065550100\r\n".encode("cp1252"))
+    refused = run_flo("optouts", "import", str(windows), "--sender", SENDER)
+    assert refused.code == 2 and "--encoding cp1252" in refused.err
+    args = ["--sender", SENDER, "--encoding", "cp1252", "--delimiter", "|"]
+    result = run_flo("optouts", "import", str(windows), *args)
+    assert result.code == 0, result.err
+    assert listed() == [(SENDER, "+12065550100", "imported")]
+    unknown = run_flo("optouts", "import", str(windows), "--sender", SENDER, "--encoding", "x")
+    assert unknown.code == 2 and "--encoding 'x' is not a known encoding" in unknown.err

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from flo_twilio.cli.cmd_runs import add_journal_argument
+from flo_twilio.cli.cmd_runs import add_file_arguments, add_journal_argument
 
 SENDER_HELP = "the sender: one of the account's numbers (+E.164) or a Messaging Service SID (MG...)"
 ACCOUNT_HELP = "account nickname (default: TWILIO_* or the default account)"
@@ -43,6 +43,7 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     )
     importing.add_argument("file", type=Path)
     importing.add_argument("--sender", help=SENDER_HELP + "; for rows without a sender column")
+    add_file_arguments(importing, "the file")
     importing.set_defaults(handler=cmd_import)
     export = sub.add_parser("export", help="the list as CSV (sender,phone,source,updated)")
     export.add_argument("--sender", help="only this sender's list")
@@ -127,13 +128,14 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from flo_twilio.errors import InvalidInputError, Problem
-    from flo_twilio.runner import CsvFile, Findings, Where
+    from flo_twilio.runner import CsvFile, FileOptions, Findings, Where
 
+    reading = FileOptions.of(args.encoding, args.delimiter)
     lists = Lists(args)
     found = Findings()
     audiences = []
     try:
-        source = CsvFile(args.file, str(args.file))
+        source = CsvFile(args.file, str(args.file), reading.encoding, reading.delimiter)
         for where, row in source.located(found):
             sender = row.get("sender") or args.sender
             if "phone" not in source.header:
