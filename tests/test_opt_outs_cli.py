@@ -99,3 +99,21 @@ def test_an_import_takes_the_encoding_and_delimiter_its_hints_name(tmp_path):
     assert listed() == [(SENDER, "+12065550100", "imported")]
     unknown = run_flo("optouts", "import", str(windows), "--sender", SENDER, "--encoding", "x")
     assert unknown.code == 2 and "--encoding 'x' is not a known encoding" in unknown.err
+
+
+@pytest.mark.slow  # 40,000 rows, twice
+def test_a_big_import_holds_one_row_at_a_time_not_the_file(tmp_path):
+    import tracemalloc
+
+    big = tmp_path / "stops.csv"
+    rows = 40_000
+    big.write_text("phone,name\n" + "".join(f"+1206{i:07d},Someone\n" for i in range(rows)))
+    tracemalloc.start()
+    try:
+        result = run_flo("optouts", "import", str(big), "--sender", SENDER)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.code == 0 and f"imported {rows} opt-outs" in result.err, result.err
+    assert peak < 4 << 20, f"{peak / 1e6:.1f} MB for a {big.stat().st_size / 1e6:.1f} MB file"
+    assert len(listed("--sender", SENDER)) == rows

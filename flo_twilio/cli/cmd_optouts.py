@@ -133,7 +133,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     reading = FileOptions.of(args.encoding, args.delimiter)
     lists = Lists(args)
     found = Findings()
-    audiences = []
+    rows = 0
     try:
         source = CsvFile(args.file, str(args.file), reading.encoding, reading.delimiter)
         for where, row in source.located(found):
@@ -143,24 +143,35 @@ def cmd_import(args: argparse.Namespace) -> int:
             if not sender:
                 found(Problem("no sender", str(where), "give --sender, or fill the sender column"))
                 continue
-            phone = row.get("phone", "")
-            for name, message, hint in lists.problems(phone, sender):
+            for name, message, hint in lists.problems(row.get("phone", ""), sender):
                 column = source.column(name) or 1
                 found(Problem(message, str(Where(where.file, where.line, column)), hint))
-            audiences.append((phone, sender))
+            rows += 1
+        if "phone" not in source.header:
+            header = Where(source.label, source.header_line)
+            found(Problem("no column 'phone'", str(header), "name the recipients' column phone"))
+        found.raise_any()  # nothing is added unless every row is right
+        lists.lists.add_all(lists.account, ImportedRows(source, args.sender), "imported")
     except OSError as exc:
         raise InvalidInputError(
             [Problem(f"cannot read the file: {exc.strerror}", str(args.file))]
         ) from None
-    if "phone" not in source.header:
-        header = Where(source.label, source.header_line)
-        found(Problem("no column 'phone'", str(header), "name the recipients' column phone"))
-    found.raise_any()  # nothing is added unless every row is right
-    from flo_twilio.card import Audience
-
-    lists.lists.add_all(lists.account, (Audience(p, (s,)) for p, s in audiences), "imported")
-    print(f"imported {len(audiences)} opt-outs from {args.file}", file=sys.stderr)
+    print(f"imported {rows} opt-outs from {args.file}", file=sys.stderr)
     return 0
+
+
+class ImportedRows:
+    """The recipients of a checked CSV file, read again from it each time they are
+    iterated (one row in memory at a time; the file must not have changed since)."""
+
+    def __init__(self, source: Any, sender: str | None) -> None:
+        self.source, self.sender = source, sender
+
+    def __iter__(self) -> Any:
+        from flo_twilio.card import Audience
+
+        for row in self.source:
+            yield Audience(row["phone"], (row.get("sender") or self.sender,))
 
 
 def cmd_export(args: argparse.Namespace) -> int:

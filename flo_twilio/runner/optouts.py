@@ -50,15 +50,16 @@ class OptOuts:
         self.add_all(account, [audience], source)
 
     def add_all(self, account: str, audiences: Iterable[Audience], source: str) -> None:
-        """Put each recipient on its senders' lists, all in one transaction."""
+        """Put each recipient on its senders' lists, all in one transaction. ``audiences``
+        is read as it is written (a file's rows need not all be in memory), once per attempt:
+        give one that can be iterated again (a list, a file read again)."""
         now = time.time()
-        rows = [(account, *pair, source, now) for audience in audiences for pair in pairs(audience)]
         self.journal._writes.transact(
             lambda db: db.executemany(
                 "INSERT INTO opt_outs VALUES (?, ?, ?, ?, ?) ON CONFLICT "
                 "(account, sender, recipient) DO UPDATE SET source = excluded.source, "
                 "updated = excluded.updated",
-                rows,
+                ((account, *pair, source, now) for each in audiences for pair in pairs(each)),
             )
         )
 
