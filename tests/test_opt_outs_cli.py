@@ -117,3 +117,13 @@ def test_a_big_import_holds_one_row_at_a_time_not_the_file(tmp_path):
     assert result.code == 0 and f"imported {rows} opt-outs" in result.err, result.err
     assert peak < 4 << 20, f"{peak / 1e6:.1f} MB for a {big.stat().st_size / 1e6:.1f} MB file"
     assert len(listed("--sender", SENDER)) == rows
+
+
+@pytest.mark.slow  # a PostgreSQL server
+def test_an_import_reaches_a_postgresql_journal_in_one_transaction(tmp_path, postgres_url):
+    rows = tmp_path / "stops.csv"
+    rows.write_text("sender,phone\n" + "".join(f"{SENDER},+1206555{i:04d}\n" for i in range(50)))
+    journal = ["--journal", postgres_url]
+    result = run_flo("optouts", "import", str(rows), *journal)
+    assert result.code == 0, result.err
+    assert len(listed(*journal)) == 50
