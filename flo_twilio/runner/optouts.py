@@ -11,6 +11,7 @@ transactional``."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ SOURCES = {
     "imported": "imported with flo optouts import",
 }
 OPTED_OUT = "OptedOut"  # the error type of an item held back
+REFRESH_SECONDS = 10.0  # how old a run's copy of the list may be when an item is checked
+CLOCK_SKEW = 300.0  # seconds another machine's clock may be behind this one's
 
 
 @dataclass(frozen=True)
@@ -98,16 +101,28 @@ class OptOuts:
 
 
 class OptOutCheck:
-    """What a run asks of the opt-out list of its account (``account``): the list as it was
-    when the run began (one read, not one per item), and what the run learns from the
-    provider's refusals since."""
+    """What a run asks of the opt-out list of its account (``account``): the list as the
+    run began, and what was added since, looked up again when the last look is
+    ``REFRESH_SECONDS`` old (so a STOP recorded while a long, paced campaign runs holds back
+    the items not yet sent; a START takes effect at the next run); and what the run learns
+    from the provider's refusals."""
 
     def __init__(self, journal: Journal, account: str) -> None:
         self.lists, self.account = OptOuts(journal), account
-        rows = journal._read(
-            "SELECT sender, recipient, source FROM opt_outs WHERE account = ?", (account,)
+        self.entries: dict[tuple[str, str], str] = {}
+        self.since = -math.inf
+        self.read()
+
+    def read(self) -> None:
+        """Add the entries updated since the last read (``CLOCK_SKEW`` earlier: another
+        machine's clock may be behind), and note when."""
+        now = time.time()
+        rows = self.lists.journal._read(
+            "SELECT sender, recipient, source FROM opt_outs WHERE account = ? AND updated >= ?",
+            (self.account, self.since - CLOCK_SKEW),
         )
-        self.entries: dict[tuple[str, str], str] = {(row[0], row[1]): row[2] for row in rows}
+        self.entries.update({(row[0], row[1]): row[2] for row in rows})
+        self.since, self.read_at = now, time.monotonic()
 
     def reason(
         self, step: Step, card: Card, options: Mapping[str, Any], inputs: Mapping[str, Any]
@@ -119,6 +134,8 @@ class OptOutCheck:
         audience = card.audience(options, inputs)
         if audience is None:
             return None
+        if time.monotonic() - self.read_at >= REFRESH_SECONDS:
+            self.read()
         for sender in audience.senders:
             source = self.entries.get((sender, audience.recipient))
             if source is not None:
