@@ -135,6 +135,23 @@ async def test_a_dry_run_shows_who_would_be_held_back(runner, sandbox, transport
     assert sandbox.messages == {} and runner.runs() == []
 
 
+async def test_a_messaging_service_sid_in_capitals_is_the_same_sender(
+    runner, sandbox, transport, campaign
+):
+    flow, rows = campaign
+    service = "MG" + "abcdef0123456789" * 2  # as Twilio writes it
+    flow.write_text(CAMPAIGN.replace(f'from: "{SENDER}"', f'messagingServiceSid: "{service}"'))
+    opt_out(runner, PHONES[0], sender=service.upper())  # typed in capitals
+    opt_out(runner, PHONES[1], sender=service.upper())
+    OptOuts(runner.journal).remove(SID, Audience(PHONES[1], (service,)))
+    assert [e.recipient for e in OptOuts(runner.journal).listed(SID, service.upper())] == [
+        PHONES[0]
+    ]
+    plan = runner.plan(flow, [f"recipients=@{rows}"])
+    tally = await runner.dry_run(plan, account(), transport, on_preview=lambda _: None)
+    assert tally.opted_out == 1
+
+
 async def test_a_21610_mid_run_puts_the_recipient_on_the_list(runner, sandbox, transport, campaign):
     flow, rows = campaign
     await text(transport, PHONES[3], "Stop")  # told Twilio, never flo

@@ -12,6 +12,7 @@ transactional``."""
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -70,10 +71,10 @@ class OptOuts:
         """Take ``audience``'s recipient off the list of each of its senders; how many
         entries there were."""
         found = len(self.matching(account, audience))
-        for sender in audience.senders:
+        for sender, recipient in pairs(audience):
             self.journal._write(
                 "DELETE FROM opt_outs WHERE account = ? AND sender = ? AND recipient = ?",
-                (account, sender, audience.recipient),
+                (account, sender, recipient),
             )
         return found
 
@@ -82,13 +83,15 @@ class OptOuts:
         rows = self.journal._read(
             "SELECT sender, recipient, source, updated FROM opt_outs WHERE account = ? "
             f"AND recipient = ? AND sender IN ({marks})",
-            (account, audience.recipient, *audience.senders),
+            (account, audience.recipient, *map(sender_key, audience.senders)),
         )
         return [OptOut(*row) for row in rows]
 
     def listed(self, account: str, sender: str | None = None) -> list[OptOut]:
         """The account's entries (of ``sender`` only, if given), by sender and recipient."""
-        where, args = ("AND sender = ?", (account, sender)) if sender else ("", (account,))
+        where, args = (
+            ("AND sender = ?", (account, sender_key(sender))) if sender else ("", (account,))
+        )
         rows = self.journal._read(
             "SELECT sender, recipient, source, updated FROM opt_outs WHERE account = ? "
             f"{where} ORDER BY sender, recipient",
@@ -121,7 +124,7 @@ class OptOutCheck:
             "SELECT sender, recipient, source FROM opt_outs WHERE account = ? AND updated >= ?",
             (self.account, self.since - CLOCK_SKEW),
         )
-        self.entries.update({(row[0], row[1]): row[2] for row in rows})
+        self.entries.update({(sender_key(row[0]), row[1]): row[2] for row in rows})
         self.since, self.read_at = now, time.monotonic()
 
     def reason(
@@ -137,7 +140,7 @@ class OptOutCheck:
         if time.monotonic() - self.read_at >= REFRESH_SECONDS:
             self.read()
         for sender in audience.senders:
-            source = self.entries.get((sender, audience.recipient))
+            source = self.entries.get((sender_key(sender), audience.recipient))
             if source is not None:
                 return f"opted out of {sender} ({SOURCES.get(source, source)})"
         return None
@@ -155,4 +158,15 @@ class OptOutCheck:
 
 
 def pairs(audience: Audience) -> Iterable[tuple[str, str]]:
-    return ((sender, audience.recipient) for sender in audience.senders)
+    """(sender, recipient) of each of ``audience``'s senders, as the list keys them."""
+    return ((sender_key(sender), audience.recipient) for sender in audience.senders)
+
+
+SERVICE_SID = re.compile(r"MG[0-9a-fA-F]{32}")
+
+
+def sender_key(sender: str) -> str:
+    """``sender`` as the list keys it: a Messaging Service SID with its hex digits in lower
+    case, as Twilio writes them (one typed in capitals is the same service, not a list that
+    nothing matches)."""
+    return "MG" + sender[2:].lower() if SERVICE_SID.fullmatch(sender) else sender
