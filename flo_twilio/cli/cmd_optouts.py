@@ -171,7 +171,7 @@ class ImportedRows:
         from flo_twilio.card import Audience
 
         for row in self.source:
-            yield Audience(row["phone"], (row.get("sender") or self.sender,))
+            yield Audience(row["phone"], (str(row.get("sender") or self.sender),))
 
 
 def cmd_export(args: argparse.Namespace) -> int:
