@@ -98,6 +98,33 @@ async def test_a_campaign_sends_nothing_to_who_opted_out_and_journals_why(
     assert runner.record(run.id)["summary"]["opted_out"] == 1
 
 
+async def test_an_opt_out_recorded_mid_run_holds_back_the_items_not_yet_sent(
+    runner, sandbox, transport, campaign, monkeypatch
+):
+    import flo_twilio.runner.optouts as optouts
+
+    monkeypatch.setattr(optouts, "REFRESH_SECONDS", 0.0)  # re-read before every item
+    flow, rows = campaign
+    flow.write_text(
+        CAMPAIGN.replace("on_error: continue", "on_error: continue\n    concurrency: 1")
+    )
+
+    class StopAfterTheFirstSend(httpx.AsyncBaseTransport):
+        """Someone texts STOP (recorded by flo serve) while the campaign is under way."""
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.method == "POST" and not sent_to(sandbox):
+                opt_out(runner, PHONES[3], source="keyword")
+            return await transport.handle_async_request(request)
+
+    plan = runner.plan(flow, [f"recipients=@{rows}"])
+    await runner.check(plan, account(), transport)
+    run = runner.start(plan, account(), StopAfterTheFirstSend())
+    outcome = await run.execute()
+    assert sent_to(sandbox) == set(PHONES[:3])
+    assert (outcome.status, outcome.tally.opted_out, outcome.tally.done) == ("done", 1, 3)
+
+
 async def test_a_dry_run_shows_who_would_be_held_back(runner, sandbox, transport, campaign):
     flow, rows = campaign
     opt_out(runner, PHONES[0])
@@ -106,6 +133,23 @@ async def test_a_dry_run_shows_who_would_be_held_back(runner, sandbox, transport
     tally = await runner.dry_run(plan, account(), transport, on_preview=shown.append)
     assert len(shown) == 3 and tally.opted_out == 1 and tally.failed == 0
     assert sandbox.messages == {} and runner.runs() == []
+
+
+async def test_a_messaging_service_sid_in_capitals_is_the_same_sender(
+    runner, sandbox, transport, campaign
+):
+    flow, rows = campaign
+    service = "MG" + "abcdef0123456789" * 2  # as Twilio writes it
+    flow.write_text(CAMPAIGN.replace(f'from: "{SENDER}"', f'messagingServiceSid: "{service}"'))
+    opt_out(runner, PHONES[0], sender=service.upper())  # typed in capitals
+    opt_out(runner, PHONES[1], sender=service.upper())
+    OptOuts(runner.journal).remove(SID, Audience(PHONES[1], (service,)))
+    assert [e.recipient for e in OptOuts(runner.journal).listed(SID, service.upper())] == [
+        PHONES[0]
+    ]
+    plan = runner.plan(flow, [f"recipients=@{rows}"])
+    tally = await runner.dry_run(plan, account(), transport, on_preview=lambda _: None)
+    assert tally.opted_out == 1
 
 
 async def test_a_21610_mid_run_puts_the_recipient_on_the_list(runner, sandbox, transport, campaign):

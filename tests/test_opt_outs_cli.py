@@ -86,3 +86,44 @@ def test_a_run_and_its_dry_run_count_who_opted_out(monkeypatch):
     assert "+12065550101" not in result.err  # the summary names no one
     sent = {m["to"] for m in sandbox.messages.values()}
     assert len(sent) == 4 and "+12065550101" not in sent
+
+
+def test_an_import_takes_the_encoding_and_delimiter_its_hints_name(tmp_path):
+    windows = tmp_path / "stops.csv"  # Excel on Windows, "CSV (semicolon)": cp1252
+    windows.write_bytes("name|phone\r\nJosé|+12065550100\r\n".encode("cp1252"))
+    refused = run_flo("optouts", "import", str(windows), "--sender", SENDER)
+    assert refused.code == 2 and "--encoding cp1252" in refused.err
+    args = ["--sender", SENDER, "--encoding", "cp1252", "--delimiter", "|"]
+    result = run_flo("optouts", "import", str(windows), *args)
+    assert result.code == 0, result.err
+    assert listed() == [(SENDER, "+12065550100", "imported")]
+    unknown = run_flo("optouts", "import", str(windows), "--sender", SENDER, "--encoding", "x")
+    assert unknown.code == 2 and "--encoding 'x' is not a known encoding" in unknown.err
+
+
+@pytest.mark.slow  # 40,000 rows, twice
+def test_a_big_import_holds_one_row_at_a_time_not_the_file(tmp_path):
+    import tracemalloc
+
+    big = tmp_path / "stops.csv"
+    rows = 40_000
+    big.write_text("phone,name\n" + "".join(f"+1206{i:07d},Someone\n" for i in range(rows)))
+    tracemalloc.start()
+    try:
+        result = run_flo("optouts", "import", str(big), "--sender", SENDER)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.code == 0 and f"imported {rows} opt-outs" in result.err, result.err
+    assert peak < 4 << 20, f"{peak / 1e6:.1f} MB for a {big.stat().st_size / 1e6:.1f} MB file"
+    assert len(listed("--sender", SENDER)) == rows
+
+
+@pytest.mark.slow  # a PostgreSQL server
+def test_an_import_reaches_a_postgresql_journal_in_one_transaction(tmp_path, postgres_url):
+    rows = tmp_path / "stops.csv"
+    rows.write_text("sender,phone\n" + "".join(f"{SENDER},+1206555{i:04d}\n" for i in range(50)))
+    journal = ["--journal", postgres_url]
+    result = run_flo("optouts", "import", str(rows), *journal)
+    assert result.code == 0, result.err
+    assert len(listed(*journal)) == 50

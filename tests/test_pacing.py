@@ -173,7 +173,9 @@ steps:
 def test_an_account_sets_each_senders_rate_and_a_run_says_what_pacing_needed(tmp_path):
     service = "MG" + "a" * 32
     with ServerThread(create_app(SandboxState(status_delay=0.01))) as sandbox:
-        for wrong in ("+15005550006", "+15005550006=0", "15005550006=1", "MGxyz=2"):
+        wrong_rates = ("=0", "=nan", "=inf", "=-1", "=1e-308", "=5e-324")  # 1e-308: waits forever
+        wrongs = ("+15005550006", "15005550006=1", "MGxyz=2", "+1=", "=", "=1")
+        for wrong in (*wrongs, *(f"+15005550006{rate}" for rate in wrong_rates)):
             refused = add_account(sandbox.url, "--sender-rate", wrong)
             assert refused.code == 2 and f"sender_rate (--sender-rate) '{wrong}'" in refused.err
         added = add_account(

@@ -143,6 +143,15 @@ async def test_a_forged_signature_is_refused(tmp_path):
     assert hooks.accepted == 0 and any("refused a webhook (403)" in line for line in hooks.said)
 
 
+@pytest.mark.parametrize("host", ["flo.example.com:99999", "flo.example.com:65536", "[::1]:70000"])
+async def test_a_forwarded_host_whose_port_is_no_port_is_ignored_not_a_crash(tmp_path, host):
+    hooks = Hooks(tmp_path, trust_proxy=True)
+    headers = signed(f"{LOCAL}/hooks/replies") | {"X-Forwarded-Host": host}
+    assert await hooks.post(data=FORM, headers=headers) == 200  # checked against its own URL
+    forged = signed(f"https://{host}/hooks/replies") | {"X-Forwarded-Host": host}
+    assert await hooks.post(data=FORM, headers=forged) == 403
+
+
 @pytest.mark.slow  # starts flo serve
 def test_flo_serve_trust_proxy_believes_the_proxys_headers(tmp_path):
     from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN

@@ -385,7 +385,9 @@ def test_a_refused_public_url_does_not_show_its_password():
     from flo_twilio import InvalidInputError
     from flo_twilio.cli.cmd_serve import public_base
 
-    for url in ("ftp://hooks:s3cret@example.com", "https://hooks:s3cret@example.com/?a=1"):
+    wrong = ("ftp://hooks:s3cret@example.com", "https://hooks:s3cret@example.com/?a=1")
+    no_port = ("https://hooks:s3cret@example.com:99999", "https://hooks:s3cret@example.com:x")
+    for url in (*wrong, *no_port):  # a port that is none made every webhook a 500
         with pytest.raises(InvalidInputError, match="--public-url") as refused:
             public_base(url)
         assert "s3cret" not in str(refused.value)

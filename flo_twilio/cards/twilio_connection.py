@@ -198,7 +198,7 @@ def check(values: Mapping[str, str]) -> list[Problem]:
         problems.append(
             Problem(
                 "max_per_second (--max-per-second) must be a number above 0",
-                hint="e.g. 1, 0.5 or 30",
+                hint=f"at least {MIN_RATE:g}, e.g. 1, 0.5 or 30",
             )
         )
     problems += sender_rate_problems(values.get("sender_rate") or "")
@@ -232,15 +232,20 @@ def sender_rate_problems(text: str) -> list[Problem]:
                 Problem(
                     f"sender_rate (--sender-rate) {item!r} is not SENDER=RATE",
                     hint="a phone number (+15005550006) or a Messaging Service SID (MG...), "
-                    "then = and its segments a second above 0, e.g. +15005550006=1",
+                    f"then = and its segments a second (at least {MIN_RATE:g}), e.g. +15005550006=1",
                 )
             )
     return problems
 
 
+MIN_RATE = 0.001  # segments or requests a second; slower, one message would wait for hours
+
+
 def positive_number(text: str) -> bool:
+    """``text`` is a rate flo can pace by: a finite number of at least ``MIN_RATE`` (a
+    rate of 1e-308 would hold the second message for ever)."""
     try:
-        return 0 < float(text) < float("inf")
+        return MIN_RATE <= float(text) < float("inf")
     except ValueError:
         return False
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from flo_twilio.cli.cmd_runs import add_journal_argument
+from flo_twilio.cli.cmd_runs import add_file_arguments, add_journal_argument
 
 SENDER_HELP = "the sender: one of the account's numbers (+E.164) or a Messaging Service SID (MG...)"
 ACCOUNT_HELP = "account nickname (default: TWILIO_* or the default account)"
@@ -43,6 +43,7 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
     )
     importing.add_argument("file", type=Path)
     importing.add_argument("--sender", help=SENDER_HELP + "; for rows without a sender column")
+    add_file_arguments(importing, "the file")
     importing.set_defaults(handler=cmd_import)
     export = sub.add_parser("export", help="the list as CSV (sender,phone,source,updated)")
     export.add_argument("--sender", help="only this sender's list")
@@ -127,13 +128,14 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from flo_twilio.errors import InvalidInputError, Problem
-    from flo_twilio.runner import CsvFile, Findings, Where
+    from flo_twilio.runner import CsvFile, FileOptions, Findings, Where
 
+    reading = FileOptions.of(args.encoding, args.delimiter)
     lists = Lists(args)
     found = Findings()
-    audiences = []
+    rows = 0
     try:
-        source = CsvFile(args.file, str(args.file))
+        source = CsvFile(args.file, str(args.file), reading.encoding, reading.delimiter)
         for where, row in source.located(found):
             sender = row.get("sender") or args.sender
             if "phone" not in source.header:
@@ -141,24 +143,35 @@ def cmd_import(args: argparse.Namespace) -> int:
             if not sender:
                 found(Problem("no sender", str(where), "give --sender, or fill the sender column"))
                 continue
-            phone = row.get("phone", "")
-            for name, message, hint in lists.problems(phone, sender):
+            for name, message, hint in lists.problems(row.get("phone", ""), sender):
                 column = source.column(name) or 1
                 found(Problem(message, str(Where(where.file, where.line, column)), hint))
-            audiences.append((phone, sender))
+            rows += 1
+        if "phone" not in source.header:
+            header = Where(source.label, source.header_line)
+            found(Problem("no column 'phone'", str(header), "name the recipients' column phone"))
+        found.raise_any()  # nothing is added unless every row is right
+        lists.lists.add_all(lists.account, ImportedRows(source, args.sender), "imported")
     except OSError as exc:
         raise InvalidInputError(
             [Problem(f"cannot read the file: {exc.strerror}", str(args.file))]
         ) from None
-    if "phone" not in source.header:
-        header = Where(source.label, source.header_line)
-        found(Problem("no column 'phone'", str(header), "name the recipients' column phone"))
-    found.raise_any()  # nothing is added unless every row is right
-    from flo_twilio.card import Audience
-
-    lists.lists.add_all(lists.account, (Audience(p, (s,)) for p, s in audiences), "imported")
-    print(f"imported {len(audiences)} opt-outs from {args.file}", file=sys.stderr)
+    print(f"imported {rows} opt-outs from {args.file}", file=sys.stderr)
     return 0
+
+
+class ImportedRows:
+    """The recipients of a checked CSV file, read again from it each time they are
+    iterated (one row in memory at a time; the file must not have changed since)."""
+
+    def __init__(self, source: Any, sender: str | None) -> None:
+        self.source, self.sender = source, sender
+
+    def __iter__(self) -> Any:
+        from flo_twilio.card import Audience
+
+        for row in self.source:
+            yield Audience(row["phone"], (str(row.get("sender") or self.sender),))
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -112,13 +112,19 @@ def add_run_arguments(command: argparse.ArgumentParser) -> None:
         "NAME=@rows.jsonl reads a file row by row (repeatable)",
     )
     command.add_argument(
-        "--encoding",
-        help="text encoding of @files (default: UTF-8, with or without BOM), e.g. cp1252",
-    )
-    command.add_argument(
         "--event",
         metavar="@EVENT.json",
         help="for a flow with a trigger: the event to run it once for (JSON, or @file)",
+    )
+    add_file_arguments(command, "@files")
+
+
+def add_file_arguments(command: argparse.ArgumentParser, files: str) -> None:
+    """``--encoding`` and ``--delimiter``: how input ``files`` are read (flo run, flo
+    validate, flo optouts import), as the hints of a file that cannot be read say."""
+    command.add_argument(
+        "--encoding",
+        help=f"text encoding of {files} (default: UTF-8, with or without BOM), e.g. cp1252",
     )
     command.add_argument(
         "--delimiter",

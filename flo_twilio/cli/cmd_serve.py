@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from flo_twilio.cli.cmd_runs import add_journal_argument
 from flo_twilio.errors import InvalidInputError, Problem
@@ -237,7 +237,13 @@ def serving(flow: Flow, base: str) -> Served:
 
 def public_base(url: str) -> str:
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or not readable_port(parts)
+    ):
         from flo_twilio.client import shown_url  # the client loads only when it is needed
 
         raise InvalidInputError(
@@ -249,6 +255,16 @@ def public_base(url: str) -> str:
             ]
         )
     return url
+
+
+def readable_port(parts: SplitResult) -> bool:
+    """The URL names no port, or one from 0 to 65535 (with 99999 or x, every webhook's
+    signature check would raise)."""
+    try:
+        parts.port  # noqa: B018  # read for what it raises
+    except ValueError:
+        return False
+    return True
 
 
 def webhook_secret(reg: Registry, account: Account, given: str | None) -> str:

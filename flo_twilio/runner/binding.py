@@ -66,7 +66,7 @@ def changes(
 ) -> list[Problem]:
     """Every way the flow, the input files or the account differ from what the run is bound
     to, each with what to do about it."""
-    problems = _flow_changes(load(bound["flow"], flow_path).data, flow_data, flow_path)
+    problems = flow_changes(bound, flow_path, flow_data)
     for path, was in bound.get("files", {}).items():
         now = digest(path)
         if now != was:
@@ -105,6 +105,12 @@ def _moved(was: Any, now: dict[str, str], account: str) -> list[Problem]:
         for part in sorted(set(was) | set(now))
         if was.get(part) != now.get(part)
     ]
+
+
+def flow_changes(bound: dict[str, Any], flow_path: str, flow_data: Any) -> list[Problem]:
+    """How the flow ``flow_data`` differs from the copy the run is bound to, where a
+    resume could send differently (its outputs, names and pace may change)."""
+    return _flow_changes(load(bound["flow"], flow_path).data, flow_data, flow_path)
 
 
 def _flow_changes(was: Any, now: Any, where: str) -> list[Problem]:

@@ -180,6 +180,26 @@ def load_bound_flow(path: Path, bound: dict[str, Any] | None, registry: Registry
     """The flow at ``path``; when the file is gone, the copy the run keeps of it."""
     if path.exists() or not bound:
         return load_flow(path, registry)
+    return load_kept_flow(path, bound, registry)
+
+
+def load_ran_flow(path: Path, bound: dict[str, Any] | None, registry: Registry) -> Flow:
+    """The flow a run ran, to render its outputs: the file at ``path`` while it loads and
+    differs from the run's copy only where a resume allows (its outputs may change), else
+    the copy (a file edited since, or broken, does not decide what the run gave)."""
+    if not bound:
+        return load_flow(path, registry)
+    try:
+        flow = load_flow(path, registry)
+    except (InvalidInputError, OSError):
+        return load_kept_flow(path, bound, registry)
+    if binding.flow_changes(bound, str(path), flow.document.data):
+        return load_kept_flow(path, bound, registry)
+    return flow
+
+
+def load_kept_flow(path: Path, bound: dict[str, Any], registry: Registry) -> Flow:
+    """The copy of the flow a run keeps, loaded as the file ``path`` would be."""
     with tempfile.TemporaryDirectory() as folder:
         copy = Path(folder) / path.name
         copy.write_text(bound["flow"], encoding="utf-8")
@@ -204,7 +224,7 @@ def outputs_of(journal: Journal, run_id: str, registry: Registry) -> Any:
         raise InvalidInputError(f"no run {run_id!r}; see flo runs list")
     if record["status"] in ("running", "interrupted"):
         raise InvalidInputError(f"the run is {record['status']}: it has no outputs yet")
-    flow = load_bound_flow(Path(record["flow_path"]), record["bound"], registry)
+    flow = load_ran_flow(Path(record["flow_path"]), record["bound"], registry)
     if not flow.outputs:
         return None
     counts = journal.step_counts(run_id)

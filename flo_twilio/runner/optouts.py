@@ -11,6 +11,8 @@ transactional``."""
 
 from __future__ import annotations
 
+import math
+import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -29,6 +31,8 @@ SOURCES = {
     "imported": "imported with flo optouts import",
 }
 OPTED_OUT = "OptedOut"  # the error type of an item held back
+REFRESH_SECONDS = 10.0  # how old a run's copy of the list may be when an item is checked
+CLOCK_SKEW = 300.0  # seconds another machine's clock may be behind this one's
 
 
 @dataclass(frozen=True)
@@ -50,15 +54,16 @@ class OptOuts:
         self.add_all(account, [audience], source)
 
     def add_all(self, account: str, audiences: Iterable[Audience], source: str) -> None:
-        """Put each recipient on its senders' lists, all in one transaction."""
+        """Put each recipient on its senders' lists, all in one transaction. ``audiences``
+        is read as it is written (a file's rows need not all be in memory), once per attempt:
+        give one that can be iterated again (a list, a file read again)."""
         now = time.time()
-        rows = [(account, *pair, source, now) for audience in audiences for pair in pairs(audience)]
         self.journal._writes.transact(
             lambda db: db.executemany(
                 "INSERT INTO opt_outs VALUES (?, ?, ?, ?, ?) ON CONFLICT "
                 "(account, sender, recipient) DO UPDATE SET source = excluded.source, "
                 "updated = excluded.updated",
-                rows,
+                ((account, *pair, source, now) for each in audiences for pair in pairs(each)),
             )
         )
 
@@ -66,10 +71,10 @@ class OptOuts:
         """Take ``audience``'s recipient off the list of each of its senders; how many
         entries there were."""
         found = len(self.matching(account, audience))
-        for sender in audience.senders:
+        for sender, recipient in pairs(audience):
             self.journal._write(
                 "DELETE FROM opt_outs WHERE account = ? AND sender = ? AND recipient = ?",
-                (account, sender, audience.recipient),
+                (account, sender, recipient),
             )
         return found
 
@@ -78,13 +83,15 @@ class OptOuts:
         rows = self.journal._read(
             "SELECT sender, recipient, source, updated FROM opt_outs WHERE account = ? "
             f"AND recipient = ? AND sender IN ({marks})",
-            (account, audience.recipient, *audience.senders),
+            (account, audience.recipient, *map(sender_key, audience.senders)),
         )
         return [OptOut(*row) for row in rows]
 
     def listed(self, account: str, sender: str | None = None) -> list[OptOut]:
         """The account's entries (of ``sender`` only, if given), by sender and recipient."""
-        where, args = ("AND sender = ?", (account, sender)) if sender else ("", (account,))
+        where, args = (
+            ("AND sender = ?", (account, sender_key(sender))) if sender else ("", (account,))
+        )
         rows = self.journal._read(
             "SELECT sender, recipient, source, updated FROM opt_outs WHERE account = ? "
             f"{where} ORDER BY sender, recipient",
@@ -97,16 +104,28 @@ class OptOuts:
 
 
 class OptOutCheck:
-    """What a run asks of the opt-out list of its account (``account``): the list as it was
-    when the run began (one read, not one per item), and what the run learns from the
-    provider's refusals since."""
+    """What a run asks of the opt-out list of its account (``account``): the list as the
+    run began, and what was added since, looked up again when the last look is
+    ``REFRESH_SECONDS`` old (so a STOP recorded while a long, paced campaign runs holds back
+    the items not yet sent; a START takes effect at the next run); and what the run learns
+    from the provider's refusals."""
 
     def __init__(self, journal: Journal, account: str) -> None:
         self.lists, self.account = OptOuts(journal), account
-        rows = journal._read(
-            "SELECT sender, recipient, source FROM opt_outs WHERE account = ?", (account,)
+        self.entries: dict[tuple[str, str], str] = {}
+        self.since = -math.inf
+        self.read()
+
+    def read(self) -> None:
+        """Add the entries updated since the last read (``CLOCK_SKEW`` earlier: another
+        machine's clock may be behind), and note when."""
+        now = time.time()
+        rows = self.lists.journal._read(
+            "SELECT sender, recipient, source FROM opt_outs WHERE account = ? AND updated >= ?",
+            (self.account, self.since - CLOCK_SKEW),
         )
-        self.entries: dict[tuple[str, str], str] = {(row[0], row[1]): row[2] for row in rows}
+        self.entries.update({(sender_key(row[0]), row[1]): row[2] for row in rows})
+        self.since, self.read_at = now, time.monotonic()
 
     def reason(
         self, step: Step, card: Card, options: Mapping[str, Any], inputs: Mapping[str, Any]
@@ -118,8 +137,10 @@ class OptOutCheck:
         audience = card.audience(options, inputs)
         if audience is None:
             return None
+        if time.monotonic() - self.read_at >= REFRESH_SECONDS:
+            self.read()
         for sender in audience.senders:
-            source = self.entries.get((sender, audience.recipient))
+            source = self.entries.get((sender_key(sender), audience.recipient))
             if source is not None:
                 return f"opted out of {sender} ({SOURCES.get(source, source)})"
         return None
@@ -137,4 +158,15 @@ class OptOutCheck:
 
 
 def pairs(audience: Audience) -> Iterable[tuple[str, str]]:
-    return ((sender, audience.recipient) for sender in audience.senders)
+    """(sender, recipient) of each of ``audience``'s senders, as the list keys them."""
+    return ((sender_key(sender), audience.recipient) for sender in audience.senders)
+
+
+SERVICE_SID = re.compile(r"MG[0-9a-fA-F]{32}")
+
+
+def sender_key(sender: str) -> str:
+    """``sender`` as the list keys it: a Messaging Service SID with its hex digits in lower
+    case, as Twilio writes them (one typed in capitals is the same service, not a list that
+    nothing matches)."""
+    return "MG" + sender[2:].lower() if SERVICE_SID.fullmatch(sender) else sender

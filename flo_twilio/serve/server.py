@@ -66,9 +66,15 @@ def forwarded(url: str, headers: Mapping[str, str]) -> str:
     host = headers.get("x-forwarded-host", "").split(",")[0].strip()
     if proto in ("http", "https"):
         parts = parts._replace(scheme=proto)
-    if FORWARDED_HOST.fullmatch(host):
+    if FORWARDED_HOST.fullmatch(host) and is_port(host.rpartition("]")[2].partition(":")[2]):
         parts = parts._replace(netloc=host)
     return urlunsplit(parts)
+
+
+def is_port(text: str) -> bool:
+    """``text`` is empty (no port) or a port number, 0 to 65535 (a bigger one made the
+    signature check raise: a 500 and a traceback for any forged header)."""
+    return not text or int(text) <= 65535
 
 
 @dataclass
