@@ -26,7 +26,12 @@ SAMPLE_INPUTS = {
     "lookup_then_send": ["--input", "recipients=@sample_flows/lookup_recipients.csv"],
     "auto_reply": ["--event", "@sample_flows/incoming_sms.json"],
     "delivery_report": ["--event", "@sample_flows/message_status.json"],
+    "missed_call_voicemail": ["--event", "@sample_flows/incoming_call.json"],
+    "missed_call_text_back": ["--event", "@sample_flows/recording_ready.json"],
 }
+# Flows that look up the call their event names: run end to end through flo serve in
+# tests/test_missed_call_flow.py (a call must exist first); here they are dry-run only.
+RUNNABLE = [s for s in SAMPLES if s.stem not in ("missed_call_voicemail", "missed_call_text_back")]
 
 
 @pytest.fixture
@@ -52,7 +57,7 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("sample", RUNNABLE, ids=lambda p: p.stem)
 def test_every_sample_flow_runs_on_the_built_in_sandbox(sample):
     result = flo("run", str(sample.relative_to(ROOT)), *SAMPLE_INPUTS.get(sample.stem, []))
     assert result.code == 0, result.err
@@ -71,7 +76,7 @@ def test_every_sample_flow_dry_runs_clean_and_sends_nothing(live, sample):
     assert not live.state.messages and not live.state.calls
 
 
-@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("sample", RUNNABLE, ids=lambda p: p.stem)
 def test_every_sample_flow_runs_against_a_sandbox_over_loopback(live, sample):
     result = flo("run", str(sample.relative_to(ROOT)), *SAMPLE_INPUTS.get(sample.stem, []))
     assert result.code == 0, result.err
