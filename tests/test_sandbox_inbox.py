@@ -20,8 +20,9 @@ from starlette.routing import Route
 
 from flo_twilio.sandbox import Faults, SandboxState, create_app
 from flo_twilio.sandbox.callbacks import signature
-from flo_twilio.sandbox.inbox_view import changes, encoding, matches
+from flo_twilio.sandbox.inbox_view import changes, matches
 from flo_twilio.sandbox.limits import SHUTDOWN_GRACE
+from flo_twilio.sandbox.message_rules import encoding
 from flo_twilio.sandbox.server import banner
 from flo_twilio.sandbox.state import DEFAULT_ACCOUNT_SID as SID
 from flo_twilio.sandbox.state import DEFAULT_AUTH_TOKEN as TOKEN

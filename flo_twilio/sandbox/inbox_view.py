@@ -14,9 +14,8 @@ from xml.parsers.expat import ExpatError
 
 from flo_twilio.sandbox import api_calls
 from flo_twilio.sandbox.message_rules import (
-    GSM7,
-    GSM7_EXTENDED,
     content_type,
+    encoding,
     message_status,
     render,
 )
@@ -47,11 +46,6 @@ class InboxView:
     verifications: list[dict[str, Any]]
     webhooks: list[WebhookRecord]
     hidden: int  # messages older than the newest MAX_MESSAGES
-
-
-def encoding(body: str) -> str:
-    """The alphabet an SMS of ``body`` travels in: GSM-7, or UCS-2 for anything else."""
-    return "GSM-7" if all(c in GSM7 or c in GSM7_EXTENDED for c in body) else "UCS-2"
 
 
 def matches(query: str, *texts: str | None) -> bool:

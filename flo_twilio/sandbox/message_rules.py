@@ -81,11 +81,16 @@ class MessageError(Exception):
         super().__init__(f"{MESSAGES[code]}{': ' + detail if detail else ''}")
 
 
+def encoding(body: str) -> str:
+    """The alphabet an SMS of ``body`` travels in: GSM-7, or UCS-2 for anything else."""
+    return "GSM-7" if all(c in GSM7 or c in GSM7_EXTENDED for c in body) else "UCS-2"
+
+
 def segments(body: str) -> int:
     """SMS segments: GSM-7 (160, or 153 per part) or UCS-2 (70, or 67 per part)."""
     if not body:
         return 1
-    if all(c in GSM7 or c in GSM7_EXTENDED for c in body):
+    if encoding(body) == "GSM-7":
         length = len(body) + sum(c in GSM7_EXTENDED for c in body)
         single, part = 160, 153
     else:
